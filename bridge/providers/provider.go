@@ -1,0 +1,53 @@
+// Package providers holds one preset per webhook provider: how its deliveries are signed and
+// verified, and how its body maps to the canonical event. Adding a provider is one file with
+// its test, plus a line in the registry below.
+package providers
+
+import (
+	"sort"
+	"time"
+
+	"github.com/socialbridge/bridge/bridge/event"
+)
+
+// Headers gives read access to a request's headers, case-insensitively.
+// fasthttp's *RequestHeader satisfies it without allocating.
+type Headers interface {
+	Peek(key string) []byte
+}
+
+// Preset verifies and normalizes the deliveries of one provider.
+type Preset interface {
+	// Key turns a configured secret into the key its signatures are made with.
+	// It fails, at start, on a secret this provider can never accept.
+	Key(secret string) ([]byte, error)
+	// Verify checks body against the request's signature headers with any of keys
+	// (several during rotation), comparing in constant time. now is for replay windows.
+	// It returns a failure.Unauthorized error whose reason names no secret.
+	Verify(h Headers, body []byte, keys [][]byte, now time.Time) error
+	// Normalize maps an authentic delivery into ev, filling the envelope's ID, Type and
+	// OccurredAt and the typed fields. The caller sets Source, Provider, ReceivedAt and Raw.
+	// It returns a failure.Unnormalizable error for a body that cannot be mapped.
+	Normalize(h Headers, body []byte, ev *event.Event) error
+}
+
+var registry = map[string]Preset{
+	"codivupload":       CodivUpload{},
+	"standard-webhooks": StandardWebhooks{},
+}
+
+// Lookup returns the preset registered under name.
+func Lookup(name string) (Preset, bool) {
+	p, ok := registry[name]
+	return p, ok
+}
+
+// Names lists the registered presets, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
