@@ -4,7 +4,13 @@
 package providers
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"hash"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/event"
@@ -20,16 +26,63 @@ type Headers interface {
 type Preset interface {
 	// Key turns a configured secret into the key its signatures are made with.
 	// It fails, at start, on a secret this provider can never accept.
-	Key(secret string) ([]byte, error)
+	Key(secret string) (*Key, error)
 	// Verify checks body against the request's signature headers with any of keys
 	// (several during rotation), comparing in constant time. now is for replay windows.
-	// It returns a failure.Unauthorized error whose reason names no secret.
-	Verify(h Headers, body []byte, keys [][]byte, now time.Time) error
+	// It returns a failure.Unauthorized error whose reason names no secret or signature.
+	Verify(h Headers, body []byte, keys []*Key, now time.Time) error
 	// Normalize maps an authentic delivery into ev, filling the envelope's ID, Type and
-	// OccurredAt and the typed fields. The caller sets Source, Provider, ReceivedAt and Raw.
+	// OccurredAt (zero when the body has no time) and the typed fields. The caller sets
+	// Source, Provider, ReceivedAt and Raw, which Normalize keeps; it clears the rest first.
 	// It returns a failure.Unnormalizable error for a body that cannot be mapped.
 	Normalize(h Headers, body []byte, ev *event.Event) error
 }
+
+// Key is an HMAC-SHA256 key, ready to sign: it keeps a pool of keyed states, so a request
+// neither re-keys nor allocates. It is safe for concurrent use and prints as "[redacted]".
+type Key struct {
+	pool sync.Pool
+}
+
+// keyed is one pooled HMAC state with room for its sum, so Sum's output never escapes.
+type keyed struct {
+	mac hash.Hash
+	sum [sha256.Size]byte
+}
+
+// NewKey returns a Key for raw, which it copies.
+func NewKey(raw []byte) *Key {
+	raw = bytes.Clone(raw)
+	k := &Key{}
+	k.pool.New = func() any {
+		s := &keyed{mac: hmac.New(sha256.New, raw)}
+		s.mac.Reset() // precomputes the keyed state that later Resets restore
+		return s
+	}
+	return k
+}
+
+// Sum writes to dst the HMAC-SHA256, under k, of the concatenation of parts.
+func (k *Key) Sum(dst *[sha256.Size]byte, parts ...[]byte) {
+	s := k.pool.Get().(*keyed)
+	for _, p := range parts {
+		s.mac.Write(p)
+	}
+	copy(dst[:], s.mac.Sum(s.sum[:0]))
+	s.mac.Reset()
+	k.pool.Put(s)
+}
+
+const redacted = "[redacted]"
+
+// String keeps the key out of logs.
+func (*Key) String() string { return redacted }
+
+// GoString keeps the key out of logs printed with %#v.
+func (*Key) GoString() string { return redacted }
+
+// Format keeps the key out of logs whatever the verb (%v, %+v, %#v, %s, %x, …).
+func (*Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
 
 var registry = map[string]Preset{
 	"codivupload":       CodivUpload{},

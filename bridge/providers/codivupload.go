@@ -1,0 +1,92 @@
+package providers
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/bridge/failure"
+)
+
+// CodivUpload is the preset of CodivUpload's webhooks: the raw body is signed with
+// HMAC-SHA256 under the secret as is, in hex in X-CodivUpload-Signature; the body is an
+// envelope {event, id, timestamp, data} whose id is the dedup key. Nothing signed carries a
+// time, so there is no replay window: dedup by id covers redeliveries.
+type CodivUpload struct{}
+
+const (
+	codivSignatureHeader = "X-CodivUpload-Signature"
+	codivEventHeader     = "X-CodivUpload-Event"
+)
+
+// Key uses the secret's bytes as they are.
+func (CodivUpload) Key(secret string) (*Key, error) {
+	if secret == "" {
+		return nil, errors.New("codivupload: empty secret")
+	}
+	return NewKey([]byte(secret)), nil
+}
+
+// Verify checks the hex HMAC-SHA256 of body in X-CodivUpload-Signature against each key.
+func (CodivUpload) Verify(h Headers, body []byte, keys []*Key, _ time.Time) error {
+	header := h.Peek(codivSignatureHeader)
+	if len(header) == 0 {
+		return failure.New(failure.Unauthorized, "missing %s header", codivSignatureHeader)
+	}
+	var got [sha256.Size]byte
+	if len(header) != hex.EncodedLen(len(got)) || !decodeHex(got[:], header) {
+		return failure.New(failure.Unauthorized, "malformed %s header: want %d hex digits", codivSignatureHeader, hex.EncodedLen(len(got)))
+	}
+	var want [sha256.Size]byte
+	for _, k := range keys {
+		k.Sum(&want, body)
+		if hmac.Equal(got[:], want[:]) {
+			return nil
+		}
+	}
+	return failure.New(failure.Unauthorized, "signature does not match")
+}
+
+func decodeHex(dst, src []byte) bool {
+	_, err := hex.Decode(dst, src)
+	return err == nil
+}
+
+// Normalize takes the id from the body's id, and the type from X-CodivUpload-Event or else
+// the body's event. The header is not signed, so when both are present they must agree.
+func (CodivUpload) Normalize(h Headers, body []byte, ev *event.Event) error {
+	reset(ev)
+	env, err := readEnvelope(body, "event")
+	if err != nil {
+		return err
+	}
+	if ev.ID, err = env.eventID(); err != nil {
+		return err
+	}
+	if ev.Type, err = codivType(h.Peek(codivEventHeader), env); err != nil {
+		return err
+	}
+	return env.fill(ev)
+}
+
+func codivType(header []byte, env envelope) (string, error) {
+	inBody, err := env.eventType("event")
+	if err != nil {
+		return "", err
+	}
+	if len(header) == 0 {
+		return canonicalType(inBody)
+	}
+	t, ok := canonical(string(header))
+	if !ok {
+		return canonicalType(string(header))
+	}
+	if inBody != "" && inBody != t {
+		return "", failure.New(failure.Unnormalizable, "%s header %s disagrees with the body's event %s",
+			codivEventHeader, quote(t), quote(inBody))
+	}
+	return t, nil
+}

@@ -1,0 +1,38 @@
+package providers_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/bridge/providers"
+)
+
+// A delivery goes through its source's preset: verify with the source's keys, then normalize.
+func Example() {
+	preset, _ := providers.Lookup("codivupload")
+	key, err := preset.Key("cdv_whsec_3b9c1f7a2e5d8b6c4a1f0e9d8c7b6a5f") // at start
+	if err != nil {
+		panic(err)
+	}
+	body := []byte(`{"event":"post.retry","id":"evt_6c2a9e84","timestamp":"2026-05-08T15:05:07Z","data":{"post_id":"post_q2w8e4r6","profile_name":"main","platform":"tiktok","scheduled_at":"2026-05-08T15:00:00Z","attempt":2,"next_attempt_at":"2026-05-08T15:10:00Z"}}`)
+	h := headers{
+		"X-CodivUpload-Event":     []byte("post.retry"),
+		"X-CodivUpload-Signature": []byte("1151c6b58d168b29ffde2dbe21c4c23a4f02e0f6e0e1692e34567c06b29ae94f"),
+	}
+
+	if err := preset.Verify(h, body, []*providers.Key{key}, time.Now()); err != nil {
+		fmt.Println("401:", err)
+		return
+	}
+	var ev event.Event
+	if err := preset.Normalize(h, body, &ev); err != nil {
+		fmt.Println("quarantine:", err)
+		return
+	}
+	fmt.Println(ev.ID, ev.Type, *ev.PostID, *ev.Attempt, ev.NextAttemptAt.Format(time.RFC3339))
+	fmt.Printf("%v\n", key)
+	// Output:
+	// evt_6c2a9e84 post.retry post_q2w8e4r6 2 2026-05-08T15:10:00Z
+	// [redacted]
+}
