@@ -1,0 +1,182 @@
+package schemas
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/socialbridge/bridge/bridge/event"
+)
+
+// fetchTimeout bounds one schema lookup by id while decoding.
+const fetchTimeout = 10 * time.Second
+
+// Registry is the codec used with a schema registry: Confluent wire format, a 0 byte, the
+// 4-byte big-endian schema id and the Avro binary record, with the schema of each event
+// type registered under its subject (see Subject). It is safe for concurrent use.
+type Registry struct {
+	cl      *sr.Client
+	writing map[string]*registered // by event type; read-only after NewRegistry
+
+	mu      sync.RWMutex
+	reading map[int]*readSchema // by schema id: ours, and others fetched on first sight
+}
+
+var (
+	_ Encoder = (*Registry)(nil)
+	_ Decoder = (*Registry)(nil)
+)
+
+type registered struct {
+	c       *compiled
+	subject string
+	header  [5]byte
+}
+
+// readSchema is how to read the records of one schema id: the writer's schema resolved
+// against ours. ready is closed once typ, avro and err are set.
+type readSchema struct {
+	ready chan struct{}
+	typ   string
+	avro  avro.Schema
+	err   error
+}
+
+// NewRegistry registers the schema of every event type under Subject(topicPrefix, type)
+// (a no-op for a schema the subject already has) and returns the codec that writes with
+// those ids. It fails, naming the subject, if the registry refuses any of them, e.g. as
+// incompatible with the subject's earlier versions.
+func NewRegistry(ctx context.Context, cl *sr.Client, topicPrefix string) (*Registry, error) {
+	if cl == nil {
+		return nil, fmt.Errorf("schemas: NewRegistry: nil schema registry client")
+	}
+	r := &Registry{cl: cl, writing: make(map[string]*registered), reading: make(map[int]*readSchema)}
+	for _, c := range loaded {
+		if err := r.register(ctx, c, Subject(topicPrefix, c.Type)); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *Registry) register(ctx context.Context, c *compiled, subject string) error {
+	ss, err := r.cl.CreateSchema(ctx, subject, sr.Schema{Schema: c.Text, Type: sr.TypeAvro})
+	if err != nil {
+		return fmt.Errorf("schemas: register %s schema under subject %q: %w", c.Type, subject, err)
+	}
+	if ss.ID < 0 || ss.ID > math.MaxInt32 {
+		return fmt.Errorf("schemas: subject %q: registry returned schema id %d", subject, ss.ID)
+	}
+	reg := &registered{c: c, subject: subject}
+	binary.BigEndian.PutUint32(reg.header[1:], uint32(ss.ID))
+	r.writing[c.Type] = reg
+	ready := make(chan struct{})
+	close(ready)
+	r.reading[ss.ID] = &readSchema{ready: ready, typ: c.Type, avro: c.avro}
+	return nil
+}
+
+// Encode appends the Confluent wire format of ev, with the schema id of ev.Type, to dst.
+func (r *Registry) Encode(dst []byte, ev *event.Event) ([]byte, error) {
+	if ev == nil {
+		return dst, errNilEvent
+	}
+	reg, ok := r.writing[ev.Type]
+	if !ok {
+		return dst, fmt.Errorf("%w %q", ErrUnknownType, ev.Type)
+	}
+	dst, err := reg.c.appendFramed(dst, reg.header[:], ev)
+	if err != nil {
+		return dst, fmt.Errorf("%w (subject %q)", err, reg.subject)
+	}
+	return dst, nil
+}
+
+// Decode replaces *ev with the event in value. A schema id other than the ones registered
+// by NewRegistry (say, an older version of a subject) is fetched from the registry once and
+// resolved against the current schema of the same record. An id the registry does not
+// have, or whose schema is not one of the canonical records or not readable as its current
+// version, is ErrUnknownSchema: the value will never decode. Any other fetch failure (the
+// registry unreachable) is transient; the next Decode of that id asks again.
+func (r *Registry) Decode(value []byte, ev *event.Event) error {
+	if err := zero(ev); err != nil {
+		return err
+	}
+	if len(value) < 5 || value[0] != 0 {
+		return fmt.Errorf("%w: no schema registry header (0 + 4-byte schema id)", ErrMalformed)
+	}
+	s, err := r.schemaByID(int(binary.BigEndian.Uint32(value[1:5])))
+	if err != nil {
+		return err
+	}
+	return decodeBody(s.typ, s.avro, value[5:], ev)
+}
+
+// schemaByID returns how to read records of schema id, fetching it on first sight; callers
+// asking for the same id meanwhile wait for that one fetch. A failure is not remembered,
+// so the next record retries.
+func (r *Registry) schemaByID(id int) (*readSchema, error) {
+	r.mu.RLock()
+	s, ok := r.reading[id]
+	r.mu.RUnlock()
+	if !ok {
+		r.mu.Lock()
+		if s, ok = r.reading[id]; !ok {
+			s = &readSchema{ready: make(chan struct{})}
+			r.reading[id] = s
+		}
+		r.mu.Unlock()
+		if !ok {
+			r.fetch(id, s)
+		}
+	}
+	<-s.ready
+	return s, s.err
+}
+
+func (r *Registry) fetch(id int, s *readSchema) {
+	defer close(s.ready)
+	if s.typ, s.avro, s.err = r.resolve(id); s.err != nil {
+		r.mu.Lock()
+		delete(r.reading, id)
+		r.mu.Unlock()
+	}
+}
+
+func (r *Registry) resolve(id int) (string, avro.Schema, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	fetched, err := r.cl.SchemaByID(ctx, id)
+	var notFound *sr.ResponseError
+	if errors.As(err, &notFound) && notFound.StatusCode == http.StatusNotFound {
+		return "", nil, fmt.Errorf("%w: schema id %d: %w", ErrUnknownSchema, id, err)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("schemas: fetch schema id %d: %w", id, err)
+	}
+	if fetched.Type != sr.TypeAvro || len(fetched.References) > 0 {
+		return "", nil, fmt.Errorf("%w: schema id %d is not a self-contained Avro schema", ErrUnknownSchema, id)
+	}
+	writer, err := parse(fetched.Schema)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: schema id %d: %w", ErrUnknownSchema, id, err)
+	}
+	name := writer.(*avro.RecordSchema).FullName()
+	c, ok := byName[name]
+	if !ok {
+		return "", nil, fmt.Errorf("%w: schema id %d is record %s, not a canonical event", ErrUnknownSchema, id, name)
+	}
+	resolved, err := avro.NewSchemaCompatibility().Resolve(c.avro, writer)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: schema id %d cannot be read as the current %s schema: %w", ErrUnknownSchema, id, c.Type, err)
+	}
+	return c.Type, resolved, nil
+}

@@ -1,0 +1,199 @@
+package schemas_test
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/schemas"
+)
+
+func TestRegistrySubjects(t *testing.T) {
+	for _, prefix := range []string{"social.", "acme."} {
+		t.Run(prefix, func(t *testing.T) {
+			r, _, cl := newRegistryCodec(t, prefix)
+			for _, s := range schemas.All() {
+				subject := prefix + s.Type + "-value"
+				got, err := cl.SchemaByVersion(t.Context(), subject, -1)
+				if err != nil {
+					t.Fatalf("subject %s: %v", subject, err)
+				}
+				if got.Type != sr.TypeAvro || got.Schema.Schema != s.Text {
+					t.Errorf("subject %s holds %s schema %q, want our Avro text", subject, got.Type, got.Schema.Schema)
+				}
+				value, err := r.Encode(nil, envelope(s.Type))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if value[0] != 0 || int(binary.BigEndian.Uint32(value[1:5])) != got.ID {
+					t.Errorf("%s: header % x, want 00 + id %d", s.Type, value[:5], got.ID)
+				}
+			}
+		})
+	}
+}
+
+// TestRegistryIdempotent starts a second codec (a restart, or another replica) against a
+// registry that has the schemas already: same ids, no new versions.
+func TestRegistryIdempotent(t *testing.T) {
+	first, _, cl := newRegistryCodec(t, "social.")
+	second, err := schemas.NewRegistry(t.Context(), cl, "social.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range event.Types {
+		a, _ := first.Encode(nil, envelope(typ))
+		b, _ := second.Encode(nil, envelope(typ))
+		if string(a[:5]) != string(b[:5]) {
+			t.Errorf("%s: headers % x and % x", typ, a[:5], b[:5])
+		}
+		versions, err := cl.SubjectVersions(t.Context(), schemas.Subject("social.", typ))
+		if err != nil || len(versions) != 1 {
+			t.Errorf("%s: versions %v, %v; want exactly one", typ, versions, err)
+		}
+	}
+}
+
+func TestRegistryRefused(t *testing.T) {
+	fake, cl := newFakeRegistry(t)
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || !strings.Contains(r.URL.Path, "post.retry") {
+			return false
+		}
+		w.WriteHeader(http.StatusConflict)
+		w.Write([]byte(`{"error_code":409,"message":"Schema being registered is incompatible with an earlier schema"}`))
+		return true
+	})
+	_, err := schemas.NewRegistry(t.Context(), cl, "social.")
+	if err == nil || !strings.Contains(err.Error(), `"social.post.retry-value"`) {
+		t.Fatalf("err = %v, want one naming the subject social.post.retry-value", err)
+	}
+}
+
+// olderPostPublished is a plausible earlier version of post.published: without the
+// platform_post_url field, which the current schema adds with a null default.
+func olderPostPublished(t *testing.T) string {
+	t.Helper()
+	s, _ := schemas.ForType(event.PostPublished)
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(s.Text), &rec); err != nil {
+		t.Fatal(err)
+	}
+	var kept []any
+	for _, f := range rec["fields"].([]any) {
+		if f.(map[string]any)["name"] != "platform_post_url" {
+			kept = append(kept, f)
+		}
+	}
+	rec["fields"] = kept
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// confluent frames an Avro body written by hand, as another producer would.
+func confluent(t *testing.T, id int, schemaText string, v any) []byte {
+	t.Helper()
+	body, err := avro.Marshal(parse(t, schemaText), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte{0, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}, body...)
+}
+
+// TestRegistryReadsOlderVersion: a record written with version 1 of the subject, before
+// this codec registered version 2, is fetched by id once and read as the current schema.
+func TestRegistryReadsOlderVersion(t *testing.T) {
+	fake, cl := newFakeRegistry(t)
+	subject := schemas.Subject("social.", event.PostPublished)
+	older := olderPostPublished(t)
+	fake.SeedSchema(subject, 1, 100, sr.Schema{Schema: older})
+	var fetches atomic.Int32
+	fake.Intercept(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/schemas/ids/100" {
+			fetches.Add(1)
+		}
+		return false
+	})
+	r, err := schemas.NewRegistry(t.Context(), cl, "social.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := everything(event.PostPublished)
+	value := confluent(t, 100, older, in)
+	want := afterRoundTrip(t, in)
+	want.PlatformPostURL = nil // not in the older schema: the current default
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			var got event.Event
+			if err := r.Decode(value, &got); err != nil {
+				t.Error(err)
+				return
+			}
+			for _, d := range diff(want, &got) {
+				t.Error(d)
+			}
+		})
+	}
+	wg.Wait()
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("schema id 100 fetched %d times, want once", n)
+	}
+}
+
+func TestRegistryUnknownIDs(t *testing.T) {
+	r, fake, _ := newRegistryCodec(t, "social.")
+	fake.SeedSchema("elsewhere-value", 1, 200, sr.Schema{Schema: `{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"string"}]}`})
+	fake.SeedSchema("json-value", 1, 201, sr.Schema{Schema: `{"type":"object"}`, Type: sr.TypeJSON})
+	ev := envelope(event.PostPublished)
+	for id, what := range map[int]string{200: "other record", 201: "JSON schema", 999: "absent"} {
+		var got event.Event
+		err := r.Decode(confluent(t, id, `"string"`, ev.ID), &got)
+		if !errors.Is(err, schemas.ErrUnknownSchema) {
+			t.Errorf("%s (id %d): err = %v, want ErrUnknownSchema", what, id, err)
+		}
+	}
+}
+
+// parse parses schema text with a cache of its own, so versions of one record can coexist.
+func parse(t *testing.T, text string) avro.Schema {
+	t.Helper()
+	s, err := avro.ParseWithCache(text, "", &avro.SchemaCache{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestRegistryFetchFailureIsTransient: while the registry fails, a new id is an error that
+// is not ErrUnknownSchema; once it answers again, the same value decodes.
+func TestRegistryFetchFailureIsTransient(t *testing.T) {
+	r, fake, _ := newRegistryCodec(t, "social.")
+	older := olderPostPublished(t)
+	fake.SeedSchema("legacy-value", 1, 300, sr.Schema{Schema: older})
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	value := confluent(t, 300, older, envelope(event.PostPublished))
+	var got event.Event
+	if err := r.Decode(value, &got); err == nil || errors.Is(err, schemas.ErrUnknownSchema) {
+		t.Fatalf("registry down: err = %v, want a transient error", err)
+	}
+	fake.ClearInterceptors()
+	if err := r.Decode(value, &got); err != nil {
+		t.Fatalf("registry back: %v", err)
+	}
+}
