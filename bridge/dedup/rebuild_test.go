@@ -1,0 +1,145 @@
+package dedup_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/bridge/dedup"
+)
+
+// testBrokers returns the seed brokers of the real broker named by BRIDGE_TEST_KAFKA, or of an
+// in-process kfake cluster closed at cleanup.
+func testBrokers(t *testing.T) []string {
+	t.Helper()
+	if seeds := os.Getenv("BRIDGE_TEST_KAFKA"); seeds != "" {
+		return strings.Split(seeds, ",")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+// testTopic creates a topic with a name unique to this run and deletes it at cleanup.
+func testTopic(t *testing.T, adm *kadm.Client, partitions int32) string {
+	t.Helper()
+	name := fmt.Sprintf("dedup-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+	resp, err := adm.CreateTopic(context.Background(), partitions, -1, nil, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = adm.DeleteTopic(context.Background(), name) })
+	return name
+}
+
+func TestRebuild(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	published, failed := testTopic(t, adm, 2), testTopic(t, adm, 1)
+	empty := testTopic(t, adm, 1)
+
+	now := time.Now()
+	recs := []struct {
+		topic      string
+		partition  int32
+		source, id string
+		age        time.Duration
+	}{
+		{published, 0, "acme", "old-1", 2 * window},
+		{published, 0, "acme", "old-2", window + time.Minute},
+		{published, 0, "acme", "new-1", window - time.Minute},
+		{published, 0, "", "no-source", 30 * time.Minute},
+		{published, 0, "acme", "", 30 * time.Minute},
+		{published, 0, "acme", "new-2", 10 * time.Minute},
+		{published, 0, "acme", "late-old", window + time.Hour}, // older than the start, written after it
+		{published, 1, "acme", "old-3", window + time.Second},
+		{published, 1, "codivupload", "new-1", 5 * time.Minute},
+		{published, 1, "acme", "new-3", time.Minute},
+		{failed, 0, "acme", "new-4", time.Second},
+		{failed, 0, "acme", "new-2", time.Second}, // the same id twice counts once
+	}
+	var batch []*kgo.Record
+	for _, r := range recs {
+		rec := &kgo.Record{Topic: r.topic, Partition: r.partition, Timestamp: now.Add(-r.age), Value: []byte("{}")}
+		if r.id != "" {
+			rec.Key = []byte(r.id)
+		}
+		if r.source != "" {
+			rec.Headers = []kgo.RecordHeader{{Key: "event-type", Value: []byte("post.published")}, {Key: "source", Value: []byte(r.source)}}
+		}
+		batch = append(batch, rec)
+	}
+	if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := dedup.New(window, 1000)
+	n, err := dedup.Rebuild(ctx, cl, []string{published, failed, empty, "dedup-no-such-topic"}, window, now, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 || s.Len() != 5 {
+		t.Fatalf("restored %d, Len %d, want 5", n, s.Len())
+	}
+	for _, c := range []struct {
+		source, id string
+		want       bool
+	}{
+		{"acme", "new-1", true}, {"acme", "new-2", true}, {"acme", "new-3", true}, {"acme", "new-4", true},
+		{"codivupload", "new-1", true},
+		{"acme", "old-1", false}, {"acme", "old-2", false}, {"acme", "old-3", false}, {"acme", "late-old", false},
+		{"acme", "no-source", false}, {"codivupload", "new-3", false},
+	} {
+		if dup, _, err := s.Reserve(ctx, c.source, c.id, now); dup != c.want || err != nil {
+			t.Errorf("%s/%s: dup=%v err=%v, want dup=%v", c.source, c.id, dup, err, c.want)
+		}
+	}
+}
+
+func TestRebuildNothingToRead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, topics := range [][]string{nil, {"dedup-no-such-topic"}} {
+		s := dedup.New(window, 10)
+		if n, err := dedup.Rebuild(ctx, cl, topics, window, time.Now(), s); n != 0 || err != nil || s.Len() != 0 {
+			t.Errorf("topics %q: n=%d err=%v Len=%d", topics, n, err, s.Len())
+		}
+	}
+}
+
+func TestRebuildStopsWithContext(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := dedup.Rebuild(ctx, cl, []string{"dedup-any"}, window, time.Now(), dedup.New(window, 10)); err == nil {
+		t.Fatal("Rebuild with a cancelled context returned no error")
+	}
+}
