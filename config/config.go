@@ -1,0 +1,221 @@
+// Package config reads the bridge's YAML configuration: defaults in one place, ${VAR}
+// expansion from the environment, and a validation that refuses a bad file at start with
+// a message naming the key and the problem.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of one bridge process.
+type Config struct {
+	HTTP           HTTP           `yaml:"http"`
+	Kafka          Kafka          `yaml:"kafka"`
+	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
+	Dedup          Dedup          `yaml:"dedup"`
+	Sources        []Source       `yaml:"sources"`
+	Log            Log            `yaml:"log"`
+}
+
+// HTTP configures the ingress listener.
+type HTTP struct {
+	Listen          string   `yaml:"listen"`
+	MaxBodyBytes    int      `yaml:"max_body_bytes"`
+	ReadTimeout     Duration `yaml:"read_timeout"`
+	WriteTimeout    Duration `yaml:"write_timeout"`
+	IdleTimeout     Duration `yaml:"idle_timeout"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	TLS             TLS      `yaml:"tls"`
+}
+
+// TLS names a PEM certificate and key; with both set the ingress serves HTTPS only.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Enabled reports whether HTTPS is configured.
+func (t TLS) Enabled() bool { return t.Cert != "" || t.Key != "" }
+
+// Kafka configures the producer and the topics.
+type Kafka struct {
+	Brokers           []string `yaml:"brokers"`
+	ClientID          string   `yaml:"client_id"`
+	TopicPrefix       string   `yaml:"topic_prefix"`
+	ProduceTimeout    Duration `yaml:"produce_timeout"`
+	Linger            Duration `yaml:"linger"`
+	CreateTopics      bool     `yaml:"create_topics"`
+	Partitions        int32    `yaml:"partitions"`
+	ReplicationFactor int16    `yaml:"replication_factor"`
+	Retention         Duration `yaml:"retention"`
+}
+
+// SchemaRegistry configures the optional Confluent-compatible schema registry.
+type SchemaRegistry struct {
+	URL      string `yaml:"url"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Dedup configures duplicate detection by (source, event id).
+type Dedup struct {
+	Window  Duration `yaml:"window"`
+	MaxIDs  int      `yaml:"max_ids"`
+	Rebuild bool     `yaml:"rebuild"`
+}
+
+// Source is one webhook endpoint: POST /webhooks/{name}.
+type Source struct {
+	Name     string   `yaml:"name"`
+	Provider string   `yaml:"provider"`
+	Secrets  []string `yaml:"secrets"`
+}
+
+// Log configures the process log.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration every file starts from.
+func Default() Config {
+	return Config{
+		HTTP: HTTP{
+			Listen:          "127.0.0.1:8080",
+			MaxBodyBytes:    1 << 20,
+			ReadTimeout:     Duration(10 * time.Second),
+			WriteTimeout:    Duration(30 * time.Second),
+			IdleTimeout:     Duration(120 * time.Second),
+			ShutdownTimeout: Duration(30 * time.Second),
+		},
+		Kafka: Kafka{
+			ClientID:          "social-webhook-bridge",
+			TopicPrefix:       "social.",
+			ProduceTimeout:    Duration(5 * time.Second),
+			CreateTopics:      true,
+			Partitions:        6,
+			ReplicationFactor: -1,
+			Retention:         Duration(7 * 24 * time.Hour),
+		},
+		Dedup: Dedup{Window: Duration(24 * time.Hour), MaxIDs: 10_000_000, Rebuild: true},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads, expands and validates the file at path.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b, os.LookupEnv)
+}
+
+// Parse decodes b over the defaults, expands ${VAR} in its values with lookup, and
+// validates it. Unknown keys are refused, so a typo never silently falls back to a default.
+func Parse(b []byte, lookup func(string) (string, bool)) (Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return Config{}, fmt.Errorf("config: %s", cleanYAMLError(err))
+	}
+	cfg := Default()
+	if len(doc.Content) == 0 {
+		return cfg, cfg.Validate()
+	}
+	if err := unknownKeys(b); err != nil {
+		return Config{}, err
+	}
+	if err := expandNode(&doc, lookup); err != nil {
+		return Config{}, err
+	}
+	var out bytes.Buffer
+	if err := yaml.NewEncoder(&out).Encode(&doc); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(&out)
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("config: %s", cleanYAMLError(err))
+	}
+	return cfg, cfg.Validate()
+}
+
+// unknownKeys reports keys the Config does not have, with their lines in the file as
+// written (the value checks run later on the expanded document).
+func unknownKeys(b []byte) error {
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var te *yaml.TypeError
+	if err := dec.Decode(&cfg); errors.As(err, &te) {
+		var unknown []string
+		for _, e := range te.Errors {
+			if strings.Contains(e, " not found in type ") {
+				unknown = append(unknown, e)
+			}
+		}
+		if len(unknown) > 0 {
+			return fmt.Errorf("config: unknown key: %s", cleanYAMLError(errors.New(strings.Join(unknown, "; "))))
+		}
+	}
+	return nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandNode replaces ${VAR} in every scalar value. It works on parsed values, not on the
+// text, so a secret holding YAML syntax or a '$' cannot change the document's structure.
+// An unset variable is an error: a missing secret fails at start instead of becoming "".
+func expandNode(n *yaml.Node, lookup func(string) (string, bool)) error {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		var missing string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			v, ok := lookup(ref[2 : len(ref)-1])
+			if !ok && missing == "" {
+				missing = ref[2 : len(ref)-1]
+			}
+			return v
+		})
+		if missing != "" {
+			return fmt.Errorf("config: line %d: environment variable %s is not set", n.Line, missing)
+		}
+		n.Tag, n.Style = "", n.Style&^yaml.TaggedStyle
+	}
+	for _, c := range n.Content {
+		if err := expandNode(c, lookup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cleanYAMLError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+	return strings.ReplaceAll(msg, " in type config.", " in section ")
+}
+
+// Redacted returns a copy safe to log: secrets and the registry password are masked.
+func (c Config) Redacted() Config {
+	out := c
+	out.Sources = make([]Source, len(c.Sources))
+	for i, s := range c.Sources {
+		s.Secrets = make([]string, len(s.Secrets))
+		for j := range s.Secrets {
+			s.Secrets[j] = "[redacted]"
+		}
+		out.Sources[i] = s
+	}
+	if out.SchemaRegistry.Password != "" {
+		out.SchemaRegistry.Password = "[redacted]"
+	}
+	return out
+}

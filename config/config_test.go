@@ -1,0 +1,122 @@
+package config_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/bridge/config"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func TestReferenceConfig(t *testing.T) {
+	b, err := os.ReadFile("testdata/reference.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(b, env(map[string]string{"CODIVUPLOAD_WEBHOOK_SECRET": "s3cr3t: with 'yaml' $syntax"}))
+	if err != nil {
+		t.Fatalf("the reference configuration must be accepted as written: %v", err)
+	}
+	if got := cfg.Sources[0].Secrets[0]; got != "s3cr3t: with 'yaml' $syntax" {
+		t.Errorf("expanded secret = %q", got)
+	}
+	if cfg.Kafka.ProduceTimeout.D() != 5*time.Second || cfg.Dedup.Window.D() != 24*time.Hour {
+		t.Errorf("durations: produce_timeout %s, window %s", cfg.Kafka.ProduceTimeout, cfg.Dedup.Window)
+	}
+	if cfg.Kafka.TopicPrefix != "social." || cfg.Kafka.Brokers[0] != "127.0.0.1:9092" || cfg.HTTP.MaxBodyBytes != 1048576 {
+		t.Errorf("values not read: %+v", cfg.Kafka)
+	}
+	if cfg.SchemaRegistry.URL != "" || !cfg.Kafka.CreateTopics || cfg.Dedup.MaxIDs <= 0 {
+		t.Errorf("defaults not kept: %+v %+v", cfg.SchemaRegistry, cfg.Dedup)
+	}
+}
+
+const valid = `
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: a, provider: codivupload, secrets: [x]}]
+`
+
+func TestRefusesBadFiles(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown provider", `
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: a, provider: zapier, secrets: [x]}]`, `sources[0].provider: unknown provider "zapier"`},
+		{"source without a secret", `
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: a, provider: codivupload}]`, `sources[0].secrets: source "a" has no secret`},
+		{"bad duration", valid + `
+dedup: {window: 24}`, `bad duration "24"`},
+		{"bad duration unit", `
+kafka: {brokers: ["127.0.0.1:9092"], produce_timeout: 5 seconds}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `bad duration "5 seconds"`},
+		{"no brokers", `
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.brokers: no brokers`},
+		{"broker without port", `
+kafka: {brokers: ["localhost"]}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.brokers[0]: want host:port`},
+		{"duplicate source names", `
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: a, provider: codivupload, secrets: [x]}, {name: a, provider: codivupload, secrets: [y]}]`, `sources[1].name: duplicate source name "a"`},
+		{"no sources", `
+kafka: {brokers: ["127.0.0.1:9092"]}`, `sources: no sources`},
+		{"unknown key", valid + `
+http: {listn: ":8080"}`, `unknown key: line 5: field listn not found`},
+		{"unset variable", `
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: a, provider: codivupload, secrets: ["${NOPE}"]}]`, `line 3: environment variable NOPE is not set`},
+		{"bad standard-webhooks secret", `
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: a, provider: standard-webhooks, secrets: ["whsec_!!notbase64!!"]}]`, `sources[0].secrets[0]`},
+		{"tls half set", valid + `
+http: {tls: {cert: a.pem}}`, `http.tls: cert and key must be set together`},
+		{"window longer than retention", `
+kafka: {brokers: ["127.0.0.1:9092"], retention: 1h}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `dedup.window: 24h0m0s is longer than kafka.retention`},
+		{"bad source name", `
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: "a/b", provider: codivupload, secrets: [x]}]`, `sources[0].name: "a/b"`},
+		{"not yaml", "kafka: [", "config: "},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(c.yaml), env(nil))
+			if err == nil {
+				t.Fatalf("accepted; want an error containing %q", c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestErrorsNeverShowSecrets(t *testing.T) {
+	const secret = "whsec_!!very-secret-value!!"
+	_, err := config.Parse([]byte(`
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: a, provider: standard-webhooks, secrets: ["`+secret+`"]}]`), env(nil))
+	if err == nil || strings.Contains(err.Error(), "very-secret-value") {
+		t.Fatalf("want an error without the secret, got %v", err)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	cfg, err := config.Parse([]byte(valid+"\nschema_registry: {url: 'http://127.0.0.1:1', password: pw}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Redacted()
+	if r.Sources[0].Secrets[0] != "[redacted]" || r.SchemaRegistry.Password != "[redacted]" {
+		t.Fatalf("not redacted: %+v", r)
+	}
+	if cfg.Sources[0].Secrets[0] != "x" {
+		t.Fatal("Redacted changed the original")
+	}
+}
