@@ -1,0 +1,354 @@
+package kafkatest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Bounds on the life cycle of a dedicated broker.
+const (
+	defaultStartTimeout = 120 * time.Second // KAFKA_START_TIMEOUT (seconds) overrides
+	formatTimeout       = 60 * time.Second
+	stopGrace           = 30 * time.Second // SIGTERM, then SIGKILL
+	defaultHeap         = "-Xms128m -Xmx512m"
+)
+
+// Broker is a dedicated single-node Kafka (KRaft, combined broker and
+// controller) process on loopback ports, with its data in the test's temp dir.
+// Its methods must be called from the test's goroutine.
+type Broker struct {
+	t       testing.TB
+	java    string
+	libs    string
+	dir     string
+	port    int
+	cport   int
+	logPath string // path of kafka.log
+
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	done      chan struct{} // closed when cmd has exited
+	tailShown bool          // the log's tail is already in the test output
+}
+
+// StartBroker starts a dedicated Kafka broker from the jars in KAFKA_LIBS and
+// waits until it answers metadata requests. It is killed when the test ends.
+// Without KAFKA_LIBS the test is skipped, or fails when CI is set.
+func StartBroker(t testing.TB) *Broker {
+	t.Helper()
+	libs := os.Getenv(EnvLibs)
+	if libs == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("kafkatest: %s not set; CI must run the tests through scripts/test.sh (make test)", EnvLibs)
+		}
+		t.Skipf("%s not set; run via make test", EnvLibs)
+	}
+	if jars, _ := filepath.Glob(filepath.Join(libs, "kafka_2.13-*.jar")); len(jars) == 0 {
+		t.Fatalf("kafkatest: %s=%s holds no kafka_2.13 jar; run scripts/kafka.sh fetch", EnvLibs, libs)
+	}
+	javaName := os.Getenv(EnvJava)
+	if javaName == "" {
+		javaName = "java"
+	}
+	java, err := exec.LookPath(javaName)
+	if err != nil {
+		t.Fatalf("kafkatest: java not found (%s=%q): %v", EnvJava, os.Getenv(EnvJava), err)
+	}
+
+	b := &Broker{t: t, java: java, libs: libs, dir: t.TempDir()}
+	b.logPath = filepath.Join(b.dir, "kafka.log")
+	// Registered after t.TempDir, so it runs before the dir is removed.
+	t.Cleanup(b.cleanup)
+
+	// Free ports are found by binding :0 and closing; another process may
+	// take one before Kafka binds it, so a bind failure is retried.
+	for attempt := 1; ; attempt++ {
+		err := b.init()
+		if err == nil {
+			err = b.start()
+		}
+		if err == nil {
+			return b
+		}
+		if attempt < 3 && strings.Contains(b.logTail(200), "Address already in use") {
+			t.Logf("kafkatest: port taken, retrying: %v", err)
+			continue
+		}
+		b.tailShown = true
+		t.Fatalf("kafkatest: starting Kafka: %v\n%s", err, b.logTail(60))
+	}
+}
+
+// Addr returns the broker's bootstrap address, 127.0.0.1:port. It stays the
+// same across Stop and Start.
+func (b *Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+
+// Stop stops the broker (SIGTERM, SIGKILL after 30 s) and waits until it has
+// exited. Stopping a stopped broker does nothing.
+func (b *Broker) Stop() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopLocked(stopGrace)
+}
+
+// Start starts the stopped broker again with the same data and ports, and
+// waits until it is ready.
+func (b *Broker) Start() {
+	b.t.Helper()
+	b.mu.Lock()
+	running := b.cmd != nil
+	b.mu.Unlock()
+	if running {
+		b.t.Fatalf("kafkatest: Start: broker already running; Stop it first")
+	}
+	if err := b.start(); err != nil {
+		b.tailShown = true
+		b.t.Fatalf("kafkatest: restarting Kafka: %v\n%s", err, b.logTail(60))
+	}
+}
+
+// init picks ports, writes the configuration and formats a fresh data dir.
+func (b *Broker) init() error {
+	var err error
+	if b.port, err = freePort(); err != nil {
+		return err
+	}
+	for b.cport = b.port; b.cport == b.port; {
+		if b.cport, err = freePort(); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(b.logPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	data := filepath.Join(b.dir, "data")
+	if err := os.RemoveAll(data); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(b.path("server.properties"), []byte(b.config(data)), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(b.path("log4j2.properties"), []byte(log4jConfig), 0o644); err != nil {
+		return err
+	}
+	id, err := clusterID()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), formatTimeout)
+	defer cancel()
+	args := append(b.jvmArgs(), "kafka.tools.StorageTool", "format",
+		"--config", b.path("server.properties"), "--cluster-id", id)
+	out, err := exec.CommandContext(ctx, b.java, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("formatting storage: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func (b *Broker) start() error {
+	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logf, "==== kafkatest: starting Kafka at %s ====\n", time.Now().Format(time.RFC3339Nano))
+	args := append(b.jvmArgs(), "kafka.Kafka", b.path("server.properties"))
+	cmd := exec.Command(b.java, args...)
+	cmd.Dir = b.dir
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = sysProcAttr()
+	err = cmd.Start()
+	logf.Close()
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		appendLog(b.logPath, fmt.Sprintf("==== kafkatest: Kafka exited: %v ====\n", err))
+		close(done)
+	}()
+	b.mu.Lock()
+	b.cmd, b.done = cmd, done
+	b.mu.Unlock()
+
+	timeout := defaultStartTimeout
+	if s, err := strconv.Atoi(os.Getenv("KAFKA_START_TIMEOUT")); err == nil && s > 0 {
+		timeout = time.Duration(s) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := waitReady(ctx, []string{b.Addr()}, done); err != nil {
+		b.mu.Lock()
+		b.stopLocked(0)
+		b.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// stopLocked sends SIGTERM (or SIGKILL right away if grace is 0), kills after
+// grace, and waits for the process to exit.
+func (b *Broker) stopLocked(grace time.Duration) {
+	if b.cmd == nil {
+		return
+	}
+	cmd, done := b.cmd, b.done
+	b.cmd, b.done = nil, nil
+	if grace > 0 {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+			return
+		case <-time.After(grace):
+			b.t.Logf("kafkatest: Kafka still running %v after SIGTERM; killing it", grace)
+		}
+	}
+	_ = cmd.Process.Kill()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		b.t.Errorf("kafkatest: Kafka (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
+	}
+}
+
+func (b *Broker) cleanup() {
+	b.mu.Lock()
+	b.stopLocked(0)
+	b.mu.Unlock()
+	if b.t.Failed() && !b.tailShown {
+		b.t.Logf("kafkatest: tail of %s:\n%s", b.logPath, b.logTail(40))
+	}
+}
+
+func (b *Broker) path(name string) string { return filepath.Join(b.dir, name) }
+
+func (b *Broker) jvmArgs() []string {
+	heap := os.Getenv("KAFKA_HEAP_OPTS")
+	if heap == "" {
+		heap = defaultHeap
+	}
+	args := strings.Fields(heap)
+	return append(args,
+		// C1 only: a test broker starts faster and takes less CPU from the
+		// tests running beside it; it never runs long enough for C2 to pay.
+		"-XX:TieredStopAtLevel=1",
+		"-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+		"-Dlog4j2.configurationFile="+b.path("log4j2.properties"),
+		"-cp", filepath.Join(b.libs, "*"))
+}
+
+// config is the broker's server.properties; it matches scripts/kafka.sh.
+func (b *Broker) config(data string) string {
+	return fmt.Sprintf(`# Generated by internal/kafkatest: single-node KRaft test broker.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:%[2]d
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=%[3]s
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+delete.topic.enable=true
+num.network.threads=2
+num.io.threads=4
+log.cleaner.dedupe.buffer.size=8388608
+`, b.port, b.cport, data)
+}
+
+const log4jConfig = `status = warn
+shutdownHook = disable
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = OUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+`
+
+// appendLog appends a line of our own to the broker's log, to help reading
+// it; errors are ignored.
+func appendLog(path, line string) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteString(line)
+	_ = f.Close()
+}
+
+// logTail returns the last n lines of the broker's log.
+func (b *Broker) logTail(n int) string {
+	data, err := os.ReadFile(b.logPath)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, errors.New("listener address is not TCP")
+	}
+	return addr.Port, nil
+}
+
+// clusterID returns a random Kafka cluster id: 16 bytes in unpadded
+// base64url, not starting with '-' (it would be read as a flag).
+func clusterID() (string, error) {
+	for {
+		var raw [16]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return "", err
+		}
+		if id := base64.RawURLEncoding.EncodeToString(raw[:]); id[0] != '-' {
+			return id, nil
+		}
+	}
+}

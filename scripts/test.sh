@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The project's test command: a real single-node Kafka on 127.0.0.1, then
+# go vet and go test -race against it; the broker is stopped on exit.
+#
+#   scripts/test.sh                         vet + test ./...
+#   scripts/test.sh -run TestX -v           extra flags go to go test
+#   scripts/test.sh -v ./internal/kafkatest/  packages given replace ./...
+#
+# Tests find the broker through BRIDGE_TEST_KAFKA; tests that need a broker of
+# their own (to stop and restart it) start one from KAFKA_LIBS with KAFKA_JAVA
+# (see internal/kafkatest).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+export KAFKA_CACHE=${KAFKA_CACHE:-$REPO/.cache/kafka}
+export KAFKA_PORT=${KAFKA_PORT:-39092}
+
+command -v go >/dev/null 2>&1 || { echo "test.sh: go not found on PATH" >&2; exit 1; }
+
+scripts/kafka.sh fetch
+
+started=
+if scripts/kafka.sh status >/dev/null 2>&1; then
+	echo "test.sh: reusing the Kafka already running at 127.0.0.1:$KAFKA_PORT (scripts/kafka.sh stop to stop it)" >&2
+else
+	started=1
+	trap 'scripts/kafka.sh stop || true' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	scripts/kafka.sh start >/dev/null
+fi
+
+export BRIDGE_TEST_KAFKA="127.0.0.1:$KAFKA_PORT"
+export KAFKA_LIBS="$KAFKA_CACHE/libs"
+export KAFKA_JAVA=${KAFKA_JAVA:-$(command -v java)}
+echo "test.sh: BRIDGE_TEST_KAFKA=$BRIDGE_TEST_KAFKA KAFKA_LIBS=$KAFKA_LIBS${started:+ (started for this run)}" >&2
+
+# Arguments that name packages replace ./...; all others are go test flags
+# (give flag values with '=', e.g. -coverprofile=./c.out).
+pkgs=()
+flags=()
+for a in "$@"; do
+	case "$a" in
+	./* | ../* | . | github.com/socialbridge/bridge*) pkgs+=("$a") ;;
+	*) flags+=("$a") ;;
+	esac
+done
+((${#pkgs[@]})) || pkgs=(./...)
+
+rc=0
+echo "test.sh: go vet ${pkgs[*]}" >&2
+go vet "${pkgs[@]}" || rc=$?
+if ((rc == 0)); then
+	echo "test.sh: go test -race -shuffle=on -count=1 -timeout 15m ${flags[*]} ${pkgs[*]}" >&2
+	go test -race -shuffle=on -count=1 -timeout 15m "${flags[@]}" "${pkgs[@]}" || rc=$?
+fi
+exit "$rc"
