@@ -1,0 +1,57 @@
+package ingress
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the ingress's Prometheus series, on a registry of their own so that several
+// bridges (tests, benchmarks) can run in one process.
+type Metrics struct {
+	Registry       *prometheus.Registry
+	requests       *prometheus.CounterVec
+	verifyFailures *prometheus.CounterVec
+	dedupHits      *prometheus.CounterVec
+	produceSeconds *prometheus.HistogramVec
+	inFlight       prometheus.Gauge
+}
+
+// NewMetrics registers the ingress series and the Go runtime's on a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_requests_total", Help: "Webhook requests answered, by source and HTTP status.",
+		}, []string{"source", "code"}),
+		verifyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_verification_failures_total", Help: "Requests refused because their signature did not verify.",
+		}, []string{"source"}),
+		dedupHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_dedup_hits_total", Help: "Deliveries answered as duplicates of an event already accepted.",
+		}, []string{"source"}),
+		produceSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bridge_produce_seconds",
+			Help:    "Time from handing a record to the producer to Kafka's acknowledgement, by outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"outcome"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bridge_requests_in_flight", Help: "Webhook requests being handled now.",
+		}),
+	}
+	m.Registry.MustRegister(m.requests, m.verifyFailures, m.dedupHits, m.produceSeconds, m.inFlight,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// statusLabels avoids formatting the common status codes on every request.
+var statusLabels = map[int]string{200: "200", 202: "202", 401: "401", 404: "404", 405: "405", 413: "413", 415: "415", 500: "500", 503: "503"}
+
+func (m *Metrics) answered(source string, code int) {
+	label, ok := statusLabels[code]
+	if !ok {
+		label = strconv.Itoa(code)
+	}
+	m.requests.WithLabelValues(source, label).Inc()
+}

@@ -1,0 +1,168 @@
+package ingress
+
+import (
+	"bytes"
+	"context"
+	"mime"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/bridge/failure"
+	"github.com/socialbridge/bridge/bridge/producer"
+)
+
+// webhook is the request path, in order: find the source, check the media type, verify the
+// signature on the raw bytes, normalize, dedup, encode, produce, answer after the ack.
+func (s *Server) webhook(c *fiber.Ctx) error {
+	src, ok := s.sources[c.Params("source")]
+	if !ok {
+		return failure.New(failure.UnknownSource, "unknown source %q", c.Params("source"))
+	}
+	if !isJSON(c.Request().Header.ContentType()) {
+		return failure.New(failure.NotJSON, "content type must be application/json")
+	}
+	body, now := c.Body(), s.now()
+	headers := &c.Request().Header
+	if err := src.Preset.Verify(headers, body, src.Keys, now); err != nil {
+		s.metrics.verifyFailures.WithLabelValues(src.Name).Inc()
+		return err
+	}
+	ev := events.Get().(*event.Event)
+	defer putEvent(ev)
+	if err := src.Preset.Normalize(headers, body, ev); err != nil {
+		if failure.KindOf(err) != failure.Unnormalizable {
+			return err
+		}
+		return s.quarantine(c, src, body, now, err)
+	}
+	s.envelope(ev, src, body, now)
+	return s.accept(c, src, ev)
+}
+
+var events = sync.Pool{New: func() any { return new(event.Event) }}
+
+func putEvent(ev *event.Event) {
+	*ev = event.Event{}
+	events.Put(ev)
+}
+
+func (s *Server) envelope(ev *event.Event, src *Source, body []byte, now time.Time) {
+	ev.Source, ev.Provider, ev.ReceivedAt, ev.Raw = src.Name, src.Provider, now, body
+	if ev.OccurredAt.IsZero() {
+		ev.OccurredAt = now
+	}
+}
+
+// accept dedups, encodes and produces an authentic, normalized event.
+func (s *Server) accept(c *fiber.Ctx, src *Source, ev *event.Event) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.dedupTTL)
+	dup, done, err := s.dedup.Reserve(ctx, src.Name, ev.ID, ev.ReceivedAt)
+	cancel()
+	if err != nil {
+		return failure.Wrap(failure.Unavailable, "an earlier delivery of this event is still waiting for kafka", err)
+	}
+	if dup {
+		s.metrics.dedupHits.WithLabelValues(src.Name).Inc()
+		return s.answer(c, src, fiber.StatusOK, duplicateAnswer(ev.ID))
+	}
+	rec, err := s.record(ev, c.Request().Header.Peek("traceparent"))
+	if err != nil {
+		done(false)
+		return err
+	}
+	if err := s.produce(rec, func(err error) { done(err == nil) }); err != nil {
+		return err
+	}
+	return s.answer(c, src, fiber.StatusOK, acceptedAnswer(ev.ID, rec))
+}
+
+// record builds the Kafka record of ev. Everything it holds is owned by the record, since
+// the producer may still hold it after the request has been answered.
+func (s *Server) record(ev *event.Event, traceparent []byte) (*kgo.Record, error) {
+	value, err := s.encoder.Encode(make([]byte, 0, len(ev.Raw)+512), ev)
+	if err != nil {
+		return nil, failure.Wrap(failure.Internal, "encode", err)
+	}
+	rec := &kgo.Record{
+		Topic:     producer.Topic(s.prefix, ev.Type),
+		Key:       []byte(ev.ID),
+		Value:     value,
+		Timestamp: ev.ReceivedAt,
+		Headers:   headers(ev.Type, ev.Source, ev.Provider, ev.ReceivedAt, traceparent),
+	}
+	return rec, nil
+}
+
+func headers(eventType, source, provider string, receivedAt time.Time, traceparent []byte) []kgo.RecordHeader {
+	h := make([]kgo.RecordHeader, 0, 5)
+	if eventType != "" {
+		h = append(h, kgo.RecordHeader{Key: "event-type", Value: []byte(eventType)})
+	}
+	h = append(h,
+		kgo.RecordHeader{Key: "source", Value: []byte(source)},
+		kgo.RecordHeader{Key: "provider", Value: []byte(provider)},
+		kgo.RecordHeader{Key: "received-at", Value: receivedAt.UTC().AppendFormat(nil, time.RFC3339Nano)},
+	)
+	if len(traceparent) > 0 {
+		h = append(h, kgo.RecordHeader{Key: "traceparent", Value: bytes.Clone(traceparent)})
+	}
+	return h
+}
+
+// produce hands rec to the producer, timing the wait for the acknowledgement.
+func (s *Server) produce(rec *kgo.Record, settle func(error)) error {
+	start := time.Now()
+	err := s.producer.Produce(rec, settle)
+	outcome := "acked"
+	if err != nil {
+		outcome = "failed"
+	}
+	s.metrics.produceSeconds.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// quarantine keeps an authentic delivery that cannot be normalized: its raw bytes go to the
+// dead-letter topic with the reason in headers, and the provider gets a 202 so it stops
+// retrying. It is answered only once Kafka has the record.
+func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Time, cause error) error {
+	reason := cause.(*failure.Error).Reason
+	rec := &kgo.Record{
+		Topic:     s.prefix + producer.DeadLetter,
+		Value:     bytes.Clone(body),
+		Timestamp: now,
+		Headers: append(headers("", src.Name, src.Provider, now, c.Request().Header.Peek("traceparent")),
+			kgo.RecordHeader{Key: "reason", Value: []byte(reason)},
+			kgo.RecordHeader{Key: "content-type", Value: bytes.Clone(c.Request().Header.ContentType())}),
+	}
+	if err := s.produce(rec, func(error) {}); err != nil {
+		return err
+	}
+	s.log.Info("quarantined a delivery", "source", src.Name, "reason", reason, "offset", rec.Offset)
+	return s.answer(c, src, fiber.StatusAccepted, quarantinedAnswer(reason))
+}
+
+func (s *Server) answer(c *fiber.Ctx, src *Source, code int, body []byte) error {
+	s.metrics.answered(src.Name, code)
+	c.Status(code).Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	return c.Send(body)
+}
+
+func (s *Server) wrongMethod(c *fiber.Ctx) error {
+	if _, ok := s.sources[c.Params("source")]; !ok {
+		return failure.New(failure.UnknownSource, "unknown source %q", c.Params("source"))
+	}
+	return failure.New(failure.WrongMethod, "method %s not allowed: webhooks are POSTed", c.Method())
+}
+
+// isJSON accepts application/json and any application/*+json, with parameters.
+func isJSON(ct []byte) bool {
+	if bytes.HasPrefix(ct, []byte("application/json")) && (len(ct) == 16 || ct[16] == ';' || ct[16] == ' ') {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(string(ct))
+	return err == nil && (mt == "application/json" || (len(mt) > 17 && mt[:12] == "application/" && mt[len(mt)-5:] == "+json"))
+}

@@ -1,0 +1,30 @@
+// Package producer sends the bridge's records to Kafka: the one place where configuration
+// becomes franz-go options, the topic layout, and a produce call that never reports success
+// for a record Kafka has not acknowledged.
+package producer
+
+import (
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/config"
+)
+
+// Options turns the Kafka configuration into client options. Idempotence requires acks=all,
+// which is why acks is not configurable. The record delivery timeout equals the produce
+// timeout, so a record Kafka never took is failed (safely, without breaking idempotent
+// sequence numbers) about when its request is answered 503.
+func Options(k config.Kafka) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(k.Brokers...),
+		kgo.ClientID(k.ClientID),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(k.Linger.D()),
+		kgo.RecordDeliveryTimeout(k.ProduceTimeout.D()),
+		kgo.ProduceRequestTimeout(k.ProduceTimeout.D()),
+		kgo.MaxBufferedRecords(maxBuffered),
+	}
+}
+
+// maxBuffered bounds the memory held for records Kafka has not yet acknowledged; past it
+// requests are answered 503 at once instead of queueing without limit.
+const maxBuffered = 100_000

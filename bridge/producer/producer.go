@@ -1,0 +1,90 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/bridge/failure"
+)
+
+// Kafka produces records and waits for their acknowledgement, at most the produce timeout.
+type Kafka struct {
+	cl      *kgo.Client
+	timeout time.Duration
+}
+
+// New returns a producer on cl that answers within timeout.
+func New(cl *kgo.Client, timeout time.Duration) *Kafka {
+	return &Kafka{cl: cl, timeout: timeout}
+}
+
+// pending carries one record's outcome from franz-go's promise to the waiting request.
+type pending struct {
+	done   chan error
+	mu     sync.Mutex
+	late   bool
+	settle func(error)
+}
+
+var pendings = sync.Pool{New: func() any { return &pending{done: make(chan error, 1)} }}
+
+// Produce sends rec and waits for Kafka's acknowledgement; on success rec's Partition and
+// Offset are set. If the wait ends first, it returns a failure.Unavailable error while the
+// record's fate is still unknown (franz-go cannot take back a record already sent when
+// producing idempotently): settle is then called once, later, with the final outcome.
+// Otherwise settle is called with the outcome before Produce returns.
+func (k *Kafka) Produce(rec *kgo.Record, settle func(error)) error {
+	p := pendings.Get().(*pending)
+	p.settle, p.late = settle, false
+	// The record's own delivery timeout bounds it, not a context: a canceled context would
+	// fail the other requests' records batched with it.
+	k.cl.TryProduce(context.Background(), rec, p.promise)
+	t := time.NewTimer(k.timeout)
+	defer t.Stop()
+	select {
+	case err := <-p.done:
+		pendings.Put(p)
+		settle(err)
+		return classify(err)
+	case <-t.C:
+		p.mu.Lock()
+		select {
+		case err := <-p.done:
+			p.mu.Unlock()
+			pendings.Put(p)
+			settle(err)
+			return classify(err)
+		default:
+			p.late = true
+			p.mu.Unlock()
+			return failure.New(failure.Unavailable, "kafka did not acknowledge within %s", k.timeout)
+		}
+	}
+}
+
+func (p *pending) promise(_ *kgo.Record, err error) {
+	p.mu.Lock()
+	late := p.late
+	if !late {
+		p.done <- err
+	}
+	p.mu.Unlock()
+	if late {
+		p.settle(err)
+	}
+}
+
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kgo.ErrMaxBuffered):
+		return failure.Wrap(failure.Unavailable, "too many records waiting for kafka", err)
+	default:
+		return failure.Wrap(failure.Unavailable, "kafka did not acknowledge the record", err)
+	}
+}

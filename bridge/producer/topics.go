@@ -1,0 +1,82 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/config"
+)
+
+// DeadLetter is the suffix of the quarantine topic: {prefix}deadletter.
+const DeadLetter = "deadletter"
+
+// Topic returns the topic of an event type: {prefix}{type}.
+func Topic(prefix, eventType string) string { return prefix + eventType }
+
+// Topics lists every topic the bridge writes: one per event type, then the quarantine.
+func Topics(prefix string) []string {
+	ts := make([]string, 0, len(event.Types)+1)
+	for _, t := range event.Types {
+		ts = append(ts, Topic(prefix, t))
+	}
+	return append(ts, prefix+DeadLetter)
+}
+
+// CreateTopics creates the bridge's topics that do not exist yet, with the configured
+// partitions, replication and retention, and waits until the cluster's metadata shows them
+// all, so the first requests do not meet unknown topics. Existing topics are left as they are.
+func CreateTopics(ctx context.Context, adm *kadm.Client, k config.Kafka) error {
+	configs := map[string]*string{}
+	if k.Retention > 0 {
+		ms := strconv.FormatInt(k.Retention.D().Milliseconds(), 10)
+		configs["retention.ms"] = &ms
+	}
+	resp, err := adm.CreateTopics(ctx, k.Partitions, k.ReplicationFactor, configs, Topics(k.TopicPrefix)...)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return waitForTopics(ctx, adm, k.TopicPrefix)
+}
+
+func waitForTopics(ctx context.Context, adm *kadm.Client, prefix string) error {
+	for {
+		missing, err := MissingTopics(ctx, adm, prefix)
+		if err == nil && len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topics not visible after creation (%v): %w", missing, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// MissingTopics returns the bridge's topics that Kafka does not have. An error means Kafka
+// could not be asked.
+func MissingTopics(ctx context.Context, adm *kadm.Client, prefix string) ([]string, error) {
+	want := Topics(prefix)
+	details, err := adm.ListTopics(ctx, want...)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, t := range want {
+		if d, ok := details[t]; !ok || d.Err != nil {
+			missing = append(missing, t)
+		}
+	}
+	return missing, nil
+}
