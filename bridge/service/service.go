@@ -1,0 +1,265 @@
+// Package service wires a configuration into a running bridge: the Kafka client and topics,
+// the schema codec, the dedup store rebuilt from Kafka, and the ingress. It is what
+// `bridge serve` and `bridge dev` run, and what the end-to-end tests start.
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/socialbridge/bridge/bridge/dedup"
+	"github.com/socialbridge/bridge/bridge/ingress"
+	"github.com/socialbridge/bridge/bridge/producer"
+	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/schemas"
+)
+
+// startTimeout bounds each step of the start (topics, schemas, dedup rebuild).
+const startTimeout = 30 * time.Second
+
+// Service is one running bridge.
+type Service struct {
+	cfg     config.Config
+	log     *slog.Logger
+	cl      *kgo.Client
+	adm     *kadm.Client
+	server  *ingress.Server
+	ready   atomic.Pointer[readiness]
+	stop    context.CancelFunc
+	watcher sync.WaitGroup
+	ln      net.Listener
+}
+
+type readiness struct {
+	ok  bool
+	why string
+}
+
+// Option changes how New builds a Service.
+type Option func(*options)
+
+type options struct{ discard bool }
+
+// DiscardRecords builds a bridge that runs the whole request path but drops the records
+// instead of producing them, and never contacts Kafka or a registry: the HTTP-side baseline
+// of the load benchmark. Nothing it accepts is stored.
+func DiscardRecords() Option { return func(o *options) { o.discard = true } }
+
+// New connects to Kafka, creates the topics when configured, registers the schemas, rebuilds
+// the dedup set from Kafka, and builds the ingress. It fails with a clear error if any of
+// these cannot be done within the start timeout.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Service, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sources, err := keyedSources(cfg.Sources)
+	if err != nil {
+		return nil, err
+	}
+	if o.discard {
+		return discarding(cfg, log, sources)
+	}
+	cl, err := kgo.NewClient(producer.Options(cfg.Kafka)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	s := &Service{cfg: cfg, log: log, cl: cl, adm: kadm.NewClient(cl)}
+	if err := s.start(ctx, sources); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
+	k := s.cfg.Kafka
+	if k.CreateTopics {
+		if err := withTimeout(ctx, func(ctx context.Context) error { return producer.CreateTopics(ctx, s.adm, k) }); err != nil {
+			return fmt.Errorf("kafka at %v: %w", k.Brokers, err)
+		}
+	}
+	enc, err := s.encoder(ctx)
+	if err != nil {
+		return err
+	}
+	store := dedup.New(s.cfg.Dedup.Window.D(), s.cfg.Dedup.MaxIDs)
+	if s.cfg.Dedup.Rebuild {
+		if err := s.rebuild(ctx, store); err != nil {
+			return err
+		}
+	}
+	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()), store)
+	return nil
+}
+
+func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (*Service, error) {
+	enc, err := schemas.NewSingleObject()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: log}
+	s.ready.Store(&readiness{ok: true})
+	s.server = s.ingress(sources, enc, &producer.Discard{}, dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs))
+	log.Warn("discarding records: nothing this bridge accepts is stored (benchmark baseline)")
+	return s, nil
+}
+
+func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingress.Producer, store *dedup.Store) *ingress.Server {
+	h := s.cfg.HTTP
+	return ingress.New(ingress.Options{
+		Sources: sources, TopicPrefix: s.cfg.Kafka.TopicPrefix, MaxBodyBytes: h.MaxBodyBytes,
+		ReadTimeout: h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
+		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: store,
+		Metrics: ingress.NewMetrics(), Log: s.log, Ready: s.isReady,
+	})
+}
+
+func (s *Service) rebuild(ctx context.Context, store *dedup.Store) error {
+	topics := producer.Topics(s.cfg.Kafka.TopicPrefix)
+	topics = topics[:len(topics)-1] // the quarantine holds no accepted ids
+	var n int
+	err := withTimeout(ctx, func(ctx context.Context) (err error) {
+		n, err = dedup.Rebuild(ctx, s.cl, topics, s.cfg.Dedup.Window.D(), time.Now(), store)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dedup rebuild from kafka: %w", err)
+	}
+	s.log.Info("dedup rebuilt from kafka", "ids", n, "window", s.cfg.Dedup.Window.D())
+	return nil
+}
+
+func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
+	r := s.cfg.SchemaRegistry
+	if r.URL == "" {
+		return schemas.NewSingleObject()
+	}
+	opts := []sr.ClientOpt{sr.URLs(r.URL)}
+	if r.Username != "" {
+		opts = append(opts, sr.BasicAuth(r.Username, r.Password))
+	}
+	rc, err := sr.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	var enc schemas.Encoder
+	err = withTimeout(ctx, func(ctx context.Context) (err error) {
+		enc, err = schemas.NewRegistry(ctx, rc, s.cfg.Kafka.TopicPrefix)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("schema registry at %s: %w", r.URL, err)
+	}
+	return enc, nil
+}
+
+func keyedSources(cfg []config.Source) ([]ingress.Source, error) {
+	out := make([]ingress.Source, 0, len(cfg))
+	for _, c := range cfg {
+		p, ok := providers.Lookup(c.Provider)
+		if !ok {
+			return nil, fmt.Errorf("source %s: unknown provider %q", c.Name, c.Provider)
+		}
+		src := ingress.Source{Name: c.Name, Provider: c.Provider, Preset: p}
+		for i, secret := range c.Secrets {
+			key, err := p.Key(secret)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: secrets[%d]: %w", c.Name, i, err)
+			}
+			src.Keys = append(src.Keys, key)
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+func withTimeout(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// Listen binds the configured address (HTTPS when http.tls is set) and starts serving in
+// the background. Addr then tells the bound address.
+func (s *Service) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	if t := s.cfg.HTTP.TLS; t.Enabled() {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http.tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	s.ln = ln
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	if s.cl != nil {
+		s.watchReadiness(ctx)
+	}
+	go func() {
+		if err := s.server.App().Listener(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address the ingress listens on, once Listen has returned.
+func (s *Service) Addr() string { return s.ln.Addr().String() }
+
+// Shutdown stops accepting requests, lets the requests in flight finish, flushes what the
+// producer still holds, and closes the Kafka client, all within ctx.
+func (s *Service) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.ln != nil {
+		errs = append(errs, s.server.App().ShutdownWithContext(ctx))
+		s.stop()
+		s.watcher.Wait()
+	}
+	if s.cl != nil {
+		if err := s.cl.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush: %w", err))
+		}
+		s.cl.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Run serves cfg until ctx ends, then shuts down gracefully.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) error {
+	s, err := New(ctx, cfg, log, opts...)
+	if err != nil {
+		return err
+	}
+	if err := s.Listen(); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
+	scheme := "http"
+	if cfg.HTTP.TLS.Enabled() {
+		scheme = "https"
+	}
+	log.Info("bridge listening", "addr", scheme+"://"+s.Addr(), "sources", len(cfg.Sources), "brokers", cfg.Kafka.Brokers)
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())
+	defer cancel()
+	return s.Shutdown(sctx)
+}

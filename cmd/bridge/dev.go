@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/socialbridge/bridge/bridge/service"
+	"github.com/socialbridge/bridge/config"
+)
+
+// devSecret is the codivupload secret of `bridge dev`. It is not a secret: dev mode runs
+// on loopback with an in-process Kafka, for trying the bridge out.
+const devSecret = "cdv_whsec_dev_only_not_a_secret"
+
+// dev runs the bridge with no external service: franz-go's in-process Kafka (kfake) and
+// schema registry (srfake), a codivupload source, and a printed curl that works.
+func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "the address of the ingress")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		return fmt.Errorf("in-process kafka: %w", err)
+	}
+	defer cluster.Close()
+	registry := srfake.New()
+	defer registry.Close()
+
+	cfg := devConfig(*listen, cluster.ListenAddrs(), registry.URL())
+	log := newLogger(cfg.Log, stderr)
+	s, err := service.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := s.Listen(); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
+	printWelcome(stdout, s.Addr(), cluster.ListenAddrs()[0], registry.URL())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+func devConfig(listen string, brokers []string, registryURL string) config.Config {
+	cfg := config.Default()
+	cfg.HTTP.Listen = listen
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.Partitions = 1
+	cfg.SchemaRegistry.URL = registryURL
+	cfg.Sources = []config.Source{{Name: "codivupload", Provider: "codivupload", Secrets: []string{devSecret}}}
+	return cfg
+}
+
+func printWelcome(w io.Writer, addr, broker, registryURL string) {
+	body := fmt.Sprintf(`{"event":"post.published","id":"evt_dev_%s","timestamp":"%s","data":{"post_id":"post_k8m2v9x1","profile_name":"main","platform":"instagram","platform_post_id":"17891234567890","platform_post_url":"https://instagram.com/p/Cabc123/","scheduled_at":"2026-05-08T14:00:00Z","published_at":"2026-05-08T14:00:42Z"}}`,
+		randomHex(4), time.Now().UTC().Format(time.RFC3339))
+	mac := hmac.New(sha256.New, []byte(devSecret))
+	mac.Write([]byte(body))
+	fmt.Fprintf(w, `
+bridge dev is ready: http://%s  (in-process Kafka at %s, schema registry at %s)
+source "codivupload", secret %q (dev only)
+
+Send a signed webhook:
+
+curl -sS -X POST http://%s/webhooks/codivupload \
+  -H 'Content-Type: application/json' \
+  -H 'X-CodivUpload-Event: post.published' \
+  -H 'X-CodivUpload-Signature: %s' \
+  --data-raw '%s'
+
+Send it again to see "duplicate". Metrics: http://%s/metrics   Stop with Ctrl-C.
+`, addr, broker, registryURL, devSecret, addr, hex.EncodeToString(mac.Sum(nil)), body, addr)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
