@@ -45,6 +45,21 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// watchDedup exports the dedup store's size and evictions.
+func (m *Metrics) watchDedup(store interface {
+	Len() int
+	Evicted() uint64
+}) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bridge_dedup_ids", Help: "Event ids remembered for dedup (including expired ones not yet dropped).",
+		}, func() float64 { return float64(store.Len()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bridge_dedup_evicted_total", Help: "Ids forgotten before their window ended because dedup.max_ids was reached.",
+		}, func() float64 { return float64(store.Evicted()) }),
+	)
+}
+
 // statusLabels avoids formatting the common status codes on every request.
 var statusLabels = map[int]string{200: "200", 202: "202", 401: "401", 404: "404", 405: "405", 413: "413", 415: "415", 500: "500", 503: "503"}
 

@@ -94,6 +94,7 @@ func New(o Options) *Server {
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 	})
+	s.metrics.watchDedup(o.Dedup)
 	s.routes()
 	return s
 }

@@ -194,6 +194,8 @@ func TestHealthReadyMetrics(t *testing.T) {
 		`bridge_verification_failures_total{source="codivupload"} 1`,
 		`bridge_produce_seconds_bucket{outcome="acked"`,
 		`bridge_requests_in_flight`,
+		`bridge_dedup_ids 1`,
+		`bridge_dedup_evicted_total 0`,
 	} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("metrics lack %s", want)
