@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/failure"
@@ -82,6 +83,9 @@ func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		// Retrying cannot help: the provider must be told, not asked to come back.
+		return failure.Wrap(failure.TooLarge, "the record is larger than kafka accepts", err)
 	case errors.Is(err, kgo.ErrMaxBuffered):
 		return failure.Wrap(failure.Unavailable, "too many records waiting for kafka", err)
 	default:
