@@ -52,6 +52,7 @@ type Kafka struct {
 	TopicPrefix       string   `yaml:"topic_prefix"`
 	ProduceTimeout    Duration `yaml:"produce_timeout"`
 	Linger            Duration `yaml:"linger"`
+	Compression       string   `yaml:"compression"`
 	CreateTopics      bool     `yaml:"create_topics"`
 	Partitions        int32    `yaml:"partitions"`
 	ReplicationFactor int16    `yaml:"replication_factor"`
@@ -100,6 +101,7 @@ func Default() Config {
 			ClientID:          "social-webhook-bridge",
 			TopicPrefix:       "social.",
 			ProduceTimeout:    Duration(5 * time.Second),
+			Compression:       "lz4",
 			CreateTopics:      true,
 			Partitions:        6,
 			ReplicationFactor: -1,

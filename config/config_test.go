@@ -83,6 +83,9 @@ sources: [{name: a, provider: codivupload, secrets: [x]}]`, `dedup.window: 24h0m
 kafka: {brokers: ["127.0.0.1:9092"]}
 sources: [{name: "a/b", provider: codivupload, secrets: [x]}]`, `sources[0].name: "a/b"`},
 		{"not yaml", "kafka: [", "config: "},
+		{"bad compression", `
+kafka: {brokers: ["127.0.0.1:9092"], compression: brotli}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.compression: want none, gzip, snappy, lz4 or zstd; got "brotli"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

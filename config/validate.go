@@ -54,6 +54,11 @@ func (c *Config) validateKafka(bad complaint) {
 	if c.Kafka.Linger < 0 {
 		bad("kafka.linger", "must not be negative")
 	}
+	switch c.Kafka.Compression {
+	case "none", "gzip", "snappy", "lz4", "zstd":
+	default:
+		bad("kafka.compression", "want none, gzip, snappy, lz4 or zstd; got %q", c.Kafka.Compression)
+	}
 	if c.Kafka.Partitions <= 0 {
 		bad("kafka.partitions", "must be positive, got %d", c.Kafka.Partitions)
 	}

@@ -22,7 +22,22 @@ func Options(k config.Kafka) []kgo.Opt {
 		kgo.RecordDeliveryTimeout(k.ProduceTimeout.D()),
 		kgo.ProduceRequestTimeout(k.ProduceTimeout.D()),
 		kgo.MaxBufferedRecords(maxBuffered),
+		kgo.ProducerBatchCompression(codec(k.Compression)),
 	}
+}
+
+func codec(name string) kgo.CompressionCodec {
+	switch name {
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
 }
 
 // maxBuffered bounds the memory held for records Kafka has not yet acknowledged; past it

@@ -153,6 +153,11 @@ func TestServeRefusesABadFile(t *testing.T) {
 	if err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Fatalf("serve without --config: %v", err)
 	}
+	good := filepath.Join(t.TempDir(), "good.yaml")
+	os.WriteFile(good, []byte("kafka: {brokers: [\"127.0.0.1:1\"]}\nsources: [{name: a, provider: codivupload, secrets: [x]}]\n"), 0o600)
+	if err := run(context.Background(), []string{"serve", "--config", good, "--pprof", "0.0.0.0:6060"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("pprof on a public address: %v", err)
+	}
 	if err := run(context.Background(), []string{"launch"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Fatalf("unknown command: %v", err)
 	}

@@ -16,6 +16,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "the configuration file (YAML)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback host:port")
 	discard := fs.Bool("discard-records", false, "benchmark baseline only: run the request path but store nothing, without Kafka")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -29,6 +30,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := newLogger(cfg.Log, stderr)
 	log.Info("starting", "version", version(), "config", cfg.Redacted())
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	var opts []service.Option
 	if *discard {
 		opts = append(opts, service.DiscardRecords())
