@@ -71,6 +71,7 @@ type options struct {
 	keepTopics   bool
 	args         []string
 	linger       time.Duration
+	compression  string
 	partitions   int
 	openConns    int
 }
@@ -93,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.kafkaVersion, "kafka-version", "", "the broker's Kafka version, for the results (default: guessed from its API versions)")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "bound on the whole run")
 	fs.DurationVar(&o.linger, "linger", config.Default().Kafka.Linger.D(), "kafka.linger of the bridge and the direct baseline")
+	fs.StringVar(&o.compression, "compression", config.Default().Kafka.Compression, "kafka.compression of the bridge and the direct baseline")
 	fs.IntVar(&o.partitions, "partitions", int(config.Default().Kafka.Partitions), "kafka.partitions of the run's topics")
 	fs.IntVar(&o.openConns, "open-conns", 0, "connections of the open-loop phases (default 4 × -conns), so that the schedule, not the connection count, paces them")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "keep the run's topics instead of deleting them at the end")
@@ -259,16 +261,17 @@ func (r *runner) settings(maxRate float64) Settings {
 		Command: strings.Join(append([]string{"go run ./bench"}, r.o.args...), " "), Brokers: strings.Join(r.o.brokers, ","),
 		Conns: r.o.conns, Duration: r.o.duration.String(), Warmup: r.o.warmup.String(), DupShare: r.o.dupShare,
 		MaxRequests: r.o.maxRequests, BodyBytes: "400-800", Partitions: k.Partitions, Linger: k.Linger.D().String(),
-		MaxRate: maxRate,
+		Compression: k.Compression, MaxRate: maxRate,
 	}
 }
 
 // kafka is the Kafka configuration of the run's bridges and direct baseline: the bridge's
-// defaults with the run's brokers, topic prefix, linger and partitions.
+// defaults with the run's brokers, topic prefix, linger, compression and partitions.
 func (r *runner) kafka(prefix string) config.Kafka {
 	k := config.Default().Kafka
 	k.Brokers, k.TopicPrefix = r.o.brokers, prefix
 	k.Linger, k.Partitions = config.Duration(r.o.linger), int32(r.o.partitions)
+	k.Compression = r.o.compression
 	return k
 }
 

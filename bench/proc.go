@@ -31,7 +31,7 @@ type bridgeProc struct {
 }
 
 // bridgeConfig is the configuration of a benchmarked bridge: one codivupload source, the
-// run's topic prefix, linger and partitions, and otherwise the defaults a user gets.
+// run's topic prefix, linger, compression and partitions, and otherwise the defaults a user gets.
 func bridgeConfig(listen string, k config.Kafka, secret []byte) string {
 	quoted := make([]string, len(k.Brokers))
 	for i, b := range k.Brokers {
@@ -44,6 +44,7 @@ kafka:
   brokers: [%s]
   topic_prefix: %q
   linger: %s
+  compression: %s
   partitions: %d
 sources:
   - name: codivupload
@@ -51,7 +52,7 @@ sources:
     secrets: [%q]
 log:
   level: warn
-`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Partitions, secret)
+`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Compression, k.Partitions, secret)
 }
 
 // startBridge runs bin serve with a generated configuration in dir, on a free loopback

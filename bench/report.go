@@ -48,6 +48,7 @@ type Settings struct {
 	BodyBytes   string  `json:"body_bytes"`
 	Partitions  int32   `json:"partitions"`
 	Linger      string  `json:"linger"`
+	Compression string  `json:"compression"`
 	MaxRate     float64 `json:"max_rate"` // 200 answers per second of the real bridge, closed loop
 }
 
@@ -169,7 +170,7 @@ func (r *Results) markdown() string {
 	w("**Load**: signed CodivUpload webhooks of %s bytes (post.published 70%%, post.failed 15%%,\n", s.BodyBytes)
 	w("post.retry 10%%, post.token_expired 5%%), unique ids plus %.0f%% redeliveries of earlier ids, over\n", s.DupShare*100)
 	w("%d keep-alive connections; %s per phase after a %s warm-up; at most %d requests per phase.\n", s.Conns, s.Duration, s.Warmup, s.MaxRequests)
-	w("Bridge defaults: %d partitions per topic, linger %s, acks=all, idempotent, single-object Avro.\n\n", s.Partitions, s.Linger)
+	w("Bridge settings: %d partitions per topic, linger %s, %s compression, acks=all, idempotent, single-object Avro.\n\n", s.Partitions, s.Linger, s.Compression)
 
 	w("## Throughput and latency\n\n")
 	w("| phase | loop | sent | accepted/s | 200s/s | p50 ms | p99 ms | p99.9 ms | max ms | CPU s / 1,000 | bridge peak RSS | answers |\n")
