@@ -14,7 +14,9 @@ type envelope struct {
 	typ, id, timestamp, data string
 }
 
-// readEnvelope reads body, whose event type is in the member typeField.
+// readEnvelope reads body, whose event type is in the member typeField. It reads the whole
+// body, checking it, before it returns: a body that is not JSON fails as malformed, whatever
+// else is wrong with it.
 func readEnvelope(body []byte, typeField string) (envelope, error) {
 	obj, err := parseObject(body)
 	if err != nil {
@@ -24,6 +26,9 @@ func readEnvelope(body []byte, typeField string) (envelope, error) {
 	for {
 		name, value, ok := obj.next()
 		if !ok {
+			if obj.err != nil {
+				return envelope{}, obj.err
+			}
 			return env, nil
 		}
 		if value == "null" {

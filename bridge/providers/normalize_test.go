@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,8 +126,49 @@ func stringFields(ev *event.Event) map[string]*string {
 	}
 }
 
-// FuzzNormalize checks that Normalize never panics, fails only as Unnormalizable, and agrees
-// with encoding/json on what it reads.
+// syntaxReason is how encoding/json judges body: "" if it is valid JSON, else the reason
+// Normalize must fail with.
+func syntaxReason(body []byte) string {
+	err := json.Unmarshal(body, new(json.RawMessage))
+	if err == nil {
+		return ""
+	}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Sprintf("malformed JSON: %v (offset %d)", se, se.Offset)
+	}
+	return "not a syntax error: " + err.Error()
+}
+
+// trickyBodies are deliveries whose JSON is on the edges of the grammar, valid or not,
+// mostly where the presets only skip over it.
+var trickyBodies = []string{
+	"", " ", "\xef\xbb\xbf{}", "{}x", "{} ", "[]", `"x"`, "1e", "-", "01", "nul",
+	`{"id":"e1","event":"post.published","data":{"post_id":"p"}}x`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"p"},}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"p",}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"p","n":1e}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"p","n":-}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"p","n":01}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"p","n":1.5e+308,"m":-0.0E-0}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"p","n":` + strings.Repeat("9", 400) + `}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"\u12"}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"\ud800"}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"\ud800\udc00\u00e9\/\"\\"}}`,
+	"{\"id\":\"e1\",\"event\":\"post.published\",\"data\":{\"post_id\":\"a\tb\"}}",
+	"{\"id\":\"e1\",\"event\":\"post.published\",\"data\":{\"post_id\":\"\xff\xfe\"}}",
+	`{"id":"e1","event":"post.published","data":{"post_id":"p","x":{"y":[true,false,null,{}]}}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"p","x":{"y":[tru]}}}`,
+	`{"id":"e1","event":"post.published","data":{"post_id":"p","x":{"y":[1}}}}`,
+	`{"id":"e1","event":"post.published","unknown":[{"a":"b"}],"data":{"post_id":"p"}}`,
+	`{"id":"e1","event":"post.published","unknown":[{"a":"b"]}],"data":{"post_id":"p"}}`,
+	`{"id":"e1","event":"post.published","data":{"x":` + strings.Repeat("[", 9998) + strings.Repeat("]", 9998) + `}}`,
+	`{"id":"e1","event":"post.published","data":{"x":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}}`,
+	`{"id":"e1","event":"post.published","data":{"x":` + strings.Repeat("[", 20000),
+}
+
+// FuzzNormalize checks that Normalize never panics, fails only as Unnormalizable, fails as
+// malformed exactly when and where encoding/json finds a syntax error, and agrees with
+// encoding/json on what it reads.
 func FuzzNormalize(f *testing.F) {
 	for _, dir := range presetDirs {
 		inputs, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
@@ -135,6 +177,9 @@ func FuzzNormalize(f *testing.F) {
 			f.Add(body, "post.published", "msg_1")
 			f.Add(body, "", "")
 		}
+	}
+	for _, body := range trickyBodies {
+		f.Add([]byte(body), "", "msg_1")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, typ, id string) {
 		cases := []struct {
@@ -145,17 +190,30 @@ func FuzzNormalize(f *testing.F) {
 			{providers.CodivUpload{}, headers{"X-CodivUpload-Event": []byte(typ)}, "event"},
 			{providers.StandardWebhooks{}, headers{"webhook-id": []byte(id)}, "type"},
 		}
+		syntax := syntaxReason(body)
+		if json.Valid(body) != (syntax == "") {
+			t.Fatalf("json.Valid = %t, but encoding/json says %q", json.Valid(body), syntax)
+		}
+		object := bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{"))
 		for _, c := range cases {
 			var ev event.Event
 			err := c.p.Normalize(c.h, body, &ev)
 			if err != nil {
-				if fe, ok := errors.AsType[*failure.Error](err); !ok || fe.Kind != failure.Unnormalizable {
+				fe, ok := errors.AsType[*failure.Error](err)
+				if !ok || fe.Kind != failure.Unnormalizable {
 					t.Fatalf("%T: err = %#v, want a *failure.Error of kind Unnormalizable", c.p, err)
 				}
-				if json.Valid(body) && strings.HasPrefix(err.Error(), "malformed JSON") && bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
-					t.Fatalf("%T: valid JSON object reported as %v", c.p, err)
+				switch {
+				case syntax != "" && fe.Reason != syntax:
+					t.Fatalf("%T: invalid JSON reported as %q, encoding/json says %q", c.p, fe.Reason, syntax)
+				case syntax == "" && strings.HasPrefix(fe.Reason, "malformed JSON") &&
+					(object || !strings.HasPrefix(fe.Reason, "malformed JSON: want an object, got ")):
+					t.Fatalf("%T: valid JSON reported as %q", c.p, fe.Reason)
 				}
 				continue
+			}
+			if syntax != "" {
+				t.Fatalf("%T: normalized invalid JSON (%s)", c.p, syntax)
 			}
 			checkAgainstJSON(t, c.p, body, &ev)
 		}
