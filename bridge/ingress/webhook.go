@@ -25,7 +25,10 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 	if !isJSON(c.Request().Header.ContentType()) {
 		return failure.New(failure.NotJSON, "content type must be application/json")
 	}
-	body, now := c.Body(), s.now()
+	// The raw bytes as received: Fiber's c.Body() would inflate a Content-Encoding without
+	// a bound (past max_body_bytes) and hand back its error text as the body on failure;
+	// signatures are over the bytes on the wire anyway.
+	body, now := c.Request().Body(), s.now()
 	headers := &c.Request().Header
 	if err := src.Preset.Verify(headers, body, src.Keys, now); err != nil {
 		s.metrics.verifyFailures.WithLabelValues(src.Name).Inc()

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"net/http"
 	"strings"
@@ -212,4 +213,28 @@ func copyHeaders(h map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestBodyIsNeverInflated sends a signed gzip body with Content-Encoding: gzip. The bridge
+// must verify and keep the bytes as sent, never inflate them (an inflated body escapes the
+// size limit): they are not JSON, so they are quarantined verbatim.
+func TestBodyIsNeverInflated(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
+	b := start(t, cfg)
+	_, plain := codiv("post.published", "evt_gzip")
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	zw.Write(plain)
+	zw.Close()
+	h := codivHeaders("post.published", zipped.Bytes())
+	h["Content-Encoding"] = "gzip"
+	a := send(t, httpClient, "POST", b.url+"/webhooks/codivupload", h, zipped.Bytes())
+	if a.Code != 202 || a.Status != "quarantined" {
+		t.Fatalf("signed gzip bytes answered %+v; want 202 quarantined", a)
+	}
+	dead := only(t, readTopic(t, brokers, cfg.Kafka.TopicPrefix+producer.DeadLetter))
+	if !bytes.Equal(dead.Value, zipped.Bytes()) {
+		t.Fatal("the quarantined value is not the bytes as sent")
+	}
 }
