@@ -10,74 +10,21 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is the whole configuration of one bridge process.
+// Config is the whole configuration of the bridge and its reference consumers: `bridge
+// serve` reads the ingress sections, `bridge consume …` the kafka, schema_registry and
+// consumers sections; each validates the whole file, so one file serves both.
 type Config struct {
 	HTTP           HTTP           `yaml:"http"`
 	Kafka          Kafka          `yaml:"kafka"`
 	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
 	Dedup          Dedup          `yaml:"dedup"`
 	Sources        []Source       `yaml:"sources"`
+	Consumers      Consumers      `yaml:"consumers"`
 	Log            Log            `yaml:"log"`
-}
-
-// HTTP configures the ingress listener.
-type HTTP struct {
-	Listen          string   `yaml:"listen"`
-	MaxBodyBytes    int      `yaml:"max_body_bytes"`
-	ReadTimeout     Duration `yaml:"read_timeout"`
-	WriteTimeout    Duration `yaml:"write_timeout"`
-	IdleTimeout     Duration `yaml:"idle_timeout"`
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	TLS             TLS      `yaml:"tls"`
-}
-
-// TLS names a PEM certificate and key; with both set the ingress serves HTTPS only.
-type TLS struct {
-	Cert string `yaml:"cert"`
-	Key  string `yaml:"key"`
-}
-
-// Enabled reports whether HTTPS is configured.
-func (t TLS) Enabled() bool { return t.Cert != "" || t.Key != "" }
-
-// Kafka configures the producer and the topics.
-type Kafka struct {
-	Brokers           []string `yaml:"brokers"`
-	ClientID          string   `yaml:"client_id"`
-	TopicPrefix       string   `yaml:"topic_prefix"`
-	ProduceTimeout    Duration `yaml:"produce_timeout"`
-	Linger            Duration `yaml:"linger"`
-	Compression       string   `yaml:"compression"`
-	CreateTopics      bool     `yaml:"create_topics"`
-	Partitions        int32    `yaml:"partitions"`
-	ReplicationFactor int16    `yaml:"replication_factor"`
-	Retention         Duration `yaml:"retention"`
-}
-
-// SchemaRegistry configures the optional Confluent-compatible schema registry.
-type SchemaRegistry struct {
-	URL      string `yaml:"url"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
-}
-
-// Dedup configures duplicate detection by (source, event id).
-type Dedup struct {
-	Window  Duration `yaml:"window"`
-	MaxIDs  int      `yaml:"max_ids"`
-	Rebuild bool     `yaml:"rebuild"`
-}
-
-// Source is one webhook endpoint: POST /webhooks/{name}.
-type Source struct {
-	Name     string   `yaml:"name"`
-	Provider string   `yaml:"provider"`
-	Secrets  []string `yaml:"secrets"`
 }
 
 // Log configures the process log.
@@ -86,29 +33,14 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
-// Default returns the configuration every file starts from.
+// Default returns the configuration every file starts from: each section's defaults.
 func Default() Config {
 	return Config{
-		HTTP: HTTP{
-			Listen:          "127.0.0.1:8080",
-			MaxBodyBytes:    1 << 20,
-			ReadTimeout:     Duration(10 * time.Second),
-			WriteTimeout:    Duration(30 * time.Second),
-			IdleTimeout:     Duration(120 * time.Second),
-			ShutdownTimeout: Duration(30 * time.Second),
-		},
-		Kafka: Kafka{
-			ClientID:          "social-webhook-bridge",
-			TopicPrefix:       "social.",
-			ProduceTimeout:    Duration(5 * time.Second),
-			Compression:       "lz4",
-			CreateTopics:      true,
-			Partitions:        6,
-			ReplicationFactor: -1,
-			Retention:         Duration(7 * 24 * time.Hour),
-		},
-		Dedup: Dedup{Window: Duration(24 * time.Hour), MaxIDs: 10_000_000, Rebuild: true},
-		Log:   Log{Level: "info", Format: "text"},
+		HTTP:      defaultHTTP(),
+		Kafka:     defaultKafka(),
+		Dedup:     defaultDedup(),
+		Consumers: defaultConsumers(),
+		Log:       Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -205,7 +137,8 @@ func cleanYAMLError(err error) string {
 	return strings.ReplaceAll(msg, " in type config.", " in section ")
 }
 
-// Redacted returns a copy safe to log: secrets and the registry password are masked.
+// Redacted returns a copy safe to log: secrets, passwords, the retry action's header values,
+// the Slack webhook URL (its path is its credential) and a database password are masked.
 func (c Config) Redacted() Config {
 	out := c
 	out.Sources = make([]Source, len(c.Sources))
@@ -219,5 +152,6 @@ func (c Config) Redacted() Config {
 	if out.SchemaRegistry.Password != "" {
 		out.SchemaRegistry.Password = "[redacted]"
 	}
+	out.Consumers = c.Consumers.redacted()
 	return out
 }

@@ -1,0 +1,210 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Consumers configures the reference consumer groups run by `bridge consume GROUP`. Only
+// the section of the group being run must be complete (see RequireRetries and the like);
+// Validate checks the form of all of them, so a mistake shows whichever command reads
+// the file.
+type Consumers struct {
+	Retries   Retries   `yaml:"retries"`
+	Alerts    Alerts    `yaml:"alerts"`
+	Analytics Analytics `yaml:"analytics"`
+}
+
+// Retries configures the group that retries failed posts through delay topics.
+type Retries struct {
+	Group  string     `yaml:"group"`
+	Delays []Duration `yaml:"delays"`
+	Action Action     `yaml:"action"`
+}
+
+// Action is the HTTP request that retries one failed post. URL may hold {post_id},
+// {event_id}, {platform} and {profile_name}.
+type Action struct {
+	URL     string            `yaml:"url"`
+	Method  string            `yaml:"method"`
+	Headers map[string]string `yaml:"headers"`
+	Timeout Duration          `yaml:"timeout"`
+}
+
+// Alerts configures the group that turns token expiries into Slack messages.
+type Alerts struct {
+	Group           string   `yaml:"group"`
+	Cooldown        Duration `yaml:"cooldown"`
+	SlackWebhookURL string   `yaml:"slack_webhook_url"`
+}
+
+// Analytics configures the group that keeps hourly aggregates and serves the dashboard.
+type Analytics struct {
+	Group    string `yaml:"group"`
+	Database string `yaml:"database"`
+	Listen   string `yaml:"listen"`
+}
+
+// ActionPlaceholders are the names Action.URL may hold in braces.
+var ActionPlaceholders = []string{"post_id", "event_id", "platform", "profile_name"}
+
+func defaultConsumers() Consumers {
+	return Consumers{
+		Retries: Retries{
+			Group:  "social.retries",
+			Delays: []Duration{Duration(30 * time.Second), Duration(5 * time.Minute), Duration(30 * time.Minute)},
+			Action: Action{Method: http.MethodPost, Timeout: Duration(10 * time.Second)},
+		},
+		Alerts:    Alerts{Group: "social.alerts", Cooldown: Duration(6 * time.Hour)},
+		Analytics: Analytics{Group: "social.analytics", Database: "sqlite:analytics.db", Listen: "127.0.0.1:8081"},
+	}
+}
+
+func (c *Config) validateConsumers(bad complaint) {
+	c.Consumers.Retries.validate(bad)
+	c.Consumers.Alerts.validate(bad)
+	c.Consumers.Analytics.validate(bad)
+}
+
+func (r *Retries) validate(bad complaint) {
+	const key = "consumers.retries"
+	if r.Group == "" {
+		bad(key+".group", "must not be empty")
+	}
+	if len(r.Delays) == 0 {
+		bad(key+".delays", "name at least one delay, like [\"30s\", \"5m\"]")
+	}
+	for i, d := range r.Delays {
+		positive(bad, fmt.Sprintf("%s.delays[%d]", key, i), d)
+	}
+	a := r.Action
+	if a.URL != "" {
+		checkURL(bad, key+".action.url", a.URL)
+		if err := checkPlaceholders(a.URL); err != nil {
+			bad(key+".action.url", "%v", err)
+		}
+	}
+	if !validMethod(a.Method) {
+		bad(key+".action.method", "want an HTTP method such as POST or PUT, got %q", a.Method)
+	}
+	for name := range a.Headers {
+		if name == "" || strings.ContainsAny(name, " :\r\n") {
+			bad(key+".action.headers", "bad header name %q", name)
+		}
+	}
+	positive(bad, key+".action.timeout", a.Timeout)
+}
+
+func (a *Alerts) validate(bad complaint) {
+	const key = "consumers.alerts"
+	if a.Group == "" {
+		bad(key+".group", "must not be empty")
+	}
+	positive(bad, key+".cooldown", a.Cooldown)
+	if a.SlackWebhookURL != "" {
+		checkURL(bad, key+".slack_webhook_url", a.SlackWebhookURL)
+	}
+}
+
+func (a *Analytics) validate(bad complaint) {
+	const key = "consumers.analytics"
+	if a.Group == "" {
+		bad(key+".group", "must not be empty")
+	}
+	if !strings.HasPrefix(a.Database, "sqlite:") && !strings.HasPrefix(a.Database, "postgres://") && !strings.HasPrefix(a.Database, "postgresql://") {
+		bad(key+".database", "want sqlite:PATH or a postgres:// DSN, got %q", redactDSN(a.Database))
+	}
+	if a.Database == "sqlite:" {
+		bad(key+".database", "sqlite: needs a path, like sqlite:analytics.db")
+	}
+	if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+		bad(key+".listen", "want host:port, got %q", a.Listen)
+	}
+}
+
+// RequireRetries reports what `bridge consume retries` needs that the file leaves out.
+func (c *Config) RequireRetries() error {
+	if c.Consumers.Retries.Action.URL == "" {
+		return fmt.Errorf("config: consumers.retries.action.url: missing: the retries group calls it for every retryable failure")
+	}
+	return nil
+}
+
+// RequireAlerts reports what `bridge consume alerts` needs that the file leaves out.
+func (c *Config) RequireAlerts() error {
+	if c.Consumers.Alerts.SlackWebhookURL == "" {
+		return fmt.Errorf("config: consumers.alerts.slack_webhook_url: missing: the alerts group posts every alert there")
+	}
+	return nil
+}
+
+func checkURL(bad complaint, key, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// The URL may carry a token (Slack's webhook URLs do): never echo it.
+		bad(key, "want an absolute http:// or https:// URL")
+	}
+}
+
+// checkPlaceholders refuses a {name} that is not one of ActionPlaceholders.
+func checkPlaceholders(raw string) error {
+	rest := raw
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return nil
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return fmt.Errorf("unclosed '{' in the URL")
+		}
+		name := rest[i+1 : i+j]
+		known := false
+		for _, p := range ActionPlaceholders {
+			known = known || p == name
+		}
+		if !known {
+			return fmt.Errorf("unknown placeholder {%s} (known: {%s})", name, strings.Join(ActionPlaceholders, "}, {"))
+		}
+		rest = rest[i+j+1:]
+	}
+}
+
+func validMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func (c Consumers) redacted() Consumers {
+	out := c
+	if len(c.Retries.Action.Headers) > 0 {
+		out.Retries.Action.Headers = make(map[string]string, len(c.Retries.Action.Headers))
+		for name := range c.Retries.Action.Headers {
+			out.Retries.Action.Headers[name] = "[redacted]"
+		}
+	}
+	if c.Alerts.SlackWebhookURL != "" {
+		out.Alerts.SlackWebhookURL = "[redacted]"
+	}
+	out.Analytics.Database = redactDSN(c.Analytics.Database)
+	return out
+}
+
+// redactDSN hides a password in a database DSN, for error messages and logs.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "[redacted]")
+	}
+	return u.String()
+}

@@ -1,0 +1,94 @@
+package config_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/bridge/config"
+)
+
+// TestReferenceConsumers reads the bridge's reference file followed by PRODUCT.md's
+// reference consumers section, as written: one file for `serve` and `consume`.
+func TestReferenceConsumers(t *testing.T) {
+	bridge, err := os.ReadFile("testdata/reference.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumers, err := os.ReadFile("testdata/reference-consumers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"CODIVUPLOAD_WEBHOOK_SECRET": "s", "CODIVUPLOAD_API_KEY": "key-123", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/XYZ"}
+	cfg, err := config.Parse(append(bridge, consumers...), env(vars))
+	if err != nil {
+		t.Fatalf("the reference consumers section must be accepted as written: %v", err)
+	}
+	r := cfg.Consumers.Retries
+	if r.Group != "social.retries" || len(r.Delays) != 3 || r.Delays[1].D() != 5*time.Minute ||
+		r.Action.Headers["Authorization"] != "Bearer key-123" || r.Action.Timeout.D() != 10*time.Second {
+		t.Errorf("retries not read: %+v", r)
+	}
+	if a := cfg.Consumers.Alerts; a.Cooldown.D() != 6*time.Hour || a.SlackWebhookURL != vars["SLACK_WEBHOOK_URL"] {
+		t.Errorf("alerts not read: %+v", a)
+	}
+	if a := cfg.Consumers.Analytics; a.Database != "sqlite:analytics.db" || a.Listen != "127.0.0.1:8081" {
+		t.Errorf("analytics not read: %+v", a)
+	}
+	if err := cfg.RequireRetries(); err != nil {
+		t.Error(err)
+	}
+	if err := cfg.RequireAlerts(); err != nil {
+		t.Error(err)
+	}
+	logged := fmt.Sprintf("%+v", cfg.Redacted())
+	for _, secret := range []string{"key-123", "XYZ"} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("Redacted shows %q: %s", secret, logged)
+		}
+	}
+}
+
+func TestConsumersRefusedNamingTheKey(t *testing.T) {
+	const base = "kafka: {brokers: [\"127.0.0.1:9092\"]}\nsources: [{name: a, provider: codivupload, secrets: [x]}]\n"
+	cases := []struct{ yaml, want string }{
+		{"consumers: {retries: {delays: []}}", "consumers.retries.delays: name at least one delay"},
+		{"consumers: {retries: {delays: [\"-1s\"]}}", "consumers.retries.delays[0]: must be positive"},
+		{"consumers: {retries: {action: {url: \"ftp://x/{post_id}\"}}}", "consumers.retries.action.url: want an absolute http"},
+		{"consumers: {retries: {action: {url: \"https://x/{postid}\"}}}", "consumers.retries.action.url: unknown placeholder {postid}"},
+		{"consumers: {retries: {action: {method: FETCH}}}", "consumers.retries.action.method"},
+		{"consumers: {retries: {group: \"\"}}", "consumers.retries.group: must not be empty"},
+		{"consumers: {alerts: {cooldown: 0s}}", "consumers.alerts.cooldown: must be positive"},
+		{"consumers: {alerts: {slack_webhook_url: \"hooks.slack.com/secret-path\"}}", "consumers.alerts.slack_webhook_url: want an absolute"},
+		{"consumers: {analytics: {database: \"mysql://u:hunter2@x/db\"}}", "consumers.analytics.database: want sqlite:PATH or a postgres:// DSN"},
+		{"consumers: {analytics: {listen: \"8081\"}}", "consumers.analytics.listen: want host:port"},
+		{"consumers: {retries: {retry: 1}}", "unknown key"},
+	}
+	for _, c := range cases {
+		_, err := config.Parse([]byte(base+c.yaml), env(nil))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.yaml, err, c.want)
+			continue
+		}
+		for _, secret := range []string{"hunter2", "secret-path"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the error shows %q: %v", c.yaml, secret, err)
+			}
+		}
+	}
+}
+
+func TestConsumersNeedTheirSectionOnlyWhenRun(t *testing.T) {
+	cfg, err := config.Parse([]byte(valid), env(nil))
+	if err != nil {
+		t.Fatalf("a file without consumers must serve: %v", err)
+	}
+	if err := cfg.RequireRetries(); err == nil || !strings.Contains(err.Error(), "consumers.retries.action.url") {
+		t.Errorf("RequireRetries: %v", err)
+	}
+	if err := cfg.RequireAlerts(); err == nil || !strings.Contains(err.Error(), "consumers.alerts.slack_webhook_url") {
+		t.Errorf("RequireAlerts: %v", err)
+	}
+}
