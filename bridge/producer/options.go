@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/kafkaconn"
 )
 
 // Options turns the Kafka configuration into client options. Idempotence requires acks=all,
@@ -14,9 +15,7 @@ import (
 // timeout, so a record Kafka never took is failed (safely, without breaking idempotent
 // sequence numbers) about when its request is answered 503.
 func Options(k config.Kafka) []kgo.Opt {
-	return []kgo.Opt{
-		kgo.SeedBrokers(k.Brokers...),
-		kgo.ClientID(k.ClientID),
+	return append(kafkaconn.Options(k),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(k.Linger.D()),
 		kgo.RecordDeliveryTimeout(k.ProduceTimeout.D()),
@@ -24,7 +23,7 @@ func Options(k config.Kafka) []kgo.Opt {
 		kgo.MaxBufferedRecords(maxBuffered),
 		kgo.ProducerBatchCompression(codec(k.Compression)),
 		kgo.RecordPartitioner(kgo.UniformBytesPartitioner(64<<10, true, false, nil)),
-	}
+	)
 }
 
 // The partitioner fills one partition's batch before moving on, ignoring the key. The key is

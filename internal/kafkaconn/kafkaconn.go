@@ -1,0 +1,20 @@
+// Package kafkaconn turns the kafka section of the configuration into the franz-go options
+// that reach the cluster. Every client of the project (the ingress's producer, the
+// reference consumers, `bridge tail`) starts from these, so a connection setting (seeds,
+// client id, TLS, SASL) is configured once and honoured everywhere.
+package kafkaconn
+
+import (
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/config"
+)
+
+// Options returns the options that connect a client to the configured cluster. Callers
+// append what their role needs (producer or consumer settings).
+func Options(k config.Kafka) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(k.Brokers...),
+		kgo.ClientID(k.ClientID),
+	}
+}
