@@ -6,11 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
@@ -22,15 +22,23 @@ import (
 // on loopback with an in-process Kafka, for trying the bridge out.
 const devSecret = "cdv_whsec_dev_only_not_a_secret"
 
+func devCommand() *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the bridge on an in-process Kafka and schema registry (no Kafka needed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return dev(cmd.Context(), listen, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "the address of the ingress")
+	return cmd
+}
+
 // dev runs the bridge with no external service: franz-go's in-process Kafka (kfake) and
 // schema registry (srfake), a codivupload source, and a printed curl that works.
-func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "the address of the ingress")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
+func dev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		return fmt.Errorf("in-process kafka: %w", err)
@@ -39,7 +47,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	registry := srfake.New()
 	defer registry.Close()
 
-	cfg := devConfig(*listen, cluster.ListenAddrs(), registry.URL())
+	cfg := devConfig(listen, cluster.ListenAddrs(), registry.URL())
 	log := newLogger(cfg.Log, stderr)
 	s, err := service.New(ctx, cfg, log)
 	if err != nil {

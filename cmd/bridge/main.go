@@ -1,8 +1,6 @@
-// Command bridge receives signed social-media webhooks and produces them to Kafka as Avro.
-//
-//	bridge serve --config FILE   run with a configuration file
-//	bridge dev [--listen ADDR]   run on an in-process Kafka and schema registry
-//	bridge version
+// Command bridge receives signed social-media webhooks and produces them to Kafka as Avro,
+// and runs the reference consumers of those topics. `bridge help` lists the subcommands;
+// each lives in its own file of this package.
 package main
 
 import (
@@ -13,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -27,23 +27,46 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: bridge serve --config FILE | bridge dev [--listen ADDR] | bridge version")
+// errUsage marks a command line that cannot be run as given; main exits 2 for it.
+var errUsage = errors.New("usage: bridge COMMAND [flags]; bridge help lists the commands")
 
+// run executes the command line args, writing to stdout and stderr, until ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errUsage
+	root := rootCommand(stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+func rootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "bridge",
+		Short: "Signed social-media webhooks into Kafka as Avro, and the consumers that show how to read them",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
+			}
+			return cmd.Help()
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
 	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], stderr)
-	case "dev":
-		return dev(ctx, args[1:], stdout, stderr)
-	case "version":
-		_, err := fmt.Fprintln(stdout, version())
-		return err
-	case "-h", "--help", "help":
-		_, err := fmt.Fprintln(stdout, errUsage.Error())
-		return err
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%v: %w", err, errUsage) })
+	root.AddCommand(serveCommand(), devCommand(), versionCommand())
+	return root
+}
+
+func versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), version())
+			return err
+		},
 	}
-	return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
 }

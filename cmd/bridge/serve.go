@@ -1,47 +1,52 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/spf13/cobra"
+
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "the configuration file (YAML)")
-	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this loopback host:port")
-	discard := fs.Bool("discard-records", false, "benchmark baseline only: run the request path but store nothing, without Kafka")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+func serveCommand() *cobra.Command {
+	var path, pprofAddr string
+	var discard bool
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the ingress: verify webhooks and produce them to Kafka",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path == "" {
+				return fmt.Errorf("serve needs --config FILE: %w", errUsage)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg.Log, cmd.ErrOrStderr())
+			log.Info("starting", "version", version(), "config", cfg.Redacted())
+			if pprofAddr != "" {
+				stop, err := servePprof(pprofAddr, log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			var opts []service.Option
+			if discard {
+				opts = append(opts, service.DiscardRecords())
+			}
+			return service.Run(cmd.Context(), cfg, log, opts...)
+		},
 	}
-	if *path == "" {
-		return fmt.Errorf("serve needs --config FILE: %w", errUsage)
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.Log, stderr)
-	log.Info("starting", "version", version(), "config", cfg.Redacted())
-	if *pprofAddr != "" {
-		stop, err := servePprof(*pprofAddr, log)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	var opts []service.Option
-	if *discard {
-		opts = append(opts, service.DiscardRecords())
-	}
-	return service.Run(ctx, cfg, log, opts...)
+	cmd.Flags().StringVar(&path, "config", "", "the configuration file (YAML)")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiler on this loopback host:port")
+	cmd.Flags().BoolVar(&discard, "discard-records", false, "benchmark baseline only: run the request path but store nothing, without Kafka")
+	return cmd
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
