@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/event"
@@ -89,4 +90,34 @@ func codivType(header []byte, env envelope) (string, error) {
 			codivEventHeader, quote(t), quote(inBody))
 	}
 	return t, nil
+}
+
+// Types lists what CodivUpload sends: the post events.
+func (CodivUpload) Types() []string {
+	return []string{event.PostPublished, event.PostFailed, event.PostTokenExpired, event.PostRetry}
+}
+
+// Deliver renders ev as CodivUpload does: {event, id, timestamp, data} with the canonical
+// field names, X-CodivUpload-Event, and the hex HMAC of the body.
+func (p CodivUpload) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, error) {
+	key, err := p.Key(secret)
+	if err != nil {
+		return Delivery{}, err
+	}
+	body, err := compactJSON(struct {
+		Event     string         `json:"event"`
+		ID        string         `json:"id"`
+		Timestamp string         `json:"timestamp"`
+		Data      map[string]any `json:"data"`
+	}{ev.Type, ev.ID, now.UTC().Format(time.RFC3339), canonicalData(ev)})
+	if err != nil {
+		return Delivery{}, err
+	}
+	var sum [sha256.Size]byte
+	key.Sum(&sum, body)
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set(codivEventHeader, ev.Type)
+	h.Set(codivSignatureHeader, hex.EncodeToString(sum[:]))
+	return Delivery{Header: h, Body: body}, nil
 }

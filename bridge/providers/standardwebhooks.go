@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -151,4 +153,33 @@ func (StandardWebhooks) Normalize(h Headers, body []byte, ev *event.Event) error
 		return err
 	}
 	return env.fill(ev)
+}
+
+// Types lists every canonical type: a Standard Webhooks sender can send any of them.
+func (StandardWebhooks) Types() []string { return event.Types }
+
+// Deliver renders ev as a Standard Webhooks sender does: {type, timestamp, data}, the event
+// id in webhook-id, and a v1 signature over "{id}.{timestamp}.{body}".
+func (p StandardWebhooks) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, error) {
+	key, err := p.Key(secret)
+	if err != nil {
+		return Delivery{}, err
+	}
+	body, err := compactJSON(struct {
+		Type      string         `json:"type"`
+		Timestamp string         `json:"timestamp"`
+		Data      map[string]any `json:"data"`
+	}{ev.Type, now.UTC().Format(time.RFC3339), canonicalData(ev)})
+	if err != nil {
+		return Delivery{}, err
+	}
+	ts := strconv.FormatInt(now.Unix(), 10)
+	var sum [sha256.Size]byte
+	key.Sum(&sum, []byte(ev.ID), dot, []byte(ts), dot, body)
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("webhook-id", ev.ID)
+	h.Set("webhook-timestamp", ts)
+	h.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(sum[:]))
+	return Delivery{Header: h, Body: body}, nil
 }

@@ -1,0 +1,94 @@
+package providers_test
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/bridge/providers"
+)
+
+// header adapts an http.Header to providers.Headers.
+type header http.Header
+
+func (h header) Peek(key string) []byte { return []byte(http.Header(h).Get(key)) }
+
+// simulationSecrets holds, per preset, a secret its Key accepts.
+var simulationSecrets = map[string]string{
+	"codivupload":       "cdv_whsec_3b9c1f7a2e5d8b6c4a1f0e9d8c7b6a5f",
+	"standard-webhooks": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+}
+
+// TestEveryPresetSimulates holds every registered preset to the Simulator contract: each
+// type it lists is delivered signed, verifies under its secret, and normalizes to that type
+// with a stable id that differs between events.
+func TestEveryPresetSimulates(t *testing.T) {
+	now := time.Date(2026, 5, 8, 14, 0, 42, 0, time.UTC)
+	for _, name := range providers.Names() {
+		t.Run(name, func(t *testing.T) {
+			p, _ := providers.Lookup(name)
+			sim, ok := p.(providers.Simulator)
+			if !ok {
+				t.Fatalf("preset %s does not implement providers.Simulator: `bridge simulate` cannot send its deliveries", name)
+			}
+			secret, ok := simulationSecrets[name]
+			if !ok {
+				t.Fatalf("no secret for %s in simulationSecrets", name)
+			}
+			key, err := p.Key(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sim.Types()) == 0 {
+				t.Fatal("Types lists nothing")
+			}
+			for i, typ := range sim.Types() {
+				first := roundTrip(t, p, sim, key, secret, providers.Sample(typ, "evt_a", now, i), now)
+				again := roundTrip(t, p, sim, key, secret, providers.Sample(typ, "evt_a", now, i), now)
+				other := roundTrip(t, p, sim, key, secret, providers.Sample(typ, "evt_b", now, i), now)
+				if first.Type != typ || first.ID == "" {
+					t.Errorf("%s: normalized to type %q id %q", typ, first.Type, first.ID)
+				}
+				if again.ID != first.ID || other.ID == first.ID {
+					t.Errorf("%s: ids %q, %q (same event), %q (another event)", typ, first.ID, again.ID, other.ID)
+				}
+			}
+		})
+	}
+}
+
+func roundTrip(t *testing.T, p providers.Preset, sim providers.Simulator, key *providers.Key, secret string, ev *event.Event, now time.Time) event.Event {
+	t.Helper()
+	d, err := sim.Deliver(ev, secret, now)
+	if err != nil {
+		t.Fatalf("Deliver %s: %v", ev.Type, err)
+	}
+	if err := p.Verify(header(d.Header), d.Body, []*providers.Key{key}, now); err != nil {
+		t.Fatalf("a simulated %s does not verify: %v", ev.Type, err)
+	}
+	var got event.Event
+	if err := p.Normalize(header(d.Header), d.Body, &got); err != nil {
+		t.Fatalf("a simulated %s does not normalize: %v\n%s", ev.Type, err, d.Body)
+	}
+	return got
+}
+
+// TestCanonicalPresetsKeepEveryField checks that the presets whose bodies use the canonical
+// field names give back exactly the event they rendered.
+func TestCanonicalPresetsKeepEveryField(t *testing.T) {
+	now := time.Date(2026, 5, 8, 14, 0, 42, 0, time.UTC)
+	for _, name := range []string{"codivupload", "standard-webhooks"} {
+		p, _ := providers.Lookup(name)
+		sim := p.(providers.Simulator)
+		key, _ := p.Key(simulationSecrets[name])
+		for i, typ := range sim.Types() {
+			want := providers.Sample(typ, "evt_"+name, now, i)
+			got := roundTrip(t, p, sim, key, simulationSecrets[name], want, now)
+			if !reflect.DeepEqual(&got, want) {
+				t.Errorf("%s %s:\n got %+v\nwant %+v", name, typ, got, *want)
+			}
+		}
+	}
+}
