@@ -21,20 +21,28 @@ command -v go >/dev/null 2>&1 || { echo "test.sh: go not found on PATH" >&2; exi
 scripts/kafka.sh fetch
 
 started=
+services_started=
+trap 'SERVICES="$services_started" scripts/services.sh stop; [[ -z "$started" ]] || scripts/kafka.sh stop || true' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if scripts/kafka.sh status >/dev/null 2>&1; then
 	echo "test.sh: reusing the Kafka already running at 127.0.0.1:$KAFKA_PORT (scripts/kafka.sh stop to stop it)" >&2
 else
 	started=1
-	trap 'scripts/kafka.sh stop || true' EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
 	scripts/kafka.sh start >/dev/null
 fi
+
+# PostgreSQL, Redis, the Docker engine and Chromium, installed when missing; those this run
+# starts are stopped on exit, those already running are left alone.
+scripts/services.sh install
+services_started=$(scripts/services.sh start)
+while IFS= read -r kv; do export "${kv?}"; done < <(scripts/services.sh env)
 
 export BRIDGE_TEST_KAFKA="127.0.0.1:$KAFKA_PORT"
 export KAFKA_LIBS="$KAFKA_CACHE/libs"
 export KAFKA_JAVA=${KAFKA_JAVA:-$(command -v java)}
 echo "test.sh: BRIDGE_TEST_KAFKA=$BRIDGE_TEST_KAFKA KAFKA_LIBS=$KAFKA_LIBS${started:+ (started for this run)}" >&2
+env | grep '^BRIDGE_TEST_' | sed 's/^/test.sh: /' >&2
 
 # Arguments that name packages replace ./...; all others are go test flags
 # (give flag values with '=', e.g. -coverprofile=./c.out).
