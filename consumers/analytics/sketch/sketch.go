@@ -66,6 +66,11 @@ func (c *Counts) Add(bucket int32, n int64) {
 	c.sk.GetPositiveValueStore().AddWithCount(int(bucket), float64(n))
 }
 
+// Merge adds other's counts to c.
+func (c *Counts) Merge(other *Counts) {
+	_ = c.sk.MergeWith(other.sk) // same mapping by construction: cannot fail
+}
+
 // Count returns the number of delays counted.
 func (c *Counts) Count() int64 { return int64(c.sk.GetCount()) }
 
