@@ -28,6 +28,7 @@ type lineChart struct {
 	W, H            int
 	Series          []series
 	XTicks, YTicks  []tick
+	Legend          []legendEntry // for charts whose lines are not the platforms
 	Empty           bool
 }
 

@@ -60,5 +60,6 @@ func delayChart(win window, delays []store.HourDelays) lineChart {
 	c := newLineChart("delays", "Publish delay per hour", win.From, win.hours(),
 		[]hourly{{name: "p50", color: palette[0], values: p50}, {name: "p95", color: palette[1], values: p95}}, millis)
 	c.Note = "published_at − scheduled_at"
+	c.Legend = []legendEntry{{"p50", palette[0]}, {"p95", palette[1]}}
 	return c
 }
