@@ -48,10 +48,20 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 	return append(opts, extra...)
 }
 
-// consume counts batches until ctx ends. A batch that fails is tried again, after a backoff,
-// until it succeeds: the records stay in hand, so nothing is lost while the database or the
-// registry is away.
+// consume counts batches until ctx ends: one goroutine polls and decodes, another writes,
+// so the next batch is fetched and decoded while the database commits the last. A batch
+// that fails is tried again, after a backoff, until it succeeds: the records stay in hand,
+// so nothing is lost while the database or the registry is away.
 func (s *Service) consume(ctx context.Context) {
+	batches := make(chan []store.Record, 1)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for batch := range batches {
+			s.retry(ctx, func() error { return s.count(ctx, batch) })
+		}
+	}()
+	defer func() { close(batches); <-written }()
 	for {
 		fetches := s.client.PollRecords(ctx, s.maxBatch)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
@@ -63,8 +73,19 @@ func (s *Service) consume(ctx context.Context) {
 				s.log.Warn("analytics: fetch", "topic", topic, "partition", partition, "err", err)
 			}
 		})
-		if recs := fetches.Records(); len(recs) > 0 {
-			s.retry(ctx, func() error { return s.count(ctx, recs) })
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		var batch []store.Record
+		s.retry(ctx, func() (err error) { batch, err = s.decodeAll(recs); return err })
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case batches <- batch:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -91,13 +112,9 @@ func (s *Service) retry(ctx context.Context, attempt func() error) {
 	}
 }
 
-// count decodes recs and applies them in one transaction. Once begun, the transaction is
-// finished even if ctx ends meanwhile, so a graceful stop does not waste the batch.
-func (s *Service) count(ctx context.Context, recs []*kgo.Record) error {
-	batch, err := s.decodeAll(recs)
-	if err != nil {
-		return err
-	}
+// count applies a batch in one transaction. Once begun, the transaction is finished even if
+// ctx ends meanwhile, so a graceful stop does not waste the batch.
+func (s *Service) count(ctx context.Context, batch []store.Record) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
 	start := time.Now()

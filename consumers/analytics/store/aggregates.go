@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -68,36 +67,72 @@ func (a *aggregates) add(r *Record) {
 func hourOf(t time.Time) int64 { return t.Truncate(time.Hour).Unix() }
 
 const (
-	countsInsert = `INSERT INTO analytics_hourly (hour, platform, profile, published, failed, token_expired, retries) VALUES `
-	countsMerge  = ` ON CONFLICT (hour, platform, profile) DO UPDATE SET
+	countsColumns = `INSERT INTO analytics_hourly (hour, platform, profile, published, failed, token_expired, retries) `
+	countsMerge   = ` ON CONFLICT (hour, platform, profile) DO UPDATE SET
 		published = analytics_hourly.published + excluded.published,
 		failed = analytics_hourly.failed + excluded.failed,
 		token_expired = analytics_hourly.token_expired + excluded.token_expired,
 		retries = analytics_hourly.retries + excluded.retries`
-	bucketsInsert = `INSERT INTO analytics_delay_buckets (hour, platform, profile, bucket, n) VALUES `
-	bucketsMerge  = ` ON CONFLICT (hour, platform, profile, bucket) DO UPDATE SET n = analytics_delay_buckets.n + excluded.n`
+	countsUnnest   = `SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])`
+	bucketsColumns = `INSERT INTO analytics_delay_buckets (hour, platform, profile, bucket, n) `
+	bucketsMerge   = ` ON CONFLICT (hour, platform, profile, bucket) DO UPDATE SET n = analytics_delay_buckets.n + excluded.n`
+	bucketsUnnest  = `SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::bigint[])`
 )
 
 // write adds the aggregates to the stored ones. Rows go in key order, so that two
 // transactions adding to the same rows lock them in the same order and do not deadlock.
-func (a *aggregates) write(ctx context.Context, tx *sql.Tx) error {
+func (a *aggregates) write(ctx context.Context, tx *sql.Tx, d dialect) error {
 	keys := slices.SortedFunc(maps.Keys(a.counts), compareHour)
+	bkeys := slices.SortedFunc(maps.Keys(a.buckets), func(x, y bucketKey) int {
+		return cmp.Or(compareHour(x.hourKey, y.hourKey), cmp.Compare(x.bucket, y.bucket))
+	})
+	if d == postgres {
+		return a.writeColumns(ctx, tx, keys, bkeys)
+	}
+	return a.writeRows(ctx, tx, keys, bkeys)
+}
+
+// writeColumns sends each table's rows as one statement of arrays, whose text never changes,
+// so PostgreSQL plans it once per connection however many rows a batch has.
+func (a *aggregates) writeColumns(ctx context.Context, tx *sql.Tx, keys []hourKey, bkeys []bucketKey) error {
+	n := len(keys)
+	hours, platforms, profiles := make([]int64, n), make([]string, n), make([]string, n)
+	pub, failed, expired, retries := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, k := range keys {
+		c := a.counts[k]
+		hours[i], platforms[i], profiles[i] = k.hour, k.platform, k.profile
+		pub[i], failed[i], expired[i], retries[i] = c.Published, c.Failed, c.TokenExpired, c.Retries
+	}
+	if _, err := tx.ExecContext(ctx, countsColumns+countsUnnest+countsMerge, hours, platforms, profiles, pub, failed, expired, retries); err != nil {
+		return fmt.Errorf("store: write hourly counts: %w", err)
+	}
+	n = len(bkeys)
+	hours, platforms, profiles = make([]int64, n), make([]string, n), make([]string, n)
+	buckets, counts := make([]int32, n), make([]int64, n)
+	for i, k := range bkeys {
+		hours[i], platforms[i], profiles[i], buckets[i], counts[i] = k.hour, k.platform, k.profile, k.bucket, a.buckets[k]
+	}
+	if _, err := tx.ExecContext(ctx, bucketsColumns+bucketsUnnest+bucketsMerge, hours, platforms, profiles, buckets, counts); err != nil {
+		return fmt.Errorf("store: write delay buckets: %w", err)
+	}
+	return nil
+}
+
+// writeRows sends the rows as multi-row VALUES statements, for SQLite.
+func (a *aggregates) writeRows(ctx context.Context, tx *sql.Tx, keys []hourKey, bkeys []bucketKey) error {
 	args := make([]any, 0, 7*len(keys))
 	for _, k := range keys {
 		c := a.counts[k]
 		args = append(args, k.hour, k.platform, k.profile, c.Published, c.Failed, c.TokenExpired, c.Retries)
 	}
-	if err := insertMany(ctx, tx, countsInsert, countsMerge, 7, args); err != nil {
+	if err := insertMany(ctx, tx, countsColumns+"VALUES ", countsMerge, 7, args); err != nil {
 		return fmt.Errorf("store: write hourly counts: %w", err)
 	}
-	bkeys := slices.SortedFunc(maps.Keys(a.buckets), func(x, y bucketKey) int {
-		return cmp.Or(compareHour(x.hourKey, y.hourKey), cmp.Compare(x.bucket, y.bucket))
-	})
 	args = args[:0]
 	for _, k := range bkeys {
 		args = append(args, k.hour, k.platform, k.profile, k.bucket, a.buckets[k])
 	}
-	if err := insertMany(ctx, tx, bucketsInsert, bucketsMerge, 5, args); err != nil {
+	if err := insertMany(ctx, tx, bucketsColumns+"VALUES ", bucketsMerge, 5, args); err != nil {
 		return fmt.Errorf("store: write delay buckets: %w", err)
 	}
 	return nil
@@ -110,8 +145,9 @@ func compareHour(x, y hourKey) int {
 // maxParams keeps a statement under SQLite's limit of bound parameters (32766).
 const maxParams = 30000
 
-// insertMany runs insert + "(…), (…)" + merge over args, width values per row, in as few
-// statements as the parameter limit allows.
+// insertMany runs insert + "(?, ?), (?, ?)…" + merge over args, width values per row, in as
+// few statements as the parameter limit allows. The parameters are plain "?": SQLite looks
+// numbered ones ($1) up in a list, a cost that grows with the square of their number.
 func insertMany(ctx context.Context, tx *sql.Tx, insert, merge string, width int, args []any) error {
 	perStmt := maxParams / width * width
 	for start := 0; start < len(args); start += perStmt {
@@ -124,25 +160,8 @@ func insertMany(ctx context.Context, tx *sql.Tx, insert, merge string, width int
 	return nil
 }
 
-// placeholders returns rows groups of width numbered parameters: ($1, $2), ($3, $4)…
+// placeholders returns rows groups of width parameters: (?, ?), (?, ?)…
 func placeholders(width, rows int) string {
-	var b strings.Builder
-	b.Grow(rows * width * 6)
-	n := 1
-	for r := range rows {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for c := range width {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			n++
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
+	group := "(" + strings.Repeat("?, ", width-1) + "?)"
+	return strings.Repeat(group+", ", rows-1) + group
 }

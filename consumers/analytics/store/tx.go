@@ -15,7 +15,8 @@ var ErrConflict = errors.New("store: another consumer moved the offsets of a par
 // Tx is one batch's transaction: Apply, then Commit, or Rollback. It is not safe for
 // concurrent use.
 type Tx struct {
-	tx *sql.Tx
+	tx      *sql.Tx
+	dialect dialect
 }
 
 // Applied says what a batch counted.
@@ -31,7 +32,7 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
-	return &Tx{tx: tx}, nil
+	return &Tx{tx: tx, dialect: s.dialect}, nil
 }
 
 // Apply adds recs to the aggregates and moves each partition's stored offset past its last
@@ -45,7 +46,7 @@ func (t *Tx) Apply(ctx context.Context, recs []Record) (Applied, error) {
 		return Applied{}, err
 	}
 	agg, next, applied := aggregate(recs, stored)
-	if err := agg.write(ctx, t.tx); err != nil {
+	if err := agg.write(ctx, t.tx, t.dialect); err != nil {
 		return Applied{}, err
 	}
 	if err := advance(ctx, t.tx, stored, next); err != nil {
