@@ -1,16 +1,16 @@
 // Command bench measures the analytics consumer on a real broker and databases, and writes
 // its section of bench/RESULTS.md:
-//
 //   - throughput: events per second counted into SQLite and into PostgreSQL, against a bare
 //     franz-go group consumer reading the same records in the same run (the ratio is the
 //     figure; the aim is at least 0.5);
 //   - the latency of GET /analytics/api/summary (and of the dashboard page) over a month of
 //     hourly aggregates for 100 profiles on 6 platforms, on each database.
 //
+// make bench-analytics starts a broker and PostgreSQL and runs
+//
 //	go run ./consumers/analytics/bench -brokers 127.0.0.1:39092 -postgres postgres://…
 //
-// make bench-analytics starts a broker and PostgreSQL and runs this. It talks to loopback
-// only, and every phase is bounded in count and time.
+// It talks to loopback only, and every phase is bounded in count and time.
 package main
 
 import (
