@@ -59,12 +59,12 @@ func (m *Member) Run(ctx context.Context) error {
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
 	go m.Metrics.WatchLag(lagCtx, kadm.NewClient(session.Client()), m.Group, 10*time.Second, m.Log)
-	m.Log.Info("consuming", "group", m.Group, "topics", m.Reads, "metrics", "http://"+srv.Addr()+"/metrics")
+	m.Log.Info("consuming", "topics", m.Reads, "metrics", "http://"+srv.Addr()+"/metrics")
 	srv.SetRunning(true)
 	defer srv.SetRunning(false)
 	loop := &Loop{Session: session, Handler: m.Handler, Holds: m.Holds, MaxRecords: m.MaxRecords, Metrics: m.Metrics, Log: m.Log}
 	err = loop.Run(ctx)
-	m.Log.Info("leaving the group", "group", m.Group, "err", err)
+	m.Log.Info("leaving the group", "err", err)
 	return err
 }
 

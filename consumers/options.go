@@ -30,8 +30,16 @@ func MemberOptions(k config.Kafka, group string, topics ...string) []kgo.Opt {
 // while a polled batch is processed (so a batch's transaction never spans a rebalance; the
 // rebalance timeout leaves room for the longest batch), and records produced with acks from
 // all in-sync replicas.
+//
+// A configured instance_id is also the member's static group instance id (KIP-345): a
+// restarted member takes its partitions back at once, without a rebalance; a stopped one
+// keeps them, unconsumed, until it returns or its session times out.
 func TransactOptions(group string, m config.Member) []kgo.Opt {
-	return []kgo.Opt{
+	var static []kgo.Opt
+	if m.InstanceID != "" {
+		static = append(static, kgo.InstanceID(m.InstanceID))
+	}
+	return append(static,
 		kgo.TransactionalID(TransactionalID(group, m.InstanceID)),
 		kgo.TransactionTimeout(m.TransactionTimeout.D()),
 		kgo.BlockRebalanceOnPoll(),
@@ -39,7 +47,7 @@ func TransactOptions(group string, m config.Member) []kgo.Opt {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.FetchMaxWait(fetchMaxWait),
-	}
+	)
 }
 
 // fetchMaxWait is how long the broker may hold a fetch that has no new data. A partition

@@ -26,6 +26,7 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 	}
 	rc := cfg.Consumers.Retries
 	prefix := cfg.Kafka.TopicPrefix
+	log = log.With("group", rc.Group)
 	reg := consumers.NewRegistry()
 	metrics := consumers.NewMetrics(reg, rc.Group)
 	holds := &consumers.Holds{}
@@ -46,7 +47,7 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 	}
 	return &consumers.Member{
 		Kafka: cfg.Kafka, Config: rc.Member, Group: rc.Group, Reads: reads, Topics: topics,
-		Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log.With("group", rc.Group),
+		Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log,
 		MaxRecords: maxRecords,
 	}, nil
 }
