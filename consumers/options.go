@@ -43,7 +43,7 @@ func TransactOptions(group string, m config.Member) []kgo.Opt {
 		kgo.TransactionalID(TransactionalID(group, m.InstanceID)),
 		kgo.TransactionTimeout(m.TransactionTimeout.D()),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.RebalanceTimeout(m.TransactionTimeout.D() + 30*time.Second),
+		kgo.RebalanceTimeout(m.TransactionTimeout.D()+30*time.Second),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.FetchMaxWait(fetchMaxWait),
