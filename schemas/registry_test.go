@@ -197,3 +197,37 @@ func TestRegistryFetchFailureIsTransient(t *testing.T) {
 		t.Fatalf("registry back: %v", err)
 	}
 }
+
+// TestRegistryReaderRegistersNothing reads records written by another codec through the
+// registry, and leaves the registry as it found it.
+func TestRegistryReaderRegistersNothing(t *testing.T) {
+	writer, _, cl := newRegistryCodec(t, "social.")
+	before, err := cl.Subjects(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := schemas.NewRegistryReader(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range event.Types {
+		value, err := writer.Encode(nil, everything(typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got event.Event
+		if err := reader.Decode(value, &got); err != nil || got.Type != typ || got.ID != everything(typ).ID {
+			t.Errorf("%s: decoded %q %q, %v", typ, got.Type, got.ID, err)
+		}
+		if _, err := reader.Encode(nil, envelope(typ)); !errors.Is(err, schemas.ErrUnknownType) {
+			t.Errorf("%s: a reader encoded: %v", typ, err)
+		}
+	}
+	after, err := cl.Subjects(t.Context())
+	if err != nil || len(after) != len(before) {
+		t.Fatalf("subjects %v before, %v after (%v)", before, after, err)
+	}
+	if _, err := schemas.NewRegistryReader(nil); err == nil {
+		t.Fatal("a reader without a client")
+	}
+}
