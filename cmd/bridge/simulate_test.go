@@ -23,13 +23,20 @@ const (
 	testSWSecret    = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
 
-// bridgeFile writes a configuration for a bridge on addr with a codivupload and a
-// standard-webhooks source, on the test broker under a prefix of its own, with the
-// registry at registryURL (empty: single-object encoding). It returns the file and prefix.
-func bridgeFile(t *testing.T, addr, registryURL string) (string, string) {
+// served is a bridge started by startServe.
+type served struct {
+	path, prefix, base string // its file, topic prefix and base URL
+	brokers            []string
+}
+
+// startServe runs `bridge serve` with a codivupload source "codiv" and a standard-webhooks
+// source "acme", on the test broker under a prefix of its own, with the registry at
+// registryURL (empty: single-object encoding).
+func startServe(t *testing.T, registryURL string) served {
 	t.Helper()
-	prefix := kafkatest.Prefix(t)
-	path := filepath.Join(t.TempDir(), "bridge.yaml")
+	addr := freeAddr(t)
+	s := served{prefix: kafkatest.Prefix(t), base: "http://" + addr, brokers: kafkatest.Brokers(t)}
+	s.path = filepath.Join(t.TempDir(), "bridge.yaml")
 	cfg := fmt.Sprintf(`
 http: {listen: %q}
 kafka: {brokers: [%q], topic_prefix: %q, partitions: 2}
@@ -37,22 +44,13 @@ schema_registry: {url: %q}
 sources:
   - {name: codiv, provider: codivupload, secrets: [%q]}
   - {name: acme, provider: standard-webhooks, secrets: [%q]}
-`, addr, strings.Join(kafkatest.Brokers(t), ","), prefix, registryURL, testCodivSecret, testSWSecret)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+`, addr, strings.Join(s.brokers, ","), s.prefix, registryURL, testCodivSecret, testSWSecret)
+	if err := os.WriteFile(s.path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, prefix
-}
-
-// startServe runs `bridge serve` on a fresh file and returns the file, its prefix and the
-// bridge's base URL.
-func startServe(t *testing.T, registryURL string) (path, prefix, base string) {
-	t.Helper()
-	addr := freeAddr(t)
-	path, prefix = bridgeFile(t, addr, registryURL)
-	runInBackground(t, []string{"serve", "--config", path}, io.Discard, io.Discard)
-	waitHealthy(t, "http://"+addr)
-	return path, prefix, "http://" + addr
+	runInBackground(t, []string{"serve", "--config", s.path}, io.Discard, io.Discard)
+	waitHealthy(t, s.base)
+	return s
 }
 
 // summary parses the counts of simulate's summary, e.g. {"200 accepted": 16, "401": 2}.
@@ -72,7 +70,7 @@ func summary(t *testing.T, out string) map[string]int {
 // TestSimulateEveryPresetOnTheBroker sends every type of each preset, with redeliveries and
 // forged signatures, to a bridge on the real broker: each answer is the one it must be.
 func TestSimulateEveryPresetOnTheBroker(t *testing.T) {
-	path, _, _ := startServe(t, "")
+	path := startServe(t, "").path
 	for _, source := range []string{"codiv", "acme"} {
 		t.Run(source, func(t *testing.T) {
 			var out syncBuffer

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -18,21 +19,11 @@ import (
 	"github.com/socialbridge/bridge/schemas"
 )
 
-// valueDecoder reads a record value by its framing: single-object encoding by fingerprint,
-// the registry's wire format by schema id (when a registry is configured).
-type valueDecoder struct {
-	single   *schemas.SingleObject
-	registry *schemas.Registry // nil without a registry
-}
-
-func newValueDecoder(r config.SchemaRegistry) (*valueDecoder, error) {
-	single, err := schemas.NewSingleObject()
-	if err != nil {
-		return nil, err
-	}
-	d := &valueDecoder{single: single}
+// newValueDecoder reads values in either framing, resolving schema ids through the
+// registry when one is configured.
+func newValueDecoder(r config.SchemaRegistry) (*schemas.Reader, error) {
 	if r.URL == "" {
-		return d, nil
+		return schemas.NewReader(nil)
 	}
 	opts := []sr.ClientOpt{sr.URLs(r.URL)}
 	if r.Username != "" {
@@ -42,18 +33,7 @@ func newValueDecoder(r config.SchemaRegistry) (*valueDecoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tail: schema registry: %w", err)
 	}
-	d.registry, err = schemas.NewRegistryReader(cl)
-	return d, err
-}
-
-func (d *valueDecoder) Decode(v []byte, ev *event.Event) error {
-	switch {
-	case len(v) > 0 && v[0] == 0 && d.registry != nil:
-		return d.registry.Decode(v, ev)
-	case len(v) > 0 && v[0] == 0:
-		return fmt.Errorf("%w: written with a schema registry (schema id framing): give --registry URL or a --config with schema_registry.url", schemas.ErrUnknownSchema)
-	}
-	return d.single.Decode(v, ev)
+	return schemas.NewReader(cl)
 }
 
 // line is one record as `bridge tail` prints it. Value is the decoded event; for the
@@ -73,7 +53,7 @@ type line struct {
 // lineWriter prints records as JSON lines.
 type lineWriter struct {
 	out        io.Writer
-	dec        *valueDecoder
+	dec        *schemas.Reader
 	deadletter string // its values are raw bodies, not Avro
 	buf        bytes.Buffer
 }
@@ -102,6 +82,9 @@ func (w *lineWriter) value(r *kgo.Record) (json.RawMessage, string) {
 	}
 	var ev event.Event
 	err := w.dec.Decode(r.Value, &ev)
+	if errors.Is(err, schemas.ErrUnknownSchema) && len(r.Value) > 0 && r.Value[0] == 0 {
+		err = fmt.Errorf("%w: give --registry URL, or a --config with schema_registry.url", err)
+	}
 	if err == nil {
 		var v json.RawMessage
 		if v, err = eventJSON(&ev); err == nil {

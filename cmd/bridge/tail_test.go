@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
-
-	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
 // tailed is a line of `bridge tail`, as a reader of its output sees it.
@@ -75,7 +73,8 @@ func TestTailDecodesBothFramings(t *testing.T) {
 				t.Cleanup(reg.Close)
 				registry = reg.URL()
 			}
-			path, prefix, _ := startServe(t, registry)
+			b := startServe(t, registry)
+			path, prefix := b.path, b.prefix
 			var sim syncBuffer
 			if err := run(t.Context(), []string{"simulate", "all", "--config", path, "--source", "acme", "--count", "14", "--duplicates", "0.2"}, &sim, io.Discard); err != nil {
 				t.Fatalf("simulate: %v\n%s", err, sim.String())
@@ -144,7 +143,8 @@ func sameSets(a, b map[string][]string) bool {
 // TestTailFollowsAndShowsTheDeadletter follows two topics named by type, sees a delivery
 // arrive, and shows a quarantined body as text.
 func TestTailFollowsAndShowsTheDeadletter(t *testing.T) {
-	path, prefix, base := startServe(t, "")
+	b := startServe(t, "")
+	path, prefix := b.path, b.prefix
 	var out syncBuffer
 	stop := runInBackground(t, []string{"tail", "--config", path, "post.published", "deadletter", "--follow"}, &out, io.Discard)
 	time.Sleep(2 * time.Second) // tail starts at the end: let it find the ends first
@@ -152,7 +152,7 @@ func TestTailFollowsAndShowsTheDeadletter(t *testing.T) {
 	mac := hmac.New(sha256.New, []byte(testCodivSecret))
 	mac.Write([]byte(body))
 	h := http.Header{"Content-Type": {"application/json"}, "X-Codivupload-Signature": {hex.EncodeToString(mac.Sum(nil))}}
-	if code, answer := post(t, base+"/webhooks/codiv", h, body); code != 202 {
+	if code, answer := post(t, b.base+"/webhooks/codiv", h, body); code != 202 {
 		t.Fatalf("quarantine answered %d %s", code, answer)
 	}
 	if err := run(t.Context(), []string{"simulate", "post.published", "--config", path, "--source", "codiv"}, io.Discard, io.Discard); err != nil {
@@ -188,13 +188,12 @@ func TestTailFollowsAndShowsTheDeadletter(t *testing.T) {
 func TestTailWithoutTheRegistry(t *testing.T) {
 	reg := srfake.New()
 	defer reg.Close()
-	path, prefix, _ := startServe(t, reg.URL())
-	if err := run(t.Context(), []string{"simulate", "post.failed", "--config", path, "--source", "codiv"}, io.Discard, io.Discard); err != nil {
+	b := startServe(t, reg.URL())
+	if err := run(t.Context(), []string{"simulate", "post.failed", "--config", b.path, "--source", "codiv"}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var out syncBuffer
-	brokers := strings.Join(kafkatest.Brokers(t), ",")
-	if err := run(t.Context(), []string{"tail", "--brokers", brokers, "--prefix", prefix, "--from-beginning", "post.failed"}, &out, io.Discard); err != nil {
+	if err := run(t.Context(), []string{"tail", "--brokers", strings.Join(b.brokers, ","), "--prefix", b.prefix, "--from-beginning", "post.failed"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	lines := parseTail(t, out.String())
