@@ -15,7 +15,7 @@ import (
 // schema_registry.url is set. It registers nothing.
 func NewDecoder(r config.SchemaRegistry) (schemas.Decoder, error) {
 	if r.URL == "" {
-		return schemas.NewReader(nil), nil
+		return schemas.NewReader(nil)
 	}
 	opts := []sr.ClientOpt{sr.URLs(r.URL)}
 	if r.Username != "" {
@@ -25,7 +25,7 @@ func NewDecoder(r config.SchemaRegistry) (schemas.Decoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
-	return schemas.NewReader(cl), nil
+	return schemas.NewReader(cl)
 }
 
 // Undecodable reports whether a decode error means the value will never decode (malformed,

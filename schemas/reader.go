@@ -8,39 +8,43 @@ import (
 	"github.com/socialbridge/bridge/bridge/event"
 )
 
-// Reader decodes a value in either framing the ingress writes, chosen by its first byte:
-// single-object encoding (C3 01) resolved by fingerprint against this package's schemas, or
-// the Confluent wire format (0) resolved by schema id through a registry. It registers
-// nothing, so a consumer needs only read access to the registry. It is safe for concurrent
-// use.
+// Reader decodes values in either framing the bridge writes, told apart by their first
+// byte: single-object encoding (C3 01) by fingerprint, and the schema registry's wire
+// format (00) by schema id. It is for readers that do not know, or should not care, how
+// the bridge was configured. It is safe for concurrent use.
 type Reader struct {
-	single   SingleObject
-	registry *Registry // nil without a registry
+	single   *SingleObject
+	registry *Registry // nil: registry-framed values cannot be resolved
 }
 
 var _ Decoder = (*Reader)(nil)
 
-// NewReader returns a Reader that resolves schema ids through cl; with a nil cl, a value in
-// the Confluent wire format is ErrUnknownSchema (nothing can resolve its id).
-func NewReader(cl *sr.Client) *Reader {
-	r := &Reader{}
-	if cl != nil {
-		r.registry = &Registry{cl: cl, writing: map[string]*registered{}, reading: map[int]*readSchema{}}
+// NewReader returns a Reader. With cl nil it decodes single-object values only; with a
+// registry client it also resolves schema ids through it, registering nothing.
+func NewReader(cl *sr.Client) (*Reader, error) {
+	r := &Reader{single: &SingleObject{}}
+	if cl == nil {
+		return r, nil
 	}
-	return r
+	reg, err := NewRegistryReader(cl)
+	if err != nil {
+		return nil, err
+	}
+	r.registry = reg
+	return r, nil
 }
 
-// Decode replaces *ev with the event in value. Errors wrap ErrMalformed or ErrUnknownSchema
-// when the value will never decode; any other error (the registry unreachable) is transient.
+// Decode replaces *ev with the event in value, like the codec of value's framing. A
+// registry-framed value without a registry client is ErrUnknownSchema.
 func (r *Reader) Decode(value []byte, ev *event.Event) error {
-	if len(value) > 0 && value[0] == 0 {
-		if r.registry == nil {
-			if err := zero(ev); err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: the value names a registry schema id, and no schema registry is configured", ErrUnknownSchema)
-		}
-		return r.registry.Decode(value, ev)
+	if len(value) == 0 || value[0] != 0 {
+		return r.single.Decode(value, ev)
 	}
-	return r.single.Decode(value, ev)
+	if r.registry == nil {
+		if err := zero(ev); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: the value is framed for a schema registry (00 + schema id) and no registry was given", ErrUnknownSchema)
+	}
+	return r.registry.Decode(value, ev)
 }
