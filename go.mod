@@ -3,6 +3,7 @@ module github.com/socialbridge/bridge
 go 1.26.8
 
 require (
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/gofiber/fiber/v2 v2.52.15
 	github.com/hamba/avro/v2 v2.31.0
 	github.com/moby/moby/api v1.56.1
