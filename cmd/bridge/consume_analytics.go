@@ -1,7 +1,8 @@
 package main
 
 import (
-	"fmt"
+	"context"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -9,25 +10,10 @@ import (
 	"github.com/socialbridge/bridge/consumers/analytics"
 )
 
+// consumeAnalyticsCommand is `bridge consume analytics --config FILE`.
 func consumeAnalyticsCommand() *cobra.Command {
-	var path string
-	cmd := &cobra.Command{
-		Use:   "analytics --config FILE",
-		Short: "Keep hourly post-outcome aggregates in SQLite or PostgreSQL, exactly once, and serve the dashboard",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if path == "" {
-				return fmt.Errorf("consume analytics needs --config FILE: %w", errUsage)
-			}
-			cfg, err := config.Load(path)
-			if err != nil {
-				return err
-			}
-			log := newLogger(cfg.Log, cmd.ErrOrStderr())
-			log.Info("starting analytics consumer", "version", version(), "config", cfg.Redacted())
-			return analytics.Run(cmd.Context(), cfg, log)
-		},
-	}
-	cmd.Flags().StringVar(&path, "config", "", "the configuration file (YAML)")
-	return cmd
+	return groupCommand("analytics", "Keep hourly post-outcome aggregates in SQLite or PostgreSQL, exactly once, and serve the dashboard",
+		func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+			return analytics.Run(ctx, cfg, log)
+		})
 }
