@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r := &report{opts: o, started: time.Now().UTC()}
+	r := &report{opts: o, started: time.Now().UTC(), load: loadAverage()}
 	dbs, cleanup, err := databases(ctx, o.postgres)
 	if err != nil {
 		return err
