@@ -52,18 +52,11 @@ A port 0 in any address picks a free port; the welcome prints every URL.`,
 // until ctx ends or a part of it fails, then stops every part within the shutdown timeout.
 func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
 	start := time.Now()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	base, err := startDevBase()
 	if err != nil {
-		return fmt.Errorf("in-process kafka: %w", err)
+		return err
 	}
-	defer cluster.Close()
-	registry := srfake.New()
-	defer registry.Close()
-	dir, err := os.MkdirTemp("", "bridge-dev-")
-	if err != nil {
-		return fmt.Errorf("dev: %w", err)
-	}
-	defer os.RemoveAll(dir)
+	defer base.Close()
 
 	log := newLogger(config.Default().Log, stderr)
 	stand, err := startStandIns(a.standins, true, log.With("part", "standins"))
@@ -71,7 +64,7 @@ func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--standins-listen: %w", err)
 	}
 	defer stand.Close() // after the consumers stopped: they may be calling it until then
-	cfg, err := devConfig(a, cluster.ListenAddrs(), registry.URL(), stand, dir)
+	cfg, err := devConfig(a, base.cluster.ListenAddrs(), base.registry.URL(), stand, base.dir)
 	if err != nil {
 		return err
 	}
@@ -86,12 +79,40 @@ func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
 	running, err := startDevConsumers(ctx, cfg, a.dashboard, log)
 	if err == nil && running.ctx.Err() == nil {
 		printWelcome(stdout, welcome{
-			ingress: s.Addr(), broker: cluster.ListenAddrs()[0], registry: registry.URL(),
+			ingress: s.Addr(), broker: base.cluster.ListenAddrs()[0], registry: base.registry.URL(),
 			dashboard: running.dashboard, cfg: cfg, stand: stand, took: time.Since(start),
 		})
 		<-running.ctx.Done() // Ctrl-C, or a part failed
 	}
 	return errors.Join(err, devShutdown(cfg.HTTP.ShutdownTimeout.D(), s, running))
+}
+
+// devBase is what every part of dev runs on: franz-go's in-process Kafka and schema
+// registry, and a temporary directory for files.
+type devBase struct {
+	cluster  *kfake.Cluster
+	registry *srfake.Registry
+	dir      string
+}
+
+func startDevBase() (*devBase, error) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		return nil, fmt.Errorf("in-process kafka: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "bridge-dev-")
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	return &devBase{cluster: cluster, registry: srfake.New(), dir: dir}, nil
+}
+
+// Close stops the Kafka and the registry and removes the directory with what it holds.
+func (b *devBase) Close() {
+	b.registry.Close()
+	b.cluster.Close()
+	os.RemoveAll(b.dir)
 }
 
 // devShutdown stops the ingress and waits for the consumers (stopped by ctx) to finish
