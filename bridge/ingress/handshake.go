@@ -24,7 +24,6 @@ func (s *Server) handshake(c *fiber.Ctx) error {
 		s.metrics.verifyFailures.WithLabelValues(src.Name).Inc()
 		return err
 	}
-	c.Set(fiber.HeaderAllow, "GET, POST")
 	s.metrics.answered(src.Name, fiber.StatusOK)
 	c.Status(fiber.StatusOK).Response().Header.SetContentType(contentType)
 	return c.Send(body)

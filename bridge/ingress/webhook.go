@@ -194,8 +194,12 @@ func (s *Server) answer(c *fiber.Ctx, src *Source, code int, body []byte) error 
 }
 
 func (s *Server) wrongMethod(c *fiber.Ctx) error {
-	if _, ok := s.sources[c.Params("source")]; !ok {
+	src, ok := s.sources[c.Params("source")]
+	if !ok {
 		return failure.New(failure.UnknownSource, "unknown source %q", c.Params("source"))
+	}
+	if _, ok := src.Preset.(providers.Handshaker); ok && c.Params("token") == "" {
+		c.Set(fiber.HeaderAllow, "GET, POST")
 	}
 	return failure.New(failure.WrongMethod, "method %s not allowed: webhooks are POSTed", c.Method())
 }
