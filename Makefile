@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test vet build run fmt-check tidy-check bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test vet build image compose-check run fmt-check tidy-check bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'
@@ -13,8 +13,21 @@ test:
 vet:
 	$(GO) vet ./...
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE ?= socialbridge/bridge:latest
+
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/bridge ./cmd/bridge
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.buildVersion=$(VERSION)" -o bin/bridge ./cmd/bridge
+
+# The container image, FROM scratch, built from the working tree (no registry needed):
+# e.g. make image IMAGE=socialbridge/bridge:1.2.0
+image:
+	VERSION=$(VERSION) scripts/image.sh $(IMAGE)
+
+# Validates docker-compose.yml (and its profiles) with docker-compose, as CI does.
+compose-check:
+	docker-compose -f docker-compose.yml config -q
+	docker-compose -f docker-compose.yml --profile registry config -q
 
 run:
 	$(GO) run ./cmd/bridge dev
