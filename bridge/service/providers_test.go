@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -18,8 +19,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/producer"
+	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/sender"
 )
 
 // The secrets of FORMATS.md's Meta and X samples, and URL tokens.
@@ -288,6 +291,59 @@ func createTopics(t *testing.T, adm *kadm.Client, topics ...string) {
 	for _, r := range resp.Sorted() {
 		if r.Err != nil {
 			t.Fatalf("create %s: %v", r.Topic, r.Err)
+		}
+	}
+}
+
+// TestEveryPresetThroughTheBridge sends each webhook preset's simulated deliveries (what
+// `bridge simulate` sends) of every type it sends to a running bridge: each is accepted
+// into its type's topic, its redelivery is a duplicate, and a tampered copy a 401.
+func TestEveryPresetThroughTheBridge(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	scheme := &config.HMAC{Header: "X-Signature", Prefix: "sha256=", Encoding: "base64", Signed: "{header:X-Id}.{timestamp}.{body}",
+		TimestampHeader: "X-Timestamp", ID: "header:X-Id", Type: "json:kind", Time: "json:at", Data: "json:payload",
+		Types: map[string]string{"published": "post.published"}}
+	cfg := withProviders(t, testConfig(t, brokers), metaSource,
+		config.Source{Name: "ayrshare", Provider: "ayrshare", Secrets: []string{"my-ayrshare-webhook-secret"}},
+		config.Source{Name: "x", Provider: "x", Secrets: []string{xSecret}},
+		config.Source{Name: "uploadpost", Provider: "upload-post", Secrets: []string{uploadPostToken}},
+		config.Source{Name: "postiz", Provider: "postiz", Secrets: []string{postizToken}},
+		config.Source{Name: "generic", Provider: "hmac", Secrets: []string{"generic secret"}, HMAC: scheme})
+	b := start(t, cfg)
+	ctx := context.Background()
+	counts := map[string]int{}
+	for _, s := range cfg.Sources {
+		src, err := sender.NewConfiguredSource(s.Name, s.Provider, s.Secrets[len(s.Secrets)-1], s.Settings())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, typ := range src.Types() {
+			d, err := src.Sample(typ, fmt.Sprintf("evt_%s_%d", s.Name, i), i, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				d      providers.Delivery
+				code   int
+				status string
+			}{{d, 200, "accepted"}, {d, 200, "duplicate"}, {sender.Tamper(d), 401, "unauthorized"}} {
+				a, err := sender.Post(ctx, httpClient, b.url, s.Name, c.d)
+				if err != nil || a.Code != c.code || a.Status != c.status {
+					t.Fatalf("%s %s: %d %s (%v), want %d %s", s.Name, typ, a.Code, a.Body, err, c.code, c.status)
+				}
+				if c.status == "accepted" && a.Topic != cfg.Kafka.TopicPrefix+typ {
+					t.Fatalf("%s %s went to %s", s.Name, typ, a.Topic)
+				}
+			}
+			counts[typ]++
+		}
+	}
+	if len(counts) != 7 || counts["post.published"] != 8 {
+		t.Fatalf("deliveries by type %v: want every type, and a post.published from each of 8 presets", counts)
+	}
+	for typ, n := range counts {
+		if got := len(readTopic(t, brokers, cfg.Kafka.TopicPrefix+typ)); got != n {
+			t.Errorf("%s holds %d records, want %d", typ, got, n)
 		}
 	}
 }
