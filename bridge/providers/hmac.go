@@ -456,7 +456,7 @@ func (s *hmacScheme) sign(h http.Header, key *Key, body []byte, ts string) {
 			h.Set(seg.what, "simulated")
 		}
 	}
-	sig := s.Prefix + encodeSig(key, s.enc, s.signedParts(header(h), body, []byte(ts))...)
+	sig := s.Prefix + encodeSig(key, s.enc, s.signedParts(httpHeader(h), body, []byte(ts))...)
 	switch {
 	case s.TimestampHeader == s.Header:
 		h.Set(s.Header, s.TimestampPrefix+ts+","+sig)
@@ -468,10 +468,10 @@ func (s *hmacScheme) sign(h http.Header, key *Key, body []byte, ts string) {
 	}
 }
 
-// header adapts an http.Header to Headers.
-type header http.Header
+// httpHeader adapts an http.Header to Headers.
+type httpHeader http.Header
 
-func (h header) Peek(key string) []byte { return []byte(http.Header(h).Get(key)) }
+func (h httpHeader) Peek(key string) []byte { return []byte(http.Header(h).Get(key)) }
 
 // setPath sets v at path in root, making the objects on the way.
 func setPath(root map[string]any, path []string, v any) {

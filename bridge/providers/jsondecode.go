@@ -181,15 +181,6 @@ func reasonOf(err error) string {
 	return err.Error()
 }
 
-// quoteList quotes names for an error message.
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = quote(n)
-	}
-	return strings.Join(q, ", ")
-}
-
 // member is one name and raw value of a JSON object, in the order it was sent.
 type member struct {
 	name  string
