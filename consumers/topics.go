@@ -23,64 +23,88 @@ type Topic struct {
 
 // EnsureTopics creates the topics that do not exist yet (when kafka.create_topics is set),
 // with the configured partitions and replication, and waits until the cluster's metadata
-// shows them all. Without create_topics it only checks, and names the missing ones.
+// shows them all. Without create_topics it only checks, and names the missing ones. Topics
+// that exist cost one metadata request, whatever their number.
 func EnsureTopics(ctx context.Context, adm *kadm.Client, k config.Kafka, topics ...Topic) error {
-	if k.CreateTopics {
-		for _, t := range topics {
-			if err := create(ctx, adm, k, t); err != nil {
-				return err
-			}
-		}
-	}
+	created := false
 	for {
 		missing, err := missingTopics(ctx, adm, topics)
-		if err == nil && len(missing) == 0 {
+		switch {
+		case err == nil && len(missing) == 0:
 			return nil
-		}
-		if err == nil && !k.CreateTopics {
-			return fmt.Errorf("topics missing (create them, or set kafka.create_topics): %v", missing)
+		case err == nil && !k.CreateTopics:
+			return fmt.Errorf("topics missing (create them, or set kafka.create_topics): %v", names(missing))
+		case err == nil && !created:
+			if err := create(ctx, adm, k, missing); err != nil {
+				return err
+			}
+			created = true
+			continue
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("topics not visible (%v, %v): %w", missing, err, ctx.Err())
+			return fmt.Errorf("topics not visible (%v, %v): %w", names(missing), err, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-func create(ctx context.Context, adm *kadm.Client, k config.Kafka, t Topic) error {
+// create creates topics in one request per kind (compacted or not).
+func create(ctx context.Context, adm *kadm.Client, k config.Kafka, topics []Topic) error {
+	var plain, compact []string
+	for _, t := range topics {
+		if t.Compact {
+			compact = append(compact, t.Name)
+		} else {
+			plain = append(plain, t.Name)
+		}
+	}
 	configs := map[string]*string{}
-	if t.Compact {
-		configs["cleanup.policy"] = ptr("compact")
-	} else if k.Retention > 0 {
+	if k.Retention > 0 {
 		configs["retention.ms"] = ptr(strconv.FormatInt(k.Retention.D().Milliseconds(), 10))
 	}
-	resp, err := adm.CreateTopic(ctx, k.Partitions, k.ReplicationFactor, configs, t.Name)
-	if err == nil {
-		err = resp.Err
+	if err := createAll(ctx, adm, k, configs, plain); err != nil {
+		return err
 	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %s: %w", t.Name, err)
+	return createAll(ctx, adm, k, map[string]*string{"cleanup.policy": ptr("compact")}, compact)
+}
+
+func createAll(ctx context.Context, adm *kadm.Client, k config.Kafka, configs map[string]*string, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	resps, err := adm.CreateTopics(ctx, k.Partitions, k.ReplicationFactor, configs, topics...)
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", topics, err)
+	}
+	for _, r := range resps.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
 	}
 	return nil
 }
 
-func missingTopics(ctx context.Context, adm *kadm.Client, topics []Topic) ([]string, error) {
-	names := make([]string, len(topics))
-	for i, t := range topics {
-		names[i] = t.Name
-	}
-	details, err := adm.ListTopics(ctx, names...)
+func missingTopics(ctx context.Context, adm *kadm.Client, topics []Topic) ([]Topic, error) {
+	details, err := adm.ListTopics(ctx, names(topics)...)
 	if err != nil {
-		return names, err
+		return topics, err
 	}
-	var missing []string
-	for _, n := range names {
-		if d, ok := details[n]; !ok || d.Err != nil {
-			missing = append(missing, n)
+	var missing []Topic
+	for _, t := range topics {
+		if d, ok := details[t.Name]; !ok || d.Err != nil {
+			missing = append(missing, t)
 		}
 	}
 	return missing, nil
+}
+
+func names(topics []Topic) []string {
+	out := make([]string, len(topics))
+	for i, t := range topics {
+		out[i] = t.Name
+	}
+	return out
 }
 
 // Partitions returns how many partitions topic has.
