@@ -58,7 +58,7 @@ func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) 
 		if j.move != nil {
 			tx.Produce(ctx, j.move)
 		}
-		h.metrics.Processed.WithLabelValues(j.r.Topic, j.outcome).Inc()
+		tx.Count(j.r.Topic, j.outcome)
 	}
 	return nil
 }
@@ -68,10 +68,12 @@ func (h *handler) Ended(bool) {}
 // ready returns the jobs of one partition's records up to the first that cannot be handled
 // yet, which it holds: not due, or not decodable for now.
 func (h *handler) ready(cl *kgo.Client, records []*kgo.Record) []*job {
-	var jobs []*job
+	all := make([]job, len(records)) // one allocation for the partition's jobs
+	jobs := make([]*job, 0, len(records))
 	now := time.Now()
-	for _, r := range records {
-		j := &job{r: r, stage: h.stage[r.Topic], calls: h.stage[r.Topic]}
+	for i, r := range records {
+		j := &all[i]
+		j.r, j.stage, j.calls = r, h.stage[r.Topic], h.stage[r.Topic]
 		if due := h.due(r, j.stage); due.After(now) {
 			h.holds.Hold(cl, r, due)
 			break
@@ -106,7 +108,11 @@ func (h *handler) due(r *kgo.Record, stage int) time.Time {
 // interleave orders the jobs one from each partition in turn, keeping each partition's order,
 // so that calls cut off by the budget leave a prefix of every partition done.
 func interleave(lanes [][]*job) []*job {
-	var out []*job
+	total := 0
+	for _, l := range lanes {
+		total += len(l)
+	}
+	out := make([]*job, 0, total)
 	for i := 0; ; i++ {
 		n := len(out)
 		for _, l := range lanes {
@@ -181,7 +187,9 @@ func (h *handler) retry(ctx context.Context, j *job) {
 			kgo.RecordHeader{Key: HeaderDueAt, Value: []byte(time.Now().Add(wait).UTC().Format(time.RFC3339Nano))})
 		j.outcome = "moved"
 	}
-	h.log.Debug("retried", "event_id", ev.ID, "attempt", attempts, "outcome", j.outcome, "reason", res.reason)
+	if h.log.Enabled(ctx, slog.LevelDebug) { // spares building the attributes of every call
+		h.log.Debug("retried", "event_id", ev.ID, "attempt", attempts, "outcome", j.outcome, "reason", res.reason)
+	}
 }
 
 func (h *handler) deadLetter(j *job, class, reason string) {
