@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,64 +26,85 @@ type handler struct {
 	parts             *parts
 	deliver           *deliverer
 	keyedN            int                           // partitions of the keyed and state topics
-	hash              kgo.TopicPartitioner          // the Kafka default: murmur2 of the key
+	hash              kgo.TopicPartitioner          // the Kafka default, murmur2 of the key; safe for concurrent use with a key
 	pending           map[*partition]map[Key]*Alert // decisions of the open batch
-	ev                event.Event                   // the value being decoded: one goroutine handles a batch
 }
 
 // holdRetry is how long a partition waits when a record cannot be handled for a passing
 // reason (the schema registry unreachable).
 const holdRetry = time.Second
 
+// Handle re-keys each input partition's records in a goroutine of its own (decoding them is
+// most of the batch's work, and each partition's records keep their order), and decides
+// the keyed partitions' one partition after another, as they share the batch's pending
+// decisions.
 func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) error {
 	h.pending = map[*partition]map[Key]*Alert{}
+	var wg sync.WaitGroup
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-		var p *partition
 		if fp.Topic == h.keyed {
-			p = h.parts.get(fp.Partition)
+			h.decideAll(ctx, tx, h.parts.get(fp.Partition), fp.Records)
+			return
 		}
-		for _, r := range fp.Records {
-			if !h.handle(ctx, tx, p, r) {
-				h.holds.Hold(tx.Client(), r, time.Now().Add(holdRetry))
-				return
-			}
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.forwardAll(ctx, tx, fp.Records)
+		}()
 	})
+	wg.Wait()
 	return nil
 }
 
-// handle handles one record, or reports that it cannot be handled yet. p is the state of a
-// keyed record's partition, nil while it is not loaded.
-func (h *handler) handle(ctx context.Context, tx *consumers.Tx, p *partition, r *kgo.Record) bool {
-	if r.Topic != h.keyed {
-		return h.forward(ctx, tx, r)
+// forwardAll re-keys one input partition's records, up to the first that cannot be handled
+// yet, which it holds.
+func (h *handler) forwardAll(ctx context.Context, tx *consumers.Tx, rs []*kgo.Record) {
+	var ev event.Event // reused: each decode replaces it whole
+	for _, r := range rs {
+		if !h.forward(ctx, tx, r, &ev) {
+			h.holds.Hold(tx.Client(), r, time.Now().Add(holdRetry))
+			return
+		}
 	}
-	if p == nil {
-		return false // its state is not loaded: the assignment is still being set up
+}
+
+// decideAll decides one keyed partition's records, whose state is p (nil while it is not
+// loaded), up to the first that cannot be handled yet, which it holds.
+func (h *handler) decideAll(ctx context.Context, tx *consumers.Tx, p *partition, rs []*kgo.Record) {
+	for _, r := range rs {
+		if p == nil || !h.decideRecord(ctx, tx, p, r) {
+			h.holds.Hold(tx.Client(), r, time.Now().Add(holdRetry))
+			return
+		}
 	}
+}
+
+// forward re-keys an input record into the keyed topic, as a notice on the partition of its
+// key, or reports that it cannot be handled yet. A record of a type the group does not
+// decide on goes no further.
+func (h *handler) forward(ctx context.Context, tx *consumers.Tx, r *kgo.Record, ev *event.Event) bool {
+	if err := h.dec.Decode(r.Value, ev); err != nil {
+		return h.undecodable(ctx, tx, r, err)
+	}
+	if ev.Type != event.PostTokenExpired && ev.Type != event.PostPublished {
+		tx.Count(r.Topic, "ignored")
+		return true
+	}
+	n := noticeOf(ev, r)
+	out := &kgo.Record{Topic: h.keyed, Key: n.Key.bytes(), Value: n.appendTo(make([]byte, 0, noticeSize))}
+	out.Partition = int32(h.hash.Partition(out, h.keyedN))
+	tx.Produce(ctx, out)
+	tx.Count(r.Topic, "forwarded")
+	return true
+}
+
+// decideRecord decides one keyed record, or reports that it cannot be handled yet.
+func (h *handler) decideRecord(ctx context.Context, tx *consumers.Tx, p *partition, r *kgo.Record) bool {
 	n, err := h.notice(r)
 	if err != nil {
 		return h.undecodable(ctx, tx, r, err)
 	}
 	h.decide(ctx, tx, p, r, &n)
-	return true
-}
-
-// forward re-keys an input record into the keyed topic, as a notice on the partition of its
-// key. A record of a type the group does not decide on goes no further.
-func (h *handler) forward(ctx context.Context, tx *consumers.Tx, r *kgo.Record) bool {
-	if err := h.dec.Decode(r.Value, &h.ev); err != nil {
-		return h.undecodable(ctx, tx, r, err)
-	}
-	if h.ev.Type != event.PostTokenExpired && h.ev.Type != event.PostPublished {
-		tx.Count(r.Topic, "ignored")
-		return true
-	}
-	n := noticeOf(&h.ev, r)
-	out := &kgo.Record{Topic: h.keyed, Key: n.Key.bytes(), Value: n.appendTo(make([]byte, 0, noticeSize))}
-	out.Partition = int32(h.hash.Partition(out, h.keyedN))
-	tx.Produce(ctx, out)
-	tx.Count(r.Topic, "forwarded")
 	return true
 }
 
@@ -97,10 +119,11 @@ func (h *handler) notice(r *kgo.Record) (notice, error) {
 	if !errors.Is(err, errNotNotice) {
 		return n, err
 	}
-	if err := h.dec.Decode(r.Value, &h.ev); err != nil {
+	var ev event.Event
+	if err := h.dec.Decode(r.Value, &ev); err != nil {
 		return notice{}, err
 	}
-	return noticeOf(&h.ev, r), nil
+	return noticeOf(&ev, r), nil
 }
 
 // undecodable dead-letters r when err means its value will never decode, and reports
