@@ -126,12 +126,22 @@ func interleave(lanes [][]*job) []*job {
 	}
 }
 
-// run does the jobs' calls, h.workers at a time. Jobs not started within the budget are
-// held, with the rest of their partition, for the next batch.
+// run does the jobs' calls on h.workers goroutines (each keeps the stack the HTTP client
+// grew, where a goroutine per call would grow one each time). Jobs not started within the
+// budget are held, with the rest of their partition, for the next batch.
 func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
 	start := time.Now()
-	sem := make(chan struct{}, h.workers)
+	next := make(chan *job)
 	var wg sync.WaitGroup
+	for range min(h.workers, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				h.retry(ctx, j)
+			}
+		}()
+	}
 	for i, j := range jobs {
 		if j.move != nil {
 			continue // dead-lettered without a call
@@ -140,13 +150,9 @@ func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
 			h.holdRest(cl, jobs[i:])
 			break
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			h.retry(ctx, j)
-		}()
+		next <- j
 	}
+	close(next)
 	wg.Wait()
 }
 
