@@ -4,7 +4,9 @@
 package ingress
 
 import (
+	"crypto/tls"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -39,9 +41,11 @@ type Options struct {
 	Sources      []Source
 	TopicPrefix  string
 	MaxBodyBytes int
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
-	IdleTimeout  time.Duration
+	// MaxHeaderBytes bounds the request line and headers: Fiber's read buffer.
+	MaxHeaderBytes int
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
 	// DedupWait bounds how long a delivery waits for an in-flight attempt of the same id.
 	DedupWait time.Duration
 	Encoder   schemas.Encoder
@@ -58,6 +62,7 @@ type Options struct {
 // Server is the Fiber application serving the ingress.
 type Server struct {
 	app      *fiber.App
+	drain    listener // what Serve's connections discard after an early answer
 	sources  map[string]*Source
 	prefix   string
 	dedupTTL time.Duration
@@ -76,6 +81,7 @@ func New(o Options) *Server {
 		sources: make(map[string]*Source, len(o.Sources)), prefix: o.TopicPrefix, dedupTTL: o.DedupWait,
 		encoder: o.Encoder, producer: o.Producer, dedup: o.Dedup, metrics: o.Metrics, log: o.Log,
 		ready: o.Ready, now: o.Now,
+		drain: listener{drainBytes: drainFactor * int64(o.MaxBodyBytes), drainTime: o.ReadTimeout},
 	}
 	for i := range o.Sources {
 		s.sources[o.Sources[i].Name] = &o.Sources[i]
@@ -88,15 +94,28 @@ func New(o Options) *Server {
 	}
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:             o.MaxBodyBytes,
+		ReadBufferSize:        o.MaxHeaderBytes,
 		ReadTimeout:           o.ReadTimeout,
 		WriteTimeout:          o.WriteTimeout,
 		IdleTimeout:           o.IdleTimeout,
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 	})
+	s.app.Server().ErrorHandler = connErrors(s.app.Server().ErrorHandler)
 	s.metrics.watchDedup(o.Dedup)
 	s.routes()
 	return s
+}
+
+// drainFactor × max_body_bytes is how much of a refused body is read and discarded so that
+// its sender reads the answer (see conn.Close).
+const drainFactor = 4
+
+// Serve answers the connections of ln, over TLS with tlsConfig, until the App is shut down.
+func (s *Server) Serve(ln net.Listener, tlsConfig *tls.Config) error {
+	l := s.drain
+	l.Listener, l.tls = ln, tlsConfig
+	return s.app.Listener(&l)
 }
 
 func (s *Server) routes() {

@@ -121,7 +121,8 @@ func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingre
 	h := s.cfg.HTTP
 	return ingress.New(ingress.Options{
 		Sources: sources, TopicPrefix: s.cfg.Kafka.TopicPrefix, MaxBodyBytes: h.MaxBodyBytes,
-		ReadTimeout: h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
+		MaxHeaderBytes: h.MaxHeaderBytes,
+		ReadTimeout:    h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
 		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: store,
 		Metrics: ingress.NewMetrics(), Log: s.log, Ready: s.isReady,
 	})
@@ -199,13 +200,14 @@ func (s *Service) Listen() error {
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
+	var tlsConfig *tls.Config
 	if t := s.cfg.HTTP.TLS; t.Enabled() {
 		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("http.tls: %w", err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	s.ln = ln
 	ctx, cancel := context.WithCancel(context.Background())
@@ -214,7 +216,7 @@ func (s *Service) Listen() error {
 		s.watchReadiness(ctx)
 	}
 	go func() {
-		if err := s.server.App().Listener(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := s.server.Serve(ln, tlsConfig); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
