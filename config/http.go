@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,9 @@ type HTTP struct {
 	WriteTimeout    Duration `yaml:"write_timeout"`
 	IdleTimeout     Duration `yaml:"idle_timeout"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	DrainPeriod     Duration `yaml:"drain_period"`
+	AdminListen     string   `yaml:"admin_listen"`
+	AdminPprof      bool     `yaml:"admin_pprof"`
 	TLS             TLS      `yaml:"tls"`
 }
 
@@ -38,6 +42,7 @@ func defaultHTTP() HTTP {
 		WriteTimeout:    Duration(30 * time.Second),
 		IdleTimeout:     Duration(120 * time.Second),
 		ShutdownTimeout: Duration(30 * time.Second),
+		DrainPeriod:     Duration(5 * time.Second),
 	}
 }
 
@@ -55,7 +60,26 @@ func (c *Config) validateHTTP(bad complaint) {
 	positive(bad, "http.write_timeout", c.HTTP.WriteTimeout)
 	positive(bad, "http.idle_timeout", c.HTTP.IdleTimeout)
 	positive(bad, "http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	if c.HTTP.DrainPeriod < 0 || c.HTTP.DrainPeriod >= c.HTTP.ShutdownTimeout {
+		bad("http.drain_period", "must be at least 0 and shorter than http.shutdown_timeout (%s), got %s", c.HTTP.ShutdownTimeout, c.HTTP.DrainPeriod)
+	}
+	c.validateAdmin(bad)
 	if (c.HTTP.TLS.Cert == "") != (c.HTTP.TLS.Key == "") {
 		bad("http.tls", "cert and key must be set together")
+	}
+}
+
+func (c *Config) validateAdmin(bad complaint) {
+	h := c.HTTP
+	if h.AdminListen == "" {
+		if h.AdminPprof {
+			bad("http.admin_pprof", "needs http.admin_listen: the profiler is served on the admin listener only")
+		}
+		return
+	}
+	if _, _, err := net.SplitHostPort(h.AdminListen); err != nil {
+		bad("http.admin_listen", "want host:port, got %q", h.AdminListen)
+	} else if h.AdminListen == h.Listen && !strings.HasSuffix(h.Listen, ":0") {
+		bad("http.admin_listen", "must differ from http.listen (%s)", h.Listen)
 	}
 }

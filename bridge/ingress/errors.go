@@ -132,3 +132,14 @@ func statusWord(code int) string {
 		return "error"
 	}
 }
+
+// adminError answers the admin listener's errors (unknown paths): the webhooks' metrics
+// and logs are not theirs.
+func adminError(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	return c.Status(code).JSON(errorAnswer{Status: statusWord(code), Error: utils.StatusMessage(code)})
+}

@@ -40,6 +40,7 @@ func testConfig(t *testing.T, brokers []string) config.Config {
 	cfg.Kafka.TopicPrefix = kafkatest.Prefix(t)
 	cfg.Kafka.Partitions = 2
 	cfg.Kafka.ProduceTimeout = config.Duration(3 * time.Second)
+	cfg.HTTP.DrainPeriod = 0
 	cfg.Sources = []config.Source{
 		{Name: "codivupload", Provider: "codivupload", Secrets: []string{"old-rotated-secret", codivSecret}},
 		{Name: "acme", Provider: "standard-webhooks", Secrets: []string{standardSecret}},
@@ -95,15 +96,18 @@ func start(t *testing.T, cfg config.Config) *bridge {
 
 var stopped sync.Map
 
-func (b *bridge) stop(t *testing.T) {
+// stop shuts b down, once; later calls return nil at once.
+func (b *bridge) stop(t *testing.T) error {
 	if _, done := stopped.LoadOrStore(b, true); done {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := b.Shutdown(ctx); err != nil {
+	err := b.Shutdown(ctx)
+	if err != nil {
 		t.Logf("shutdown: %v", err)
 	}
+	return err
 }
 
 type testWriter struct{ t *testing.T }
@@ -117,6 +121,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 type answer struct {
 	Code      int
 	Header    http.Header
+	Close     bool   // the answer closed its connection
 	Status    string `json:"status"`
 	EventID   string `json:"event_id"`
 	Topic     string `json:"topic"`
@@ -143,7 +148,7 @@ func send(t *testing.T, client *http.Client, method, url string, h map[string]st
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	a := answer{Code: resp.StatusCode, Header: resp.Header}
+	a := answer{Code: resp.StatusCode, Header: resp.Header, Close: resp.Close}
 	if err := json.Unmarshal(raw, &a); err != nil {
 		t.Fatalf("%s %s answered %d with a body that is not JSON: %q", method, url, resp.StatusCode, raw)
 	}

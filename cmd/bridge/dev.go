@@ -67,6 +67,7 @@ func dev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
 func devConfig(listen string, brokers []string, registryURL string) config.Config {
 	cfg := config.Default()
 	cfg.HTTP.Listen = listen
+	cfg.HTTP.DrainPeriod = 0 // no load balancer to tell: Ctrl-C stops at once
 	cfg.Kafka.Brokers = brokers
 	cfg.Kafka.Partitions = 1
 	cfg.SchemaRegistry.URL = registryURL

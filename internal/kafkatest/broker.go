@@ -43,6 +43,7 @@ type Broker struct {
 	mu        sync.Mutex
 	cmd       *exec.Cmd
 	done      chan struct{} // closed when cmd has exited
+	paused    bool          // stopped by SIGSTOP
 	tailShown bool          // the log's tail is already in the test output
 }
 
@@ -121,6 +122,32 @@ func (b *Broker) Start() {
 		b.tailShown = true
 		b.t.Fatalf("kafkatest: restarting Kafka: %v\n%s", err, b.logTail(60))
 	}
+}
+
+// Pause freezes the running broker (SIGSTOP): its connections stay open and its port
+// accepts, but it answers nothing, like a broker stuck in a long GC pause or on a dead
+// disk. Resume, Stop and the test's end undo it.
+func (b *Broker) Pause() {
+	b.t.Helper()
+	b.signal(syscall.SIGSTOP, true)
+}
+
+// Resume lets a paused broker run again (SIGCONT).
+func (b *Broker) Resume() {
+	b.t.Helper()
+	b.signal(syscall.SIGCONT, false)
+}
+
+func (b *Broker) signal(sig syscall.Signal, paused bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		b.t.Fatalf("kafkatest: %v: the broker is not running", sig)
+	}
+	if err := b.cmd.Process.Signal(sig); err != nil {
+		b.t.Fatalf("kafkatest: %v: %v", sig, err)
+	}
+	b.paused = paused
 }
 
 // init picks ports, writes the configuration and formats a fresh data dir.
@@ -216,6 +243,10 @@ func (b *Broker) stopLocked(grace time.Duration) {
 	}
 	cmd, done := b.cmd, b.done
 	b.cmd, b.done = nil, nil
+	if b.paused {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a stopped process would hold SIGTERM
+		b.paused = false
+	}
 	if grace > 0 {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
