@@ -31,7 +31,8 @@ type bridgeProc struct {
 }
 
 // bridgeConfig is the configuration of a benchmarked bridge: one codivupload source, the
-// run's topic prefix, linger, compression and partitions, and otherwise the defaults a user gets.
+// run's topic prefix, linger, compression, partitions and produce timeout, and otherwise the
+// defaults a user gets.
 func bridgeConfig(listen string, k config.Kafka, secret []byte) string {
 	quoted := make([]string, len(k.Brokers))
 	for i, b := range k.Brokers {
@@ -46,13 +47,14 @@ kafka:
   linger: %s
   compression: %s
   partitions: %d
+  produce_timeout: %s
 sources:
   - name: codivupload
     provider: codivupload
     secrets: [%q]
 log:
   level: warn
-`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Compression, k.Partitions, secret)
+`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Compression, k.Partitions, k.ProduceTimeout, secret)
 }
 
 // startBridge runs bin serve with a generated configuration in dir, on a free loopback

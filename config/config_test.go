@@ -86,6 +86,20 @@ sources: [{name: "a/b", provider: codivupload, secrets: [x]}]`, `sources[0].name
 		{"bad compression", `
 kafka: {brokers: ["127.0.0.1:9092"], compression: brotli}
 sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.compression: want none, gzip, snappy, lz4 or zstd; got "brotli"`},
+		{"header buffer too small", valid + `
+http: {max_header_bytes: 1024}`, `http.max_header_bytes: must be at least 4096, got 1024`},
+		{"drain as long as the shutdown", valid + `
+http: {drain_period: 30s, shutdown_timeout: 30s}`, `http.drain_period: must be at least 0 and shorter than http.shutdown_timeout (30s)`},
+		{"pprof without an admin listener", valid + `
+http: {admin_pprof: true}`, `http.admin_pprof: needs http.admin_listen`},
+		{"admin listener on the webhooks' address", valid + `
+http: {listen: "127.0.0.1:8080", admin_listen: "127.0.0.1:8080"}`, `http.admin_listen: must differ from http.listen`},
+		{"admin listener without port", valid + `
+http: {admin_listen: "localhost"}`, `http.admin_listen: want host:port`},
+		{"buffer smaller than two bodies", `
+http: {max_body_bytes: 1048576}
+kafka: {brokers: ["127.0.0.1:9092"], max_buffered_bytes: 1048576}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.max_buffered_bytes: must be at least twice http.max_body_bytes (2097152), got 1048576`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
