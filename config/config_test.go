@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -135,5 +136,31 @@ func TestRedacted(t *testing.T) {
 	}
 	if cfg.Sources[0].Secrets[0] != "x" {
 		t.Fatal("Redacted changed the original")
+	}
+}
+
+func TestRegistryCredentialsInURL(t *testing.T) {
+	cfg, err := config.Parse([]byte(valid+"\nschema_registry: {url: 'https://svc-user:pw-in-url@registry.example:8081/base'}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%+v", cfg.Redacted()); strings.Contains(got, "pw-in-url") || !strings.Contains(got, "registry.example:8081") {
+		t.Errorf("redacted configuration %s", got)
+	}
+	base, user, password := cfg.SchemaRegistry.Endpoint()
+	if base != "https://registry.example:8081/base" || user != "svc-user" || password != "pw-in-url" {
+		t.Errorf("endpoint %q, user %q, password %q", base, user, password)
+	}
+	if !cfg.SchemaRegistry.Register {
+		t.Error("schema_registry.register defaults to false")
+	}
+	for name, yaml := range map[string]string{
+		"two sets of credentials": "{url: 'https://u:pw-in-url@r.example', username: u, password: p}",
+		"not http":                "{url: 'ftp://u:pw-in-url@r.example'}",
+	} {
+		_, err := config.Parse([]byte(valid+"\nschema_registry: "+yaml+"\n"), env(nil))
+		if err == nil || !strings.Contains(err.Error(), "schema_registry.url") || strings.Contains(err.Error(), "pw-in-url") {
+			t.Errorf("%s: %v; want an error naming schema_registry.url without the password", name, err)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"strings"
 	"time"
 )
 
@@ -20,13 +19,6 @@ type Kafka struct {
 	ReplicationFactor int16    `yaml:"replication_factor"`
 	Retention         Duration `yaml:"retention"`
 	MaxBufferedBytes  int      `yaml:"max_buffered_bytes"`
-}
-
-// SchemaRegistry configures the optional Confluent-compatible schema registry.
-type SchemaRegistry struct {
-	URL      string `yaml:"url"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
 }
 
 func defaultKafka() Kafka {
@@ -72,8 +64,5 @@ func (c *Config) validateKafka(bad complaint) {
 	}
 	if min := 2 * c.HTTP.MaxBodyBytes; c.Kafka.MaxBufferedBytes < min {
 		bad("kafka.max_buffered_bytes", "must be at least twice http.max_body_bytes (%d), got %d", min, c.Kafka.MaxBufferedBytes)
-	}
-	if c.SchemaRegistry.URL != "" && !strings.HasPrefix(c.SchemaRegistry.URL, "http://") && !strings.HasPrefix(c.SchemaRegistry.URL, "https://") {
-		bad("schema_registry.url", "want an http:// or https:// URL, got %q", c.SchemaRegistry.URL)
 	}
 }

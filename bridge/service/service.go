@@ -146,21 +146,29 @@ func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
 	if r.URL == "" {
 		return schemas.NewSingleObject()
 	}
-	opts := []sr.ClientOpt{sr.URLs(r.URL)}
-	if r.Username != "" {
-		opts = append(opts, sr.BasicAuth(r.Username, r.Password))
+	base, user, password := r.Endpoint() // credentials never reach an error's URL
+	opts := []sr.ClientOpt{sr.URLs(base)}
+	if user != "" {
+		opts = append(opts, sr.BasicAuth(user, password))
 	}
 	rc, err := sr.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("schema registry: %w", err)
+		return nil, fmt.Errorf("schema registry at %s: %w", base, err)
+	}
+	var ropts []schemas.RegistryOption
+	if !r.Register {
+		ropts = append(ropts, schemas.LookUp())
 	}
 	var enc schemas.Encoder
 	err = withTimeout(ctx, func(ctx context.Context) (err error) {
-		enc, err = schemas.NewRegistry(ctx, rc, s.cfg.Kafka.TopicPrefix)
+		enc, err = schemas.NewRegistry(ctx, rc, s.cfg.Kafka.TopicPrefix, ropts...)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("schema registry at %s: %w", r.URL, err)
+		if !r.Register {
+			err = fmt.Errorf("%w (schema_registry.register is false: the schemas must be registered already)", err)
+		}
+		return nil, fmt.Errorf("schema registry at %s: %w", base, err)
 	}
 	return enc, nil
 }
