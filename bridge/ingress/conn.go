@@ -2,8 +2,10 @@ package ingress
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -88,6 +90,32 @@ func (c *tlsConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.got = c.got || n > 0
 	return n, err
+}
+
+// Handshake answers a plain HTTP request in plain HTTP, as net/http does, so that its
+// sender learns why it gets no answer over TLS.
+func (c *tlsConn) Handshake() error {
+	err := c.Conn.Handshake()
+	var re tls.RecordHeaderError
+	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+		_, _ = io.WriteString(re.Conn, httpsOnly)
+	}
+	return err
+}
+
+const httpsOnlyBody = `{"status":"bad_request","error":"this endpoint is HTTPS only"}`
+
+var httpsOnly = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+	strconv.Itoa(len(httpsOnlyBody)) + "\r\n\r\n" + httpsOnlyBody
+
+// looksLikeHTTP reports whether the first bytes of a connection start an HTTP request.
+func looksLikeHTTP(b []byte) bool {
+	for _, m := range []string{"GET ", "POST", "PUT ", "HEAD", "DELE", "PATC", "OPTI"} {
+		if string(b[:min(len(b), 4)]) == m {
+			return true
+		}
+	}
+	return false
 }
 
 // silence makes c discard what the server writes from now on: for a connection that is

@@ -128,8 +128,7 @@ func (s *Server) Serve(ln net.Listener, tlsConfig *tls.Config) error {
 }
 
 func (s *Server) routes(o Options) {
-	s.app.Use(s.countInFlight)
-	s.app.Post("/webhooks/:source", s.webhook)
+	s.app.Post("/webhooks/:source", s.countInFlight, s.webhook)
 	s.app.All("/webhooks/:source", s.wrongMethod)
 	if !o.Admin {
 		s.operatorRoutes(s.app, false)
@@ -167,6 +166,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// countInFlight counts the deliveries being handled, and closes their connections once
+// draining.
 func (s *Server) countInFlight(c *fiber.Ctx) error {
 	if s.draining.Load() {
 		c.Context().SetConnectionClose()

@@ -133,29 +133,40 @@ type answer struct {
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}
 
+// send sends a request and decodes its answer, failing the test if that cannot be done.
+// Call it from the test's goroutine only; others call exchange.
 func send(t *testing.T, client *http.Client, method, url string, h map[string]string, body []byte) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	a, err := exchange(client, method, url, h, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return a
+}
+
+// exchange sends a request and decodes its answer, which must be JSON with a status.
+func exchange(client *http.Client, method, url string, h map[string]string, body []byte) (answer, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return answer{}, err
 	}
 	for k, v := range h {
 		req.Header.Set(k, v)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return answer{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	a := answer{Code: resp.StatusCode, Header: resp.Header, Close: resp.Close}
 	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("%s %s answered %d with a body that is not JSON: %q", method, url, resp.StatusCode, raw)
+		return a, fmt.Errorf("%s %s answered %d with a body that is not JSON: %q", method, url, resp.StatusCode, raw)
 	}
 	if a.Status == "" {
-		t.Fatalf("answer without a status field: %s", raw)
+		return a, fmt.Errorf("%s %s: answer without a status field: %s", method, url, raw)
 	}
-	return a
+	return a, nil
 }
 
 // codiv builds a signed CodivUpload delivery.

@@ -130,17 +130,18 @@ func TestDrainBeforeShutdown(t *testing.T) {
 	}
 }
 
-// waitReadyz polls base/readyz until it answers code, for at most a minute.
+// waitReadyz polls base/readyz until it answers code, for at most a minute; a refused
+// connection counts as not yet.
 func waitReadyz(t *testing.T, base string, code int) answer {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		a := send(t, httpClient, "GET", base+"/readyz", nil, nil)
-		if a.Code == code {
+		a, err := exchange(httpClient, "GET", base+"/readyz", nil, nil)
+		if err == nil && a.Code == code {
 			return a
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still answers %+v after a minute; want %d", a, code)
+			t.Fatalf("/readyz still answers %+v (%v) after a minute; want %d", a, err, code)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -124,12 +124,42 @@ func (b *Broker) Start() {
 	}
 }
 
-// Pause freezes the running broker (SIGSTOP): its connections stay open and its port
-// accepts, but it answers nothing, like a broker stuck in a long GC pause or on a dead
-// disk. Resume, Stop and the test's end undo it.
+// Pause freezes the running broker (SIGSTOP) and returns once every thread of it has
+// stopped: its connections stay open and its port accepts, but it answers nothing, like a
+// broker stuck in a long GC pause or on a dead disk. Resume, Stop and the test's end undo it.
 func (b *Broker) Pause() {
 	b.t.Helper()
 	b.signal(syscall.SIGSTOP, true)
+	b.mu.Lock()
+	pid := b.cmd.Process.Pid
+	b.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for !stopped(pid) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("kafkatest: Pause: broker (pid %d) still running 10s after SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of process pid is stopped by a signal; without
+// /proc (not Linux) it trusts the signal.
+func stopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return true
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread ended
+		}
+		// The state follows the command name, which is in parentheses and may hold spaces.
+		if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 // Resume lets a paused broker run again (SIGCONT).
