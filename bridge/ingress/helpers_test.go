@@ -2,17 +2,12 @@ package ingress_test
 
 import (
 	"bufio"
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +15,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/ingress"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/internal/testkit"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -29,7 +25,7 @@ const secret = "cdv_whsec_3b9c1f7a2e5d8b6c4a1f0e9d8c7b6a5f"
 // these tests are about HTTP, and its log and metrics for inspection.
 type server struct {
 	addr    string
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 	metrics *ingress.Metrics
 }
 
@@ -44,7 +40,7 @@ func serve(t *testing.T, change func(*ingress.Options)) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	o := ingress.Options{
 		Sources:        []ingress.Source{{Name: "codivupload", Provider: "codivupload", Preset: preset, Keys: []*providers.Key{key}}},
 		TopicPrefix:    "social.",
@@ -80,10 +76,11 @@ func serve(t *testing.T, change func(*ingress.Options)) *server {
 
 // signed returns the headers of a signed codivupload delivery of body, as raw header lines.
 func signed(body string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(body))
-	return "Content-Type: application/json\r\nX-CodivUpload-Event: post.published\r\nX-CodivUpload-Signature: " +
-		hex.EncodeToString(mac.Sum(nil)) + "\r\n"
+	var b strings.Builder
+	for k, v := range testkit.CodivHeaders(secret, "post.published", []byte(body)) {
+		b.WriteString(k + ": " + v + "\r\n")
+	}
+	return b.String()
 }
 
 func delivery(id string) string {
@@ -128,23 +125,6 @@ func (s *server) metricsText(t *testing.T) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // headerLines returns n header lines name-000: fill … as raw header lines.

@@ -3,26 +3,21 @@ package service_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // The secrets of FORMATS.md's samples.
@@ -51,34 +46,16 @@ func testConfig(t *testing.T, brokers []string) config.Config {
 	return cfg
 }
 
-// syncBuffer collects a bridge's log for inspection.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // bridge is a running bridge under test.
 type bridge struct {
 	*service.Service
 	url  string
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 }
 
 func start(t *testing.T, cfg config.Config) *bridge {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -176,75 +153,19 @@ func codiv(eventType, id string) (map[string]string, []byte) {
 }
 
 func codivHeaders(eventType string, body []byte) map[string]string {
-	mac := hmac.New(sha256.New, []byte(codivSecret))
-	mac.Write(body)
-	return map[string]string{
-		"Content-Type":            "application/json",
-		"X-CodivUpload-Event":     eventType,
-		"X-CodivUpload-Signature": hex.EncodeToString(mac.Sum(nil)),
-	}
+	return testkit.CodivHeaders(codivSecret, eventType, body)
 }
 
 // standard builds a signed Standard Webhooks delivery, timestamped now.
 func standard(id string, body []byte) map[string]string {
-	key, _ := base64.StdEncoding.DecodeString(standardSecret[len("whsec_"):])
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	return map[string]string{
-		"Content-Type":      "application/json",
-		"webhook-id":        id,
-		"webhook-timestamp": ts,
-		"webhook-signature": "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil)),
-	}
+	return testkit.StandardHeaders(standardSecret, id, time.Now(), body)
 }
 
-// readTopic reads every record of topic, from the start to the end offsets of now, with a
-// plain franz-go consumer.
-func readTopic(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	want := int64(0)
-	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
-	if want == 0 {
-		return nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var recs []*kgo.Record
-	for int64(len(recs)) < want {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %s: got %d of %d records: %v", topic, len(recs), want, err)
-		}
-		fs.EachError(func(_ string, _ int32, err error) { t.Logf("fetch %s: %v", topic, err) })
-		recs = append(recs, fs.Records()...)
-	}
-	return recs
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
+// The shared helpers, under the short names this package's tests use.
+var (
+	readTopic = kafkatest.ReadTopic
+	header    = kafkatest.Header
+)
 
 func countKey(recs []*kgo.Record, key string) int {
 	n := 0

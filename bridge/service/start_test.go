@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestTopicsCreatedAsConfigured: kafka.partitions and kafka.retention become the created
@@ -111,7 +111,7 @@ func TestDedupRebuildFalse(t *testing.T) {
 func TestShutdownTimeout(t *testing.T) {
 	broker := kafkatest.StartBroker(t)
 	cfg := testConfig(t, []string{broker.Addr()})
-	cfg.HTTP.Listen = freeAddr(t)
+	cfg.HTTP.Listen = testkit.FreeAddr(t)
 	cfg.HTTP.ShutdownTimeout = config.Duration(2 * time.Second)
 	cfg.Kafka.ProduceTimeout = config.Duration(60 * time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -147,16 +147,6 @@ func admin(t *testing.T, brokers []string) *kadm.Client {
 	}
 	t.Cleanup(cl.Close)
 	return kadm.NewClient(cl)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // waitMetric polls base/metrics until it has line.

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,34 +15,8 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // runInBackground runs the command until the test ends it, and returns a stop function
 // that cancels it and returns its error.
@@ -101,7 +73,7 @@ func TestServeKeepsSecretsOutOfLogs(t *testing.T) {
 	const envSecret = "cdv_whsec_from_the_environment_0123456789"
 	const fileSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	t.Setenv("TEST_CODIV_SECRET", envSecret)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	path := filepath.Join(t.TempDir(), "bridge.yaml")
 	cfg := fmt.Sprintf(`
 http: {listen: %q}
@@ -115,7 +87,7 @@ log: {level: debug}
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	stop := runInBackground(t, []string{"serve", "--config", path}, io.Discard, &logs)
 	waitHealthy(t, "http://"+addr)
 
@@ -165,8 +137,8 @@ func TestServeRefusesABadFile(t *testing.T) {
 
 // TestDevPrintsAWorkingCurl runs the README's run command and sends the request it prints.
 func TestDevPrintsAWorkingCurl(t *testing.T) {
-	addr := freeAddr(t)
-	var stdout, stderr syncBuffer
+	addr := testkit.FreeAddr(t)
+	var stdout, stderr testkit.LogBuffer
 	runInBackground(t, []string{"dev", "--listen", addr}, &stdout, &stderr)
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(stdout.String(), "Ctrl-C") {
