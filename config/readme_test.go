@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func TestREADMEDefaults(t *testing.T) {
 	checked := 0
 	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
 		doc := strings.TrimSpace(m[2])
-		if doc == "required" || strings.Contains(m[1], "[]") {
+		if strings.HasPrefix(doc, "required") || strings.Contains(m[1], "[]") {
 			continue
 		}
 		for _, key := range keys(m[1]) {
@@ -83,18 +84,46 @@ func lookup(m map[string]any, key string) (any, bool) {
 // sameDefault compares a README cell (`value`, empty or none) with a YAML default.
 func sameDefault(doc string, got any) bool {
 	if doc == "empty" || doc == "none" {
-		return got == nil || got == "" || got == false || got == 0
+		return isEmpty(got)
 	}
-	want := strings.Trim(doc, "`")
-	s, _ := got.(string)
-	if wd, err := time.ParseDuration(want); err == nil {
-		gd, err := time.ParseDuration(s)
-		return err == nil && gd == wd
+	var want any
+	if err := yaml.Unmarshal([]byte(strings.Trim(doc, "`")), &want); err != nil {
+		return false
 	}
-	return yamlScalar(got) == want
+	return reflect.DeepEqual(normal(want), normal(got))
 }
 
-func yamlScalar(v any) string {
-	b, _ := yaml.Marshal(v)
-	return strings.TrimSpace(string(b))
+func isEmpty(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case string:
+		return v == ""
+	case bool:
+		return !v
+	case int:
+		return v == 0
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return false
+}
+
+// normal turns durations written any way ("120s", "2m0s") into one form, in lists too.
+func normal(v any) any {
+	switch v := v.(type) {
+	case string:
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = normal(e)
+		}
+		return out
+	}
+	return v
 }
