@@ -2,6 +2,7 @@ package ingress_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,7 +66,7 @@ func serve(t *testing.T, change func(*ingress.Options)) *server {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln, nil)
-	t.Cleanup(func() { srv.App().Shutdown() })
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("ingress log:\n%s", logs.String())
