@@ -61,14 +61,16 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	kind, code, reason := classify(err)
 	switch kind {
 	case failure.Internal:
-		s.log.Error("request failed", "path", c.Path(), "err", err)
+		s.log.Error("request failed", "path", logPath(c), "err", err)
 	case failure.Unavailable:
-		s.log.Warn("kafka unavailable", "path", c.Path(), "err", err)
+		s.log.Warn("kafka unavailable", "path", logPath(c), "err", err)
 		c.Set(fiber.HeaderRetryAfter, retryAfter)
 	case failure.Malformed, failure.Timeout, failure.HeadersTooLarge:
 		s.log.Debug("refused a request that broke HTTP", "code", code, "source", s.sourceLabel(c))
 	case failure.WrongMethod:
-		c.Set(fiber.HeaderAllow, "POST")
+		if len(c.Response().Header.Peek(fiber.HeaderAllow)) == 0 { // unless the route named its own
+			c.Set(fiber.HeaderAllow, "POST")
+		}
 	}
 	s.metrics.answered(s.sourceLabel(c), code)
 	return c.Status(code).JSON(errorAnswer{Status: statusWord(code), Error: reason})

@@ -129,7 +129,11 @@ func (s *Server) Serve(ln net.Listener, tlsConfig *tls.Config) error {
 
 func (s *Server) routes(o Options) {
 	s.app.Post("/webhooks/:source", s.countInFlight, s.webhook)
+	s.app.Get("/webhooks/:source", s.handshake)
 	s.app.All("/webhooks/:source", s.wrongMethod)
+	s.app.Post("/webhooks/:source/:token", s.countInFlight, s.webhook)
+	s.app.All("/webhooks/:source/:token", s.wrongMethod)
+	s.app.All("/webhooks/*", s.noEndpoint)
 	if !o.Admin {
 		s.operatorRoutes(s.app, false)
 		return
@@ -179,9 +183,11 @@ func (s *Server) countInFlight(c *fiber.Ctx) error {
 
 // sourceLabel names the source of a request for metrics, from the path itself: errors raised
 // before routing (413) have no route parameters. Unknown names share one label, so that
-// requests to random paths cannot grow the metrics without bound.
+// requests to random paths cannot grow the metrics without bound; what follows the name
+// (an unsigned source's URL token) never becomes a label.
 func (s *Server) sourceLabel(c *fiber.Ctx) string {
-	name, _ := strings.CutPrefix(c.Path(), "/webhooks/")
+	rest, _ := strings.CutPrefix(c.Path(), "/webhooks/")
+	name, _, _ := strings.Cut(rest, "/")
 	if src, ok := s.sources[name]; ok {
 		return src.Name
 	}

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
@@ -137,16 +134,6 @@ func TestShutdownTimeout(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("shutdown still running 30s after it began, with shutdown_timeout 2s")
 	}
-}
-
-func admin(t *testing.T, brokers []string) *kadm.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
 }
 
 // waitMetric polls base/metrics until it has line.
