@@ -50,7 +50,7 @@ func TestReadinessReachesTheBroker(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	for i := range 3 {
+	for i := range 2 {
 		ready(true, "broker running")
 		broker.Stop()
 		ready(false, "broker stopped")
