@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"strings"
 	"time"
 )
 
@@ -19,13 +18,7 @@ type Kafka struct {
 	Partitions        int32    `yaml:"partitions"`
 	ReplicationFactor int16    `yaml:"replication_factor"`
 	Retention         Duration `yaml:"retention"`
-}
-
-// SchemaRegistry configures the optional Confluent-compatible schema registry.
-type SchemaRegistry struct {
-	URL      string `yaml:"url"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	MaxBufferedBytes  int      `yaml:"max_buffered_bytes"`
 }
 
 func defaultKafka() Kafka {
@@ -38,6 +31,7 @@ func defaultKafka() Kafka {
 		Partitions:        6,
 		ReplicationFactor: -1,
 		Retention:         Duration(7 * 24 * time.Hour),
+		MaxBufferedBytes:  64 << 20,
 	}
 }
 
@@ -68,7 +62,7 @@ func (c *Config) validateKafka(bad complaint) {
 	if c.Kafka.Retention < 0 {
 		bad("kafka.retention", "must not be negative (0 keeps the broker default)")
 	}
-	if c.SchemaRegistry.URL != "" && !strings.HasPrefix(c.SchemaRegistry.URL, "http://") && !strings.HasPrefix(c.SchemaRegistry.URL, "https://") {
-		bad("schema_registry.url", "want an http:// or https:// URL, got %q", c.SchemaRegistry.URL)
+	if min := 2 * c.HTTP.MaxBodyBytes; c.Kafka.MaxBufferedBytes < min {
+		bad("kafka.max_buffered_bytes", "must be at least twice http.max_body_bytes (%d), got %d", min, c.Kafka.MaxBufferedBytes)
 	}
 }

@@ -43,6 +43,7 @@ type Broker struct {
 	mu        sync.Mutex
 	cmd       *exec.Cmd
 	done      chan struct{} // closed when cmd has exited
+	paused    bool          // stopped by SIGSTOP
 	tailShown bool          // the log's tail is already in the test output
 }
 
@@ -121,6 +122,62 @@ func (b *Broker) Start() {
 		b.tailShown = true
 		b.t.Fatalf("kafkatest: restarting Kafka: %v\n%s", err, b.logTail(60))
 	}
+}
+
+// Pause freezes the running broker (SIGSTOP) and returns once every thread of it has
+// stopped: its connections stay open and its port accepts, but it answers nothing, like a
+// broker stuck in a long GC pause or on a dead disk. Resume, Stop and the test's end undo it.
+func (b *Broker) Pause() {
+	b.t.Helper()
+	b.signal(syscall.SIGSTOP, true)
+	b.mu.Lock()
+	pid := b.cmd.Process.Pid
+	b.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for !stopped(pid) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("kafkatest: Pause: broker (pid %d) still running 10s after SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of process pid is stopped by a signal; without
+// /proc (not Linux) it trusts the signal.
+func stopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return true
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread ended
+		}
+		// The state follows the command name, which is in parentheses and may hold spaces.
+		if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
+// Resume lets a paused broker run again (SIGCONT).
+func (b *Broker) Resume() {
+	b.t.Helper()
+	b.signal(syscall.SIGCONT, false)
+}
+
+func (b *Broker) signal(sig syscall.Signal, paused bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		b.t.Fatalf("kafkatest: %v: the broker is not running", sig)
+	}
+	if err := b.cmd.Process.Signal(sig); err != nil {
+		b.t.Fatalf("kafkatest: %v: %v", sig, err)
+	}
+	b.paused = paused
 }
 
 // init picks ports, writes the configuration and formats a fresh data dir.
@@ -216,6 +273,10 @@ func (b *Broker) stopLocked(grace time.Duration) {
 	}
 	cmd, done := b.cmd, b.done
 	b.cmd, b.done = nil, nil
+	if b.paused {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a stopped process would hold SIGTERM
+		b.paused = false
+	}
 	if grace > 0 {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
