@@ -152,6 +152,9 @@ func (c Config) Redacted() Config {
 	if out.SchemaRegistry.Password != "" {
 		out.SchemaRegistry.Password = "[redacted]"
 	}
+	if out.Kafka.SASL.Password != "" {
+		out.Kafka.SASL.Password = "[redacted]"
+	}
 	out.Consumers = c.Consumers.redacted()
 	return out
 }
