@@ -94,6 +94,7 @@ func New(o Options) *Server {
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 	})
+	s.app.Server().Handler = s.knownMethods(s.app.Server().Handler)
 	s.metrics.watchDedup(o.Dedup)
 	s.routes()
 	return s
