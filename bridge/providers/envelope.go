@@ -17,8 +17,8 @@ type envelope struct {
 }
 
 // readEnvelope reads body, whose event type is in the member typeField. It reads the whole
-// body, checking it, before it returns: a body that is not JSON fails as malformed, whatever
-// else is wrong with it.
+// body, checking it, before it returns: a body that is not strict JSON fails as malformed,
+// whatever else is wrong with it.
 func readEnvelope(body []byte, typeField string) (envelope, error) {
 	obj, err := parseObject(body)
 	if err != nil {
