@@ -55,7 +55,7 @@ func FuzzRequest(f *testing.F) {
 // connection's buffers, the answer; /metrics, the most, gathers the runtime's metrics), plus
 // a multiple of the request's size.
 const (
-	requestAllocBase    = 512 << 10
+	requestAllocBase    = 1 << 20
 	requestAllocPerByte = 32
 	requestAllocs       = 4096
 )
