@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'
@@ -57,6 +57,11 @@ bench:
 bench-consumers:
 	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
 	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -run '^$$' -bench Consumers -benchtime 1x ./consumers/
+
+# The analytics consumer's benchmark: events/s into SQLite and PostgreSQL against a bare
+# franz-go consumer, and the summary's latency over a month; updates bench/RESULTS.md.
+bench-analytics:
+	scripts/bench-analytics.sh $(ARGS)
 
 kafka-fetch:
 	scripts/kafka.sh fetch

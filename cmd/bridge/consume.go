@@ -22,6 +22,7 @@ func consumeCommand() *cobra.Command {
 	cmd.AddCommand(
 		groupCommand("retries", "Retry failed posts through delay topics, then a dead-letter topic", retries.Run),
 		groupCommand("alerts", "Post token expiries to Slack, once per profile per cool-down", alerts.Run),
+		consumeAnalyticsCommand(),
 	)
 	return cmd
 }
