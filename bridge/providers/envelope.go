@@ -70,18 +70,24 @@ func (env envelope) eventID() (string, error) {
 	return "", failure.New(failure.Unnormalizable, "missing event id")
 }
 
-// headerID returns the event id carried in the header name: a copy (servers reuse their
-// header buffers) of a value that must be non-empty UTF-8, the id becoming an Avro string and
-// the dedup key. Invalid UTF-8 is refused rather than repaired: repaired ids collide.
+// headerID returns the event id carried in the header name, which must be there.
 func headerID(h Headers, name string) (string, error) {
-	id := h.Peek(name)
-	switch {
-	case len(id) == 0:
+	if len(h.Peek(name)) == 0 {
 		return "", failure.New(failure.Unnormalizable, "missing event id")
-	case !utf8.Valid(id):
-		return "", failure.New(failure.Unnormalizable, "event id in %s is not UTF-8: %s", name, quote(string(id)))
 	}
-	return string(id), nil
+	return headerValue(h, name, "event id")
+}
+
+// headerValue returns what (an event id, a type) from the header name: a copy (servers reuse
+// their header buffers) of a value that must be UTF-8, since it becomes an Avro string and,
+// for an id, the dedup key. Invalid UTF-8 is refused rather than repaired: repaired ids
+// collide.
+func headerValue(h Headers, name, what string) (string, error) {
+	v := h.Peek(name)
+	if !utf8.Valid(v) {
+		return "", failure.New(failure.Unnormalizable, "%s in %s is not UTF-8: %s", what, name, quote(string(v)))
+	}
+	return string(v), nil
 }
 
 // eventType returns the body's event type, "" if it has none.
