@@ -155,6 +155,9 @@ func (c Config) Redacted() Config {
 		out.Sources[i] = s
 	}
 	out.SchemaRegistry = c.SchemaRegistry.redacted()
+	if out.Kafka.SASL.Password != "" {
+		out.Kafka.SASL.Password = "[redacted]"
+	}
 	out.Consumers = c.Consumers.redacted()
 	return out
 }

@@ -110,6 +110,7 @@ func New(o Options) *Server {
 		DisableStartupMessage: true,
 	})
 	s.app.Server().ErrorHandler = connErrors(s.app.Server().ErrorHandler)
+	s.app.Server().Handler = s.knownMethods(s.app.Server().Handler)
 	s.metrics.watchDedup(o.Dedup)
 	s.routes(o)
 	return s

@@ -39,6 +39,8 @@ type Broker struct {
 	port    int
 	cport   int
 	logPath string // path of kafka.log
+	sec     Security
+	ports   map[string]int // the port of each listener of sec, by protocol
 
 	mu        sync.Mutex
 	cmd       *exec.Cmd
@@ -51,6 +53,12 @@ type Broker struct {
 // waits until it answers metadata requests. It is killed when the test ends.
 // Without KAFKA_LIBS the test is skipped, or fails when CI is set.
 func StartBroker(t testing.TB) *Broker {
+	t.Helper()
+	return StartSecureBroker(t, Security{})
+}
+
+// StartSecureBroker is StartBroker with the listeners of sec besides the PLAINTEXT one.
+func StartSecureBroker(t testing.TB, sec Security) *Broker {
 	t.Helper()
 	libs := os.Getenv(EnvLibs)
 	if libs == "" {
@@ -71,7 +79,7 @@ func StartBroker(t testing.TB) *Broker {
 		t.Fatalf("kafkatest: java not found (%s=%q): %v", EnvJava, os.Getenv(EnvJava), err)
 	}
 
-	b := &Broker{t: t, java: java, libs: libs, dir: t.TempDir()}
+	b := &Broker{t: t, java: java, libs: libs, dir: t.TempDir(), sec: sec}
 	b.logPath = filepath.Join(b.dir, "kafka.log")
 	// Registered after t.TempDir, so it runs before the dir is removed.
 	t.Cleanup(b.cleanup)
@@ -98,6 +106,15 @@ func StartBroker(t testing.TB) *Broker {
 // Addr returns the broker's bootstrap address, 127.0.0.1:port. It stays the
 // same across Stop and Start.
 func (b *Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+
+// Listener returns the address of the broker's listener of protocol (SSL, SASL_SSL or
+// SASL_PLAINTEXT, as its Security offers), or "" if it has none.
+func (b *Broker) Listener(protocol string) string {
+	if p, ok := b.ports[protocol]; ok {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	}
+	return ""
+}
 
 // Stop stops the broker (SIGTERM, SIGKILL after 30 s) and waits until it has
 // exited. Stopping a stopped broker does nothing.
@@ -186,8 +203,13 @@ func (b *Broker) init() error {
 	if b.port, err = freePort(); err != nil {
 		return err
 	}
-	for b.cport = b.port; b.cport == b.port; {
-		if b.cport, err = freePort(); err != nil {
+	taken := map[int]bool{b.port: true}
+	if b.cport, err = freePortBut(taken); err != nil {
+		return err
+	}
+	b.ports = map[string]int{}
+	for _, protocol := range b.sec.protocols() {
+		if b.ports[protocol], err = freePortBut(taken); err != nil {
 			return err
 		}
 	}
@@ -216,6 +238,7 @@ func (b *Broker) init() error {
 	defer cancel()
 	args := append(b.jvmArgs(), "kafka.tools.StorageTool", "format",
 		"--config", b.path("server.properties"), "--cluster-id", id)
+	args = append(args, b.sec.scramArgs()...)
 	out, err := exec.CommandContext(ctx, b.java, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("formatting storage: %v\n%s", err, out)
@@ -326,8 +349,9 @@ func (b *Broker) config(data string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strings.NewReplacer("@PORT@", strconv.Itoa(b.port), "@CONTROLLER_PORT@", strconv.Itoa(b.cport),
-		"@DATA@", data).Replace(string(tmpl)), nil
+	props := strings.NewReplacer("@PORT@", strconv.Itoa(b.port), "@CONTROLLER_PORT@", strconv.Itoa(b.cport),
+		"@DATA@", data).Replace(string(tmpl))
+	return props + b.sec.properties(b.port, b.cport, b.ports), nil
 }
 
 // scriptsDir is scripts/kafka of this repository, found from this file's own path.
@@ -358,6 +382,17 @@ func (b *Broker) logTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// freePortBut returns a free port not in taken, and adds it there.
+func freePortBut(taken map[int]bool) (int, error) {
+	for {
+		p, err := freePort()
+		if err != nil || !taken[p] {
+			taken[p] = true
+			return p, err
+		}
+	}
 }
 
 func freePort() (int, error) {
