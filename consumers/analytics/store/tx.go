@@ -19,18 +19,40 @@ type Tx struct {
 	dialect dialect
 }
 
-// Applied says what a batch counted.
-type Applied struct {
+// Tally says what became of records.
+type Tally struct {
 	Counted int // records counted in the aggregates
 	Ignored int // records past the stored offsets that count nothing (Kind Ignored)
 	Skipped int // records before their partition's stored offset: counted by an earlier batch
 }
 
-// Begin starts a batch's transaction.
+// Applied says what a batch counted.
+type Applied struct {
+	Tally                   // all the batch's records
+	Topics map[string]Tally // by topic
+	// Next is the next offset to count of each partition the batch moved, as committed.
+	Next map[TP]int64
+}
+
+// writeLock is taken by every batch's transaction on PostgreSQL before it reads anything:
+// batches, of any number of consumers, write one at a time, as SQLite's BEGIN IMMEDIATE
+// makes them there. A batch reads stored sketches, merges its own into them and writes them
+// back; the lock is what makes that read-merge-write safe. Readers are not blocked: EXCLUSIVE
+// mode conflicts with writers only.
+const writeLock = `LOCK TABLE analytics_offsets IN EXCLUSIVE MODE`
+
+// Begin starts a batch's transaction and waits for the write lock: until another consumer's
+// batch commits, Begin (SQLite) or Begin's lock (PostgreSQL) waits.
 func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
+	}
+	if s.dialect == postgres {
+		if _, err := tx.ExecContext(ctx, writeLock); err != nil {
+			_ = tx.Rollback()
+			return nil, fmt.Errorf("store: lock for writing: %w", err)
+		}
 	}
 	return &Tx{tx: tx, dialect: s.dialect}, nil
 }
@@ -39,7 +61,8 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 // record. Records before their partition's stored offset were counted by an earlier
 // transaction and are skipped, so a batch applied twice, or by two consumers, counts once.
 // Records of one partition must come in offset order. ErrConflict means another
-// transaction moved an offset meanwhile: roll back and apply again.
+// transaction moved an offset meanwhile, which the write lock rules out among consumers
+// that take it (see Begin), and is checked all the same: roll back and apply again.
 func (t *Tx) Apply(ctx context.Context, recs []Record) (Applied, error) {
 	stored, err := readOffsets(ctx, t.tx)
 	if err != nil {
@@ -52,6 +75,7 @@ func (t *Tx) Apply(ctx context.Context, recs []Record) (Applied, error) {
 	if err := advance(ctx, t.tx, stored, next); err != nil {
 		return Applied{}, err
 	}
+	applied.Next = next
 	return applied, nil
 }
 
@@ -75,21 +99,31 @@ func (t *Tx) Rollback() error {
 func aggregate(recs []Record, stored map[TP]int64) (*aggregates, map[TP]int64, Applied) {
 	agg := newAggregates()
 	next := make(map[TP]int64)
-	var a Applied
+	tallies := map[string]*Tally{}
 	for i := range recs {
 		r := &recs[i]
+		t := tallies[r.Topic]
+		if t == nil {
+			t = &Tally{}
+			tallies[r.Topic] = t
+		}
 		tp := TP{r.Topic, r.Partition}
 		if n, ok := stored[tp]; ok && r.Offset < n {
-			a.Skipped++
+			t.Skipped++
 			continue
 		}
 		if r.Kind == Ignored {
-			a.Ignored++
+			t.Ignored++
 		} else {
 			agg.add(r)
-			a.Counted++
+			t.Counted++
 		}
 		next[tp] = max(next[tp], r.Offset+1)
+	}
+	a := Applied{Topics: make(map[string]Tally, len(tallies))}
+	for topic, t := range tallies {
+		a.Topics[topic] = *t
+		a.Counted, a.Ignored, a.Skipped = a.Counted+t.Counted, a.Ignored+t.Ignored, a.Skipped+t.Skipped
 	}
 	return agg, next, a
 }
