@@ -46,7 +46,7 @@ type Service struct {
 	group    string
 	store    *store.Store
 	client   *kgo.Client
-	decoder  schemas.Decoder
+	decoder  *schemas.Reader
 	registry bool // schema_registry.url is set
 	metrics  *metrics
 	ln       net.Listener
@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 
 func (s *Service) connect(cfg config.Config, o options) error {
 	var err error
-	if s.decoder, err = consumers.NewDecoder(cfg.SchemaRegistry); err != nil {
+	if s.decoder, err = consumers.NewReader(cfg.SchemaRegistry); err != nil {
 		return fmt.Errorf("analytics: %w", err)
 	}
 	if s.client, err = kgo.NewClient(s.clientOptions(cfg, o.clientOpts)...); err != nil {

@@ -107,24 +107,36 @@ func (s *Service) write(ctx context.Context, polls <-chan []store.Record) {
 	}
 }
 
-// gather appends to batch the polls already waiting, up to limit records in all; a poll that
-// would pass limit is returned as the start of the next batch.
-func gather(batch []store.Record, polls <-chan []store.Record, limit int) (full, next []store.Record) {
-	for len(batch) < limit {
+// gather adds to first the polls already waiting, up to limit records in all, copied once
+// into a batch; a poll that would pass limit is returned as the start of the next batch.
+func gather(first []store.Record, polls <-chan []store.Record, limit int) (batch, next []store.Record) {
+	waiting := [][]store.Record{first}
+	n := len(first)
+drain:
+	for n < limit {
 		select {
 		case more, ok := <-polls:
 			if !ok {
-				return batch, nil
+				break drain
 			}
-			if len(batch)+len(more) > limit {
-				return batch, more
+			if n+len(more) > limit {
+				next = more
+				break drain
 			}
-			batch = append(batch, more...)
+			waiting = append(waiting, more)
+			n += len(more)
 		default:
-			return batch, nil
+			break drain
 		}
 	}
-	return batch, nil
+	if len(waiting) == 1 {
+		return first, next
+	}
+	batch = make([]store.Record, 0, n)
+	for _, w := range waiting {
+		batch = append(batch, w...)
+	}
+	return batch, next
 }
 
 // retry runs attempt until it succeeds or ctx ends, backing off between failures.
@@ -159,6 +171,7 @@ func (s *Service) count(ctx context.Context, batch []store.Record) error {
 	applied, err := s.apply(tctx, batch)
 	s.metrics.observeBatch(start, len(batch), applied, err)
 	if err == nil {
+		s.log.Debug("analytics: batch committed", "records", len(batch), "counted", applied.Counted, "skipped", applied.Skipped, "took", time.Since(start))
 		s.commits.add(applied.Next)
 	}
 	return err

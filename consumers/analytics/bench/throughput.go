@@ -16,11 +16,15 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 	"github.com/socialbridge/bridge/schemas"
 )
+
+// pollSize is the records a poll takes, as the analytics consumer's polls do.
+const pollSize = 10_000
 
 // throughputResult is one consumer's median time to count all the events.
 type throughputResult struct {
@@ -143,15 +147,15 @@ func endOffsets(ctx context.Context, adm *kadm.Client, prefix string) (map[store
 }
 
 // bare reads every event with a plain franz-go group consumer: the same topics, client
-// options and poll size as the analytics consumer, and nothing done with the records.
+// options (consumers.MemberOptions) and poll size as the analytics consumer, and nothing
+// done with the records.
 func bare(ctx context.Context, cfg config.Config, group string, o options) (float64, error) {
 	var topics []string
 	for _, t := range analytics.Types {
 		topics = append(topics, producer.Topic(cfg.Kafka.TopicPrefix, t))
 	}
 	start := time.Now()
-	cl, err := kgo.NewClient(append(kafkaconn.Options(cfg.Kafka),
-		kgo.ConsumerGroup(cfg.Kafka.TopicPrefix+group), kgo.ConsumeTopics(topics...), kgo.DisableAutoCommit())...)
+	cl, err := kgo.NewClient(append(consumers.MemberOptions(cfg.Kafka, cfg.Kafka.TopicPrefix+group, topics...), kgo.DisableAutoCommit())...)
 	if err != nil {
 		return 0, err
 	}
@@ -159,7 +163,7 @@ func bare(ctx context.Context, cfg config.Config, group string, o options) (floa
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	for n := 0; n < o.events; {
-		fetches := cl.PollRecords(ctx, analytics.DefaultMaxBatch)
+		fetches := cl.PollRecords(ctx, pollSize)
 		if err := ctx.Err(); err != nil {
 			return 0, fmt.Errorf("bare consumer: %d of %d records: %w", n, o.events, err)
 		}

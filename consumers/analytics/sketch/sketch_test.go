@@ -25,7 +25,7 @@ func within(t *testing.T, name string, got, want float64) {
 }
 
 // TestMergedHoursAgainstExact splits delays across hours as the store does (one encoded
-// sketch per hour), merges the encodings of any range, and checks p50, p95 and p99 of the
+// sketch per hour, dense or sparse), merges the encodings of any range, and checks p50, p95 and p99 of the
 // range against the exact percentiles of the same delays.
 func TestMergedHoursAgainstExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
@@ -34,6 +34,9 @@ func TestMergedHoursAgainstExact(t *testing.T) {
 	delays := make([][]int64, hours)
 	for h := range hours {
 		c := sketch.New()
+		if h%2 == 1 {
+			c = sketch.NewSparse() // encodes alike
+		}
 		for range 200 + rng.IntN(800) {
 			// Log-normal around a few seconds, with a long tail and some on-time posts.
 			ms := int64(math.Exp(rng.NormFloat64()*1.5 + 8 + float64(h%5)))

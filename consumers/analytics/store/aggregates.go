@@ -87,7 +87,7 @@ func (a *aggregates) add(r *Record) {
 		c.Published++
 		if r.HasDelay {
 			if c.delays == nil {
-				c.delays = sketch.New()
+				c.delays = sketch.NewSparse()
 			}
 			c.delays.AddDelay(r.DelayMs)
 		}

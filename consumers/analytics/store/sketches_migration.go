@@ -29,7 +29,7 @@ func sketchBuckets(ctx context.Context, tx *sql.Tx, d dialect) error {
 		}
 		c := a.hourly[k]
 		if c == nil {
-			c = &cell{delays: sketch.New()}
+			c = &cell{delays: sketch.NewSparse()}
 			a.hourly[k] = c
 		}
 		c.delays.Add(bucket, n)

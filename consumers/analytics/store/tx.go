@@ -96,34 +96,61 @@ func (t *Tx) Rollback() error {
 	return err
 }
 
+// aggregate sums the records past their partition's stored offset, and says how far each
+// partition moves and what became of the records. A poll hands over a partition's records
+// together, so the partition's state is looked up once per run of them, not per record.
 func aggregate(recs []Record, stored map[TP]int64) (*aggregates, map[TP]int64, Applied) {
 	agg := newAggregates()
 	next := make(map[TP]int64)
 	tallies := map[string]*Tally{}
+	var run partitionRun
 	for i := range recs {
 		r := &recs[i]
-		t := tallies[r.Topic]
-		if t == nil {
-			t = &Tally{}
-			tallies[r.Topic] = t
+		if i == 0 || r.Partition != run.tp.Partition || r.Topic != run.tp.Topic {
+			run.end(next)
+			run.start(TP{r.Topic, r.Partition}, stored, next, tallies)
 		}
-		tp := TP{r.Topic, r.Partition}
-		if n, ok := stored[tp]; ok && r.Offset < n {
-			t.Skipped++
+		if run.hasStored && r.Offset < run.stored {
+			run.tally.Skipped++
 			continue
 		}
 		if r.Kind == Ignored {
-			t.Ignored++
+			run.tally.Ignored++
 		} else {
 			agg.add(r)
-			t.Counted++
+			run.tally.Counted++
 		}
-		next[tp] = max(next[tp], r.Offset+1)
+		run.next = max(run.next, r.Offset+1)
 	}
+	run.end(next)
 	a := Applied{Topics: make(map[string]Tally, len(tallies))}
 	for topic, t := range tallies {
 		a.Topics[topic] = *t
 		a.Counted, a.Ignored, a.Skipped = a.Counted+t.Counted, a.Ignored+t.Ignored, a.Skipped+t.Skipped
 	}
 	return agg, next, a
+}
+
+// partitionRun is the state of the partition whose records aggregate is reading.
+type partitionRun struct {
+	tp        TP
+	stored    int64 // the partition's stored offset, if hasStored
+	hasStored bool
+	next      int64 // the next offset after its records past stored, 0 for none yet
+	tally     *Tally
+}
+
+func (p *partitionRun) start(tp TP, stored, next map[TP]int64, tallies map[string]*Tally) {
+	p.tp, p.next = tp, next[tp]
+	p.stored, p.hasStored = stored[tp]
+	if p.tally = tallies[tp.Topic]; p.tally == nil {
+		p.tally = &Tally{}
+		tallies[tp.Topic] = p.tally
+	}
+}
+
+func (p *partitionRun) end(next map[TP]int64) {
+	if p.tally != nil && p.next > 0 {
+		next[p.tp] = p.next
+	}
 }
