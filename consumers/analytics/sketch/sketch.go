@@ -103,6 +103,9 @@ func (c *Counts) MergeEncoded(b []byte) error {
 	return nil
 }
 
+// Reset empties c, keeping its memory for the next counts.
+func (c *Counts) Reset() { c.sk.Clear() }
+
 // Count returns the number of delays counted.
 func (c *Counts) Count() int64 { return int64(c.sk.GetCount()) }
 

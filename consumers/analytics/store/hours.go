@@ -32,27 +32,37 @@ type Hours struct {
 	Delays []HourDelays
 }
 
-// Hours reads r hour by hour.
+// Hours reads r hour by hour. Each stored sketch is decoded once, then merged into its
+// platform's totals and its hour's delays.
 func (v *View) Hours(ctx context.Context, r Range) (Hours, error) {
 	var out Hours
 	var sums platformSums
+	delays := sketch.New()
 	all := r
 	all.Platform = ""
 	err := v.EachHour(ctx, all, func(h *PlatformHour) error {
-		if err := sums.add(h); err != nil {
-			return err
+		t := sums.of(h.Platform)
+		t.add(h.Counts)
+		selected := r.Platform == "" || r.Platform == h.Platform
+		if selected {
+			out.Counts = append(out.Counts, HourCounts{Hour: h.Hour, Platform: h.Platform, Counts: h.Counts})
 		}
-		if r.Platform != "" && r.Platform != h.Platform {
+		if h.Delays == nil {
 			return nil
 		}
-		out.Counts = append(out.Counts, HourCounts{Hour: h.Hour, Platform: h.Platform, Counts: h.Counts})
-		if h.Delays == nil {
+		delays.Reset()
+		if err := delays.MergeEncoded(h.Delays); err != nil {
+			return err
+		}
+		t.Delays.Merge(delays)
+		if !selected {
 			return nil
 		}
 		if n := len(out.Delays); n == 0 || !out.Delays[n-1].Hour.Equal(h.Hour) {
 			out.Delays = append(out.Delays, HourDelays{Hour: h.Hour, Delays: sketch.New()})
 		}
-		return out.Delays[len(out.Delays)-1].Delays.MergeEncoded(h.Delays)
+		out.Delays[len(out.Delays)-1].Delays.Merge(delays)
+		return nil
 	})
 	out.Platforms = sums.sorted()
 	return out, err

@@ -80,7 +80,15 @@ type PlatformTotals struct {
 // ByPlatform returns the totals of each platform that has events in r, by platform name.
 func (v *View) ByPlatform(ctx context.Context, r Range) ([]PlatformTotals, error) {
 	var sums platformSums
-	if err := v.EachHour(ctx, r, sums.add); err != nil {
+	err := v.EachHour(ctx, r, func(h *PlatformHour) error {
+		t := sums.of(h.Platform)
+		t.add(h.Counts)
+		if h.Delays == nil {
+			return nil
+		}
+		return t.Delays.MergeEncoded(h.Delays)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return sums.sorted(), nil
@@ -88,31 +96,32 @@ func (v *View) ByPlatform(ctx context.Context, r Range) ([]PlatformTotals, error
 
 // platformSums adds hours up by platform. The zero value is empty.
 type platformSums struct {
-	out   []PlatformTotals
-	index map[string]int
+	out   []*PlatformTotals
+	index map[string]*PlatformTotals
 }
 
-func (p *platformSums) add(h *PlatformHour) error {
-	i, ok := p.index[h.Platform]
-	if !ok {
+// of returns platform's totals so far.
+func (p *platformSums) of(platform string) *PlatformTotals {
+	t := p.index[platform]
+	if t == nil {
 		if p.index == nil {
-			p.index = map[string]int{}
+			p.index = map[string]*PlatformTotals{}
 		}
-		i = len(p.out)
-		p.index[h.Platform] = i
-		p.out = append(p.out, PlatformTotals{Platform: h.Platform, Delays: sketch.New()})
+		t = &PlatformTotals{Platform: platform, Delays: sketch.New()}
+		p.index[platform] = t
+		p.out = append(p.out, t)
 	}
-	p.out[i].add(h.Counts)
-	if h.Delays == nil {
-		return nil
-	}
-	return p.out[i].Delays.MergeEncoded(h.Delays)
+	return t
 }
 
 // sorted returns the totals by platform name.
 func (p *platformSums) sorted() []PlatformTotals {
-	slices.SortFunc(p.out, func(a, b PlatformTotals) int { return strings.Compare(a.Platform, b.Platform) })
-	return p.out
+	out := make([]PlatformTotals, len(p.out))
+	for i, t := range p.out {
+		out[i] = *t
+	}
+	slices.SortFunc(out, func(a, b PlatformTotals) int { return strings.Compare(a.Platform, b.Platform) })
+	return out
 }
 
 // ByPlatform is View.ByPlatform in a view of its own.
