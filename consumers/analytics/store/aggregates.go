@@ -69,6 +69,9 @@ type aggregates struct {
 	hourly   map[hourKey]*cell
 	platform map[platformKey]*cell
 	daily    map[dayKey]*Counts
+	// The stored sketches known without reading them (sketchCache), or nil.
+	cachedHourly   map[hourKey]*sketch.Counts
+	cachedPlatform map[platformKey]*sketch.Counts
 }
 
 func newAggregates() *aggregates {
@@ -172,9 +175,15 @@ func (a *aggregates) writeHourly(ctx context.Context, tx *sql.Tx, d dialect) err
 	var hours []int64
 	var platforms, profiles []string
 	for _, k := range keys {
-		if a.hourly[k].delays != nil {
-			hours, platforms, profiles = append(hours, k.hour), append(platforms, k.platform), append(profiles, k.profile)
+		c := a.hourly[k]
+		if c.delays == nil {
+			continue
 		}
+		if cached := a.cachedHourly[k]; cached != nil {
+			c.delays.Merge(cached)
+			continue
+		}
+		hours, platforms, profiles = append(hours, k.hour), append(platforms, k.platform), append(profiles, k.profile)
 	}
 	err := hourlyTable.readDelays(ctx, tx, d, func(rows *sql.Rows) error {
 		var k hourKey
@@ -205,9 +214,15 @@ func (a *aggregates) writePlatforms(ctx context.Context, tx *sql.Tx, d dialect) 
 	var hours []int64
 	var platforms []string
 	for _, k := range keys {
-		if a.platform[k].delays != nil {
-			hours, platforms = append(hours, k.hour), append(platforms, k.platform)
+		c := a.platform[k]
+		if c.delays == nil {
+			continue
 		}
+		if cached := a.cachedPlatform[k]; cached != nil {
+			c.delays.Merge(cached)
+			continue
+		}
+		hours, platforms = append(hours, k.hour), append(platforms, k.platform)
 	}
 	err := platformTable.readDelays(ctx, tx, d, func(rows *sql.Rows) error {
 		var k platformKey

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/consumers/analytics/internal/dbtest"
+	"github.com/socialbridge/bridge/consumers/analytics/sketch"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 )
 
@@ -138,6 +140,43 @@ func TestApplyInterleavedPartitions(t *testing.T) {
 		}
 		if c := totals(t, s, day()); c["x"].Published != 10 || c["y"].Published != 10 {
 			t.Errorf("counted %+v, want 10 each", c)
+		}
+	})
+}
+
+// TestTwoWritersShareRows: two stores (two consumers) add delays to the same rows in turns,
+// each sometimes twice in a row. Each store keeps the sketches it wrote for its next batch,
+// and must notice when the other has written since: no delay may be lost or counted twice.
+func TestTwoWritersShareRows(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, database string) {
+		stores := []*store.Store{open(t, database), open(t, database)}
+		offsets := []int64{0, 0}
+		var delays []int64
+		for i, who := range []int{0, 0, 1, 0, 1, 1, 0, 0, 0, 1} {
+			batch := published(offsets[who], 7, t0, "x", "acme")
+			for j := range batch {
+				batch[j].Partition = int32(who)
+				batch[j].DelayMs = int64(1000*(i+1) + j)
+				delays = append(delays, batch[j].DelayMs)
+			}
+			offsets[who] += int64(len(batch))
+			if a := apply(t, stores[who], batch); a.Counted != len(batch) {
+				t.Fatalf("batch %d: %+v", i, a)
+			}
+		}
+		slices.Sort(delays)
+		for _, s := range stores {
+			ps, err := s.ByPlatform(context.Background(), day())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ps) != 1 || ps[0].Published != int64(len(delays)) || ps[0].Delays.Count() != int64(len(delays)) {
+				t.Fatalf("totals %+v, want %d published with delays", ps, len(delays))
+			}
+			got, _ := ps[0].Delays.Quantile(0.5)
+			if want := float64(delays[(len(delays)-1)/2]); math.Abs(got-want) > sketch.RelativeAccuracy*want {
+				t.Errorf("p50 %v, want %v", got, want)
+			}
 		}
 	})
 }

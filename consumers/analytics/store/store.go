@@ -24,6 +24,7 @@ import (
 type Store struct {
 	db      *sql.DB
 	dialect dialect
+	cache   sketchCache
 }
 
 type dialect int

@@ -17,6 +17,8 @@ var ErrConflict = errors.New("store: another consumer moved the offsets of a par
 type Tx struct {
 	tx      *sql.Tx
 	dialect dialect
+	cache   *sketchCache
+	keep    func() // caches what Apply wrote, once committed
 }
 
 // Tally says what became of records.
@@ -54,7 +56,7 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 			return nil, fmt.Errorf("store: lock for writing: %w", err)
 		}
 	}
-	return &Tx{tx: tx, dialect: s.dialect}, nil
+	return &Tx{tx: tx, dialect: s.dialect, cache: &s.cache}, nil
 }
 
 // Apply adds recs to the aggregates and moves each partition's stored offset past its last
@@ -69,12 +71,15 @@ func (t *Tx) Apply(ctx context.Context, recs []Record) (Applied, error) {
 		return Applied{}, err
 	}
 	agg, next, applied := aggregate(recs, stored)
+	agg.cachedHourly, agg.cachedPlatform = t.cache.valid(stored)
+	t.cache.drop() // until this batch commits, no batch may rely on it
 	if err := agg.write(ctx, t.tx, t.dialect); err != nil {
 		return Applied{}, err
 	}
 	if err := advance(ctx, t.tx, stored, next); err != nil {
 		return Applied{}, err
 	}
+	t.keep = func() { t.cache.keep(stored, next, agg) }
 	applied.Next = next
 	return applied, nil
 }
@@ -83,6 +88,9 @@ func (t *Tx) Apply(ctx context.Context, recs []Record) (Applied, error) {
 func (t *Tx) Commit() error {
 	if err := t.tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	if t.keep != nil {
+		t.keep()
 	}
 	return nil
 }
