@@ -20,6 +20,7 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/ingress"
+	"github.com/socialbridge/bridge/bridge/poll"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
@@ -36,6 +37,8 @@ type Service struct {
 	cl      *kgo.Client
 	adm     *kadm.Client
 	server  *ingress.Server
+	metrics *ingress.Metrics
+	poller  *poll.Poller
 	ready   atomic.Pointer[readiness]
 	stop    context.CancelFunc
 	watcher sync.WaitGroup
@@ -76,7 +79,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	s := &Service{cfg: cfg, log: log, cl: cl, adm: kadm.NewClient(cl)}
+	s := &Service{cfg: cfg, log: log, cl: cl, adm: kadm.NewClient(cl), metrics: ingress.NewMetrics()}
 	if err := s.start(ctx, sources); err != nil {
 		cl.Close()
 		return nil, err
@@ -102,7 +105,7 @@ func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
 		}
 	}
 	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()), store)
-	return nil
+	return s.startPolls(ctx)
 }
 
 func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (*Service, error) {
@@ -110,7 +113,7 @@ func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log}
+	s := &Service{cfg: cfg, log: log, metrics: ingress.NewMetrics()}
 	s.ready.Store(&readiness{ok: true})
 	s.server = s.ingress(sources, enc, &producer.Discard{}, dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs))
 	log.Warn("discarding records: nothing this bridge accepts is stored (benchmark baseline)")
@@ -123,7 +126,7 @@ func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingre
 		Sources: sources, TopicPrefix: s.cfg.Kafka.TopicPrefix, MaxBodyBytes: h.MaxBodyBytes,
 		ReadTimeout: h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
 		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: store,
-		Metrics: ingress.NewMetrics(), Log: s.log, Ready: s.isReady,
+		Metrics: s.metrics, Log: s.log, Ready: s.isReady,
 	})
 }
 
@@ -169,9 +172,9 @@ func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
 func keyedSources(cfg []config.Source) ([]ingress.Source, error) {
 	out := make([]ingress.Source, 0, len(cfg))
 	for _, c := range cfg {
-		p, ok := providers.Lookup(c.Provider)
-		if !ok {
-			return nil, fmt.Errorf("source %s: unknown provider %q", c.Name, c.Provider)
+		p, err := providers.New(c.Provider, c.Settings())
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", c.Name, err)
 		}
 		src := ingress.Source{Name: c.Name, Provider: c.Provider, Preset: p}
 		for i, secret := range c.Secrets {
@@ -212,6 +215,7 @@ func (s *Service) Listen() error {
 	s.stop = cancel
 	if s.cl != nil {
 		s.watchReadiness(ctx)
+		s.runPolls(ctx)
 	}
 	go func() {
 		if err := s.server.App().Listener(ln); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -132,7 +132,7 @@ func simulateTarget(f simulateFlags) (sender.Source, string, error) {
 	if err != nil {
 		return sender.Source{}, "", err
 	}
-	src, err := sender.NewSource(s.Name, s.Provider, s.Secrets[0])
+	src, err := sender.NewConfiguredSource(s.Name, s.Provider, s.Secrets[0], s.Settings())
 	return src, cmp(f.url, listenURL(cfg.HTTP)), err
 }
 

@@ -30,15 +30,26 @@ type Source struct {
 }
 
 // NewSource checks that provider is a preset that can be simulated and that it accepts
-// secret; the error never shows the secret.
+// secret; the error never shows the secret. For the presets that take settings (meta,
+// hmac), use NewConfiguredSource.
 func NewSource(name, provider, secret string) (Source, error) {
-	p, ok := providers.Lookup(provider)
-	if !ok {
-		return Source{}, fmt.Errorf("source %s: unknown provider %q (known: %s)", name, provider, strings.Join(providers.Names(), ", "))
+	return NewConfiguredSource(name, provider, secret, providers.Settings{})
+}
+
+// NewConfiguredSource is NewSource for a source with its preset settings, as the
+// configuration gives them (config.Source.Settings). A polled preset (post-bridge) is
+// refused: nothing is POSTed to its sources.
+func NewConfiguredSource(name, provider, secret string, settings providers.Settings) (Source, error) {
+	p, err := providers.New(provider, settings)
+	if err != nil {
+		return Source{}, fmt.Errorf("source %s: %w", name, err)
 	}
 	sim, ok := p.(providers.Simulator)
 	if !ok {
 		return Source{}, fmt.Errorf("source %s: provider %s has no simulated deliveries", name, provider)
+	}
+	if _, polled := p.(providers.Poller); polled {
+		return Source{}, fmt.Errorf("source %s: provider %s sends no webhooks (the bridge polls it), so there is nothing to send", name, provider)
 	}
 	if _, err := p.Key(secret); err != nil {
 		return Source{}, fmt.Errorf("source %s: %w", name, err)

@@ -41,6 +41,15 @@ func TestNewSourceRefusesWhatCannotBeSent(t *testing.T) {
 	if _, err := sender.NewSource("a", "standard-webhooks", "not base64 !"); err == nil || strings.Contains(err.Error(), "not base64 !") {
 		t.Errorf("bad secret: %v", err)
 	}
+	if _, err := sender.NewSource("a", "meta", "app secret"); err == nil || !strings.Contains(err.Error(), "verify_token") {
+		t.Errorf("meta without its verify token: %v", err)
+	}
+	if _, err := sender.NewConfiguredSource("a", "post-bridge", "pb_live_key", providers.Settings{}); err == nil || !strings.Contains(err.Error(), "polls it") {
+		t.Errorf("a polled preset: %v", err)
+	}
+	if _, err := sender.NewConfiguredSource("a", "meta", "app secret", providers.Settings{VerifyToken: "t"}); err != nil {
+		t.Errorf("meta with its verify token: %v", err)
+	}
 	s, err := sender.NewSource("a", "codivupload", "secret")
 	if err != nil {
 		t.Fatal(err)
