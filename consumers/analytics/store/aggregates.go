@@ -180,7 +180,8 @@ func (a *aggregates) writeHourly(ctx context.Context, tx *sql.Tx, d dialect) err
 			continue
 		}
 		if cached := a.cachedHourly[k]; cached != nil {
-			c.delays.Merge(cached)
+			cached.Merge(c.delays) // the batch's few into the hour's many
+			c.delays = cached
 			continue
 		}
 		hours, platforms, profiles = append(hours, k.hour), append(platforms, k.platform), append(profiles, k.profile)
@@ -219,7 +220,8 @@ func (a *aggregates) writePlatforms(ctx context.Context, tx *sql.Tx, d dialect) 
 			continue
 		}
 		if cached := a.cachedPlatform[k]; cached != nil {
-			c.delays.Merge(cached)
+			cached.Merge(c.delays)
+			c.delays = cached
 			continue
 		}
 		hours, platforms = append(hours, k.hour), append(platforms, k.platform)

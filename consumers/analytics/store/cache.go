@@ -19,20 +19,23 @@ type sketchCache struct {
 	platform map[platformKey]*sketch.Counts
 }
 
-// valid returns the cached sketches if the database's offsets are still the cached
-// batch's, and empties the cache otherwise.
-func (c *sketchCache) valid(stored map[TP]int64) (map[hourKey]*sketch.Counts, map[platformKey]*sketch.Counts) {
+// take returns the cached sketches if the database's offsets are still the cached batch's,
+// for the caller to merge into, and empties the cache either way: until the caller's batch
+// commits (keep), no batch may rely on it.
+func (c *sketchCache) take(stored map[TP]int64) (map[hourKey]*sketch.Counts, map[platformKey]*sketch.Counts) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.offsets == nil || !maps.Equal(c.offsets, stored) {
-		c.offsets, c.hourly, c.platform = nil, nil, nil
+	hourly, platform := c.hourly, c.platform
+	valid := c.offsets != nil && maps.Equal(c.offsets, stored)
+	c.offsets, c.hourly, c.platform = nil, nil, nil
+	if !valid {
 		return nil, nil
 	}
-	return c.hourly, c.platform
+	return hourly, platform
 }
 
 // keep caches what a batch committed: the offsets table after it, and its merged sketches.
-// The sketches are not changed afterwards: the next batch merges them into its own.
+// The next batch that finds them valid takes them and merges its own delays into them.
 func (c *sketchCache) keep(stored, next map[TP]int64, a *aggregates) {
 	offsets := maps.Clone(stored)
 	maps.Copy(offsets, next)
@@ -51,11 +54,4 @@ func (c *sketchCache) keep(stored, next map[TP]int64, a *aggregates) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.offsets, c.hourly, c.platform = offsets, hourly, platform
-}
-
-// drop empties the cache: a batch failed after reading it, or before committing.
-func (c *sketchCache) drop() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offsets, c.hourly, c.platform = nil, nil, nil
 }

@@ -71,8 +71,7 @@ func (t *Tx) Apply(ctx context.Context, recs []Record) (Applied, error) {
 		return Applied{}, err
 	}
 	agg, next, applied := aggregate(recs, stored)
-	agg.cachedHourly, agg.cachedPlatform = t.cache.valid(stored)
-	t.cache.drop() // until this batch commits, no batch may rely on it
+	agg.cachedHourly, agg.cachedPlatform = t.cache.take(stored)
 	if err := agg.write(ctx, t.tx, t.dialect); err != nil {
 		return Applied{}, err
 	}
