@@ -37,7 +37,7 @@ func (r *report) markdown() string {
 	w("**Throughput**: %d events (post.published 70%%, post.failed 15%%, post.retry 10%%, post.token_expired 5%%; ", o.events)
 	w("%d platforms × %d profiles, occurred within the last 2 hours; single-object Avro with a raw payload of ~500 bytes) ", o.platforms, o.profiles)
 	w("on 4 topics of 6 partitions. Each consumer reads them all from the first record in a group of its own; time from its ")
-	w("start (client, group join) until the last record is counted (for analytics: until the database's offsets reach the end of every partition, checked every 20 ms). ")
+	w("start (client, group join) until the last record is counted (for analytics: until the database's offsets reach the end of every partition, checked every 5 ms). ")
 	w("Median of %d rounds, phases interleaved.\n\n", o.rounds)
 	w("| consumer | seconds (each round) | events/s | ratio to bare | CPU s | batches | s in transactions |\n|---|--:|--:|--:|--:|--:|--:|\n")
 	bare := float64(o.events) / r.throughput[0].median().seconds
