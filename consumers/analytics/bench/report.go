@@ -55,8 +55,9 @@ func (r *report) markdown() string {
 	w("batches are the transactions the consumer committed (`analytics_batch_seconds_count`), s in transactions the time they took (`_sum`). ")
 	w("`-cpuprofile FILE` writes a CPU profile of the throughput phases (`go tool pprof -top FILE`).\n\n")
 	for _, m := range r.months {
-		w("**Summary latency, %s**: %d days (%d hours) of hourly aggregates for %d platforms × %d profiles: %d hourly rows from %d events, stored in %.1f s. ",
+		w("**Summary latency, %s**: %d days (%d hours) of hourly aggregates for %d platforms × %d profiles: %d hourly rows from %d events, stored in %.1f s; ",
 			m.db, o.days, m.hours, o.platforms, o.profiles, m.rows, m.records, m.fillSeconds)
+		w("the summary and the charts read the %d rows of the (hour, platform) rollup, the failures chart the (day, platform, profile) one and the hours around it. ", m.hours*o.platforms)
 		w("%d timed GETs per query through the consumer's HTTP server after one untimed one.\n\n", o.requests)
 		w("| query | p50 ms | p95 ms | max ms |\n|---|--:|--:|--:|\n")
 		for _, l := range r.latencies {
