@@ -144,14 +144,23 @@ func (r *Registry) Decode(value []byte, ev *event.Event) error {
 	if err := zero(ev); err != nil {
 		return err
 	}
-	if len(value) < 5 || value[0] != 0 {
-		return fmt.Errorf("%w: no schema registry header (0 + 4-byte schema id)", ErrMalformed)
-	}
-	s, err := r.schemaByID(int(binary.BigEndian.Uint32(value[1:5])))
+	t, s, body, err := r.unframe(value)
 	if err != nil {
 		return err
 	}
-	return decodeBody(s.typ, s.avro, value[5:], ev)
+	return decodeBody(t, s, body, ev)
+}
+
+// unframe returns the event type, the schema to read with and the Avro body of value.
+func (r *Registry) unframe(value []byte) (string, avro.Schema, []byte, error) {
+	if len(value) < 5 || value[0] != 0 {
+		return "", nil, nil, fmt.Errorf("%w: no schema registry header (0 + 4-byte schema id)", ErrMalformed)
+	}
+	s, err := r.schemaByID(int(binary.BigEndian.Uint32(value[1:5])))
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return s.typ, s.avro, value[5:], nil
 }
 
 // schemaByID returns how to read records of schema id, fetching it on first sight; callers
