@@ -30,8 +30,9 @@ type bridgeProc struct {
 	err    error
 }
 
-// bridgeConfig is the configuration of a benchmarked bridge: one codivupload source, the
-// run's topic prefix, linger, compression and partitions, and otherwise the defaults a user gets.
+// bridgeConfig is the configuration of a benchmarked bridge: a codivupload source (and one
+// for the hostile phase's JSON, told apart in the dead letters), the run's topic prefix, linger, compression, partitions and produce timeout, and otherwise the
+// defaults a user gets.
 func bridgeConfig(listen string, k config.Kafka, secret []byte) string {
 	quoted := make([]string, len(k.Brokers))
 	for i, b := range k.Brokers {
@@ -46,13 +47,18 @@ kafka:
   linger: %s
   compression: %s
   partitions: %d
+  produce_timeout: %s
 sources:
   - name: codivupload
     provider: codivupload
     secrets: [%q]
+  - name: %s
+    provider: codivupload
+    secrets: [%q]
 log:
   level: warn
-`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Compression, k.Partitions, secret)
+`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Compression, k.Partitions, k.ProduceTimeout, secret,
+		hostileSource, secret)
 }
 
 // startBridge runs bin serve with a generated configuration in dir, on a free loopback

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // BenchmarkDevStartup measures how long `bridge dev` takes from its start to its welcome
@@ -42,7 +44,7 @@ func BenchmarkDevStartup(b *testing.B) {
 // startDevOnce runs bridge dev until it prints its welcome, then stops it off the clock.
 func startDevOnce(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testkit.LogBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, devArgs, &out, io.Discard) }()
 	for !strings.Contains(out.String(), "Ctrl-C") {

@@ -25,6 +25,7 @@ var (
 func devConfig(a devAddrs, brokers []string, registryURL string, stand *standIns, dir string) (config.Config, error) {
 	cfg := config.Default()
 	cfg.HTTP.Listen = a.ingress
+	cfg.HTTP.DrainPeriod = 0 // no load balancer to tell: Ctrl-C stops at once
 	cfg.Kafka.Brokers = brokers
 	cfg.Kafka.Partitions = 1
 	cfg.SchemaRegistry.URL = registryURL

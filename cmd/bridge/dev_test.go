@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // devArgs run bridge dev with every part on a free port, so that tests (and other
@@ -20,9 +22,9 @@ var devArgs = []string{"dev", "--listen", "127.0.0.1:0", "--dashboard-listen", "
 
 // startDev runs bridge dev until the test ends and waits for its welcome. stop ends it and
 // returns its error.
-func startDev(t *testing.T) (stdout, stderr *syncBuffer, stop func() error) {
+func startDev(t *testing.T) (stdout, stderr *testkit.LogBuffer, stop func() error) {
 	t.Helper()
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &testkit.LogBuffer{}, &testkit.LogBuffer{}
 	stop = runInBackground(t, devArgs, stdout, stderr)
 	eventually(t, "dev prints its welcome", func() bool { return strings.Contains(stdout.String(), "Ctrl-C") },
 		func() string { return stdout.String() + stderr.String() })
@@ -55,7 +57,7 @@ func printedCommands(t *testing.T, welcome string) []string {
 // runPrinted runs a printed command in this process and returns its output.
 func runPrinted(t *testing.T, command string) string {
 	t.Helper()
-	var out syncBuffer
+	var out testkit.LogBuffer
 	if err := run(t.Context(), strings.Fields(command), &out, io.Discard); err != nil {
 		t.Fatalf("%s: %v\n%s", command, err, out.String())
 	}
@@ -199,7 +201,7 @@ func TestDevStopsWhenAPartCannotStart(t *testing.T) {
 	defer taken.Close()
 	args := slices.Clone(devArgs)
 	args[slices.Index(args, "--retries-listen")+1] = taken.Addr().String()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.LogBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(t.Context(), args, &stdout, &stderr) }()
 	select {

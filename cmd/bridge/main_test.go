@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,34 +14,8 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // runInBackground runs the command until the test ends it, and returns a stop function
 // that cancels it and returns its error.
@@ -100,7 +72,7 @@ func TestServeKeepsSecretsOutOfLogs(t *testing.T) {
 	const envSecret = "cdv_whsec_from_the_environment_0123456789"
 	const fileSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	t.Setenv("TEST_CODIV_SECRET", envSecret)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	path := filepath.Join(t.TempDir(), "bridge.yaml")
 	cfg := fmt.Sprintf(`
 http: {listen: %q}
@@ -114,7 +86,7 @@ log: {level: debug}
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	stop := runInBackground(t, []string{"serve", "--config", path}, io.Discard, &logs)
 	waitHealthy(t, "http://"+addr)
 

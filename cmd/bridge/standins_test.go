@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 func TestStandInsLogWhatTheyReceive(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	s, err := startStandIns("127.0.0.1:0", false, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +54,7 @@ func TestStandInsLogWhatTheyReceive(t *testing.T) {
 // TestStandInsFailFirst: with fail-first, the first call of each key is answered 503 and
 // the next 200, as the retries consumer needs to show its delay topics.
 func TestStandInsFailFirst(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	s, err := startStandIns("127.0.0.1:0", true, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
