@@ -32,7 +32,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 	if err := cfg.RequireAlerts(); err != nil {
 		return err
 	}
-	dec, err := consumers.NewDecoder(cfg.SchemaRegistry)
+	dec, err := consumers.NewReader(cfg.SchemaRegistry)
 	if err != nil {
 		return err
 	}

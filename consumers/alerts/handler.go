@@ -19,7 +19,7 @@ import (
 type handler struct {
 	keyed, state, dlq string // topics
 	cooldown          time.Duration
-	dec               schemas.Decoder
+	dec               *schemas.Reader
 	holds             *consumers.Holds
 	metrics           *consumers.Metrics
 	log               *slog.Logger
@@ -83,7 +83,7 @@ func (h *handler) decideAll(ctx context.Context, tx *consumers.Tx, p *partition,
 // key, or reports that it cannot be handled yet. A record of a type the group does not
 // decide on goes no further.
 func (h *handler) forward(ctx context.Context, tx *consumers.Tx, r *kgo.Record, ev *event.Event) bool {
-	if err := h.dec.Decode(r.Value, ev); err != nil {
+	if err := h.dec.DecodeWithoutRaw(r.Value, ev); err != nil {
 		return h.undecodable(ctx, tx, r, err)
 	}
 	if ev.Type != event.PostTokenExpired && ev.Type != event.PostPublished {
@@ -120,7 +120,7 @@ func (h *handler) notice(r *kgo.Record) (notice, error) {
 		return n, err
 	}
 	var ev event.Event
-	if err := h.dec.Decode(r.Value, &ev); err != nil {
+	if err := h.dec.DecodeWithoutRaw(r.Value, &ev); err != nil {
 		return notice{}, err
 	}
 	return noticeOf(&ev, r), nil

@@ -21,7 +21,7 @@ type handler struct {
 	delays  []time.Duration
 	stage   map[string]int // topic → failed calls its records have behind them
 	action  *Action
-	dec     schemas.Decoder
+	dec     *schemas.Reader // values are read without their raw payload: a move forwards the record as read
 	holds   *consumers.Holds
 	metrics *consumers.Metrics
 	log     *slog.Logger
@@ -78,7 +78,7 @@ func (h *handler) ready(cl *kgo.Client, records []*kgo.Record) []*job {
 			h.holds.Hold(cl, r, due)
 			break
 		}
-		if err := h.dec.Decode(r.Value, &j.ev); err != nil {
+		if err := h.dec.DecodeWithoutRaw(r.Value, &j.ev); err != nil {
 			if !consumers.Undecodable(err) {
 				h.log.Warn("decode failed; partition held", "topic", r.Topic, "partition", r.Partition, "err", err)
 				h.holds.Hold(cl, r, now.Add(holdDecode))

@@ -18,7 +18,7 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 	if err := cfg.RequireRetries(); err != nil {
 		return nil, err
 	}
-	dec, err := consumers.NewDecoder(cfg.SchemaRegistry)
+	dec, err := consumers.NewReader(cfg.SchemaRegistry)
 	if err != nil {
 		return nil, err
 	}
