@@ -79,7 +79,7 @@ func (m *Member) ensureTopics(ctx context.Context) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := EnsureTopics(ctx, kadm.NewClient(cl), m.Kafka, m.Topics...); err != nil {
+	if err := EnsureTopics(ctx, cl, m.Kafka, m.Topics...); err != nil {
 		return fmt.Errorf("kafka at %v: %w", m.Kafka.Brokers, err)
 	}
 	return nil

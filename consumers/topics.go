@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/socialbridge/bridge/config"
 )
@@ -22,28 +24,26 @@ type Topic struct {
 }
 
 // EnsureTopics creates the topics that do not exist yet (when kafka.create_topics is set),
-// with the configured partitions and replication, and waits until the cluster's metadata
-// shows them all. Without create_topics it only checks, and names the missing ones. Topics
-// that exist cost one metadata request, whatever their number.
-func EnsureTopics(ctx context.Context, adm *kadm.Client, k config.Kafka, topics ...Topic) error {
-	created := false
+// in one request per kind (compacted or not), with the configured partitions and
+// replication, and waits until the cluster's metadata shows each with a leader for every
+// partition. Without create_topics it only checks, and names the missing ones.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, k config.Kafka, topics ...Topic) error {
+	if k.CreateTopics {
+		if err := create(ctx, kadm.NewClient(cl), k, topics); err != nil {
+			return err
+		}
+	}
 	for {
-		missing, err := missingTopics(ctx, adm, topics)
-		switch {
-		case err == nil && len(missing) == 0:
+		missing, err := missingTopics(ctx, cl, topics)
+		if err == nil && len(missing) == 0 {
 			return nil
-		case err == nil && !k.CreateTopics:
-			return fmt.Errorf("topics missing (create them, or set kafka.create_topics): %v", names(missing))
-		case err == nil && !created:
-			if err := create(ctx, adm, k, missing); err != nil {
-				return err
-			}
-			created = true
-			continue
+		}
+		if err == nil && !k.CreateTopics {
+			return fmt.Errorf("topics missing (create them, or set kafka.create_topics): %v", missing)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("topics not visible (%v, %v): %w", names(missing), err, ctx.Err())
+			return fmt.Errorf("topics not visible (%v, %v): %w", missing, err, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -85,18 +85,42 @@ func createAll(ctx context.Context, adm *kadm.Client, k config.Kafka, configs ma
 	return nil
 }
 
-func missingTopics(ctx context.Context, adm *kadm.Client, topics []Topic) ([]Topic, error) {
-	details, err := adm.ListTopics(ctx, names(topics)...)
-	if err != nil {
-		return topics, err
-	}
-	var missing []Topic
+// missingTopics asks a broker for the topics' metadata, not the client's cache (kadm's
+// answers come from it, and a topic seen missing there stays missing for the client's
+// metadata min age, 5 s), and names those without a leader for every partition.
+func missingTopics(ctx context.Context, cl *kgo.Client, topics []Topic) ([]string, error) {
+	req := kmsg.NewPtrMetadataRequest()
 	for _, t := range topics {
-		if d, ok := details[t.Name]; !ok || d.Err != nil {
-			missing = append(missing, t)
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t.Name)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return names(topics), err
+	}
+	led := map[string]bool{}
+	for _, t := range resp.Topics {
+		if t.Topic != nil && t.ErrorCode == 0 && len(t.Partitions) > 0 && allLed(t.Partitions) {
+			led[*t.Topic] = true
+		}
+	}
+	var missing []string
+	for _, t := range topics {
+		if !led[t.Name] {
+			missing = append(missing, t.Name)
 		}
 	}
 	return missing, nil
+}
+
+func allLed(ps []kmsg.MetadataResponseTopicPartition) bool {
+	for _, p := range ps {
+		if p.ErrorCode != 0 || p.Leader < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func names(topics []Topic) []string {

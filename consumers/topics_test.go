@@ -32,7 +32,7 @@ func TestEnsureTopics(t *testing.T) {
 	}
 	k := config.Kafka{CreateTopics: true, Partitions: 2, ReplicationFactor: -1, Retention: config.Duration(time.Hour)}
 	topics := []consumers.Topic{{Name: prefix + "existing"}, {Name: prefix + "plain"}, {Name: prefix + "state", Compact: true}}
-	if err := consumers.EnsureTopics(ctx, adm, k, topics...); err != nil {
+	if err := consumers.EnsureTopics(ctx, cl, k, topics...); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]int{"existing": 1, "plain": 2, "state": 2} {
@@ -58,8 +58,29 @@ func TestEnsureTopics(t *testing.T) {
 	}
 
 	k.CreateTopics = false
-	err = consumers.EnsureTopics(ctx, adm, k, consumers.Topic{Name: prefix + "plain"}, consumers.Topic{Name: prefix + "absent"})
+	err = consumers.EnsureTopics(ctx, cl, k, consumers.Topic{Name: prefix + "plain"}, consumers.Topic{Name: prefix + "absent"})
 	if err == nil || !strings.Contains(err.Error(), prefix+"absent") || strings.Contains(err.Error(), prefix+"plain") {
 		t.Errorf("without create_topics: %v, want an error naming only %sabsent", err, prefix)
+	}
+}
+
+// TestEnsureTopicsAsksTheBroker: a client that cached a topic as missing (kadm answers from
+// the cache for the metadata min age, an hour here) still sees it once it is created.
+func TestEnsureTopicsAsksTheBroker(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(time.Hour), kgo.MetadataMaxAge(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := consumers.Topic{Name: prefix + "late"}
+	if details, err := kadm.NewClient(cl).ListTopics(ctx, topic.Name); err != nil || details[topic.Name].Err == nil {
+		t.Fatalf("before: %v, %+v; want the topic missing", err, details)
+	}
+	k := config.Kafka{CreateTopics: true, Partitions: 1, ReplicationFactor: -1}
+	if err := consumers.EnsureTopics(ctx, cl, k, topic); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -45,7 +45,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer writer.Close()
-	n, err := coPartitioned(ctx, kadm.NewClient(writer), cfg.Kafka, topics, prefix)
+	n, err := coPartitioned(ctx, writer, cfg.Kafka, topics, prefix)
 	if err != nil {
 		return err
 	}
@@ -107,12 +107,13 @@ func (h *handler) assigned(ctx context.Context, k config.Kafka, writer *kgo.Clie
 
 // coPartitioned makes sure the topics exist and returns the partitions of the keyed topic,
 // which the state topic must equal: a key's records and state share a partition number.
-func coPartitioned(ctx context.Context, adm *kadm.Client, k config.Kafka, topics []consumers.Topic, prefix string) (int, error) {
+func coPartitioned(ctx context.Context, cl *kgo.Client, k config.Kafka, topics []consumers.Topic, prefix string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := consumers.EnsureTopics(ctx, adm, k, topics...); err != nil {
+	if err := consumers.EnsureTopics(ctx, cl, k, topics...); err != nil {
 		return 0, fmt.Errorf("kafka at %v: %w", k.Brokers, err)
 	}
+	adm := kadm.NewClient(cl)
 	n, err := consumers.Partitions(ctx, adm, Keyed(prefix))
 	if err != nil {
 		return 0, err
