@@ -52,7 +52,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if kind == failure.Internal {
 		s.log.Error("request failed", "path", c.Path(), "err", err)
 	} else if kind == failure.Unavailable {
-		s.log.Warn("kafka unavailable", "path", c.Path(), "err", err)
+		s.log.Warn("unavailable", "path", c.Path(), "err", err)
 		c.Set(fiber.HeaderRetryAfter, retryAfter)
 	}
 	if kind == failure.WrongMethod {

@@ -46,7 +46,7 @@ type Options struct {
 	DedupWait time.Duration
 	Encoder   schemas.Encoder
 	Producer  Producer
-	Dedup     *dedup.Store
+	Dedup     dedup.Reserver
 	Metrics   *Metrics
 	Log       *slog.Logger
 	// Ready says whether Kafka is reachable with the topics present; nil means always.
@@ -63,7 +63,7 @@ type Server struct {
 	dedupTTL time.Duration
 	encoder  schemas.Encoder
 	producer Producer
-	dedup    *dedup.Store
+	dedup    dedup.Reserver
 	metrics  *Metrics
 	log      *slog.Logger
 	ready    func() (bool, string)
@@ -94,7 +94,9 @@ func New(o Options) *Server {
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 	})
-	s.metrics.watchDedup(o.Dedup)
+	if st, ok := o.Dedup.(dedupSizer); ok {
+		s.metrics.watchDedup(st)
+	}
 	s.routes()
 	return s
 }

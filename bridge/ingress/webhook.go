@@ -65,7 +65,9 @@ func (s *Server) accept(c *fiber.Ctx, src *Source, ev *event.Event) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.dedupTTL)
 	dup, done, err := s.dedup.Reserve(ctx, src.Name, ev.ID, ev.ReceivedAt)
 	cancel()
-	if err != nil {
+	if failure.KindOf(err) == failure.Unavailable {
+		return err // the store's own reason: rebuilding, or unreachable
+	} else if err != nil {
 		return failure.Wrap(failure.Unavailable, "an earlier delivery of this event is still waiting for kafka", err)
 	}
 	if dup {
