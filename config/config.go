@@ -153,5 +153,6 @@ func (c Config) Redacted() Config {
 		out.SchemaRegistry.Password = "[redacted]"
 	}
 	out.Consumers = c.Consumers.redacted()
+	out.Dedup.Redis = c.Dedup.Redis.redacted()
 	return out
 }

@@ -12,6 +12,8 @@ type Source struct {
 	Name     string   `yaml:"name"`
 	Provider string   `yaml:"provider"`
 	Secrets  []string `yaml:"secrets"`
+	// Dedup is the source's own dedup settings (config/dedup.go).
+	Dedup SourceDedup `yaml:"dedup"`
 }
 
 func (c *Config) validateSources(bad complaint) {
@@ -31,6 +33,7 @@ func (c *Config) validateSources(bad complaint) {
 		}
 		seen[s.Name] = true
 		c.validateSecrets(bad, key, s)
+		c.validateSourceDedup(bad, key, s)
 	}
 }
 
