@@ -75,7 +75,20 @@ type bridge struct {
 	logs *syncBuffer
 }
 
+// start runs a bridge on cfg and waits until it is ready.
 func start(t *testing.T, cfg config.Config) *bridge {
+	t.Helper()
+	b := launch(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := b.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// launch runs a bridge on cfg without waiting for it to be ready.
+func launch(t *testing.T, cfg config.Config) *bridge {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))

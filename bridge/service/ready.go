@@ -14,6 +14,9 @@ import (
 const readyEvery = 2 * time.Second
 
 func (s *Service) isReady() (bool, string) {
+	if ok, why := s.dedup.ready(); !ok {
+		return false, why
+	}
 	r := s.ready.Load()
 	if r == nil {
 		return false, "not checked yet"

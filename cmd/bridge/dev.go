@@ -57,6 +57,10 @@ func dev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
 		s.Shutdown(context.Background())
 		return err
 	}
+	if err := s.WaitReady(ctx); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
 	printWelcome(stdout, s.Addr(), cluster.ListenAddrs()[0], registry.URL())
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())

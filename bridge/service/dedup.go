@@ -1,0 +1,267 @@
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/bridge/dedup"
+	"github.com/socialbridge/bridge/bridge/producer"
+	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/config"
+)
+
+// dedupState is the bridge's dedup store and the readiness condition named "dedup": with the
+// memory store, that the window's ids have been rebuilt from Kafka; with Redis, that the
+// server answers. The rebuild runs in the background, retried until it succeeds, so that
+// /healthz answers at once and a large window never meets a start timeout. Until it is done
+// the store holds deliveries back (each waits at most kafka.produce_timeout, then is answered
+// 503), since accepting one before the window is known could produce it twice.
+type dedupState struct {
+	store dedup.Reserver
+	mem   *dedup.Store // nil with Redis
+	redis *dedup.Redis // nil in memory
+	log   *slog.Logger
+
+	rebuilding  atomic.Bool
+	read, total atomic.Int64
+	redisDown   atomic.Pointer[string] // why Redis is not usable; nil when it answered
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Intervals of the background work.
+const (
+	rebuildLogEvery   = 5 * time.Second
+	rebuildMaxBackoff = 30 * time.Second
+)
+
+// newDedup builds the configured store; with rebuild, a memory store waits for rebuild to
+// fill it (see start).
+func newDedup(cfg config.Config, log *slog.Logger, rebuild bool) *dedupState {
+	d := &dedupState{log: log}
+	windows := sourceWindows(cfg, log)
+	if cfg.Dedup.Store == config.StoreRedis {
+		d.redis = dedup.NewRedis(redisClient(cfg.Dedup.Redis), dedup.RedisOptions{
+			KeyPrefix: cfg.Dedup.Redis.KeyPrefix, Window: cfg.Dedup.Window.D(), Windows: windows,
+			Lease: cfg.Dedup.Redis.Lease.D(), Log: log,
+		})
+		why := "redis not checked yet"
+		d.redisDown.Store(&why)
+		d.store = d.redis
+		return d
+	}
+	var opts []dedup.Option
+	for source, w := range windows {
+		opts = append(opts, dedup.SourceWindow(source, w))
+	}
+	if rebuild {
+		opts = append(opts, dedup.Rebuilding())
+		d.rebuilding.Store(true)
+	}
+	d.mem = dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs, opts...)
+	d.store = d.mem
+	log.Info("dedup in memory", "max_ids", cfg.Dedup.MaxIDs,
+		"memory_bound_mib", cfg.Dedup.MaxIDs*dedup.BytesPerID>>20)
+	return d
+}
+
+// sourceWindows returns the windows of the sources whose window is not dedup.window, and
+// warns about a window shorter than the source's sender's retry horizon.
+func sourceWindows(cfg config.Config, log *slog.Logger) map[string]time.Duration {
+	windows := map[string]time.Duration{}
+	for _, src := range cfg.Sources {
+		w := cfg.SourceWindow(src)
+		if w != cfg.Dedup.Window.D() {
+			windows[src.Name] = w
+		}
+		p, _ := providers.Lookup(src.Provider)
+		h, ok := providers.Horizon(p)
+		switch {
+		case ok && w < h:
+			log.Warn("the dedup window of a source is shorter than its sender's retry horizon: a retry after the window is produced twice",
+				"source", src.Name, "window", w, "horizon", h)
+		case ok && src.Dedup.Window == 0 && h > cfg.Dedup.Window.D():
+			log.Info("the dedup window of a source is its sender's retry horizon, longer than dedup.window",
+				"source", src.Name, "window", w)
+		}
+	}
+	return windows
+}
+
+func redisClient(c config.DedupRedis) *redis.Client {
+	redis.SetLogger(redisLogger{})
+	o := &redis.Options{
+		Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,
+		// A delivery waits at most kafka.produce_timeout (its context); a Redis that does not
+		// answer must turn into a 503 well before, not after the client's own retries.
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		ContextTimeoutEnabled: true, MaxRetries: 1, DialerRetries: 1,
+	}
+	if c.TLS {
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewClient(o)
+}
+
+// redisLogger drops go-redis's own log lines: its failures reach us as errors, which the
+// ingress answers 503 and logs, and readiness reports.
+type redisLogger struct{}
+
+func (redisLogger) Printf(context.Context, string, ...any) {}
+
+// start begins the background work: the rebuild of a memory store from the records of cl's
+// topics under prefix, or watching that Redis answers. cl is nil when there is no Kafka.
+func (d *dedupState) start(cl *kgo.Client, prefix string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	switch {
+	case d.redis != nil:
+		d.wg.Go(func() { d.watchRedis(ctx) })
+	case d.rebuilding.Load() && cl != nil:
+		topics := producer.Topics(prefix)
+		topics = topics[:len(topics)-1] // the quarantine holds no accepted ids
+		d.wg.Go(func() { d.rebuild(ctx, cl, topics) })
+	}
+}
+
+// rebuild fills the memory store from Kafka, retrying with backoff until it succeeds or ctx
+// ends, then opens it.
+func (d *dedupState) rebuild(ctx context.Context, cl *kgo.Client, topics []string) {
+	backoff := time.Second
+	for {
+		err := d.rebuildOnce(ctx, cl, topics)
+		if err == nil {
+			d.mem.Open()
+			d.rebuilding.Store(false)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d.log.Warn("dedup rebuild from kafka failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, rebuildMaxBackoff)
+	}
+}
+
+func (d *dedupState) rebuildOnce(ctx context.Context, cl *kgo.Client, topics []string) error {
+	start := time.Now()
+	last := start
+	progress := func(read, total int64) {
+		d.read.Store(read)
+		d.total.Store(total)
+		if time.Since(last) >= rebuildLogEvery {
+			last = time.Now()
+			d.log.Info("dedup rebuild from kafka in progress", "read", read, "of", total,
+				"records_per_second", int(float64(read)/time.Since(start).Seconds()))
+		}
+	}
+	n, err := dedup.Rebuild(ctx, cl, topics, time.Now(), d.mem, progress)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	d.log.Info("dedup rebuilt from kafka", "ids", n, "records", d.read.Load(), "took", took.Round(time.Millisecond),
+		"records_per_second", int(float64(d.read.Load())/max(took.Seconds(), 1e-3)))
+	return nil
+}
+
+// watchRedis pings Redis every readyEvery and keeps the outcome for readiness.
+func (d *dedupState) watchRedis(ctx context.Context) {
+	t := time.NewTicker(readyEvery)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, readyEvery)
+		err := d.redis.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		d.noteRedis(err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (d *dedupState) noteRedis(err error) {
+	prev := d.redisDown.Load()
+	if err == nil {
+		d.redisDown.Store(nil)
+		if prev != nil {
+			d.log.Info("dedup store reachable", "store", "redis")
+		}
+		return
+	}
+	why := fmt.Sprintf("redis unreachable: %v", err)
+	d.redisDown.Store(&why)
+	if prev == nil {
+		d.log.Warn("dedup store unreachable", "store", "redis", "err", err)
+	}
+}
+
+// ready is the "dedup" readiness condition.
+func (d *dedupState) ready() (bool, string) {
+	if d.rebuilding.Load() {
+		return false, fmt.Sprintf("dedup: rebuilding from kafka, %d of %d records read", d.read.Load(), d.total.Load())
+	}
+	if why := d.redisDown.Load(); why != nil {
+		return false, "dedup: " + *why
+	}
+	return true, ""
+}
+
+// register adds the rebuild's progress to the metrics.
+func (d *dedupState) register(reg prometheus.Registerer) {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	reg.MustRegister(
+		gauge("bridge_dedup_rebuilding", "1 while the dedup window is being rebuilt from Kafka (deliveries wait, then 503), else 0.",
+			func() float64 { return b2f(d.rebuilding.Load()) }),
+		gauge("bridge_dedup_rebuild_read_records", "Records read so far by the dedup rebuild from Kafka.",
+			func() float64 { return float64(d.read.Load()) }),
+		gauge("bridge_dedup_rebuild_records", "Records the dedup rebuild from Kafka has to read in all.",
+			func() float64 { return float64(d.total.Load()) }),
+	)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// stop ends the background work and waits for it.
+func (d *dedupState) stop() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.wg.Wait()
+}
+
+// close waits for Redis's marks in flight, within ctx; after the producer has settled every
+// record, so that each accepted id is marked.
+func (d *dedupState) close(ctx context.Context) error {
+	if d.redis == nil {
+		return nil
+	}
+	return d.redis.Close(ctx)
+}
