@@ -407,7 +407,7 @@ func (r *runner) direct(ctx context.Context) error {
 // noop measures the bridge with --discard-records, closed loop.
 func (r *runner) noop(ctx context.Context, bin string) error {
 	r.logf("phase %s: the bridge with --discard-records, %d connections, closed loop", phaseNoop, r.o.conns)
-	b, err := startBridge(ctx, bin, r.dir, phaseNoop, r.kafka(r.prefix+"noop."), r.secret, true)
+	b, err := startBridge(ctx, bin, r.dir, phaseNoop, r.kafka(r.prefix+"noop."), r.secret, true, "")
 	if err != nil {
 		return err
 	}
@@ -428,7 +428,7 @@ func (r *runner) noop(ctx context.Context, bin string) error {
 // It returns the maximum rate.
 func (r *runner) bridge(ctx context.Context, bin string) (float64, error) {
 	r.logf("phase %s: the bridge producing to Kafka, %d connections, closed loop", phaseBridge, r.o.conns)
-	b, err := startBridge(ctx, bin, r.dir, phaseBridge, r.kafka(r.prefix), r.secret, false)
+	b, err := startBridge(ctx, bin, r.dir, phaseBridge, r.kafka(r.prefix), r.secret, false, "")
 	if err != nil {
 		return 0, err
 	}
