@@ -14,12 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/redisserver"
 )
 
-var faultsFull = flag.Bool("faults.full", false, "run the fault suite's long form (make faults) and write FAULTS.md")
+var (
+	faultsFull = flag.Bool("faults.full", false, "run the fault suite's long form (make faults) and write FAULTS.md")
+	faultsOnly = flag.String("faults.only", "", "run only the faults whose name contains this")
+)
 
 // faultLoad is how hard and how long the suite pushes: the short form runs in CI.
 type faultLoad struct {
@@ -91,7 +97,9 @@ func TestFaults(t *testing.T) {
 
 	var reports []faultReport
 	for _, f := range faults {
-		reports = append(reports, r.run(f, load))
+		if strings.Contains(f.name, *faultsOnly) {
+			reports = append(reports, r.run(f, load))
+		}
 	}
 	stopLoad()
 	// Every id sent must be answered 200 in the end; give the retries a bound.
@@ -173,7 +181,7 @@ type faultReport struct {
 	requests, unavail    int // all attempts, and those answered 503
 	noAnswer, other      int // attempts without an answer, or answered neither 200 nor 503
 	lastFailure          time.Time
-	late                 []string // failures after the repair, for the log
+	late                 []string        // failures after the repair, for the log
 	cut                  map[string]bool // ids whose request was in flight on the killed replica
 	duplicates, cutDups  int
 	idsSent, idsAnswered int
@@ -218,6 +226,9 @@ func (r *faultRig) verify(reports []faultReport) {
 		}
 	}
 	r.summarize(reports, cut, st)
+	if len(twice) > 0 {
+		r.explain(ctx, twice)
+	}
 	t.Logf("verification: %d ids sent, %d records read, %d mismatches: %v", v.IDsSent, v.RecordsRead, v.Mismatches, v.Examples)
 	t.Logf("ids in kafka twice after being cut by the replica kill (the documented residual): %d of %d cut", len(twiceCut), len(cut))
 	if len(never) > 0 || len(lost) > 0 || len(twice) > 0 || st.deadletter > 0 {
@@ -259,6 +270,9 @@ func (r *faultRig) summarize(reports []faultReport, cut map[string]bool, st *sto
 				rep.noAnswer++
 			default:
 				rep.other++
+			}
+			if !a.end.Before(rep.to) {
+				continue // caught by the next fault, which starts at rep.to
 			}
 			if a.end.After(rep.lastFailure) {
 				rep.lastFailure = a.end
@@ -335,4 +349,45 @@ repair to it. An id's duplicates count under the fault during which it was first
 func head(ids []string) []string {
 	sort.Strings(ids)
 	return ids[:min(len(ids), 5)]
+}
+
+// explain logs where the copies of a few duplicated ids are, and what the replicas logged.
+func (r *faultRig) explain(ctx context.Context, ids []string) {
+	want := map[string]bool{}
+	for _, id := range head(ids) {
+		want[id] = true
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.k.Brokers...), kgo.ConsumeTopics(producer.Topics(r.k.TopicPrefix)...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(rec *kgo.Record) {
+			if want[string(rec.Key)] {
+				r.t.Logf("%s: %s[%d]@%d producer %d/%d ts %s", rec.Key, rec.Topic, rec.Partition, rec.Offset,
+					rec.ProducerID, rec.ProducerEpoch, rec.Timestamp.Format(time.RFC3339Nano))
+			}
+		})
+	}
+	logs, _ := filepath.Glob(filepath.Join(r.dir, "*.log"))
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		lines := strings.Split(string(b), "\n")
+		counts := map[string]int{}
+		for _, line := range lines {
+			if i := strings.Index(line, "msg="); i >= 0 {
+				msg := line[i:]
+				if j := strings.Index(msg, " err="); j > 0 {
+					msg = msg[:j]
+				}
+				counts[msg]++
+			}
+		}
+		r.t.Logf("%s: %v", filepath.Base(l), counts)
+	}
 }

@@ -2,14 +2,16 @@ package dedup
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// A reservation held by this process on a Redis store: renewed until done, then marked seen
-// or released in the background.
+// The reservations this process owns on a Redis store: renewed together, on a client of their
+// own, until each is settled (marked seen, or released). Renewals and settles never wait
+// behind the request path's commands: during a Kafka outage every provider retry asks Redis,
+// and a renewal starved past the lease would let another replica produce the record again.
 
 // Compare-and-act on a key that must still hold the owner's token: a reservation that
 // expired and was taken by another replica is theirs, not ours to renew or delete.
@@ -19,76 +21,50 @@ var (
 )
 
 // settleTimeout bounds one attempt to mark or release; settleBackoff spaces the retries of a
-// mark.
+// mark; renewBatch is how many renewals go in one pipeline.
 const (
 	settleTimeout = 2 * time.Second
 	settleBackoff = 250 * time.Millisecond
+	renewBatch    = 512
 )
 
-// ownership is one reservation owned by this process.
-type ownership struct {
-	r          *Redis
-	key, token string
-	window     time.Duration
-
-	mu    sync.Mutex
-	renew *time.Timer
-	ended bool
-}
-
+// own records key as held by this process under token, and returns its done.
 func (r *Redis) own(key, token string, window time.Duration) func(bool) {
-	o := &ownership{r: r, key: key, token: token, window: window}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.renew = time.AfterFunc(r.lease/3, o.keepAlive)
-	return o.done
+	r.mu.Lock()
+	r.held[key] = token
+	r.mu.Unlock()
+	var ended atomic.Bool
+	return func(accepted bool) {
+		if !ended.CompareAndSwap(false, true) {
+			return
+		}
+		r.bg.Add(1)
+		go r.settle(key, token, window, accepted)
+	}
 }
 
-// keepAlive renews the lease and schedules the next renewal, until done or until the
-// reservation is found to be no longer ours.
-func (o *ownership) keepAlive() {
-	ctx, cancel := context.WithTimeout(context.Background(), o.r.lease/3)
-	defer cancel()
-	ours, err := renewScript.Run(ctx, o.r.rdb, []string{o.key}, o.token, o.r.lease.Milliseconds()).Int()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.ended {
-		return
+// unhold stops renewing key if it still stands for token.
+func (r *Redis) unhold(key, token string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held[key] == token {
+		delete(r.held, key)
 	}
-	switch {
-	case err != nil:
-		o.r.log.Warn("dedup: renewing a reservation in redis failed; retrying", "err", err)
-	case ours == 0:
-		o.r.log.Warn("dedup: a reservation expired in redis before its record was settled; a redelivery may be produced twice")
-		return
-	}
-	o.renew.Reset(o.r.lease / 3)
 }
 
-// done ends the reservation once; later calls are no-ops.
-func (o *ownership) done(accepted bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.ended {
-		return
-	}
-	o.ended = true
-	o.renew.Stop()
-	o.r.bg.Add(1)
-	go o.r.settle(o.key, o.token, o.window, accepted)
-}
-
-// settle marks key seen for window, retrying until it succeeds or the store is closed, or
-// releases it once: a failed release only leaves the id blocked until its lease expires.
+// settle marks key seen for window, retrying until it succeeds or the store is closed; the
+// reservation is renewed meanwhile, so redeliveries keep waiting. Or it releases key once: a
+// failed release only leaves the id blocked until its lease expires.
 func (r *Redis) settle(key, token string, window time.Duration, accepted bool) {
 	defer r.bg.Done()
+	defer r.unhold(key, token)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 		var err error
 		if accepted {
-			err = r.rdb.Set(ctx, key, seenValue, window).Err()
+			err = r.upkeep.Set(ctx, key, seenValue, window).Err()
 		} else {
-			err = releaseScript.Run(ctx, r.rdb, []string{key}, token).Err()
+			err = releaseScript.Run(ctx, r.upkeep, []string{key}, token).Err()
 		}
 		cancel()
 		switch {
@@ -110,4 +86,65 @@ func (r *Redis) settle(key, token string, window time.Duration, accepted bool) {
 		case <-r.closed:
 		}
 	}
+}
+
+// renewLoop renews every held reservation each third of the lease, until Close.
+func (r *Redis) renewLoop() {
+	defer close(r.renewed)
+	t := time.NewTicker(r.lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.closed:
+			return
+		case <-t.C:
+			r.renewAll()
+		}
+	}
+}
+
+func (r *Redis) renewAll() {
+	r.mu.Lock()
+	keys := make([]string, 0, len(r.held))
+	tokens := make([]string, 0, len(r.held))
+	for k, tok := range r.held {
+		keys, tokens = append(keys, k), append(tokens, tok)
+	}
+	r.mu.Unlock()
+	for i := 0; i < len(keys); i += renewBatch {
+		j := min(i+renewBatch, len(keys))
+		r.renew(keys[i:j], tokens[i:j])
+	}
+}
+
+// renew renews keys in one pipeline; a key found no longer ours is dropped and reported.
+func (r *Redis) renew(keys, tokens []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.lease/3)
+	defer cancel()
+	pipe := r.upkeep.Pipeline()
+	cmds := make([]*redis.Cmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = renewScript.Eval(ctx, pipe, []string{k}, tokens[i], r.lease.Milliseconds())
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isScriptResult(cmds) {
+		r.log.Warn("dedup: renewing reservations in redis failed; retrying", "reservations", len(keys), "err", err)
+		return
+	}
+	for i, c := range cmds {
+		if n, err := c.Int(); err == nil && n == 0 {
+			r.unhold(keys[i], tokens[i])
+			r.log.Warn("dedup: a reservation expired in redis before its record was settled; a redelivery may be produced twice")
+		}
+	}
+}
+
+// isScriptResult reports whether every command of a pipeline got an answer: Exec returns the
+// first command error, and a renewal's 0 is not one.
+func isScriptResult(cmds []*redis.Cmd) bool {
+	for _, c := range cmds {
+		if c.Err() != nil {
+			return false
+		}
+	}
+	return true
 }

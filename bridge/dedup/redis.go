@@ -27,12 +27,13 @@ import (
 //     or tells who holds it. "s" is a duplicate. Another token is a delivery in flight on some
 //     replica: Reserve polls again with backoff (2 ms doubling up to 200 ms) until the key is
 //     "s" (duplicate), gone (try to take it), or ctx ends.
-//   - While it owns the id, the owner renews the lease every third of it, so a record whose
-//     fate Kafka has not settled keeps its reservation however long that takes.
+//   - While it owns the id, the owner renews the lease every third of it (all its
+//     reservations in one pipeline, on a connection of their own), so a record whose fate
+//     Kafka has not settled keeps its reservation however long that takes.
 //   - done(true) sets "s" with the window's TTL; done(false) deletes the key if it still holds
 //     the owner's token. Both run in the background, so that neither the answer nor
 //     franz-go's promise waits on Redis; a failed mark is retried until Close, while the
-//     reservation keeps redeliveries waiting.
+//     reservation, still renewed, keeps redeliveries waiting.
 //
 // Polling rather than keyspace notifications or pub/sub: waiting is rare (a redelivery of an
 // id still in flight), notifications need server configuration that managed Redis often
@@ -44,7 +45,8 @@ import (
 // lease later and the next delivery is produced again, a duplicate if the dead replica's
 // record had reached Kafka. A Redis that loses its data (no persistence) forgets the window.
 type Redis struct {
-	rdb     redis.UniversalClient
+	rdb     *redis.Client // the request path: Reserve
+	upkeep  *redis.Client // renewals, marks and releases
 	prefix  string
 	window  time.Duration
 	windows map[string]time.Duration
@@ -54,9 +56,13 @@ type Redis struct {
 	owner string // this process's part of every token
 	seq   atomic.Uint64
 
-	bg     sync.WaitGroup // marks and releases in flight
-	closed chan struct{}
-	once   sync.Once
+	mu   sync.Mutex
+	held map[string]string // reservations to renew: key → token
+
+	bg      sync.WaitGroup // marks and releases in flight
+	closed  chan struct{}
+	renewed chan struct{} // closed when renewLoop has returned
+	once    sync.Once
 }
 
 // RedisOptions configure a Redis store. Window and Lease are required.
@@ -82,8 +88,12 @@ const (
 	maxPoll   = 200 * time.Millisecond
 )
 
-// NewRedis returns a Redis store on rdb; Close closes rdb.
-func NewRedis(rdb redis.UniversalClient, o RedisOptions) *Redis {
+// upkeepConns is the pool size of the client that renews, marks and releases.
+const upkeepConns = 4
+
+// NewRedis returns a Redis store on the server that opts connect to, with two clients: one for
+// the request path and one for the upkeep of its reservations. Close closes them.
+func NewRedis(opts *redis.Options, o RedisOptions) *Redis {
 	if o.Window <= 0 || o.Lease <= 0 {
 		panic("dedup: NewRedis needs a positive window and lease")
 	}
@@ -92,10 +102,16 @@ func NewRedis(rdb redis.UniversalClient, o RedisOptions) *Redis {
 	}
 	var raw [8]byte
 	_, _ = rand.Read(raw[:])
-	return &Redis{
-		rdb: rdb, prefix: o.KeyPrefix, window: o.Window, windows: o.Windows, lease: o.Lease, log: o.Log,
-		owner: "r:" + hex.EncodeToString(raw[:]) + ":", closed: make(chan struct{}),
+	up := *opts
+	up.PoolSize = upkeepConns
+	r := &Redis{
+		rdb: redis.NewClient(opts), upkeep: redis.NewClient(&up),
+		prefix: o.KeyPrefix, window: o.Window, windows: o.Windows, lease: o.Lease, log: o.Log,
+		owner: "r:" + hex.EncodeToString(raw[:]) + ":", held: map[string]string{},
+		closed: make(chan struct{}), renewed: make(chan struct{}),
 	}
+	go r.renewLoop()
+	return r
 }
 
 // Reserve implements Reserver.
@@ -145,10 +161,9 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return r.rdb.Ping(ctx).Err()
 }
 
-// Close waits for the marks and releases in flight, at most until ctx ends, and closes the
-// client.
+// Close waits for the marks and releases in flight, at most until ctx ends, stops renewing,
+// and closes the clients.
 func (r *Redis) Close(ctx context.Context) error {
-	r.once.Do(func() { close(r.closed) })
 	waited := make(chan struct{})
 	go func() { r.bg.Wait(); close(waited) }()
 	var err error
@@ -157,5 +172,7 @@ func (r *Redis) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = errors.New("dedup: redis marks still in flight at close")
 	}
-	return errors.Join(err, r.rdb.Close())
+	r.once.Do(func() { close(r.closed) })
+	<-r.renewed
+	return errors.Join(err, r.rdb.Close(), r.upkeep.Close())
 }

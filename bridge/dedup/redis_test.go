@@ -38,7 +38,7 @@ func redisStore(t *testing.T, addr string, o dedup.RedisOptions) *dedup.Redis {
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = prefix(t)
 	}
-	s := dedup.NewRedis(redis.NewClient(&redis.Options{Addr: addr}), o)
+	s := dedup.NewRedis(&redis.Options{Addr: addr}, o)
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	return s
 }
@@ -130,7 +130,7 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := dedup.NewRedis(redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1}), dedup.RedisOptions{Window: window, Lease: time.Second})
+	s := dedup.NewRedis(&redis.Options{Addr: addr, MaxRetries: -1}, dedup.RedisOptions{Window: window, Lease: time.Second})
 	defer s.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
