@@ -93,6 +93,10 @@ dedup: {redis: {addr: "127.0.0.1:6379"}}`, `dedup.redis.addr: set, but dedup.sto
 dedup: {store: redis, redis: {addr: "127.0.0.1:6379", lease: 0s}}`, `dedup.redis.lease: must be positive`},
 		{"redis negative db", valid + `
 dedup: {store: redis, redis: {addr: "127.0.0.1:6379", db: -1}}`, `dedup.redis.db: must not be negative`},
+		{"snapshot with redis", valid + `
+dedup: {store: redis, snapshot: /var/lib/bridge/dedup, redis: {addr: "127.0.0.1:6379"}}`, `dedup.snapshot: only the memory store`},
+		{"snapshot every zero", valid + `
+dedup: {snapshot: /var/lib/bridge/dedup, snapshot_every: 0s}`, `dedup.snapshot_every: must be positive`},
 		{"negative source window", `
 kafka: {brokers: ["127.0.0.1:9092"]}
 sources: [{name: a, provider: codivupload, secrets: [x], dedup: {window: -1h}}]`, `sources[0].dedup.window: must be positive`},
@@ -171,7 +175,8 @@ sources:
 			t.Errorf("%s: window %v, want %v", s.Name, got, want[s.Name])
 		}
 	}
-	if cfg.Dedup.Store != "memory" || cfg.Dedup.Redis.KeyPrefix != "bridge:dedup:" || cfg.Dedup.Redis.Lease.D() != 10*time.Second {
+	if cfg.Dedup.Store != "memory" || cfg.Dedup.Redis.KeyPrefix != "bridge:dedup:" || cfg.Dedup.Redis.Lease.D() != 10*time.Second ||
+		cfg.Dedup.Snapshot != "" || cfg.Dedup.SnapshotEvery.D() != 5*time.Minute {
 		t.Errorf("dedup defaults: %+v", cfg.Dedup)
 	}
 }

@@ -11,11 +11,15 @@ import (
 type Dedup struct {
 	// Store is where the window is kept: "memory" (one process) or "redis" (shared by
 	// replicas).
-	Store   string     `yaml:"store"`
-	Window  Duration   `yaml:"window"`
-	MaxIDs  int        `yaml:"max_ids"`
-	Rebuild bool       `yaml:"rebuild"`
-	Redis   DedupRedis `yaml:"redis"`
+	Store   string   `yaml:"store"`
+	Window  Duration `yaml:"window"`
+	MaxIDs  int      `yaml:"max_ids"`
+	Rebuild bool     `yaml:"rebuild"`
+	// Snapshot is a local file the memory store is saved to, every SnapshotEvery and at
+	// shutdown, so that a restart reads it and only the records since from Kafka.
+	Snapshot      string     `yaml:"snapshot"`
+	SnapshotEvery Duration   `yaml:"snapshot_every"`
+	Redis         DedupRedis `yaml:"redis"`
 }
 
 // DedupRedis is the Redis (7 or later, or Valkey) of dedup.store: redis.
@@ -45,7 +49,8 @@ const (
 func defaultDedup() Dedup {
 	return Dedup{
 		Store: StoreMemory, Window: Duration(24 * time.Hour), MaxIDs: 10_000_000, Rebuild: true,
-		Redis: DedupRedis{KeyPrefix: "bridge:dedup:", Lease: Duration(10 * time.Second)},
+		SnapshotEvery: Duration(5 * time.Minute),
+		Redis:         DedupRedis{KeyPrefix: "bridge:dedup:", Lease: Duration(10 * time.Second)},
 	}
 }
 
@@ -76,9 +81,13 @@ func (c *Config) validateDedup(bad complaint) {
 		}
 	case StoreRedis:
 		c.validateRedis(bad)
+		if c.Dedup.Snapshot != "" {
+			bad("dedup.snapshot", "only the memory store takes a snapshot; Redis keeps its own data")
+		}
 	default:
 		bad("dedup.store", "want memory or redis, got %q", c.Dedup.Store)
 	}
+	positive(bad, "dedup.snapshot_every", c.Dedup.SnapshotEvery)
 	if c.Kafka.Retention > 0 && c.Kafka.Retention < c.Dedup.Window {
 		bad("dedup.window", "%s is longer than kafka.retention %s: a restart could not rebuild it", c.Dedup.Window, c.Kafka.Retention)
 	}

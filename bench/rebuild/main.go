@@ -2,7 +2,8 @@
 // real broker: it fills the bridge's topics with n records shaped as the bridge writes them
 // (single-object Avro of a 400-800 byte body, the bridge's headers and compression), spread
 // over the last 23 hours, then times dedup.Rebuild over a 24 h window next to a plain
-// franz-go read of the same records, and prints ids per second and memory.
+// franz-go read of the same records, then writes the store's snapshot and times a rebuild
+// from it plus the records since, and prints ids per second and memory.
 //
 //	go run ./bench/rebuild -brokers 127.0.0.1:39092 -records 1000000,10000000
 //
@@ -74,7 +75,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("| records | ids restored | read records/s (plain franz-go) | rebuild s | rebuild ids/s | heap after (MiB) | peak RSS (MiB) |\n|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Printf("| records | ids restored | read records/s (plain franz-go) | rebuild s | rebuild ids/s | heap after (MiB) | peak RSS (MiB) | snapshot write s | snapshot MiB | rebuild from snapshot s | ids/s | records since, from Kafka |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, n := range o.counts {
 		res, err := measure(ctx, o, n)
 		if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -18,11 +20,17 @@ type result struct {
 	plainPerSec        float64
 	seconds, idsPerSec float64
 	heapMiB, rssMiB    float64
+	// the snapshot path: writing one, and a rebuild from it plus the records since
+	writeSeconds, snapMiB float64
+	snapSeconds           float64
+	snapIDs               int
+	caughtUp              int64
 }
 
 func (r *result) row() string {
-	return fmt.Sprintf("| %d | %d | %.0f | %.1f | %.0f | %.0f | %.0f |",
-		r.records, r.ids, r.plainPerSec, r.seconds, r.idsPerSec, r.heapMiB, r.rssMiB)
+	return fmt.Sprintf("| %d | %d | %.0f | %.1f | %.0f | %.0f | %.0f | %.2f | %.0f | %.2f | %.0f | %d |",
+		r.records, r.ids, r.plainPerSec, r.seconds, r.idsPerSec, r.heapMiB, r.rssMiB,
+		r.writeSeconds, r.snapMiB, r.snapSeconds, float64(r.snapIDs)/r.snapSeconds, r.caughtUp)
 }
 
 // rebuild times a plain read of the records (the floor any rebuild from the topics meets),
@@ -45,18 +53,49 @@ func rebuild(ctx context.Context, cl *kgo.Client, k config.Kafka, n int) (*resul
 	base := heapMiB()
 	s := dedup.New(24*time.Hour, max(n, config.Default().Dedup.MaxIDs))
 	start = time.Now()
-	ids, err := dedup.Rebuild(ctx, cl, topics, time.Now(), s, nil)
+	st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), s, dedup.RebuildOptions{})
 	if err != nil {
 		return nil, err
 	}
 	res.seconds = time.Since(start).Seconds()
-	res.ids, res.idsPerSec = ids, float64(ids)/res.seconds
+	res.ids, res.idsPerSec = st.IDs, float64(st.IDs)/res.seconds
 	res.heapMiB, res.rssMiB = heapMiB()-base, peakRSSMiB()
-	logf("rebuild of %d ids: %.1f s, %.0f ids/s", ids, res.seconds, res.idsPerSec)
+	logf("rebuild of %d ids: %.1f s, %.0f ids/s", st.IDs, res.seconds, res.idsPerSec)
 	if s.Len() != n {
 		return nil, fmt.Errorf("rebuilt %d ids of %d", s.Len(), n)
 	}
-	return res, nil
+	return res, fromSnapshot(ctx, cl, topics, s, res)
+}
+
+// fromSnapshot writes s's snapshot, then times a rebuild of a new Store from it plus the
+// records Kafka received since.
+func fromSnapshot(ctx context.Context, cl *kgo.Client, topics []string, s *dedup.Store, res *result) error {
+	dir, err := os.MkdirTemp("", "rebuild-snapshot-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "dedup.snapshot")
+	start := time.Now()
+	if _, err := s.WriteSnapshot(path, time.Now()); err != nil {
+		return err
+	}
+	res.writeSeconds = time.Since(start).Seconds()
+	if fi, err := os.Stat(path); err == nil {
+		res.snapMiB = float64(fi.Size()) / (1 << 20)
+	}
+	fresh := dedup.New(24*time.Hour, max(res.records, config.Default().Dedup.MaxIDs))
+	start = time.Now()
+	st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), fresh, dedup.RebuildOptions{Snapshot: path})
+	if err != nil {
+		return err
+	}
+	res.snapSeconds, res.snapIDs, res.caughtUp = time.Since(start).Seconds(), st.IDs, st.Records
+	logf("rebuild from the snapshot: %d ids (%d records since read from kafka) in %.2f s", st.IDs, st.Records, res.snapSeconds)
+	if fresh.Len() != res.records || st.FromSnapshot == 0 {
+		return fmt.Errorf("rebuilt %d ids of %d from the snapshot (%d entries; %v)", fresh.Len(), res.records, st.FromSnapshot, st.SnapshotErr)
+	}
+	return nil
 }
 
 // plainRead consumes every record of topics once and returns how many there were.

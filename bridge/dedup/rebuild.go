@@ -13,26 +13,61 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// RebuildOptions change what Rebuild reads.
+type RebuildOptions struct {
+	// Snapshot is the path of a snapshot (see WriteSnapshot) to start from: then only the
+	// records Kafka received since it are read. Empty, missing or unusable: the whole window
+	// is read.
+	Snapshot string
+	// Progress, if set, is called after each fetch with the records read so far and the
+	// records to read.
+	Progress func(read, total int64)
+}
+
+// RebuildStats tell what a rebuild did.
+type RebuildStats struct {
+	IDs          int       // ids restored
+	Records      int64     // records read from Kafka
+	FromSnapshot int       // snapshot entries read; 0 when no snapshot was used
+	SnapshotErr  error     // why the named snapshot was not used
+	Since        time.Time // records were read from this time on
+}
+
 // Rebuild repopulates s at start from the records already in Kafka within the windows before
 // now, so that a restarted bridge still answers redeliveries "duplicate". For each partition
-// of topics it reads from the first offset at or after now minus the longest window up to the
-// end offset listed at the start, and marks (header "source", key) seen at the record's
-// timestamp when that lies within the source's window. Records with no key or no source
-// header are skipped; topics that do not exist are fine. At most s's maxIDs marks are held
-// while reading (the newest), so the rebuild needs no more memory than the Store it fills.
-// progress, if not nil, is called after each fetch with the records read so far and the
-// records to read. It returns how many ids it restored. The range is read on a short-lived
-// client built from cl.Opts(), so cl must be a producer or admin client, not a group
-// consumer; cl itself only lists offsets.
-func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, progress func(read, total int64)) (n int, err error) {
-	if len(topics) == 0 {
-		return 0, nil // kadm would list every topic
-	}
-	spans, err := listSpans(ctx, kadm.NewClient(cl), topics, now.Add(-s.longestWindow()))
-	if err != nil || len(spans) == 0 {
-		return 0, err
-	}
+// of topics it reads from the first offset at or after now minus the longest window (or the
+// snapshot's time, with a usable snapshot) up to the end offset listed at the start, and marks
+// (header "source", key) seen at the record's timestamp when that lies within the source's
+// window. Records with no key or no source header are skipped; topics that do not exist are
+// fine. At most s's maxIDs marks are held while reading (the newest), so the rebuild needs no
+// more memory than the Store it fills. The range is read on a short-lived client built from
+// cl.Opts(), so cl must be a producer or admin client, not a group consumer; cl itself only
+// lists offsets.
+func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, o RebuildOptions) (RebuildStats, error) {
+	st := RebuildStats{Since: now.Add(-s.longestWindow())}
 	kept := newest{limit: s.maxIDs}
+	if o.Snapshot != "" {
+		n, since, err := s.loadSnapshot(o.Snapshot, now, kept.add)
+		if st.SnapshotErr = err; err == nil {
+			st.FromSnapshot, st.Since = n, maxTime(st.Since, since)
+		}
+	}
+	if err := readInto(ctx, cl, topics, now, s, st.Since, &kept, &st, o.Progress); err != nil {
+		return st, err
+	}
+	st.IDs = s.restore(kept.sorted())
+	return st, nil
+}
+
+func readInto(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, since time.Time,
+	kept *newest, st *RebuildStats, progress func(read, total int64)) error {
+	if len(topics) == 0 {
+		return nil // kadm would list every topic
+	}
+	spans, err := listSpans(ctx, kadm.NewClient(cl), topics, since)
+	if err != nil || len(spans) == 0 {
+		return err
+	}
 	r := &reader{spans: spans, left: len(spans), progress: progress, keep: func(rec *kgo.Record) {
 		if m, ok := s.markOf(rec, now); ok {
 			kept.add(m)
@@ -41,10 +76,16 @@ func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time
 	for _, sp := range spans {
 		r.total += sp.end - sp.start
 	}
-	if err := r.readAll(ctx, cl.Opts()); err != nil {
-		return 0, err
+	err = r.readAll(ctx, cl.Opts())
+	st.Records = r.done
+	return err
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
 	}
-	return s.restore(kept.sorted()), nil
+	return b
 }
 
 // partition names one topic partition.

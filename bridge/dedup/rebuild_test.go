@@ -94,7 +94,9 @@ func TestRebuild(t *testing.T) {
 
 	s := dedup.New(window, 1000)
 	var read, total int64
-	n, err := dedup.Rebuild(ctx, cl, []string{published, failed, empty, "dedup-no-such-topic"}, now, s, func(r, t int64) { read, total = r, t })
+	st, err := dedup.Rebuild(ctx, cl, []string{published, failed, empty, "dedup-no-such-topic"}, now, s,
+		dedup.RebuildOptions{Progress: func(r, t int64) { read, total = r, t }})
+	n := st.IDs
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +133,8 @@ func TestRebuildNothingToRead(t *testing.T) {
 	defer cl.Close()
 	for _, topics := range [][]string{nil, {"dedup-no-such-topic"}} {
 		s := dedup.New(window, 10)
-		if n, err := dedup.Rebuild(ctx, cl, topics, time.Now(), s, nil); n != 0 || err != nil || s.Len() != 0 {
-			t.Errorf("topics %q: n=%d err=%v Len=%d", topics, n, err, s.Len())
+		if st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), s, dedup.RebuildOptions{}); st.IDs != 0 || err != nil || s.Len() != 0 {
+			t.Errorf("topics %q: n=%d err=%v Len=%d", topics, st.IDs, err, s.Len())
 		}
 	}
 }
@@ -145,7 +147,7 @@ func TestRebuildStopsWithContext(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := dedup.Rebuild(ctx, cl, []string{"dedup-any"}, time.Now(), dedup.New(window, 10), nil); err == nil {
+	if _, err := dedup.Rebuild(ctx, cl, []string{"dedup-any"}, time.Now(), dedup.New(window, 10), dedup.RebuildOptions{}); err == nil {
 		t.Fatal("Rebuild with a cancelled context returned no error")
 	}
 }
@@ -186,8 +188,8 @@ func TestRebuildWindowsAndBound(t *testing.T) {
 		{bounded, 5, []string{"acme-5", "acme-6", "acme-7", "acme-8", "acme-9"}},
 		{roomy, 11, []string{"meta-old", "acme-0", "acme-4", "acme-5", "acme-9"}},
 	} {
-		if n, err := dedup.Rebuild(ctx, cl, []string{topic}, now, c.s, nil); err != nil || n != c.n {
-			t.Fatalf("Rebuild: n=%d err=%v, want %d ids", n, err, c.n)
+		if st, err := dedup.Rebuild(ctx, cl, []string{topic}, now, c.s, dedup.RebuildOptions{}); err != nil || st.IDs != c.n {
+			t.Fatalf("Rebuild: n=%d err=%v, want %d ids", st.IDs, err, c.n)
 		}
 		want := map[string]bool{}
 		for _, id := range c.want {

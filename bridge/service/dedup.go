@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -31,6 +33,9 @@ type dedupState struct {
 	redis *dedup.Redis // nil in memory
 	log   *slog.Logger
 
+	snapshot      string // the memory store's snapshot file, if any
+	snapshotEvery time.Duration
+
 	rebuilding  atomic.Bool
 	read, total atomic.Int64
 	redisDown   atomic.Pointer[string] // why Redis is not usable; nil when it answered
@@ -51,7 +56,7 @@ func newDedup(cfg config.Config, log *slog.Logger, rebuild bool) *dedupState {
 	d := &dedupState{log: log}
 	windows := sourceWindows(cfg, log)
 	if cfg.Dedup.Store == config.StoreRedis {
-		d.redis = dedup.NewRedis(redisClient(cfg.Dedup.Redis), dedup.RedisOptions{
+		d.redis = dedup.NewRedis(redisOptions(cfg.Dedup.Redis), dedup.RedisOptions{
 			KeyPrefix: cfg.Dedup.Redis.KeyPrefix, Window: cfg.Dedup.Window.D(), Windows: windows,
 			Lease: cfg.Dedup.Redis.Lease.D(), Log: log,
 		})
@@ -67,6 +72,7 @@ func newDedup(cfg config.Config, log *slog.Logger, rebuild bool) *dedupState {
 	if rebuild {
 		opts = append(opts, dedup.Rebuilding())
 		d.rebuilding.Store(true)
+		d.snapshot, d.snapshotEvery = cfg.Dedup.Snapshot, cfg.Dedup.SnapshotEvery.D()
 	}
 	d.mem = dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs, opts...)
 	d.store = d.mem
@@ -98,7 +104,7 @@ func sourceWindows(cfg config.Config, log *slog.Logger) map[string]time.Duration
 	return windows
 }
 
-func redisClient(c config.DedupRedis) *redis.Client {
+func redisOptions(c config.DedupRedis) *redis.Options {
 	redis.SetLogger(redisLogger{})
 	o := &redis.Options{
 		Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,
@@ -110,7 +116,7 @@ func redisClient(c config.DedupRedis) *redis.Client {
 	if c.TLS {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	return redis.NewClient(o)
+	return o
 }
 
 // redisLogger drops go-redis's own log lines: its failures reach us as errors, which the
@@ -143,6 +149,7 @@ func (d *dedupState) rebuild(ctx context.Context, cl *kgo.Client, topics []strin
 		if err == nil {
 			d.mem.Open()
 			d.rebuilding.Store(false)
+			d.snapshots(ctx)
 			return
 		}
 		if ctx.Err() != nil {
@@ -170,14 +177,50 @@ func (d *dedupState) rebuildOnce(ctx context.Context, cl *kgo.Client, topics []s
 				"records_per_second", int(float64(read)/time.Since(start).Seconds()))
 		}
 	}
-	n, err := dedup.Rebuild(ctx, cl, topics, time.Now(), d.mem, progress)
+	st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), d.mem, dedup.RebuildOptions{Snapshot: d.snapshot, Progress: progress})
+	if st.SnapshotErr != nil && !errors.Is(st.SnapshotErr, fs.ErrNotExist) {
+		d.log.Warn("dedup snapshot not used; reading the whole window from kafka", "path", d.snapshot, "err", st.SnapshotErr)
+	}
 	if err != nil {
 		return err
 	}
 	took := time.Since(start)
-	d.log.Info("dedup rebuilt from kafka", "ids", n, "records", d.read.Load(), "took", took.Round(time.Millisecond),
-		"records_per_second", int(float64(d.read.Load())/max(took.Seconds(), 1e-3)))
+	d.log.Info("dedup rebuilt", "ids", st.IDs, "from_snapshot", st.FromSnapshot, "records_from_kafka", st.Records,
+		"since", st.Since.Format(time.RFC3339), "took", took.Round(time.Millisecond))
 	return nil
+}
+
+// snapshots saves the memory store to its snapshot file every snapshotEvery until ctx ends,
+// when one is configured.
+func (d *dedupState) snapshots(ctx context.Context) {
+	if d.snapshot == "" {
+		return
+	}
+	t := time.NewTicker(d.snapshotEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.writeSnapshot()
+		}
+	}
+}
+
+// writeSnapshot saves a rebuilt memory store; a store still rebuilding holds only part of
+// the window and is never saved.
+func (d *dedupState) writeSnapshot() {
+	if d.snapshot == "" || d.rebuilding.Load() {
+		return
+	}
+	start := time.Now()
+	n, err := d.mem.WriteSnapshot(d.snapshot, start)
+	if err != nil {
+		d.log.Warn("dedup snapshot failed", "path", d.snapshot, "err", err)
+		return
+	}
+	d.log.Debug("dedup snapshot written", "path", d.snapshot, "entries", n, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // watchRedis pings Redis every readyEvery and keeps the outcome for readiness.
@@ -257,10 +300,11 @@ func (d *dedupState) stop() {
 	d.wg.Wait()
 }
 
-// close waits for Redis's marks in flight, within ctx; after the producer has settled every
-// record, so that each accepted id is marked.
+// close waits for Redis's marks in flight, within ctx, or saves the memory store's last
+// snapshot; after the producer has settled every record, so that each accepted id is in.
 func (d *dedupState) close(ctx context.Context) error {
 	if d.redis == nil {
+		d.writeSnapshot()
 		return nil
 	}
 	return d.redis.Close(ctx)

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -176,5 +179,30 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 30s")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestRestartFromSnapshot: with dedup.snapshot, a graceful stop saves the memory store, and the
+// next start reads it back plus only the records Kafka received since, and still answers the
+// event accepted before "duplicate".
+func TestRestartFromSnapshot(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
+	cfg.Dedup.Snapshot = filepath.Join(t.TempDir(), "dedup.snapshot")
+	first := start(t, cfg)
+	h, body := codiv("post.published", "evt_snapshot")
+	if a := send(t, httpClient, "POST", first.url+"/webhooks/codivupload", h, body); a.Status != "accepted" {
+		t.Fatalf("before the restart: %+v", a)
+	}
+	first.stop(t)
+	if _, err := os.Stat(cfg.Dedup.Snapshot); err != nil {
+		t.Fatalf("no snapshot after a graceful stop: %v", err)
+	}
+	second := start(t, cfg)
+	if a := send(t, httpClient, "POST", second.url+"/webhooks/codivupload", h, body); a.Status != "duplicate" {
+		t.Fatalf("after the restart: %+v; want duplicate", a)
+	}
+	if !regexp.MustCompile(`"dedup rebuilt" ids=1 from_snapshot=1 `).MatchString(second.logs.String()) {
+		t.Errorf("the rebuild did not start from the snapshot:\n%s", second.logs.String())
 	}
 }
