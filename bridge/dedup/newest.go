@@ -5,10 +5,11 @@ import (
 	"slices"
 )
 
-// mark is an id to remember in group g, as read back from Kafka.
+// mark is an id to remember in s.groups[g], as read back from Kafka. It holds no pointer,
+// so that the garbage collector need not scan millions of them.
 type mark struct {
-	g  *group
 	st stamp
+	g  uint32
 }
 
 // newest keeps the limit newest marks it is given, in a min-heap by time, so that reading a

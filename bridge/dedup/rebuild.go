@@ -45,17 +45,17 @@ type RebuildStats struct {
 // lists offsets.
 func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, o RebuildOptions) (RebuildStats, error) {
 	st := RebuildStats{Since: now.Add(-s.longestWindow())}
-	kept := newest{limit: s.maxIDs}
 	if o.Snapshot != "" {
-		n, since, err := s.loadSnapshot(o.Snapshot, now, kept.add)
+		n, ids, since, err := s.loadSnapshot(o.Snapshot, now)
 		if st.SnapshotErr = err; err == nil {
-			st.FromSnapshot, st.Since = n, maxTime(st.Since, since)
+			st.FromSnapshot, st.IDs, st.Since = n, ids, maxTime(st.Since, since)
 		}
 	}
+	kept := newest{limit: s.maxIDs}
 	if err := readInto(ctx, cl, topics, now, s, st.Since, &kept, &st, o.Progress); err != nil {
 		return st, err
 	}
-	st.IDs = s.restore(kept.sorted())
+	st.IDs += s.restore(kept.sorted())
 	return st, nil
 }
 
@@ -237,7 +237,7 @@ func (s *Store) markOf(r *kgo.Record, now time.Time) (mark, bool) {
 		if !r.Timestamp.After(now.Add(-time.Duration(g.window))) {
 			return mark{}, false
 		}
-		return mark{g, stamp{s.key(source, string(r.Key)), r.Timestamp.UnixNano()}}, true
+		return mark{stamp{s.key(source, string(r.Key)), r.Timestamp.UnixNano()}, g.index}, true
 	}
 	return mark{}, false
 }
@@ -258,7 +258,7 @@ func (s *Store) restore(ms []mark) int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, m := range ms {
-		if s.markSeen(m.g, m.st.k, m.st.at) {
+		if s.markSeen(s.groups[m.g], m.st.k, m.st.at) {
 			n++
 		}
 	}

@@ -81,3 +81,17 @@ func (g *group) compact() {
 	})
 	g.stale = 0
 }
+
+// reserve makes room for n more ids in an empty group at once, instead of growing the map and
+// the FIFO step by step while a snapshot is read.
+func (g *group) reserve(n int) {
+	if len(g.seen) > 0 || n <= 0 {
+		return
+	}
+	g.seen = make(map[key]int64, n)
+	size := 64
+	for size < n {
+		size *= 2
+	}
+	g.order.resize(max(size, len(g.order.buf)))
+}

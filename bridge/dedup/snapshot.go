@@ -115,38 +115,41 @@ func encodeSnapshot(f io.Writer, groups []groupCopy, since time.Time) (int, erro
 	return n, err
 }
 
-// loadSnapshot reads the snapshot at path and hands add its entries that lie within their
-// source's window before now, as s groups them today. It returns how many it read and the
-// time Kafka must be read from.
-func (s *Store) loadSnapshot(path string, now time.Time, add func(mark)) (int, time.Time, error) {
+// loadSnapshot reads the snapshot at path into s, which is being rebuilt: the entries that
+// lie within their source's window before now, as s groups them today, in the file's order,
+// which is each group's time order. It returns how many entries it read, how many ids were
+// new, and the time Kafka must be read from. Nothing is read from a file that is not intact.
+func (s *Store) loadSnapshot(path string, now time.Time) (n, ids int, since time.Time, err error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return 0, time.Time{}, err
+		return 0, 0, time.Time{}, err
 	}
 	if len(raw) < len(snapshotMagic)+16 || !bytes.HasPrefix(raw, snapshotMagic) {
-		return 0, time.Time{}, errors.New("dedup: snapshot: not a snapshot")
+		return 0, 0, time.Time{}, errors.New("dedup: snapshot: not a snapshot")
 	}
 	body, sum := raw[:len(raw)-4], binary.LittleEndian.Uint32(raw[len(raw)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
-		return 0, time.Time{}, errors.New("dedup: snapshot: checksum mismatch (torn or corrupt)")
+		return 0, 0, time.Time{}, errors.New("dedup: snapshot: checksum mismatch (torn or corrupt)")
 	}
 	d := decoder{b: body[len(snapshotMagic):]}
-	since := time.Unix(0, int64(d.u64()))
-	n := 0
+	since = time.Unix(0, int64(d.u64()))
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for groups := d.u32(); groups > 0 && d.err == nil; groups-- {
-		g := s.groupOf(d.str())
+		g, count := s.groupOf(d.str()), d.u64()
+		g.reserve(int(min(count, uint64(s.maxIDs))))
 		cutoff := now.UnixNano() - g.window
-		for entries := d.u64(); entries > 0 && d.err == nil; entries-- {
+		for ; count > 0 && d.err == nil; count-- {
 			st := stamp{key{d.u64(), d.u64()}, int64(d.u64())}
-			if n++; st.at > cutoff && d.err == nil {
-				add(mark{g, st})
+			if n++; st.at > cutoff && d.err == nil && s.markSeen(g, st.k, st.at) {
+				ids++
 			}
 		}
 	}
 	if d.err != nil || len(d.b) > 0 {
-		return 0, time.Time{}, errors.New("dedup: snapshot: malformed")
+		return 0, 0, time.Time{}, errors.New("dedup: snapshot: malformed")
 	}
-	return n, since, nil
+	return n, ids, since, nil
 }
 
 // decoder reads a snapshot's fields; past the end it returns zeros and remembers the error.

@@ -44,6 +44,7 @@ type Store struct {
 // group is the seen set of the sources that share one window: a map from key to acceptance
 // time and a FIFO of (key, time) in time order (see seen.go).
 type group struct {
+	index  uint32 // in Store.groups
 	source string // "" for the default group
 	window int64  // nanoseconds
 	seen   map[key]int64
@@ -72,6 +73,7 @@ func SourceWindow(source string, window time.Duration) Option {
 	}
 	return func(s *Store) {
 		g := newGroup(source, window)
+		g.index = uint32(len(s.groups))
 		s.sources[source] = g
 		s.groups = append(s.groups, g)
 	}
