@@ -74,6 +74,7 @@ type options struct {
 	compression  string
 	partitions   int
 	openConns    int
+	scale        bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -98,6 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.partitions, "partitions", int(config.Default().Kafka.Partitions), "kafka.partitions of the run's topics")
 	fs.IntVar(&o.openConns, "open-conns", 0, "connections of the open-loop phases (default 4 × -conns), so that the schedule, not the connection count, paces them")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "keep the run's topics instead of deleting them at the end")
+	fs.BoolVar(&o.scale, "scale", false, "instead of the main phases, compare dedup.store memory, redis and two replicas sharing redis, and print the figures")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -159,6 +161,8 @@ type runner struct {
 	ledger ledger
 	phases []Phase
 	log    io.Writer
+	// redisPid is the Redis of -scale, whose CPU time it reports.
+	redisPid int
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -173,6 +177,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(r.dir)
+	if o.scale {
+		report, err := r.scale(ctx)
+		fmt.Fprintln(stdout, "\n"+report)
+		return err
+	}
 	res, err := r.all(ctx)
 	if err != nil {
 		return err

@@ -17,9 +17,9 @@ import (
 // ids answered 200 are delivered again a little later (a redelivery, which must be answered
 // "duplicate"). It ignores Retry-After, which would only slow the suite down.
 type provider struct {
-	replicas []atomic.Pointer[string] // the current address of each replica
-	client   *http.Client
-	phase    atomic.Pointer[string] // the phase new ids belong to
+	replicas  []atomic.Pointer[string] // the current address of each replica
+	client    *http.Client
+	phase     atomic.Pointer[string] // the phase new ids belong to
 	redeliver float64
 	giveUp    context.Context // ends the retries of the ids never answered 200
 

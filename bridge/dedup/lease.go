@@ -9,9 +9,10 @@ import (
 )
 
 // The reservations this process owns on a Redis store: renewed together, on a client of their
-// own, until each is settled (marked seen, or released). Renewals and settles never wait
-// behind the request path's commands: during a Kafka outage every provider retry asks Redis,
-// and a renewal starved past the lease would let another replica produce the record again.
+// own, until each is settled (marked seen, or released). Renewals never wait behind the
+// request path's commands: during a Kafka outage every provider retry asks Redis, and a
+// renewal starved past the lease would let another replica produce the record again. Marks
+// go through the request path's autopipeline, where they batch with the reservations.
 
 // Compare-and-act on a key that must still hold the owner's token: a reservation that
 // expired and was taken by another replica is theirs, not ours to renew or delete.
@@ -62,7 +63,7 @@ func (r *Redis) settle(key, token string, window time.Duration, accepted bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 		var err error
 		if accepted {
-			err = r.upkeep.Set(ctx, key, seenValue, window).Err()
+			err = r.cmd.Set(ctx, key, seenValue, window).Err()
 		} else {
 			err = releaseScript.Run(ctx, r.upkeep, []string{key}, token).Err()
 		}
