@@ -51,7 +51,7 @@ type faultRig struct {
 	extra    string
 	replicas []*bridgeProc
 	p        *provider
-	killedAt time.Time // when replica 0 was killed
+	killedAt []time.Time // when replica 0 was killed
 	restarts int
 	giveUp   context.CancelFunc // ends the provider's retries
 }
@@ -72,11 +72,14 @@ var faults = []fault{
 		func(l faultLoad) time.Duration { return 3 * l.produceTimout }},
 	{"SIGKILL Redis, restart it", func(r *faultRig) { r.must(r.redis.Kill()) }, func(r *faultRig) { r.must(r.redis.Start()) },
 		func(l faultLoad) time.Duration { return l.down }},
+	{"SIGKILL one replica while its records are unsettled (broker frozen 1 s), restart it",
+		(*faultRig).killReplicaUnsettled, (*faultRig).restartReplica, func(l faultLoad) time.Duration { return l.down }},
 }
 
 // TestFaults runs steady load against two replicas sharing Redis while, one after the other,
-// the broker is killed, a replica is killed, the broker is frozen past the produce timeout
-// and Redis is killed, each then brought back. The provider retries every answer but 200.
+// the broker is killed, a replica is killed, the broker is frozen past the produce timeout,
+// Redis is killed, and a replica is killed while its records wait for the frozen broker, each
+// then brought back. The provider retries every answer but 200.
 // Afterwards every id has been answered 200, every id answered 200 is in Kafka, and no id is
 // there twice, except possibly one whose request was in flight on the killed replica (the
 // documented limit of the Redis store: its reservation expires one lease later). The figures
@@ -147,8 +150,17 @@ func (r *faultRig) startReplica(name string) *bridgeProc {
 }
 
 func (r *faultRig) killReplica() {
-	r.killedAt = time.Now()
+	r.killedAt = append(r.killedAt, time.Now())
 	r.replicas[0].kill()
+}
+
+// killReplicaUnsettled kills a replica while its records cannot be acknowledged (the broker
+// frozen): what the Redis store cannot cover, measured.
+func (r *faultRig) killReplicaUnsettled() {
+	r.broker.Pause()
+	time.Sleep(time.Second)
+	r.killReplica()
+	r.broker.Resume()
 }
 
 func (r *faultRig) restartReplica() {
@@ -243,8 +255,10 @@ func (r *faultRig) cutByKill() map[string]bool {
 	r.p.mu.Lock()
 	defer r.p.mu.Unlock()
 	for _, a := range r.p.attempts {
-		if a.replica == 0 && a.code == 0 && !a.start.After(r.killedAt) && !a.end.Before(r.killedAt) {
-			cut[a.id] = true
+		for _, at := range r.killedAt {
+			if a.replica == 0 && a.code == 0 && !a.start.After(at) && !a.end.Before(at) {
+				cut[a.id] = true
+			}
 		}
 	}
 	return cut
