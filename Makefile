@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test vet build run fmt-check tidy-check bench faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'
@@ -13,8 +13,21 @@ test:
 vet:
 	$(GO) vet ./...
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE ?= socialbridge/bridge:latest
+
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/bridge ./cmd/bridge
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.buildVersion=$(VERSION)" -o bin/bridge ./cmd/bridge
+
+# The container image, FROM scratch, built from the working tree (no registry needed):
+# e.g. make image IMAGE=socialbridge/bridge:1.2.0
+image:
+	VERSION=$(VERSION) scripts/image.sh $(IMAGE)
+
+# Validates docker-compose.yml (and its profiles) with docker-compose, as CI does.
+compose-check:
+	docker-compose -f docker-compose.yml config -q
+	docker-compose -f docker-compose.yml --profile registry config -q
 
 run:
 	$(GO) run ./cmd/bridge dev
@@ -32,6 +45,17 @@ bench:
 	@if [[ -x scripts/bench.sh ]]; then exec scripts/bench.sh $(ARGS); fi; \
 	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
 	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) run ./bench $(ARGS)
+
+# Throughput of the retries and alerts groups against a bare franz-go consumer, in one run
+# on a broker started for it (see bench/RESULTS.md, "Reference consumers").
+bench-consumers:
+	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
+	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -run '^$$' -bench Consumers -benchtime 1x ./consumers/
+
+# The analytics consumer's benchmark: events/s into SQLite and PostgreSQL against a bare
+# franz-go consumer, and the summary's latency over a month; updates bench/RESULTS.md.
+bench-analytics:
+	scripts/bench-analytics.sh $(ARGS)
 
 kafka-fetch:
 	scripts/kafka.sh fetch

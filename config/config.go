@@ -137,7 +137,7 @@ func cleanYAMLError(err error) string {
 	return strings.ReplaceAll(msg, " in type config.", " in section ")
 }
 
-// Redacted returns a copy safe to log: secrets, passwords, the retry action's header values,
+// Redacted returns a copy safe to log: secrets, verify tokens, passwords, the retry action's header values,
 // the Slack webhook URL (its path is its credential) and a database password are masked.
 func (c Config) Redacted() Config {
 	out := c
@@ -146,6 +146,9 @@ func (c Config) Redacted() Config {
 		s.Secrets = make([]string, len(s.Secrets))
 		for j := range s.Secrets {
 			s.Secrets[j] = "[redacted]"
+		}
+		if s.VerifyToken != "" {
+			s.VerifyToken = "[redacted]"
 		}
 		out.Sources[i] = s
 	}

@@ -24,6 +24,23 @@ type Retries struct {
 	Group  string     `yaml:"group"`
 	Delays []Duration `yaml:"delays"`
 	Action Action     `yaml:"action"`
+	Member Member     `yaml:",inline"`
+}
+
+// Member holds what every group-commit consumer process has: where it serves /metrics and
+// /healthz, and the id that makes its Kafka transactions survive its own restart.
+type Member struct {
+	// Listen is the host:port of /metrics and /healthz.
+	Listen string `yaml:"listen"`
+	// InstanceID, when set, is the stable name of this process among the group's members
+	// (e.g. the pod name): its transactional id is {group}-{instance_id}, so a restarted
+	// process fences its predecessor and aborts its open transaction at once. Empty: a
+	// random id per start, and a crashed process's open transaction holds its partitions
+	// until transaction_timeout passes. Two live processes must never share one.
+	InstanceID string `yaml:"instance_id"`
+	// TransactionTimeout bounds a transaction of this process; the broker aborts one left
+	// open longer (a crashed process's). It must exceed the longest batch.
+	TransactionTimeout Duration `yaml:"transaction_timeout"`
 }
 
 // Action is the HTTP request that retries one failed post. URL may hold {post_id},
@@ -40,6 +57,9 @@ type Alerts struct {
 	Group           string   `yaml:"group"`
 	Cooldown        Duration `yaml:"cooldown"`
 	SlackWebhookURL string   `yaml:"slack_webhook_url"`
+	// SlackTimeout bounds one POST to Slack; a slower answer counts as a failure, retried.
+	SlackTimeout Duration `yaml:"slack_timeout"`
+	Member       Member   `yaml:",inline"`
 }
 
 // Analytics configures the group that keeps hourly aggregates and serves the dashboard.
@@ -58,8 +78,12 @@ func defaultConsumers() Consumers {
 			Group:  "social.retries",
 			Delays: []Duration{Duration(30 * time.Second), Duration(5 * time.Minute), Duration(30 * time.Minute)},
 			Action: Action{Method: http.MethodPost, Timeout: Duration(10 * time.Second)},
+			Member: Member{Listen: "127.0.0.1:8082", TransactionTimeout: Duration(time.Minute)},
 		},
-		Alerts:    Alerts{Group: "social.alerts", Cooldown: Duration(6 * time.Hour)},
+		Alerts: Alerts{
+			Group: "social.alerts", Cooldown: Duration(6 * time.Hour), SlackTimeout: Duration(10 * time.Second),
+			Member: Member{Listen: "127.0.0.1:8083", TransactionTimeout: Duration(30 * time.Second)},
+		},
 		Analytics: Analytics{Group: "social.analytics", Database: "sqlite:analytics.db", Listen: "127.0.0.1:8081"},
 	}
 }
@@ -97,6 +121,20 @@ func (r *Retries) validate(bad complaint) {
 		}
 	}
 	positive(bad, key+".action.timeout", a.Timeout)
+	r.Member.validate(bad, key)
+	if r.Member.TransactionTimeout > 0 && r.Member.TransactionTimeout <= a.Timeout {
+		bad(key+".transaction_timeout", "must exceed action.timeout (%s): a batch waits for its calls inside one transaction", a.Timeout)
+	}
+}
+
+func (m *Member) validate(bad complaint, key string) {
+	if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+		bad(key+".listen", "want host:port, got %q", m.Listen)
+	}
+	if strings.ContainsAny(m.InstanceID, " \t\r\n") {
+		bad(key+".instance_id", "must not contain spaces")
+	}
+	positive(bad, key+".transaction_timeout", m.TransactionTimeout)
 }
 
 func (a *Alerts) validate(bad complaint) {
@@ -108,6 +146,8 @@ func (a *Alerts) validate(bad complaint) {
 	if a.SlackWebhookURL != "" {
 		checkURL(bad, key+".slack_webhook_url", a.SlackWebhookURL)
 	}
+	positive(bad, key+".slack_timeout", a.SlackTimeout)
+	a.Member.validate(bad, key)
 }
 
 func (a *Analytics) validate(bad complaint) {

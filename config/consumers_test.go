@@ -37,6 +37,10 @@ func TestReferenceConsumers(t *testing.T) {
 	if a := cfg.Consumers.Analytics; a.Database != "sqlite:analytics.db" || a.Listen != "127.0.0.1:8081" {
 		t.Errorf("analytics not read: %+v", a)
 	}
+	if r, a := cfg.Consumers.Retries.Member, cfg.Consumers.Alerts.Member; r.Listen != "127.0.0.1:8082" || a.Listen != "127.0.0.1:8083" ||
+		r.InstanceID != "" || r.TransactionTimeout.D() != time.Minute || a.TransactionTimeout.D() != 30*time.Second {
+		t.Errorf("retries/alerts member defaults: %+v, %+v", r, a)
+	}
 	if err := cfg.RequireRetries(); err != nil {
 		t.Error(err)
 	}
@@ -65,6 +69,12 @@ func TestConsumersRefusedNamingTheKey(t *testing.T) {
 		{"consumers: {analytics: {database: \"mysql://u:hunter2@x/db\"}}", "consumers.analytics.database: want sqlite:PATH or a postgres:// DSN"},
 		{"consumers: {analytics: {listen: \"8081\"}}", "consumers.analytics.listen: want host:port"},
 		{"consumers: {retries: {retry: 1}}", "unknown key"},
+		{"consumers: {retries: {listen: \"8082\"}}", "consumers.retries.listen: want host:port"},
+		{"consumers: {alerts: {listen: \"\"}}", "consumers.alerts.listen: want host:port"},
+		{"consumers: {retries: {instance_id: \"a b\"}}", "consumers.retries.instance_id: must not contain spaces"},
+		{"consumers: {retries: {transaction_timeout: 5s}}", "consumers.retries.transaction_timeout: must exceed action.timeout"},
+		{"consumers: {alerts: {transaction_timeout: 0s}}", "consumers.alerts.transaction_timeout: must be positive"},
+		{"consumers: {alerts: {slack_timeout: -1s}}", "consumers.alerts.slack_timeout: must be positive"},
 	}
 	for _, c := range cases {
 		_, err := config.Parse([]byte(base+c.yaml), env(nil))

@@ -1,19 +1,69 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"strings"
+	"net/url"
+	"time"
 
 	"github.com/socialbridge/bridge/bridge/providers"
 )
 
-// Source is one webhook endpoint: POST /webhooks/{name}.
+// Source is one webhook endpoint: POST /webhooks/{name}, or, for a polled provider, one
+// API polled on an interval. VerifyToken, HMAC and Poll are for the presets that take them
+// (meta, hmac, post-bridge); any other preset refuses them.
 type Source struct {
-	Name     string   `yaml:"name"`
-	Provider string   `yaml:"provider"`
-	Secrets  []string `yaml:"secrets"`
+	Name        string   `yaml:"name"`
+	Provider    string   `yaml:"provider"`
+	Secrets     []string `yaml:"secrets"`
+	VerifyToken string   `yaml:"verify_token"`
+	HMAC        *HMAC    `yaml:"hmac"`
+	Poll        *Poll    `yaml:"poll"`
 	// Dedup is the source's own dedup settings (config/dedup.go).
 	Dedup SourceDedup `yaml:"dedup"`
+}
+
+// HMAC is the scheme of the generic hmac preset; providers.HMACScheme says what each key
+// means, and docs/providers.md works it out for GitHub and Stripe.
+type HMAC struct {
+	Header          string            `yaml:"header"`
+	Prefix          string            `yaml:"prefix"`
+	Encoding        string            `yaml:"encoding"`
+	Signed          string            `yaml:"signed"`
+	TimestampHeader string            `yaml:"timestamp_header"`
+	TimestampPrefix string            `yaml:"timestamp_prefix"`
+	Tolerance       Duration          `yaml:"tolerance"`
+	ID              string            `yaml:"id"`
+	Type            string            `yaml:"type"`
+	Time            string            `yaml:"time"`
+	Data            string            `yaml:"data"`
+	Types           map[string]string `yaml:"types"`
+}
+
+// Poll is how a polled source asks its API for new results.
+type Poll struct {
+	BaseURL  string   `yaml:"base_url"`
+	Interval Duration `yaml:"interval"`
+}
+
+// The defaults of a polled source's poll section, also when it has none.
+const (
+	defaultPollBaseURL  = "https://api.post-bridge.com"
+	defaultPollInterval = Duration(time.Minute)
+	minPollInterval     = Duration(time.Second)
+)
+
+// Settings are the source's preset settings, as providers.New takes them.
+func (s Source) Settings() providers.Settings {
+	out := providers.Settings{VerifyToken: s.VerifyToken}
+	if h := s.HMAC; h != nil {
+		out.HMAC = &providers.HMACScheme{
+			Header: h.Header, Prefix: h.Prefix, Encoding: h.Encoding, Signed: h.Signed,
+			TimestampHeader: h.TimestampHeader, TimestampPrefix: h.TimestampPrefix, Tolerance: h.Tolerance.D(),
+			ID: h.ID, Type: h.Type, Time: h.Time, Data: h.Data, Types: h.Types,
+		}
+	}
+	return out
 }
 
 func (c *Config) validateSources(bad complaint) {
@@ -21,7 +71,8 @@ func (c *Config) validateSources(bad complaint) {
 		bad("sources", "no sources: configure at least one")
 	}
 	seen := map[string]bool{}
-	for i, s := range c.Sources {
+	for i := range c.Sources {
+		s := &c.Sources[i]
 		key := fmt.Sprintf("sources[%d]", i)
 		switch {
 		case s.Name == "":
@@ -32,16 +83,24 @@ func (c *Config) validateSources(bad complaint) {
 			bad(key+".name", "duplicate source name %q", s.Name)
 		}
 		seen[s.Name] = true
-		c.validateSecrets(bad, key, s)
-		c.validateSourceDedup(bad, key, s)
+		if p := validatePreset(bad, key, *s); p != nil {
+			validatePoll(bad, key, s, p)
+		}
+		c.validateSourceDedup(bad, key, *s)
 	}
 }
 
-func (c *Config) validateSecrets(bad complaint, key string, s Source) {
-	p, ok := providers.Lookup(s.Provider)
-	if !ok {
-		bad(key+".provider", "unknown provider %q (known: %s)", s.Provider, strings.Join(providers.Names(), ", "))
-		return
+// validatePreset builds the source's preset as the bridge will, and checks its secrets.
+func validatePreset(bad complaint, key string, s Source) providers.Preset {
+	p, err := providers.New(s.Provider, s.Settings())
+	if se, ok := errors.AsType[*providers.SettingError](err); ok {
+		// A setting's problem names its key, never its value: verify tokens are secrets.
+		bad(key+"."+se.Key, "%s", se.Problem)
+		return nil
+	}
+	if err != nil {
+		bad(key+".provider", "%v", err)
+		return nil
 	}
 	if len(s.Secrets) == 0 {
 		bad(key+".secrets", "source %q has no secret", s.Name)
@@ -51,6 +110,33 @@ func (c *Config) validateSecrets(bad complaint, key string, s Source) {
 			// err comes from the preset, whose contract is to never echo the secret.
 			bad(fmt.Sprintf("%s.secrets[%d]", key, j), "%v", err)
 		}
+	}
+	return p
+}
+
+// validatePoll fills a polled source's poll section with its defaults and checks it; any
+// other source must have none.
+func validatePoll(bad complaint, key string, s *Source, p providers.Preset) {
+	if _, polled := p.(providers.Poller); !polled {
+		if s.Poll != nil {
+			bad(key+".poll", "provider %s sends webhooks: only a polled provider (post-bridge) takes poll", s.Provider)
+		}
+		return
+	}
+	if s.Poll == nil {
+		s.Poll = &Poll{}
+	}
+	if s.Poll.BaseURL == "" {
+		s.Poll.BaseURL = defaultPollBaseURL
+	}
+	if s.Poll.Interval == 0 {
+		s.Poll.Interval = defaultPollInterval
+	}
+	if u, err := url.Parse(s.Poll.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad(key+".poll.base_url", "want an http(s) URL, got %q", s.Poll.BaseURL)
+	}
+	if s.Poll.Interval < minPollInterval {
+		bad(key+".poll.interval", "want at least %s, got %s", minPollInterval, s.Poll.Interval)
 	}
 }
 

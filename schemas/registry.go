@@ -67,6 +67,17 @@ func NewRegistry(ctx context.Context, cl *sr.Client, topicPrefix string) (*Regis
 	return r, nil
 }
 
+// NewRegistryReader returns a codec that only decodes: it registers nothing and fetches
+// each schema id from the registry on first sight, as Decode describes. Its Encode fails
+// with ErrUnknownType. It is for readers, such as `bridge tail`, that must not change the
+// registry they read with.
+func NewRegistryReader(cl *sr.Client) (*Registry, error) {
+	if cl == nil {
+		return nil, fmt.Errorf("schemas: NewRegistryReader: nil schema registry client")
+	}
+	return &Registry{cl: cl, writing: map[string]*registered{}, reading: map[int]*readSchema{}}, nil
+}
+
 func (r *Registry) register(ctx context.Context, c *compiled, subject string) error {
 	ss, err := r.cl.CreateSchema(ctx, subject, sr.Schema{Schema: c.Text, Type: sr.TypeAvro})
 	if err != nil {

@@ -197,3 +197,69 @@ func TestRegistryFetchFailureIsTransient(t *testing.T) {
 		t.Fatalf("registry back: %v", err)
 	}
 }
+
+// TestRegistryReaderRegistersNothing reads records written by another codec through the
+// registry, and leaves the registry as it found it.
+func TestRegistryReaderRegistersNothing(t *testing.T) {
+	writer, _, cl := newRegistryCodec(t, "social.")
+	before, err := cl.Subjects(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := schemas.NewRegistryReader(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range event.Types {
+		value, err := writer.Encode(nil, everything(typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got event.Event
+		if err := reader.Decode(value, &got); err != nil || got.Type != typ || got.ID != everything(typ).ID {
+			t.Errorf("%s: decoded %q %q, %v", typ, got.Type, got.ID, err)
+		}
+		if _, err := reader.Encode(nil, envelope(typ)); !errors.Is(err, schemas.ErrUnknownType) {
+			t.Errorf("%s: a reader encoded: %v", typ, err)
+		}
+	}
+	after, err := cl.Subjects(t.Context())
+	if err != nil || len(after) != len(before) {
+		t.Fatalf("subjects %v before, %v after (%v)", before, after, err)
+	}
+	if _, err := schemas.NewRegistryReader(nil); err == nil {
+		t.Fatal("a reader without a client")
+	}
+}
+
+// TestReaderTellsFramingsApart decodes values of both codecs with one Reader, and refuses a
+// registry-framed value when it has no registry.
+func TestReaderTellsFramingsApart(t *testing.T) {
+	reg, _, cl := newRegistryCodec(t, "social.")
+	single, _ := schemas.NewSingleObject()
+	withRegistry, err := schemas.NewReader(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, _ := schemas.NewReader(nil)
+	for _, typ := range event.Types {
+		fromSingle, _ := single.Encode(nil, everything(typ))
+		fromRegistry, _ := reg.Encode(nil, everything(typ))
+		var got event.Event
+		for name, c := range map[string]struct {
+			r     *schemas.Reader
+			value []byte
+		}{"single by reader with registry": {withRegistry, fromSingle}, "registry": {withRegistry, fromRegistry}, "single": {without, fromSingle}} {
+			if err := c.r.Decode(c.value, &got); err != nil || got.Type != typ {
+				t.Errorf("%s %s: %q %v", typ, name, got.Type, err)
+			}
+		}
+		if err := without.Decode(fromRegistry, &got); !errors.Is(err, schemas.ErrUnknownSchema) || got.Type != "" {
+			t.Errorf("%s: registry value without a registry: %v, %q", typ, err, got.Type)
+		}
+	}
+	var got event.Event
+	if err := without.Decode(nil, &got); !errors.Is(err, schemas.ErrMalformed) {
+		t.Errorf("empty value: %v", err)
+	}
+}

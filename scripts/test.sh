@@ -39,6 +39,9 @@ services_started=$(scripts/services.sh start)
 while IFS= read -r kv; do export "${kv?}"; done < <(scripts/services.sh env)
 
 export BRIDGE_TEST_KAFKA="127.0.0.1:$KAFKA_PORT"
+# testcontainers-go (package bridgetest): no Ryuk reaper, whose image would be pulled from a
+# registry (tests terminate their containers), and every address it hands out on loopback.
+export TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 export KAFKA_LIBS="$KAFKA_CACHE/libs"
 export KAFKA_JAVA=${KAFKA_JAVA:-$(command -v java)}
 echo "test.sh: BRIDGE_TEST_KAFKA=$BRIDGE_TEST_KAFKA KAFKA_LIBS=$KAFKA_LIBS${started:+ (started for this run)}" >&2

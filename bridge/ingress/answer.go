@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/bridge/providers"
 )
 
 // The answers are written by hand: they are on every request and have few fields.
@@ -43,4 +45,35 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+func ignoredAnswer(reason string) []byte {
+	b := append(make([]byte, 0, 48+len(reason)), `{"status":"ignored","reason":`...)
+	return append(appendJSONString(b, reason), '}')
+}
+
+// batchAnswer lists the outcome of each part of a delivery of several events, in order,
+// under the strongest status among them: accepted, else duplicate, else ignored.
+func batchAnswer(parts []providers.Part, outcomes []outcome) []byte {
+	status, items := "ignored", make([]byte, 0, 128*len(parts))
+	for i, p := range parts {
+		if i > 0 {
+			items = append(items, ',')
+		}
+		switch o := outcomes[i]; {
+		case p.Ignored != "":
+			items = append(items, ignoredAnswer(p.Ignored)...)
+		case o.dup:
+			items = append(items, duplicateAnswer(p.Event.ID)...)
+			if status == "ignored" {
+				status = "duplicate"
+			}
+		default:
+			items = append(items, acceptedAnswer(p.Event.ID, o.rec)...)
+			status = "accepted"
+		}
+	}
+	b := append(make([]byte, 0, len(items)+48), `{"status":"`...)
+	b = append(append(b, status...), `","events":[`...)
+	return append(append(b, items...), "]}"...)
 }

@@ -2,9 +2,13 @@ package ingress
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/bridge/providers"
 )
 
 func TestIsJSON(t *testing.T) {
@@ -47,5 +51,42 @@ func TestAnswersAreJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal(acceptedAnswer("x", rec), &m); err != nil || m.Status != "accepted" || m.Partition != 3 || m.Offset != 42 || m.Topic != rec.Topic {
 		t.Errorf("accepted answer %+v %v", m, err)
+	}
+}
+
+// TestBatchAnswer checks the answer to a delivery of several events: each outcome in order,
+// under the strongest status among them.
+func TestBatchAnswer(t *testing.T) {
+	rec := &kgo.Record{Topic: "social.comment.received", Partition: 1, Offset: 7}
+	ev := func(id string) providers.Part { return providers.Part{Event: event.Event{ID: id}} }
+	ignored := providers.Part{Ignored: `meta field "ratings" is not mapped`}
+	for _, c := range []struct {
+		parts    []providers.Part
+		outcomes []outcome
+		status   string
+		statuses []string
+	}{
+		{[]providers.Part{ev("a"), ev("b"), ignored}, []outcome{{dup: true}, {rec: rec}, {}}, "accepted", []string{"duplicate", "accepted", "ignored"}},
+		{[]providers.Part{ev("a"), ignored}, []outcome{{dup: true}, {}}, "duplicate", []string{"duplicate", "ignored"}},
+		{[]providers.Part{ignored, ignored}, []outcome{{}, {}}, "ignored", []string{"ignored", "ignored"}},
+	} {
+		b := batchAnswer(c.parts, c.outcomes)
+		var m struct {
+			Status string
+			Events []struct{ Status, EventID, Topic, Reason string }
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		got := make([]string, len(m.Events))
+		for i, e := range m.Events {
+			got[i] = e.Status
+		}
+		if m.Status != c.status || !slices.Equal(got, c.statuses) {
+			t.Errorf("%s: status %s %v, want %s %v", b, m.Status, got, c.status, c.statuses)
+		}
+	}
+	if b := ignoredAnswer("postiz sent an empty list"); string(b) != `{"status":"ignored","reason":"postiz sent an empty list"}` {
+		t.Errorf("ignored answer %s", b)
 	}
 }

@@ -50,12 +50,12 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	code := status[kind]
 	if kind == failure.Internal {
-		s.log.Error("request failed", "path", c.Path(), "err", err)
+		s.log.Error("request failed", "path", logPath(c), "err", err)
 	} else if kind == failure.Unavailable {
-		s.log.Warn("unavailable", "path", c.Path(), "err", err)
+		s.log.Warn("unavailable", "path", logPath(c), "err", err)
 		c.Set(fiber.HeaderRetryAfter, retryAfter)
 	}
-	if kind == failure.WrongMethod {
+	if kind == failure.WrongMethod && len(c.Response().Header.Peek(fiber.HeaderAllow)) == 0 {
 		c.Set(fiber.HeaderAllow, "POST")
 	}
 	s.metrics.answered(s.sourceLabel(c), code)

@@ -14,6 +14,7 @@ type Metrics struct {
 	requests       *prometheus.CounterVec
 	verifyFailures *prometheus.CounterVec
 	dedupHits      *prometheus.CounterVec
+	ignored        *prometheus.CounterVec
 	produceSeconds *prometheus.HistogramVec
 	inFlight       prometheus.Gauge
 }
@@ -31,6 +32,9 @@ func NewMetrics() *Metrics {
 		dedupHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bridge_dedup_hits_total", Help: "Deliveries answered as duplicates of an event already accepted.",
 		}, []string{"source"}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_ignored_events_total", Help: "Events of authentic deliveries that map to no canonical type (or empty deliveries), acknowledged and not produced.",
+		}, []string{"source"}),
 		produceSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "bridge_produce_seconds",
 			Help:    "Time from handing a record to the producer to Kafka's acknowledgement, by outcome.",
@@ -40,7 +44,7 @@ func NewMetrics() *Metrics {
 			Name: "bridge_requests_in_flight", Help: "Webhook requests being handled now.",
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.verifyFailures, m.dedupHits, m.produceSeconds, m.inFlight,
+	m.Registry.MustRegister(m.requests, m.verifyFailures, m.dedupHits, m.ignored, m.produceSeconds, m.inFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -104,7 +104,11 @@ func New(o Options) *Server {
 func (s *Server) routes() {
 	s.app.Use(s.countInFlight)
 	s.app.Post("/webhooks/:source", s.webhook)
+	s.app.Get("/webhooks/:source", s.handshake)
 	s.app.All("/webhooks/:source", s.wrongMethod)
+	s.app.Post("/webhooks/:source/:token", s.webhook)
+	s.app.All("/webhooks/:source/:token", s.wrongMethod)
+	s.app.All("/webhooks/*", s.noEndpoint)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
@@ -128,9 +132,11 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 
 // sourceLabel names the source of a request for metrics, from the path itself: errors raised
 // before routing (413) have no route parameters. Unknown names share one label, so that
-// requests to random paths cannot grow the metrics without bound.
+// requests to random paths cannot grow the metrics without bound; what follows the name
+// (an unsigned source's URL token) never becomes a label.
 func (s *Server) sourceLabel(c *fiber.Ctx) string {
-	name, _ := strings.CutPrefix(c.Path(), "/webhooks/")
+	rest, _ := strings.CutPrefix(c.Path(), "/webhooks/")
+	name, _, _ := strings.Cut(rest, "/")
 	if src, ok := s.sources[name]; ok {
 		return src.Name
 	}

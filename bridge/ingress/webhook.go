@@ -13,6 +13,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/producer"
+	"github.com/socialbridge/bridge/bridge/providers"
 )
 
 // webhook is the request path, in order: find the source, check the media type, verify the
@@ -30,9 +31,14 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 	// signatures are over the bytes on the wire anyway.
 	body, now := c.Request().Body(), s.now()
 	headers := &c.Request().Header
-	if err := src.Preset.Verify(headers, body, src.Keys, now); err != nil {
-		s.metrics.verifyFailures.WithLabelValues(src.Name).Inc()
+	if err := s.verify(c, src, body, now); err != nil {
+		if failure.KindOf(err) == failure.Unauthorized {
+			s.metrics.verifyFailures.WithLabelValues(src.Name).Inc()
+		}
 		return err
+	}
+	if sp, ok := src.Preset.(providers.Splitter); ok {
+		return s.split(c, src, sp, body, now)
 	}
 	ev := events.Get().(*event.Event)
 	defer putEvent(ev)
@@ -53,36 +59,59 @@ func putEvent(ev *event.Event) {
 	events.Put(ev)
 }
 
+// envelope sets what the bridge knows of ev: its source, provider and arrival, and its raw
+// payload, the body, unless a Splitter has narrowed it already.
 func (s *Server) envelope(ev *event.Event, src *Source, body []byte, now time.Time) {
-	ev.Source, ev.Provider, ev.ReceivedAt, ev.Raw = src.Name, src.Provider, now, body
+	ev.Source, ev.Provider, ev.ReceivedAt = src.Name, src.Provider, now
+	if ev.Raw == nil {
+		ev.Raw = body
+	}
 	if ev.OccurredAt.IsZero() {
 		ev.OccurredAt = now
 	}
 }
 
-// accept dedups, encodes and produces an authentic, normalized event.
+// accept dedups, encodes and produces an authentic, normalized event, and answers.
 func (s *Server) accept(c *fiber.Ctx, src *Source, ev *event.Event) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), s.dedupTTL)
-	dup, done, err := s.dedup.Reserve(ctx, src.Name, ev.ID, ev.ReceivedAt)
+	o, err := s.put(c.UserContext(), src, ev, c.Request().Header.Peek("traceparent"))
+	if err != nil {
+		return err
+	}
+	if o.dup {
+		return s.answer(c, src, fiber.StatusOK, duplicateAnswer(ev.ID))
+	}
+	return s.answer(c, src, fiber.StatusOK, acceptedAnswer(ev.ID, o.rec))
+}
+
+// outcome is what became of one event: produced, as rec, or a duplicate.
+type outcome struct {
+	rec *kgo.Record
+	dup bool
+}
+
+// put dedups, encodes and produces ev, waiting for Kafka's acknowledgement.
+func (s *Server) put(ctx context.Context, src *Source, ev *event.Event, traceparent []byte) (outcome, error) {
+	rctx, cancel := context.WithTimeout(ctx, s.dedupTTL)
+	dup, done, err := s.dedup.Reserve(rctx, src.Name, ev.ID, ev.ReceivedAt)
 	cancel()
 	if failure.KindOf(err) == failure.Unavailable {
-		return err // the store's own reason: rebuilding, or unreachable
+		return outcome{}, err // the store's own reason: rebuilding, or unreachable
 	} else if err != nil {
-		return failure.Wrap(failure.Unavailable, "an earlier delivery of this event is still waiting for kafka", err)
+		return outcome{}, failure.Wrap(failure.Unavailable, "an earlier delivery of this event is still waiting for kafka", err)
 	}
 	if dup {
 		s.metrics.dedupHits.WithLabelValues(src.Name).Inc()
-		return s.answer(c, src, fiber.StatusOK, duplicateAnswer(ev.ID))
+		return outcome{dup: true}, nil
 	}
-	rec, err := s.record(ev, c.Request().Header.Peek("traceparent"))
+	rec, err := s.record(ev, traceparent)
 	if err != nil {
 		done(false)
-		return err
+		return outcome{}, err
 	}
 	if err := s.produce(rec, func(err error) { done(err == nil) }); err != nil {
-		return err
+		return outcome{}, err
 	}
-	return s.answer(c, src, fiber.StatusOK, acceptedAnswer(ev.ID, rec))
+	return outcome{rec: rec}, nil
 }
 
 // record builds the Kafka record of ev. Everything it holds is owned by the record, since
@@ -135,19 +164,29 @@ func (s *Server) produce(rec *kgo.Record, settle func(error)) error {
 // retrying. It is answered only once Kafka has the record.
 func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Time, cause error) error {
 	reason := cause.(*failure.Error).Reason
+	h := &c.Request().Header
+	if err := s.deadLetter(src, body, now, reason, h.Peek("traceparent"), h.ContentType()); err != nil {
+		return err
+	}
+	return s.answer(c, src, fiber.StatusAccepted, quarantinedAnswer(reason))
+}
+
+// deadLetter produces body to the quarantine topic with the reason in headers, and waits
+// for Kafka's acknowledgement.
+func (s *Server) deadLetter(src *Source, body []byte, now time.Time, reason string, traceparent, contentType []byte) error {
 	rec := &kgo.Record{
 		Topic:     s.prefix + producer.DeadLetter,
 		Value:     bytes.Clone(body),
 		Timestamp: now,
-		Headers: append(headers("", src.Name, src.Provider, now, c.Request().Header.Peek("traceparent")),
+		Headers: append(headers("", src.Name, src.Provider, now, traceparent),
 			kgo.RecordHeader{Key: "reason", Value: []byte(reason)},
-			kgo.RecordHeader{Key: "content-type", Value: bytes.Clone(c.Request().Header.ContentType())}),
+			kgo.RecordHeader{Key: "content-type", Value: bytes.Clone(contentType)}),
 	}
 	if err := s.produce(rec, func(error) {}); err != nil {
 		return err
 	}
 	s.log.Info("quarantined a delivery", "source", src.Name, "reason", reason, "offset", rec.Offset)
-	return s.answer(c, src, fiber.StatusAccepted, quarantinedAnswer(reason))
+	return nil
 }
 
 func (s *Server) answer(c *fiber.Ctx, src *Source, code int, body []byte) error {
@@ -157,8 +196,12 @@ func (s *Server) answer(c *fiber.Ctx, src *Source, code int, body []byte) error 
 }
 
 func (s *Server) wrongMethod(c *fiber.Ctx) error {
-	if _, ok := s.sources[c.Params("source")]; !ok {
+	src, ok := s.sources[c.Params("source")]
+	if !ok {
 		return failure.New(failure.UnknownSource, "unknown source %q", c.Params("source"))
+	}
+	if _, ok := src.Preset.(providers.Handshaker); ok && c.Params("token") == "" {
+		c.Set(fiber.HeaderAllow, "GET, POST")
 	}
 	return failure.New(failure.WrongMethod, "method %s not allowed: webhooks are POSTed", c.Method())
 }

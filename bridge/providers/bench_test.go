@@ -16,14 +16,21 @@ type benchCase struct {
 var benchCases = []benchCase{
 	{"codivupload", "post_published", codivSecret, time.Time{}},
 	{"standard-webhooks", "sample", swSecret, swNow},
+	{"ayrshare", "scheduled_success", ayrSecret, ayrNow},
+	{"meta", "page_feed_comment", metaSecret, time.Time{}},
+	{"x", "tweet_reply", xSecret, time.Time{}},
+	{"upload-post", "upload_completed_success", urlToken, time.Time{}},
 }
 
 func BenchmarkVerify(b *testing.B) {
 	for _, c := range benchCases {
 		b.Run(c.preset, func(b *testing.B) {
-			p, _ := providers.Lookup(c.preset)
+			p := mustNew(b, c.preset)
 			body, h := sample(b, c.preset, c.sample)
 			keys := []*providers.Key{mustKey(b, p, c.secret)}
+			if _, unsigned := p.(providers.Unsigned); unsigned {
+				b.Skip("signs nothing")
+			}
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -38,7 +45,7 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkNormalize(b *testing.B) {
 	for _, c := range benchCases {
 		b.Run(c.preset, func(b *testing.B) {
-			p, _ := providers.Lookup(c.preset)
+			p := mustNew(b, c.preset)
 			body, h := sample(b, c.preset, c.sample)
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
@@ -49,5 +56,18 @@ func BenchmarkNormalize(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkSplit splits Meta's batch of five changes, three of them events.
+func BenchmarkSplit(b *testing.B) {
+	sp := mustNew(b, "meta").(providers.Splitter)
+	body, h := sample(b, "meta", "batch_mixed")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := sp.Split(h, body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -36,3 +36,29 @@ func Example() {
 	// evt_6c2a9e84 post.retry post_q2w8e4r6 2 2026-05-08T15:10:00Z
 	// [redacted]
 }
+
+// A preset whose deliveries carry several events splits them: each part is an event with
+// its own id, or an element the bridge ignores.
+func ExampleSplitter() {
+	preset, err := providers.New("meta", providers.Settings{VerifyToken: "my-verify-token"})
+	if err != nil {
+		panic(err)
+	}
+	body := []byte(`{"object":"page","entry":[{"id":"1049","time":1767225600,"changes":[` +
+		`{"field":"feed","value":{"item":"comment","verb":"add","comment_id":"c1","post_id":"1049_7","message":"Nice!","created_time":1767225600}},` +
+		`{"field":"feed","value":{"item":"reaction","verb":"add","post_id":"1049_7"}}]}]}`)
+	parts, err := preset.(providers.Splitter).Split(headers{}, body)
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range parts {
+		if p.Ignored != "" {
+			fmt.Println("ignored:", p.Ignored)
+			continue
+		}
+		fmt.Println(p.Event.Type, *p.Event.CommentID, *p.Event.Text, len(p.Event.Raw) < len(body))
+	}
+	// Output:
+	// comment.received c1 Nice! true
+	// ignored: meta feed item "reaction" verb "add" is not mapped
+}

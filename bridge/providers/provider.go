@@ -41,7 +41,8 @@ type Preset interface {
 // Key is an HMAC-SHA256 key, ready to sign: it keeps a pool of keyed states, so a request
 // neither re-keys nor allocates. It is safe for concurrent use and prints as "[redacted]".
 type Key struct {
-	pool sync.Pool
+	pool   sync.Pool
+	digest [sha256.Size]byte // of the raw key, for Matches
 }
 
 // keyed is one pooled HMAC state with room for its sum, so Sum's output never escapes.
@@ -53,7 +54,7 @@ type keyed struct {
 // NewKey returns a Key for raw, which it copies.
 func NewKey(raw []byte) *Key {
 	raw = bytes.Clone(raw)
-	k := &Key{}
+	k := &Key{digest: sha256.Sum256(raw)}
 	k.pool.New = func() any {
 		s := &keyed{mac: hmac.New(sha256.New, raw)}
 		s.mac.Reset() // precomputes the keyed state that later Resets restore
@@ -73,6 +74,14 @@ func (k *Key) Sum(dst *[sha256.Size]byte, parts ...[]byte) {
 	k.pool.Put(s)
 }
 
+// Matches reports, in constant time, whether token is the key's raw bytes: how the presets of
+// providers that sign nothing check the token of their URL. Digests are compared, so neither
+// the token's content nor its length shows in the time taken.
+func (k *Key) Matches(token []byte) bool {
+	d := sha256.Sum256(token)
+	return hmac.Equal(d[:], k.digest[:])
+}
+
 const redacted = "[redacted]"
 
 // String keeps the key out of logs.
@@ -85,11 +94,19 @@ func (*Key) GoString() string { return redacted }
 func (*Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
 
 var registry = map[string]Preset{
+	"ayrshare":          Ayrshare{},
 	"codivupload":       CodivUpload{},
+	"hmac":              HMAC{},
+	"meta":              Meta{},
+	"post-bridge":       PostBridge{},
+	"postiz":            Postiz{},
 	"standard-webhooks": StandardWebhooks{},
+	"upload-post":       UploadPost{},
+	"x":                 X{},
 }
 
-// Lookup returns the preset registered under name.
+// Lookup returns the preset registered under name, unconfigured: the presets that take
+// Settings (meta, hmac) need New to serve a source.
 func Lookup(name string) (Preset, bool) {
 	p, ok := registry[name]
 	return p, ok

@@ -13,7 +13,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	if got := strings.Join(providers.Names(), ","); got != "codivupload,standard-webhooks" {
+	if got := strings.Join(providers.Names(), ","); got != "ayrshare,codivupload,hmac,meta,post-bridge,postiz,standard-webhooks,upload-post,x" {
 		t.Fatalf("Names() = %s", got)
 	}
 	for _, n := range providers.Names() {
@@ -121,18 +121,24 @@ func TestNoSecretInErrors(t *testing.T) {
 		}
 	}
 
-	codivBody, codivHeaders := sample(t, "codivupload", "post_published")
-	swBody, swHeaders := sample(t, "standard-webhooks", "sample")
-	cases := []struct {
+	type signed struct {
 		preset, secret, signatureHeader string
 		body                            []byte
 		h                               headers
-	}{
-		{"codivupload", codivSecret, "X-CodivUpload-Signature", codivBody, codivHeaders},
-		{"standard-webhooks", swSecret, "webhook-signature", swBody, swHeaders},
+	}
+	sampled := func(preset, name, secret, header string) signed {
+		body, h := sample(t, preset, name)
+		return signed{preset, secret, header, body, h}
+	}
+	cases := []signed{
+		sampled("codivupload", "post_published", codivSecret, "X-CodivUpload-Signature"),
+		sampled("standard-webhooks", "sample", swSecret, "webhook-signature"),
+		sampled("ayrshare", "scheduled_success", ayrSecret, "X-Authorization-Content-SHA256"),
+		sampled("meta", "page_feed_comment", metaSecret, "X-Hub-Signature-256"),
+		sampled("x", "follow_events", xSecret, "x-twitter-webhooks-signature"),
 	}
 	for _, c := range cases {
-		p, _ := providers.Lookup(c.preset)
+		p := mustNew(t, c.preset)
 		right := mustKey(t, p, c.secret)
 		sig := string(c.h.Peek(c.signatureHeader))
 		for _, tc := range []struct {
@@ -144,7 +150,7 @@ func TestNoSecretInErrors(t *testing.T) {
 			{c.h.with(c.signatureHeader, sig+sig), c.body},
 			{c.h.with(c.signatureHeader, "-"), c.body},
 		} {
-			err := p.Verify(tc.h, tc.body, []*providers.Key{right}, swNow)
+			err := p.Verify(tc.h, tc.body, []*providers.Key{right}, swNow) // swNow is also Ayrshare's sample time
 			if err == nil {
 				t.Fatalf("%s: Verify succeeded", c.preset)
 			}

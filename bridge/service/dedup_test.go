@@ -143,11 +143,11 @@ func TestRedisDown(t *testing.T) {
 	if a.Code != 503 || a.Header.Get("Retry-After") == "" || !strings.Contains(a.Error, "redis") {
 		t.Fatalf("while redis is down: %+v; want 503 naming redis", a)
 	}
-	waitFor(t, func() bool { return send(t, httpClient, "GET", b.url+"/readyz", nil, nil).Code == 503 })
+	waitFor(t, "readyz to say redis is down", func() bool { return send(t, httpClient, "GET", b.url+"/readyz", nil, nil).Code == 503 })
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return send(t, httpClient, "GET", b.url+"/readyz", nil, nil).Code == 200 })
+	waitFor(t, "readyz once redis is back", func() bool { return send(t, httpClient, "GET", b.url+"/readyz", nil, nil).Code == 200 })
 	if a := send(t, httpClient, "POST", hook, h, body); a.Status != "duplicate" {
 		t.Fatalf("after redis came back, the event accepted before: %+v", a)
 	}
@@ -168,17 +168,6 @@ func TestWindowShorterThanHorizonWarns(t *testing.T) {
 	b := start(t, cfg)
 	if !strings.Contains(b.logs.String(), "shorter than its sender's retry horizon") {
 		t.Fatalf("no warning in the log:\n%s", b.logs.String())
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
+	"github.com/socialbridge/bridge/bridge/poll"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
@@ -37,6 +38,8 @@ type Service struct {
 	adm     *kadm.Client
 	server  *ingress.Server
 	dedup   *dedupState
+	metrics *ingress.Metrics
+	poller  *poll.Poller
 	ready   atomic.Pointer[readiness]
 	stop    context.CancelFunc
 	watcher sync.WaitGroup
@@ -77,7 +80,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	s := &Service{cfg: cfg, log: log, cl: cl, adm: kadm.NewClient(cl)}
+	s := &Service{cfg: cfg, log: log, cl: cl, adm: kadm.NewClient(cl), metrics: ingress.NewMetrics()}
 	if err := s.start(ctx, sources); err != nil {
 		cl.Close()
 		return nil, err
@@ -99,7 +102,7 @@ func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
 	s.dedup = newDedup(s.cfg, s.log, s.cfg.Dedup.Rebuild)
 	s.dedup.start(s.cl, k.TopicPrefix)
 	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()))
-	return nil
+	return s.startPolls(ctx)
 }
 
 func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (*Service, error) {
@@ -107,7 +110,7 @@ func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, dedup: newDedup(cfg, log, false)}
+	s := &Service{cfg: cfg, log: log, metrics: ingress.NewMetrics(), dedup: newDedup(cfg, log, false)}
 	s.ready.Store(&readiness{ok: true})
 	s.dedup.start(nil, "")
 	s.server = s.ingress(sources, enc, &producer.Discard{})
@@ -117,13 +120,12 @@ func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (
 
 func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingress.Producer) *ingress.Server {
 	h := s.cfg.HTTP
-	m := ingress.NewMetrics()
-	s.dedup.register(m.Registry)
+	s.dedup.register(s.metrics.Registry)
 	return ingress.New(ingress.Options{
 		Sources: sources, TopicPrefix: s.cfg.Kafka.TopicPrefix, MaxBodyBytes: h.MaxBodyBytes,
 		ReadTimeout: h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
 		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: s.dedup.store,
-		Metrics: m, Log: s.log, Ready: s.isReady,
+		Metrics: s.metrics, Log: s.log, Ready: s.isReady,
 	})
 }
 
@@ -154,9 +156,9 @@ func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
 func keyedSources(cfg []config.Source) ([]ingress.Source, error) {
 	out := make([]ingress.Source, 0, len(cfg))
 	for _, c := range cfg {
-		p, ok := providers.Lookup(c.Provider)
-		if !ok {
-			return nil, fmt.Errorf("source %s: unknown provider %q", c.Name, c.Provider)
+		p, err := providers.New(c.Provider, c.Settings())
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", c.Name, err)
 		}
 		src := ingress.Source{Name: c.Name, Provider: c.Provider, Preset: p}
 		for i, secret := range c.Secrets {
@@ -197,6 +199,7 @@ func (s *Service) Listen() error {
 	s.stop = cancel
 	if s.cl != nil {
 		s.watchReadiness(ctx)
+		s.runPolls(ctx)
 	}
 	go func() {
 		if err := s.server.App().Listener(ln); err != nil && !errors.Is(err, net.ErrClosed) {

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -95,8 +97,40 @@ curl -sS -X POST http://%s/webhooks/codivupload \
   -H 'X-CodivUpload-Signature: %s' \
   --data-raw '%s'
 
-Send it again to see "duplicate". Metrics: http://%s/metrics   Stop with Ctrl-C.
-`, addr, broker, registryURL, devSecret, addr, hex.EncodeToString(mac.Sum(nil)), body, addr)
+Send it again to see "duplicate". Metrics: http://%s/metrics
+
+Try next, in another terminal: every event type, with redeliveries and forged signatures,
+then every record the bridge wrote, decoded:
+
+  %s
+  %s
+
+Stop with Ctrl-C.
+`, addr, broker, registryURL, devSecret, addr, hex.EncodeToString(mac.Sum(nil)), body, addr,
+		simulateHint(addr), tailHint(broker, registryURL))
+}
+
+// simulateHint is a simulate command that works against this dev bridge as printed.
+func simulateHint(addr string) string {
+	cmd := self() + " simulate all --count 20 --duplicates 0.2 --bad-signatures 0.1"
+	if addr != "127.0.0.1:8080" {
+		cmd += " --url http://" + addr
+	}
+	return cmd
+}
+
+// tailHint is a tail command that reads this dev bridge's in-process Kafka.
+func tailHint(broker, registryURL string) string {
+	return self() + " tail --from-beginning --brokers " + broker + " --registry " + registryURL
+}
+
+// self is how the user ran this binary: `go run ./cmd/bridge` leaves it in a go-build
+// folder, where it cannot be run again.
+func self() string {
+	if strings.Contains(os.Args[0], "go-build") {
+		return "go run ./cmd/bridge"
+	}
+	return os.Args[0]
 }
 
 func randomHex(n int) string {

@@ -193,3 +193,33 @@ func TestDevPrintsAWorkingCurl(t *testing.T) {
 		t.Fatalf("sent again: %d %s", code, answer)
 	}
 }
+
+// TestDevPrintsCommandsThatWork runs the simulate and tail commands bridge dev prints, as
+// printed: every answer is as expected, and tail shows each accepted event once.
+func TestDevPrintsCommandsThatWork(t *testing.T) {
+	addr := freeAddr(t)
+	var stdout syncBuffer
+	runInBackground(t, []string{"dev", "--listen", addr}, &stdout, io.Discard)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stdout.String(), "Ctrl-C") {
+		if time.Now().After(deadline) {
+			t.Fatalf("dev printed no welcome:\n%s", stdout.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	commands := regexp.MustCompile(`(?m)^  go run \./cmd/bridge (.+)$`).FindAllStringSubmatch(stdout.String(), -1)
+	if len(commands) != 2 || !strings.HasPrefix(commands[0][1], "simulate ") || !strings.HasPrefix(commands[1][1], "tail ") {
+		t.Fatalf("want a simulate and a tail command in:\n%s", stdout.String())
+	}
+	var sim, tailed syncBuffer
+	if err := run(t.Context(), strings.Fields(commands[0][1]), &sim, io.Discard); err != nil {
+		t.Fatalf("%s: %v\n%s", commands[0][1], err, sim.String())
+	}
+	if err := run(t.Context(), strings.Fields(commands[1][1]), &tailed, io.Discard); err != nil {
+		t.Fatalf("%s: %v", commands[1][1], err)
+	}
+	accepted := summary(t, sim.String())["200 accepted"]
+	if lines := parseTail(t, tailed.String()); accepted < 10 || len(lines) != accepted {
+		t.Fatalf("simulate accepted %d, tail printed %d records:\n%s", accepted, len(lines), tailed.String())
+	}
+}

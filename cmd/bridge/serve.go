@@ -59,7 +59,15 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// buildVersion is stamped at build time by `make build` and `make image`
+// (-ldflags "-X main.buildVersion=…"); empty in a plain `go build`.
+var buildVersion string
+
+// version is the stamped version, else the module version Go recorded, else "(devel)".
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}

@@ -1,0 +1,267 @@
+package poll_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/bridge/failure"
+	"github.com/socialbridge/bridge/bridge/poll"
+	"github.com/socialbridge/bridge/bridge/providers"
+)
+
+const apiKey = "pb_live_test_key"
+
+// api is a local Post-Bridge results API: GET /v1/post-results in the documented shape,
+// newest first, paged by limit and offset, behind a bearer API key.
+type api struct {
+	mu      sync.Mutex
+	results []string // result ids, oldest first
+	failing bool
+	calls   int
+}
+
+func (a *api) add(ids ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.results = append(a.results, ids...)
+}
+
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	if r.Header.Get("Authorization") != "Bearer "+apiKey {
+		http.Error(w, `{"message":"API key not found"}`, http.StatusUnauthorized)
+		return
+	}
+	if a.failing || r.URL.Path != "/v1/post-results" {
+		http.Error(w, `{"message":"unavailable"}`, http.StatusServiceUnavailable)
+		return
+	}
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	newest := slices.Clone(a.results)
+	slices.Reverse(newest)
+	page := newest[min(offset, len(newest)):min(offset+limit, len(newest))]
+	var items []string
+	for _, id := range page {
+		success := !strings.HasSuffix(id, "-failed")
+		items = append(items, fmt.Sprintf(`{"id":%q,"post_id":"post_%s","success":%t,"social_account_id":7,"platform":"instagram","error":null,"platform_data":{"id":"ig_%s","url":"https://instagram.com/p/%s/","username":"brand"},"created_at":"2026-01-01T00:00:00Z"}`, id, id, success, id, id))
+	}
+	next := "null"
+	if offset+limit < len(newest) {
+		next = strconv.Quote(fmt.Sprintf("/v1/post-results?offset=%d", offset+limit))
+	}
+	fmt.Fprintf(w, `{"data":[%s],"meta":{"total":%d,"offset":%d,"limit":%d,"next":%s}}`, strings.Join(items, ","), len(newest), offset, limit, next)
+}
+
+// sink records what a poll emits, and fails on demand.
+type sink struct {
+	mu          sync.Mutex
+	emitted     []string
+	quarantined []string
+	failOn      string
+}
+
+func (s *sink) Emit(_ context.Context, source string, ev *event.Event, raw []byte, _ time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ev.ID == s.failOn {
+		return false, errors.New("kafka did not acknowledge")
+	}
+	if source != "pb" || !strings.Contains(string(raw), ev.ID) {
+		return false, fmt.Errorf("emitted %s of source %s with raw %s", ev.ID, source, raw)
+	}
+	s.emitted = append(s.emitted, ev.ID+"="+ev.Type)
+	return false, nil
+}
+
+func (s *sink) Quarantine(_ string, raw []byte, reason string, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quarantined = append(s.quarantined, reason)
+	return nil
+}
+
+// memCursors keeps cursors in memory, and fails to save on demand.
+type memCursors struct {
+	saved    map[string]poll.Cursor
+	failSave bool
+}
+
+func (m *memCursors) Load(context.Context) (map[string]poll.Cursor, error) { return m.saved, nil }
+
+func (m *memCursors) Save(_ context.Context, source string, c poll.Cursor) error {
+	if m.failSave {
+		return errors.New("kafka did not acknowledge")
+	}
+	m.saved[source] = c
+	return nil
+}
+
+func setup(t *testing.T) (*api, *sink, *memCursors, *poll.Poller, *poll.Source) {
+	t.Helper()
+	a, s, c := &api{}, &sink{}, &memCursors{saved: map[string]poll.Cursor{}}
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	preset, _ := providers.New("post-bridge", providers.Settings{})
+	src := &poll.Source{Name: "pb", Preset: preset.(providers.Poller), APIKey: apiKey, BaseURL: srv.URL, Interval: time.Hour}
+	p := poll.New(poll.Options{Sources: []poll.Source{*src}, Sink: s, Cursors: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return a, s, c, p, src
+}
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%03d", prefix, i)
+	}
+	return out
+}
+
+func TestFirstPollStartsAtTheHead(t *testing.T) {
+	a, s, c, p, src := setup(t)
+	a.add("old1", "old2")
+	cur, err := p.Once(context.Background(), src, poll.Cursor{})
+	if err != nil || !cur.Started || len(s.emitted) != 0 {
+		t.Fatalf("first poll: cursor %+v, emitted %v, %v; want a started cursor and no events", cur, s.emitted, err)
+	}
+	if !slices.Equal(c.saved["pb"].Seen, []string{"old2", "old1"}) {
+		t.Fatalf("saved cursor %+v", c.saved["pb"])
+	}
+	a.add("new1", "new2-failed")
+	if cur, err = p.Once(context.Background(), src, cur); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"new1=post.published", "new2-failed=post.failed"}; !slices.Equal(s.emitted, want) {
+		t.Fatalf("emitted %v, want %v (oldest first)", s.emitted, want)
+	}
+	if _, err = p.Once(context.Background(), src, cur); err != nil || len(s.emitted) != 2 {
+		t.Fatalf("a poll with nothing new emitted %v, %v", s.emitted, err)
+	}
+}
+
+func TestFirstPollOfAnEmptyListing(t *testing.T) {
+	a, s, _, p, src := setup(t)
+	cur, err := p.Once(context.Background(), src, poll.Cursor{})
+	if err != nil || !cur.Started {
+		t.Fatalf("cursor %+v, %v", cur, err)
+	}
+	a.add("first")
+	if _, err := p.Once(context.Background(), src, cur); err != nil || !slices.Equal(s.emitted, []string{"first=post.published"}) {
+		t.Fatalf("the first result after an empty listing: emitted %v, %v", s.emitted, err)
+	}
+}
+
+// TestPollPagesDownToTheCursor checks that a poll reads page after page until it meets
+// the cursor, and emits everything above it once, in order.
+func TestPollPagesDownToTheCursor(t *testing.T) {
+	a, s, _, p, src := setup(t)
+	a.add("seen")
+	cur, _ := p.Once(context.Background(), src, poll.Cursor{})
+	fresh := ids("r", 250)
+	a.add(fresh...)
+	a.calls = 0
+	cur, err := p.Once(context.Background(), src, cur)
+	if err != nil || len(s.emitted) != 250 || a.calls != 3 {
+		t.Fatalf("emitted %d in %d calls, %v; want 250 in 3 pages", len(s.emitted), a.calls, err)
+	}
+	for i, id := range fresh {
+		if s.emitted[i] != id+"=post.published" {
+			t.Fatalf("emitted[%d] = %s, want %s", i, s.emitted[i], id)
+		}
+	}
+	if cur.Seen[0] != "r249" {
+		t.Fatalf("cursor head %s, want the newest result", cur.Seen[0])
+	}
+}
+
+// TestPollEmitFailure checks that a poll whose emit fails moves its cursor past the results
+// emitted before, and that the next poll emits the rest.
+func TestPollEmitFailure(t *testing.T) {
+	a, s, c, p, src := setup(t)
+	cur, _ := p.Once(context.Background(), src, poll.Cursor{})
+	a.add("a", "b", "c")
+	s.failOn = "b"
+	cur, err := p.Once(context.Background(), src, cur)
+	if err == nil || !slices.Equal(s.emitted, []string{"a=post.published"}) || cur.Seen[0] != "a" || c.saved["pb"].Seen[0] != "a" {
+		t.Fatalf("emitted %v, cursor %v, saved %v, %v", s.emitted, cur.Seen, c.saved["pb"].Seen, err)
+	}
+	s.failOn = ""
+	if _, err := p.Once(context.Background(), src, cur); err != nil || !slices.Equal(s.emitted, []string{"a=post.published", "b=post.published", "c=post.published"}) {
+		t.Fatalf("after the failure: emitted %v, %v", s.emitted, err)
+	}
+}
+
+// TestPollSaveFailure checks that a cursor Kafka did not take is saved by a later poll.
+func TestPollSaveFailure(t *testing.T) {
+	a, _, c, p, src := setup(t)
+	cur, _ := p.Once(context.Background(), src, poll.Cursor{})
+	a.add("a")
+	c.failSave = true
+	cur, err := p.Once(context.Background(), src, cur)
+	if err == nil || cur.Seen[0] != "a" {
+		t.Fatalf("cursor %v, %v; want it moved, and the save's failure", cur.Seen, err)
+	}
+	c.failSave = false
+	if _, err := p.Once(context.Background(), src, cur); err != nil || c.saved["pb"].Seen[0] != "a" {
+		t.Fatalf("saved %v, %v; want the cursor the failed save held", c.saved["pb"].Seen, err)
+	}
+}
+
+func TestPollAPIFailure(t *testing.T) {
+	a, s, _, p, src := setup(t)
+	cur, _ := p.Once(context.Background(), src, poll.Cursor{})
+	a.add("a")
+	a.failing = true
+	next, err := p.Once(context.Background(), src, cur)
+	if err == nil || !strings.Contains(err.Error(), "503") || len(s.emitted) != 0 || !slices.Equal(next.Seen, cur.Seen) {
+		t.Fatalf("err %v, emitted %v, cursor %v", err, s.emitted, next.Seen)
+	}
+	wrongKey := *src
+	wrongKey.APIKey = "pb_live_wrong"
+	_, err = p.Once(context.Background(), &wrongKey, cur)
+	if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "pb_live_wrong") {
+		t.Fatalf("a refused API key: %v", err)
+	}
+}
+
+// TestPollQuarantines checks that a result that cannot be normalized goes to the quarantine
+// and does not stop the poll.
+func TestPollQuarantines(t *testing.T) {
+	a, s, _, p, src := setup(t)
+	cur, _ := p.Once(context.Background(), src, poll.Cursor{})
+	a.add("a")
+	preset := src.Preset
+	src.Preset = brokenFirst{preset}
+	a.add("b")
+	if _, err := p.Once(context.Background(), src, cur); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.quarantined, []string{"broken on purpose"}) || !slices.Equal(s.emitted, []string{"b=post.published"}) {
+		t.Fatalf("quarantined %v, emitted %v", s.quarantined, s.emitted)
+	}
+}
+
+// brokenFirst is the post-bridge preset, except that result "a" cannot be normalized.
+type brokenFirst struct{ providers.Poller }
+
+func (b brokenFirst) Normalize(h providers.Headers, body []byte, ev *event.Event) error {
+	if strings.Contains(string(body), `"id":"a"`) {
+		return &failureError
+	}
+	return b.Poller.Normalize(h, body, ev)
+}
+
+var failureError = failure.Error{Kind: failure.Unnormalizable, Reason: "broken on purpose"}

@@ -1,0 +1,84 @@
+package providers
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/socialbridge/bridge/bridge/event"
+)
+
+// The optional interfaces below are for providers that need more than Verify and Normalize.
+// The ingress (and bridge/poll) ask a preset for them with a type assertion; a preset
+// implements only those its provider needs.
+
+// Part is one element of a delivery that can carry several events or none.
+type Part struct {
+	// Event is the element normalized as Normalize fills an event: ID, Type, OccurredAt and
+	// the typed fields. Its Raw is the delivery narrowed to this element (the provider's
+	// envelope around this one element, every value as received) when the delivery carries
+	// several elements, and nil when it carries only this one: the caller then sets the body.
+	Event event.Event
+	// Ignored, when set, says why the element becomes no event: the provider documents it,
+	// but no canonical type matches it (a direct message, a like of a post). Event is empty.
+	Ignored string
+}
+
+// Splitter is a preset whose one delivery carries any number of events: Meta's
+// entry[].changes[], X's event arrays, Postiz's list, Ayrshare's per-platform results, or
+// events that map to nothing. The ingress calls Split instead of Normalize. A Splitter's
+// Normalize accepts only a delivery of exactly one event, and fails on any other.
+type Splitter interface {
+	Preset
+	// Split maps an authentic delivery into its parts, in the delivery's order. A part's
+	// event id comes from the element alone, never from its position, so an element keeps
+	// its id in any delivery that carries it. Split fails with a failure.Unnormalizable
+	// error, for the whole delivery, when any element cannot be read.
+	Split(h Headers, body []byte) ([]Part, error)
+}
+
+// Query gives read access to a request's query parameters; fasthttp's *Args satisfies it.
+type Query interface {
+	Peek(key string) []byte
+}
+
+// Handshaker is a preset whose provider checks the endpoint with a GET before it sends
+// (Meta's hub.challenge, X's CRC): the ingress answers GET /webhooks/{source} with
+// Handshake. The GET of a source whose preset is not a Handshaker is answered 405.
+type Handshaker interface {
+	Preset
+	// Handshake answers the GET whose query is q, with the source's keys. It returns the
+	// answer's content type and body, or a failure.Unauthorized error, naming no secret,
+	// for a GET that is not the provider's (wrong verify token, no challenge).
+	Handshake(q Query, keys []*Key) (contentType string, body []byte, err error)
+}
+
+// Unsigned is a preset whose provider signs nothing. Its deliveries are authenticated by a
+// token at the end of their URL, POST /webhooks/{source}/{token}, which must be one of the
+// source's secrets: a weaker proof than a signature (the token travels with every request
+// and shows in any log of the URL), but the only one such a sender allows. Its Verify
+// refuses every request, since headers alone never prove such a delivery authentic.
+type Unsigned interface {
+	Preset
+	// VerifyToken checks, in constant time, that token is the secret of one of keys. It
+	// returns a failure.Unauthorized error that never contains the token.
+	VerifyToken(token []byte, keys []*Key) error
+}
+
+// Item is one result of a polled provider's listing.
+type Item struct {
+	ID  string // the result's own id: the event id, and the poll's cursor
+	Raw []byte // the result as the API sent it, which Normalize maps
+}
+
+// Poller is a preset whose provider sends no webhooks: bridge/poll asks its API for new
+// results on an interval, with the source's API key, and hands each to Normalize. Its
+// Verify refuses every POST. As a Simulator, its deliveries are such results.
+type Poller interface {
+	Preset
+	// PageRequest returns the request for the page of results at offset (0 is the newest)
+	// from the API at base, authenticated with apiKey.
+	PageRequest(ctx context.Context, base, apiKey string, offset int) (*http.Request, error)
+	// Page reads a page the API answered: its items, newest first, and whether more pages
+	// follow. It fails with a failure.Unnormalizable error on a page it cannot read.
+	Page(body []byte) (items []Item, more bool, err error)
+}

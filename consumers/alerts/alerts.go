@@ -1,0 +1,145 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/consumers"
+	"github.com/socialbridge/bridge/internal/kafkaconn"
+)
+
+const (
+	maxRecords   = 5000             // per batch, one transaction
+	startTimeout = 30 * time.Second // bounds making sure of the topics
+)
+
+// Run runs the alerts group configured by cfg until ctx ends, then stops gracefully: the
+// batch in hand is committed, the POSTs in flight are finished and recorded, and the
+// member leaves the group.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	return run(ctx, cfg, log, defaultBackoff)
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() backoff.BackOff) error {
+	if err := cfg.RequireAlerts(); err != nil {
+		return err
+	}
+	dec, err := consumers.NewDecoder(cfg.SchemaRegistry)
+	if err != nil {
+		return err
+	}
+	ac, prefix := cfg.Consumers.Alerts, cfg.Kafka.TopicPrefix
+	log = log.With("group", ac.Group)
+	topics := []consumers.Topic{{Name: Expired(prefix)}, {Name: Published(prefix)}, {Name: Keyed(prefix)},
+		{Name: State(prefix), Compact: true}, {Name: DLQ(prefix)}}
+	n, err := coPartitioned(ctx, cfg.Kafka, topics, prefix)
+	if err != nil {
+		return err
+	}
+	writer, err := kgo.NewClient(append(kafkaconn.Options(cfg.Kafka), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer writer.Close()
+
+	reg := consumers.NewRegistry()
+	metrics := consumers.NewMetrics(reg, ac.Group)
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_alerts_sent_total",
+		Help: "Slack messages accepted, by kind (alert, resolution).", ConstLabels: prometheus.Labels{"group": ac.Group}}, []string{"kind"})
+	reg.MustRegister(sent)
+	owned := &parts{}
+	defer owned.drop(nil, true)
+	holds := &consumers.Holds{}
+	h := &handler{
+		prefix: prefix, cooldown: ac.Cooldown.D(), dec: dec, holds: holds, metrics: metrics, log: log,
+		parts: owned, keyedN: n, hash: kgo.StickyKeyPartitioner(nil).ForTopic(Keyed(prefix)),
+		deliver: &deliverer{slack: newSlack(ac.SlackWebhookURL, ac.SlackTimeout.D()), writer: writer,
+			topic: State(prefix), metrics: metrics, sent: sent, log: log, backoff: bo},
+	}
+	m := &consumers.Member{
+		Kafka: cfg.Kafka, Config: ac.Member, Group: ac.Group, Reads: []string{Expired(prefix), Published(prefix), Keyed(prefix)},
+		Topics: topics, Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log, MaxRecords: maxRecords,
+		Gone: func(_ *kgo.Client, ps map[string][]int32) { owned.drop(ps[Keyed(prefix)], false) },
+		Options: []kgo.Opt{
+			kgo.RecordPartitioner(partitioner{manual: map[string]bool{Keyed(prefix): true, State(prefix): true}}),
+			kgo.AdjustFetchOffsetsFn(func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+				return offsets, h.assigned(ctx, cfg.Kafka, writer, offsets[Keyed(prefix)])
+			}),
+		},
+	}
+	return m.Run(ctx)
+}
+
+// assigned loads the state of newly assigned keyed partitions, before any of their records
+// is fetched, and starts the workers of the messages they still owe.
+func (h *handler) assigned(ctx context.Context, k config.Kafka, writer *kgo.Client, offsets map[int32]kgo.Offset) error {
+	ids := make([]int32, 0, len(offsets))
+	for id := range offsets {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	loaded, err := load(ctx, k, writer, State(h.prefix), ids)
+	if err != nil {
+		h.log.Error("state not loaded", "partitions", ids, "err", err)
+		return err
+	}
+	h.parts.add(loaded)
+	for _, p := range loaded {
+		p.mu.Lock()
+		for key := range p.alerts {
+			h.deliver.kick(p, key)
+		}
+		p.mu.Unlock()
+	}
+	h.log.Info("state loaded", "partitions", ids)
+	return nil
+}
+
+// coPartitioned makes sure the topics exist and returns the partitions of the keyed topic,
+// which the state topic must equal: a key's records and state share a partition number.
+func coPartitioned(ctx context.Context, k config.Kafka, topics []consumers.Topic, prefix string) (int, error) {
+	cl, err := kgo.NewClient(kafkaconn.Options(k)...)
+	if err != nil {
+		return 0, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := consumers.EnsureTopics(ctx, adm, k, topics...); err != nil {
+		return 0, fmt.Errorf("kafka at %v: %w", k.Brokers, err)
+	}
+	n, err := consumers.Partitions(ctx, adm, Keyed(prefix))
+	if err != nil {
+		return 0, err
+	}
+	m, err := consumers.Partitions(ctx, adm, State(prefix))
+	if err != nil {
+		return 0, err
+	}
+	if n != m {
+		return 0, fmt.Errorf("%s has %d partitions and %s %d: they must be equal (a key's state lives in the partition of its records)", Keyed(prefix), n, State(prefix), m)
+	}
+	return n, nil
+}
+
+// partitioner sends records of the manual topics to the partition they name, and others by
+// the hash of their key.
+type partitioner struct{ manual map[string]bool }
+
+func (p partitioner) ForTopic(t string) kgo.TopicPartitioner {
+	if p.manual[t] {
+		return kgo.ManualPartitioner().ForTopic(t)
+	}
+	return kgo.StickyKeyPartitioner(nil).ForTopic(t)
+}

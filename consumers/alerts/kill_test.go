@@ -1,0 +1,99 @@
+package alerts_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/internal/kafkatest"
+)
+
+// TestKilledWhileSendingRepeatsOnceMarked kills the consumer (SIGKILL of a child process)
+// after Slack received an alert and before the consumer heard the answer: the outcome is
+// unknown to it, so after the restart the alert is sent again, marked as a possible repeat,
+// and only once; a later expiry inside the cool-down sends nothing.
+func TestKilledWhileSendingRepeatsOnceMarked(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	kill := make(chan chan struct{})
+	s := newSlack(t, func(m message, n int) int {
+		if n == 1 {
+			done := make(chan struct{})
+			select {
+			case kill <- done:
+				<-done
+			case <-time.After(time.Minute):
+			}
+		}
+		return http.StatusOK
+	})
+	yaml := config(brokers, prefix, s.srv.URL)
+	proc := testkit.Child(t, yaml)
+	testkit.Produce(t, brokers, prefix, 0, expired("evt_k1", "killed"))
+	select {
+	case done := <-kill:
+		proc.Kill()
+		close(done)
+	case <-time.After(90 * time.Second):
+		t.Fatal("no alert reached slack")
+	}
+	testkit.Child(t, yaml)
+	eventually(t, 90*time.Second, "the alert sent again", func() bool { return len(s.posted("killed")) == 2 })
+	testkit.Produce(t, brokers, prefix, 1, expired("evt_k2", "killed"))
+	settle()
+	got := s.posted("killed")
+	if len(got) != 2 {
+		t.Fatalf("%d alerts, want 2: the one whose answer was lost, and its marked repeat", len(got))
+	}
+	if strings.Contains(got[0].Text, "sent again") || !strings.Contains(got[1].Text, "sent again") {
+		t.Errorf("texts %q, %q: want the second marked as sent again", got[0].Text, got[1].Text)
+	}
+}
+
+// TestKillsNeverLoseAnAlert kills the consumer at arbitrary moments while alerts for many
+// profiles are being decided and sent, restarting it each time: every profile gets its
+// alert; a profile gets a second one only when a kill left its outcome unknown, and that
+// one is marked.
+func TestKillsNeverLoseAnAlert(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	s := newSlack(t, func(message, int) int {
+		time.Sleep(20 * time.Millisecond) // a little time in flight, for kills to land in
+		return http.StatusOK
+	})
+	yaml := config(brokers, prefix, s.srv.URL)
+	const n = 30
+	proc := testkit.Child(t, yaml)
+	for i := range n {
+		testkit.Produce(t, brokers, prefix, int32(i%testkit.Partitions), expired(fmt.Sprintf("evt_m%02d", i), fmt.Sprintf("many%02d", i)))
+	}
+	for _, after := range []time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond, 3 * time.Second} {
+		time.Sleep(after)
+		proc.Kill()
+		proc = testkit.Child(t, yaml)
+	}
+	eventually(t, 2*time.Minute, "an alert for every profile", func() bool {
+		for i := range n {
+			if len(s.posted(fmt.Sprintf("many%02d ", i))) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	settle()
+	repeats := 0
+	for i := range n {
+		got := s.posted(fmt.Sprintf("many%02d ", i))
+		for j, m := range got[1:] {
+			repeats++
+			if !strings.Contains(m.Text, "sent again") {
+				t.Errorf("many%02d: message %d not marked as sent again: %q", i, j+2, m.Text)
+			}
+		}
+		if len(got) > 2 {
+			t.Errorf("many%02d: %d alerts, want at most 2", i, len(got))
+		}
+	}
+	t.Logf("3 kills, %d marked repeats among %d profiles", repeats, n)
+}

@@ -1,0 +1,187 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/kafkaconn"
+)
+
+// partition is the state of the keys of one keyed partition owned by this member. Its
+// maps hold what is committed in the state topic; mu guards them against the workers.
+type partition struct {
+	id         int32
+	mu         sync.Mutex
+	alerts     map[Key]*Alert
+	deliveries map[Key]Delivery
+	working    map[Key]bool   // a worker posts this key's messages
+	stop       chan struct{}  // closed when the partition is given up
+	workers    sync.WaitGroup // the partition's workers
+}
+
+func newPartition(id int32) *partition {
+	return &partition{id: id, alerts: map[Key]*Alert{}, deliveries: map[Key]Delivery{}, working: map[Key]bool{}, stop: make(chan struct{})}
+}
+
+// apply reads one state record into p.
+func (p *partition) apply(r *kgo.Record) error {
+	var parts []string
+	if err := json.Unmarshal(r.Key, &parts); err == nil && len(parts) == 2 && parts[0] == kindMark {
+		return nil
+	}
+	if err := json.Unmarshal(r.Key, &parts); err != nil || len(parts) != 4 {
+		return fmt.Errorf("state record at offset %d: bad key %q", r.Offset, r.Key)
+	}
+	k := Key{Source: parts[1], Profile: parts[2], Platform: parts[3]}
+	switch parts[0] {
+	case kindAlert:
+		if r.Value == nil {
+			delete(p.alerts, k)
+			return nil
+		}
+		var a Alert
+		if err := json.Unmarshal(r.Value, &a); err != nil {
+			return fmt.Errorf("state record at offset %d: %w", r.Offset, err)
+		}
+		p.alerts[k] = &a
+	case kindDelivery:
+		var d Delivery
+		if r.Value != nil {
+			if err := json.Unmarshal(r.Value, &d); err != nil {
+				return fmt.Errorf("state record at offset %d: %w", r.Offset, err)
+			}
+		}
+		p.deliveries[k] = d
+	}
+	return nil
+}
+
+// load reads the state topic's partitions ids whole into new partitions. "Whole" is up to a
+// marker it first writes at the end of each: every committed transaction before it is read,
+// and one still open (a crashed member's) is waited for until the broker ends it.
+func load(ctx context.Context, k config.Kafka, writer *kgo.Client, topic string, ids []int32) (map[int32]*partition, error) {
+	out := make(map[int32]*partition, len(ids))
+	want := map[int32]kgo.Offset{}
+	marks := map[int32]string{}
+	for _, id := range ids {
+		out[id] = newPartition(id)
+		want[id] = kgo.NewOffset().AtStart()
+		marks[id] = nonce()
+		r := &kgo.Record{Topic: topic, Partition: id, Key: markKey(id), Value: []byte(marks[id])}
+		if err := writer.ProduceSync(ctx, r).FirstErr(); err != nil {
+			return nil, fmt.Errorf("mark the end of %s[%d]: %w", topic, id, err)
+		}
+	}
+	return out, read(ctx, k, topic, want, marks, out)
+}
+
+// markKey is the key of partition id's load marker: one key per partition, so compaction
+// keeps one marker each.
+func markKey(id int32) []byte { return mustJSON([]string{kindMark, strconv.Itoa(int(id))}) }
+
+func nonce() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// read consumes the partitions in want until each shows its marker.
+func read(ctx context.Context, k config.Kafka, topic string, want map[int32]kgo.Offset, marks map[int32]string, into map[int32]*partition) error {
+	cl, err := kgo.NewClient(append(kafkaconn.Options(k),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for len(marks) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("reading %s: %w", topic, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		fs.EachRecord(func(r *kgo.Record) {
+			if m, ok := marks[r.Partition]; ok && bytes.Equal(r.Key, markKey(r.Partition)) && string(r.Value) == m {
+				delete(marks, r.Partition)
+			}
+			if err := into[r.Partition].apply(r); err != nil && ferr == nil {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return fmt.Errorf("reading %s: %w", topic, ferr)
+		}
+	}
+	return nil
+}
+
+func (p *partition) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// parts are the keyed partitions this member owns, with their state.
+type parts struct {
+	mu sync.Mutex
+	m  map[int32]*partition
+}
+
+func (ps *parts) get(id int32) *partition {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.m[id]
+}
+
+func (ps *parts) add(loaded map[int32]*partition) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.m == nil {
+		ps.m = map[int32]*partition{}
+	}
+	for id, p := range loaded {
+		ps.m[id] = p
+	}
+}
+
+// drop gives up partitions ids (all with nil): their workers stop, a POST in flight is
+// finished and recorded, and drop returns when they are done.
+func (ps *parts) drop(ids []int32, all bool) {
+	ps.mu.Lock()
+	var gone []*partition
+	for id, p := range ps.m {
+		if all || contains(ids, id) {
+			gone = append(gone, p)
+			delete(ps.m, id)
+		}
+	}
+	ps.mu.Unlock()
+	for _, p := range gone {
+		close(p.stop)
+	}
+	for _, p := range gone {
+		p.workers.Wait()
+	}
+}
+
+func contains(ids []int32, id int32) bool {
+	for _, i := range ids {
+		if i == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,51 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/consumers/analytics/store"
+)
+
+// startFromStore is called by the group after each assignment, before fetching: every
+// assigned partition starts at the next offset the database holds for it, or at its first
+// record if the database has counted none. Kafka's committed offsets are ignored: the
+// database's are the ones written with the aggregates.
+func (s *Service) startFromStore(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	stored, err := s.store.Offsets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("analytics: offsets from the database: %w", err)
+	}
+	for topic, partitions := range assigned {
+		for p := range partitions {
+			if next, ok := stored[store.TP{Topic: topic, Partition: p}]; ok {
+				partitions[p] = kgo.NewOffset().At(next).WithEpoch(-1)
+			} else {
+				partitions[p] = kgo.NewOffset().AtStart()
+			}
+		}
+	}
+	return assigned, nil
+}
+
+func (s *Service) logAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	s.log.Info("analytics: partitions assigned", "partitions", describe(assigned))
+}
+
+func (s *Service) logRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	if len(revoked) > 0 {
+		s.log.Info("analytics: partitions revoked", "partitions", describe(revoked))
+	}
+}
+
+func describe(tps map[string][]int32) string {
+	out := ""
+	for _, t := range slices.Sorted(maps.Keys(tps)) {
+		out += fmt.Sprintf("%s%v ", t, tps[t])
+	}
+	return out
+}

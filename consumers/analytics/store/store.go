@@ -1,0 +1,86 @@
+// Package store keeps the analytics consumer's hourly aggregates, and the Kafka offsets they
+// include, in one SQL database through database/sql: embedded SQLite (modernc.org/sqlite,
+// pure Go) or PostgreSQL (pgx). The same schema and statements serve both.
+//
+// Exactly-once rests on one rule: a batch's aggregates and the next offset of each of its
+// partitions are written in one transaction, and a transaction counts only the records at or
+// past the offsets it read (see Tx.Apply). The database, not the group's committed offsets,
+// says where each partition resumes.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+)
+
+// Store is an open analytics database whose schema is current. It is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	dialect dialect
+}
+
+type dialect int
+
+const (
+	sqlite dialect = iota
+	postgres
+)
+
+// Open connects to database, "sqlite:PATH" or a "postgres://" DSN (the forms of the config key
+// consumers.analytics.database), and migrates its schema to the current version.
+func Open(ctx context.Context, database string) (*Store, error) {
+	s, err := connect(database)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func connect(database string) (*Store, error) {
+	switch {
+	case strings.HasPrefix(database, "sqlite:"):
+		db, err := sql.Open("sqlite", sqliteDSN(strings.TrimPrefix(database, "sqlite:")))
+		if err != nil {
+			return nil, fmt.Errorf("store: open sqlite: %w", err)
+		}
+		return &Store{db: db, dialect: sqlite}, nil
+	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
+		db, err := sql.Open("pgx", database)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		return &Store{db: db, dialect: postgres}, nil
+	}
+	return nil, errors.New("store: database must be sqlite:PATH or a postgres:// DSN")
+}
+
+// sqliteDSN opens path in WAL mode, so the dashboard reads while the consumer writes, and
+// starts every transaction with the write lock (BEGIN IMMEDIATE), so two consumers sharing
+// the file queue at BEGIN instead of failing at their first write. synchronous=NORMAL may lose
+// the last transactions on power loss, never on a crash of the process; they would lose their
+// offsets with them, so the records are counted again, once.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(30000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

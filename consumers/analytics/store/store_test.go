@@ -1,0 +1,269 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/bridge/consumers/analytics/internal/dbtest"
+	"github.com/socialbridge/bridge/consumers/analytics/sketch"
+	"github.com/socialbridge/bridge/consumers/analytics/store"
+)
+
+var t0 = time.Date(2026, 5, 8, 14, 0, 0, 0, time.UTC)
+
+func open(t *testing.T, database string) *store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := store.Open(ctx, database)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// apply runs one batch in its own transaction and commits it.
+func apply(t *testing.T, s *store.Store, recs []store.Record) store.Applied {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	a, err := tx.Apply(ctx, recs)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// published returns n post.published records of partition 0 of topic "pub" from offset
+// first, one a minute from at, with delays of 1s, 2s, … n s.
+func published(first int64, n int, at time.Time, platform, profile string) []store.Record {
+	var out []store.Record
+	for i := range n {
+		out = append(out, store.Record{
+			Topic: "pub", Partition: 0, Offset: first + int64(i), Kind: store.Published,
+			OccurredAt: at.Add(time.Duration(i) * time.Minute), Platform: platform, Profile: profile,
+			DelayMs: int64(i+1) * 1000, HasDelay: true,
+		})
+	}
+	return out
+}
+
+func totals(t *testing.T, s *store.Store, r store.Range) map[string]store.Counts {
+	t.Helper()
+	ps, err := s.ByPlatform(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]store.Counts{}
+	for _, p := range ps {
+		out[p.Platform] = p.Counts
+	}
+	return out
+}
+
+func day() store.Range { return store.Range{From: t0.Add(-24 * time.Hour), To: t0.Add(24 * time.Hour)} }
+
+func TestMigrations(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, database string) {
+		// Consumers starting together: each migrates, none applies a step twice.
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Go(func() {
+				s, err := store.Open(context.Background(), database)
+				if err == nil {
+					s.Close()
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("concurrent open: %v", err)
+		}
+		s := open(t, database)
+		if _, err := s.Offsets(context.Background()); err != nil {
+			t.Fatalf("schema missing after migration: %v", err)
+		}
+	})
+}
+
+func TestApplyCountsEachRecordOnce(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, database string) {
+		s := open(t, database)
+		batch := published(0, 10, t0, "instagram", "main")
+		if a := apply(t, s, batch); a.Counted != 10 || a.Skipped != 0 {
+			t.Fatalf("first apply: %+v", a)
+		}
+		// Redelivered, and overlapping the next records: only the new ones count.
+		if a := apply(t, s, batch); a.Counted != 0 || a.Skipped != 10 {
+			t.Fatalf("same batch again: %+v", a)
+		}
+		more := published(5, 10, t0, "instagram", "main")
+		if a := apply(t, s, more); a.Counted != 5 || a.Skipped != 5 {
+			t.Fatalf("overlapping batch: %+v", a)
+		}
+		ignored := []store.Record{{Topic: "pub", Partition: 0, Offset: 15, Kind: store.Ignored}}
+		if a := apply(t, s, ignored); a.Ignored != 1 {
+			t.Fatalf("ignored record: %+v", a)
+		}
+		if got := totals(t, s, day())["instagram"].Published; got != 15 {
+			t.Errorf("published = %d, want 15", got)
+		}
+		offs, err := s.Offsets(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := offs[store.TP{Topic: "pub", Partition: 0}]; got != 16 {
+			t.Errorf("stored offset %d, want 16", got)
+		}
+	})
+}
+
+// TestConcurrentBatchesOfOnePartition: two transactions count the same records of a partition
+// at once, as when a consumer still holds a batch of a partition the group gave to another.
+// Whatever the database makes the second wait for, the records count once.
+func TestConcurrentBatchesOfOnePartition(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, database string) {
+		s := open(t, database)
+		ctx := context.Background()
+		batch := published(0, 20, t0, "x", "acme")
+		first, err := s.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := first.Apply(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		second := make(chan error, 1)
+		go func() {
+			tx, err := s.Begin(ctx) // SQLite: waits here for the first to end
+			if err != nil {
+				second <- err
+				return
+			}
+			defer tx.Rollback()
+			a, err := tx.Apply(ctx, batch) // PostgreSQL: waits here on the first's rows
+			if err == nil && a.Counted > 0 {
+				err = fmt.Errorf("counted %d records again", a.Counted)
+			}
+			if err == nil {
+				err = tx.Commit()
+			}
+			second <- err
+		}()
+		time.Sleep(200 * time.Millisecond) // let the second reach its wait; correct either way
+		if err := first.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-second; err != nil && !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("second transaction: %v", err)
+		}
+		if got := totals(t, s, day())["x"].Published; got != 20 {
+			t.Errorf("published = %d, want 20", got)
+		}
+	})
+}
+
+func TestQueries(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, database string) {
+		s := open(t, database)
+		var recs []store.Record
+		add := func(kind store.Kind, at time.Time, platform, profile string, delayMs int64) {
+			recs = append(recs, store.Record{Topic: "all", Offset: int64(len(recs)), Kind: kind, OccurredAt: at,
+				Platform: platform, Profile: profile, DelayMs: delayMs, HasDelay: kind == store.Published && delayMs >= 0})
+		}
+		var exact []int64 // instagram's delays in hours 0 and 1
+		for i := range 300 {
+			d := int64(500 + i*i*7)
+			h := t0.Add(time.Duration(i%2)*time.Hour + time.Duration(i%60)*time.Minute)
+			add(store.Published, h, "instagram", fmt.Sprintf("p%d", i%3), d)
+			exact = append(exact, d)
+		}
+		add(store.Published, t0.Add(2*time.Hour), "instagram", "p0", 999_999) // outside the range below
+		add(store.Published, t0, "x", "acme", -1)                             // no delay known
+		for range 4 {
+			add(store.Failed, t0.Add(5*time.Minute), "x", "acme", 0)
+		}
+		add(store.TokenExpired, t0, "x", "acme", 0)
+		add(store.TokenExpired, t0.Add(time.Hour), "instagram", "p1", 0)
+		add(store.Failed, t0.Add(time.Hour), "instagram", "p2", 0)
+		add(store.Failed, t0.Add(time.Hour), "instagram", "p2", 0)
+		add(store.Retry, t0.Add(time.Hour), "instagram", "p2", 0)
+		// Several batches, so the hours' rows are merged in the database, not in memory.
+		for i := 0; i < len(recs); i += 37 {
+			apply(t, s, recs[i:min(i+37, len(recs))])
+		}
+
+		twoHours := store.Range{From: t0, To: t0.Add(2 * time.Hour)}
+		ps, err := s.ByPlatform(context.Background(), twoHours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 2 || ps[0].Platform != "instagram" || ps[1].Platform != "x" {
+			t.Fatalf("platforms %+v", ps)
+		}
+		if want := (store.Counts{Published: 300, Failed: 2, TokenExpired: 1, Retries: 1}); ps[0].Counts != want {
+			t.Errorf("instagram %+v, want %+v", ps[0].Counts, want)
+		}
+		if want := (store.Counts{Published: 1, Failed: 4, TokenExpired: 1}); ps[1].Counts != want {
+			t.Errorf("x %+v, want %+v", ps[1].Counts, want)
+		}
+		slices.Sort(exact)
+		for _, q := range []float64{0.5, 0.95} {
+			got, _ := ps[0].Delays.Quantile(q)
+			want := float64(exact[int(q*float64(len(exact)-1))])
+			if math.Abs(got-want) > sketch.RelativeAccuracy*want {
+				t.Errorf("instagram p%v = %v, want %v ±1%%", q*100, got, want)
+			}
+		}
+		if _, ok := ps[1].Delays.Quantile(0.5); ok {
+			t.Error("x has a delay percentile without any delay")
+		}
+
+		one := store.Range{From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour), Platform: "instagram"}
+		if got := totals(t, s, one); len(got) != 1 || got["instagram"].Published != 150 {
+			t.Errorf("one hour of instagram: %+v", got)
+		}
+		hours, err := s.Hourly(context.Background(), store.Range{From: t0, To: t0.Add(3 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var summary []string
+		for _, h := range hours {
+			summary = append(summary, fmt.Sprintf("%s %s %d/%d", h.Hour.Format("15"), h.Platform, h.Published, h.Failed))
+		}
+		if got, want := strings.Join(summary, ", "), "14 instagram 150/0, 14 x 1/4, 15 instagram 150/2, 16 instagram 1/0"; got != want {
+			t.Errorf("hourly: %s, want %s", got, want)
+		}
+		delays, err := s.HourlyDelays(context.Background(), twoHours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(delays) != 2 || delays[0].Delays.Count() != 150 || delays[1].Delays.Count() != 150 {
+			t.Errorf("hourly delays: %+v", delays)
+		}
+		top, err := s.MostTroubled(context.Background(), twoHours, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(top) != 2 || top[0].Profile != "acme" || top[0].Failed != 4 || top[1].Profile != "p2" {
+			t.Errorf("most troubled: %+v", top)
+		}
+	})
+}

@@ -1,0 +1,165 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Handler handles the records of one poll inside one transaction.
+type Handler interface {
+	// Handle does each record's effect and produces what follows from it through tx; those
+	// records and the offsets of everything polled commit together, or none of them do. A
+	// record that cannot be handled yet is held (Holds.Hold) and the records after it on its
+	// partition skipped. An error aborts the batch: it is polled again.
+	Handle(ctx context.Context, tx *Tx, fs kgo.Fetches) error
+	// Ended tells whether the batch committed. After an abort the offsets are back at the
+	// last commit, and whatever the handler derived from the batch must be forgotten.
+	Ended(committed bool)
+}
+
+// Loop is a group member's poll loop on a GroupTransactSession made with TransactOptions:
+// poll, Begin, Handle, End, then let a waiting rebalance go on. A rebalance never lands
+// inside a batch, so every batch commits, offsets move only with the batch's effects, and a
+// crash at any point aborts the open transaction: nothing it produced is visible to
+// read-committed readers, and its records are polled again.
+type Loop struct {
+	Session    *kgo.GroupTransactSession
+	Handler    Handler
+	Holds      *Holds
+	MaxRecords int // per batch
+	Metrics    *Metrics
+	Log        *slog.Logger
+}
+
+// endTimeout bounds ending one transaction.
+const endTimeout = 30 * time.Second
+
+// Run polls until ctx ends. The batch in hand when it ends is finished (its effects are not
+// cancelled) and committed; then Run returns, and the caller closes the session, which
+// leaves the group. An error means the session can no longer commit.
+func (l *Loop) Run(ctx context.Context) error {
+	work := context.WithoutCancel(ctx)
+	for ctx.Err() == nil {
+		l.Holds.Release(l.Session.Client(), time.Now())
+		fs := l.poll(ctx)
+		if fs.IsClientClosed() {
+			return nil
+		}
+		l.logErrors(fs)
+		if !fs.Empty() {
+			if err := l.batch(work, fs); err != nil {
+				l.Session.AllowRebalance()
+				return err
+			}
+		}
+		l.Session.AllowRebalance()
+	}
+	return nil
+}
+
+// poll waits for records, at most until the next hold ends.
+func (l *Loop) poll(ctx context.Context) kgo.Fetches {
+	if next, ok := l.Holds.Next(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, next)
+		defer cancel()
+	}
+	return l.Session.PollRecords(ctx, l.MaxRecords)
+}
+
+func (l *Loop) logErrors(fs kgo.Fetches) {
+	for _, e := range fs.Errors() {
+		if !errors.Is(e.Err, context.Canceled) && !errors.Is(e.Err, context.DeadlineExceeded) {
+			l.Log.Warn("fetch", "topic", e.Topic, "partition", e.Partition, "err", e.Err)
+		}
+	}
+}
+
+func (l *Loop) batch(ctx context.Context, fs kgo.Fetches) error {
+	if err := l.Session.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{session: l.Session, moved: map[string]int{}}
+	herr := l.Handler.Handle(ctx, tx, fs)
+	if herr == nil {
+		herr = tx.wait()
+	}
+	try := kgo.TryCommit
+	if herr != nil {
+		l.Log.Warn("batch aborted; it is polled again", "err", herr)
+		try = kgo.TryAbort
+	}
+	ectx, cancel := context.WithTimeout(ctx, endTimeout)
+	defer cancel()
+	committed, err := l.Session.End(ectx, try)
+	l.ended(tx, committed)
+	if err != nil {
+		return fmt.Errorf("end transaction: %w", err)
+	}
+	if herr != nil {
+		pause(ctx, time.Second) // the cause (Kafka, the registry) is likely still there
+	}
+	return nil
+}
+
+func (l *Loop) ended(tx *Tx, committed bool) {
+	outcome := "aborted"
+	if committed {
+		outcome = "committed"
+		for topic, n := range tx.moved {
+			l.Metrics.Moved.WithLabelValues(topic).Add(float64(n))
+		}
+	}
+	l.Metrics.Transactions.WithLabelValues(outcome).Inc()
+	l.Handler.Ended(committed)
+}
+
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Tx is the open transaction of one batch.
+type Tx struct {
+	session *kgo.GroupTransactSession
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	err     error
+	moved   map[string]int
+}
+
+// Client is the session's client, for Holds.
+func (t *Tx) Client() *kgo.Client { return t.session.Client() }
+
+// Produce adds r to the transaction. A record Kafka refuses aborts the batch.
+func (t *Tx) Produce(ctx context.Context, r *kgo.Record) {
+	t.wg.Add(1)
+	t.session.Produce(ctx, r, func(r *kgo.Record, err error) {
+		defer t.wg.Done()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if err != nil && t.err == nil {
+			t.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		}
+		if err == nil {
+			t.moved[r.Topic]++
+		}
+	})
+}
+
+func (t *Tx) wait() error {
+	t.wg.Wait()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}

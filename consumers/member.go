@@ -1,0 +1,95 @@
+package consumers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/kafkaconn"
+)
+
+// startTimeout bounds each step of a member's start (topics, the metrics listener).
+const startTimeout = 30 * time.Second
+
+// Member is one process of a transactional group: what it reads, the topics it needs, and
+// how it handles a batch.
+type Member struct {
+	Kafka    config.Kafka
+	Config   config.Member
+	Group    string
+	Reads    []string // topics consumed
+	Topics   []Topic  // topics created (or checked) at start: every one read or written
+	Handler  Handler
+	Holds    *Holds
+	Metrics  *Metrics
+	Registry *prometheus.Registry
+	Log      *slog.Logger
+	// MaxRecords bounds one batch.
+	MaxRecords int
+	// Gone, when set, is told of partitions this member lost or gave up, after their holds
+	// are forgotten and before another member may take them.
+	Gone func(cl *kgo.Client, partitions map[string][]int32)
+	// Options are added to the session's (e.g. AdjustFetchOffsetsFn).
+	Options []kgo.Opt
+}
+
+// Run serves /metrics and /healthz, makes sure the topics exist, joins the group and runs
+// the Loop until ctx ends; then it finishes the batch in hand, commits it, and leaves the
+// group.
+func (m *Member) Run(ctx context.Context) error {
+	srv, err := Serve(m.Config.Listen, m.Registry, m.Log)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer srv.Shutdown(context.Background())
+	if err := m.ensureTopics(ctx); err != nil {
+		return err
+	}
+	session, err := kgo.NewGroupTransactSession(m.options()...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer session.Close()
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go m.Metrics.WatchLag(lagCtx, kadm.NewClient(session.Client()), m.Group, 10*time.Second, m.Log)
+	m.Log.Info("consuming", "topics", m.Reads, "metrics", "http://"+srv.Addr()+"/metrics")
+	srv.SetRunning(true)
+	defer srv.SetRunning(false)
+	loop := &Loop{Session: session, Handler: m.Handler, Holds: m.Holds, MaxRecords: m.MaxRecords, Metrics: m.Metrics, Log: m.Log}
+	err = loop.Run(ctx)
+	m.Log.Info("leaving the group", "err", err)
+	return err
+}
+
+func (m *Member) ensureTopics(ctx context.Context) error {
+	cl, err := kgo.NewClient(kafkaconn.Options(m.Kafka)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := EnsureTopics(ctx, kadm.NewClient(cl), m.Kafka, m.Topics...); err != nil {
+		return fmt.Errorf("kafka at %v: %w", m.Kafka.Brokers, err)
+	}
+	return nil
+}
+
+func (m *Member) options() []kgo.Opt {
+	gone := func(_ context.Context, cl *kgo.Client, ps map[string][]int32) {
+		m.Holds.Forget(cl, ps)
+		if m.Gone != nil {
+			m.Gone(cl, ps)
+		}
+	}
+	opts := append(MemberOptions(m.Kafka, m.Group, m.Reads...), TransactOptions(m.Group, m.Config)...)
+	opts = append(opts, kgo.OnPartitionsRevoked(gone), kgo.OnPartitionsLost(gone))
+	return append(opts, m.Options...)
+}

@@ -1,0 +1,235 @@
+package retries
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/consumers"
+	"github.com/socialbridge/bridge/schemas"
+)
+
+// handler handles one batch of the input topic and the retry topics.
+type handler struct {
+	prefix  string
+	delays  []time.Duration
+	stage   map[string]int // topic → failed calls its records have behind them
+	action  *Action
+	dec     schemas.Decoder
+	holds   *consumers.Holds
+	metrics *consumers.Metrics
+	log     *slog.Logger
+	workers int           // calls in flight at once
+	budget  time.Duration // no call starts later than this into a batch
+}
+
+// job is one record of a batch and what became of it.
+type job struct {
+	r       *kgo.Record
+	stage   int
+	calls   int // failed calls of the action so far, this batch's included
+	ev      event.Event
+	move    *kgo.Record // produced in the batch's transaction; nil when the retry succeeded
+	outcome string      // done, moved or dead_lettered
+	held    bool        // not started in this batch: polled again
+}
+
+// holdDecode is how long a partition waits when a value cannot be decoded for a passing
+// reason (the schema registry unreachable).
+const holdDecode = time.Second
+
+func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) error {
+	var lanes [][]*job
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		lanes = append(lanes, h.ready(tx.Client(), p.Records))
+	})
+	jobs := interleave(lanes)
+	h.run(ctx, tx.Client(), jobs)
+	for _, j := range jobs {
+		if j.held {
+			continue
+		}
+		if j.move != nil {
+			tx.Produce(ctx, j.move)
+		}
+		h.metrics.Processed.WithLabelValues(j.r.Topic, j.outcome).Inc()
+	}
+	return nil
+}
+
+func (h *handler) Ended(bool) {}
+
+// ready returns the jobs of one partition's records up to the first that cannot be handled
+// yet, which it holds: not due, or not decodable for now.
+func (h *handler) ready(cl *kgo.Client, records []*kgo.Record) []*job {
+	var jobs []*job
+	now := time.Now()
+	for _, r := range records {
+		j := &job{r: r, stage: h.stage[r.Topic], calls: h.stage[r.Topic]}
+		if due := h.due(r, j.stage); due.After(now) {
+			h.holds.Hold(cl, r, due)
+			break
+		}
+		if err := h.dec.Decode(r.Value, &j.ev); err != nil {
+			if !consumers.Undecodable(err) {
+				h.log.Warn("decode failed; partition held", "topic", r.Topic, "partition", r.Partition, "err", err)
+				h.holds.Hold(cl, r, now.Add(holdDecode))
+				break
+			}
+			h.deadLetter(j, "undecodable", "undecodable value: "+err.Error())
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs
+}
+
+// due is when a record of a retry topic may be tried: its retry-due-at header, or its
+// timestamp plus the topic's delay when the header is missing or unreadable.
+func (h *handler) due(r *kgo.Record, stage int) time.Time {
+	if stage == 0 {
+		return time.Time{}
+	}
+	if v, ok := consumers.Header(r, HeaderDueAt); ok {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t
+		}
+	}
+	return r.Timestamp.Add(h.delays[stage-1])
+}
+
+// interleave orders the jobs one from each partition in turn, keeping each partition's order,
+// so that calls cut off by the budget leave a prefix of every partition done.
+func interleave(lanes [][]*job) []*job {
+	var out []*job
+	for i := 0; ; i++ {
+		n := len(out)
+		for _, l := range lanes {
+			if i < len(l) {
+				out = append(out, l[i])
+			}
+		}
+		if len(out) == n {
+			return out
+		}
+	}
+}
+
+// run does the jobs' calls, h.workers at a time. Jobs not started within the budget are
+// held, with the rest of their partition, for the next batch.
+func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
+	start := time.Now()
+	sem := make(chan struct{}, h.workers)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		if j.move != nil {
+			continue // dead-lettered without a call
+		}
+		if time.Since(start) > h.budget {
+			h.holdRest(cl, jobs[i:])
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			h.retry(ctx, j)
+		}()
+	}
+	wg.Wait()
+}
+
+func (h *handler) holdRest(cl *kgo.Client, rest []*job) {
+	now := time.Now()
+	for _, j := range rest {
+		if !h.holds.Held(j.r.Topic, j.r.Partition) {
+			h.holds.Hold(cl, j.r, now)
+		}
+		j.held = true
+	}
+}
+
+// retry decides one decoded failure: dead-lettered when permanent, else the action is
+// called, and a failed call moves the record one delay further, or to the dead-letter topic
+// after the last delay.
+func (h *handler) retry(ctx context.Context, j *job) {
+	ev := &j.ev
+	if !retryable(ev.Retryable, ev.ErrorCode) {
+		h.deadLetter(j, "permanent", "permanent failure: "+describe(ev))
+		return
+	}
+	start := time.Now()
+	res := h.action.Call(ctx, ev)
+	h.metrics.Effect.WithLabelValues(effectOutcome(res)).Observe(time.Since(start).Seconds())
+	j.calls++
+	attempts := j.calls
+	switch {
+	case res.ok:
+		j.outcome = "done"
+	case res.permanent:
+		h.deadLetter(j, "refused", res.reason)
+	case attempts > len(h.delays):
+		h.deadLetter(j, "exhausted", fmt.Sprintf("retries exhausted after %d calls: %s", attempts, res.reason))
+	default:
+		wait := max(h.delays[attempts-1], res.retryAfter)
+		j.move = h.moved(j, RetryTopic(h.prefix, attempts), res.reason,
+			kgo.RecordHeader{Key: HeaderDueAt, Value: []byte(time.Now().Add(wait).UTC().Format(time.RFC3339Nano))})
+		j.outcome = "moved"
+	}
+	h.log.Debug("retried", "event_id", ev.ID, "attempt", attempts, "outcome", j.outcome, "reason", res.reason)
+}
+
+func (h *handler) deadLetter(j *job, class, reason string) {
+	j.move = h.moved(j, DLQ(h.prefix), reason)
+	j.outcome = "dead_lettered"
+	h.metrics.DeadLettered.WithLabelValues(class).Inc()
+	h.log.Info("dead-lettered", "topic", j.r.Topic, "offset", j.r.Offset, "event_id", j.ev.ID, "reason", reason)
+}
+
+// moved is j's record for topic with the headers of a move. The origin is where the record
+// first entered the group, carried over from a retry topic's headers.
+func (h *handler) moved(j *job, topic, reason string, extra ...kgo.RecordHeader) *kgo.Record {
+	origin, okT := consumers.Header(j.r, HeaderOriginTopic)
+	partition, okP := consumers.Header(j.r, HeaderOriginPartition)
+	offset, okO := consumers.Header(j.r, HeaderOriginOffset)
+	if !okT || !okP || !okO {
+		origin, partition, offset = j.r.Topic, strconv.Itoa(int(j.r.Partition)), strconv.FormatInt(j.r.Offset, 10)
+	}
+	headers := append([]kgo.RecordHeader{
+		{Key: HeaderAttempt, Value: []byte(strconv.Itoa(j.calls))},
+		{Key: HeaderError, Value: []byte(reason)},
+		{Key: HeaderOriginTopic, Value: []byte(origin)},
+		{Key: HeaderOriginPartition, Value: []byte(partition)},
+		{Key: HeaderOriginOffset, Value: []byte(offset)},
+	}, extra...)
+	return consumers.Forward(j.r, topic, headers...)
+}
+
+func effectOutcome(r result) string {
+	switch {
+	case r.ok:
+		return "ok"
+	case r.permanent:
+		return "refused"
+	}
+	return "failed"
+}
+
+func describe(ev *event.Event) string {
+	s := "retryable=false"
+	if ev.Retryable == nil {
+		s = "error code classed permanent"
+	}
+	if ev.ErrorCode != nil {
+		s += ", error_code " + *ev.ErrorCode
+	}
+	if ev.ErrorMessage != nil {
+		s += ": " + *ev.ErrorMessage
+	}
+	return s
+}

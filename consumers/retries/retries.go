@@ -1,0 +1,62 @@
+package retries
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/consumers"
+)
+
+// Tuning of a batch.
+const (
+	maxRecords = 500 // records per batch, one transaction
+	workers    = 32  // action calls in flight at once
+)
+
+// New returns the member of the retries group configured by cfg, ready to Run.
+func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
+	if err := cfg.RequireRetries(); err != nil {
+		return nil, err
+	}
+	dec, err := consumers.NewDecoder(cfg.SchemaRegistry)
+	if err != nil {
+		return nil, err
+	}
+	rc := cfg.Consumers.Retries
+	prefix := cfg.Kafka.TopicPrefix
+	log = log.With("group", rc.Group)
+	reg := consumers.NewRegistry()
+	metrics := consumers.NewMetrics(reg, rc.Group)
+	holds := &consumers.Holds{}
+	h := &handler{
+		prefix: prefix, stage: map[string]int{Input(prefix): 0}, action: newAction(rc.Action),
+		dec: dec, holds: holds, metrics: metrics, log: log, workers: workers,
+		budget: max(0, rc.Member.TransactionTimeout.D()-rc.Action.Timeout.D()-10*time.Second),
+	}
+	reads := []string{Input(prefix)}
+	for i, d := range rc.Delays {
+		h.delays = append(h.delays, d.D())
+		h.stage[RetryTopic(prefix, i+1)] = i + 1
+		reads = append(reads, RetryTopic(prefix, i+1))
+	}
+	topics := make([]consumers.Topic, 0, len(reads)+1)
+	for _, t := range append(reads, DLQ(prefix)) {
+		topics = append(topics, consumers.Topic{Name: t})
+	}
+	return &consumers.Member{
+		Kafka: cfg.Kafka, Config: rc.Member, Group: rc.Group, Reads: reads, Topics: topics,
+		Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log,
+		MaxRecords: maxRecords,
+	}, nil
+}
+
+// Run runs the retries group configured by cfg until ctx ends, then stops gracefully.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	m, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return m.Run(ctx)
+}
