@@ -81,8 +81,9 @@ var faults = []fault{
 // Redis is killed, and a replica is killed while its records wait for the frozen broker, each
 // then brought back. The provider retries every answer but 200.
 // Afterwards every id has been answered 200, every id answered 200 is in Kafka, and no id is
-// there twice, except possibly one whose request was in flight on the killed replica (the
-// documented limit of the Redis store: its reservation expires one lease later). The figures
+// there twice, except possibly one the killed replica died holding: in flight on it, or
+// answered 503 by it shortly before (the documented limit of the Redis store: its
+// reservation expires one lease later), which are counted. The figures
 // of each fault are logged, and written to FAULTS.md by the long form (make faults).
 func TestFaults(t *testing.T) {
 	load := shortLoad
@@ -242,21 +243,28 @@ func (r *faultRig) verify(reports []faultReport) {
 		r.explain(ctx, twice)
 	}
 	t.Logf("verification: %d ids sent, %d records read, %d mismatches: %v", v.IDsSent, v.RecordsRead, v.Mismatches, v.Examples)
-	t.Logf("ids in kafka twice after being cut by the replica kill (the documented residual): %d of %d cut", len(twiceCut), len(cut))
+	t.Logf("ids in kafka twice among those the killed replica may have held (the documented residual): %d of %d", len(twiceCut), len(cut))
 	if len(never) > 0 || len(lost) > 0 || len(twice) > 0 || st.deadletter > 0 {
 		t.Fatalf("never answered 200: %d %v; answered 200 but not in kafka: %d %v; in kafka twice: %d %v; quarantined: %d",
 			len(never), head(never), len(lost), head(lost), len(twice), head(twice), st.deadletter)
 	}
 }
 
-// cutByKill returns the ids whose request was on the killed replica when it died.
+// unsettledWindow is how long before a replica's kill an attempt answered 503 may have left
+// a record the replica was still waiting for: one Kafka has not acknowledged in time.
+const unsettledWindow = 30 * time.Second
+
+// cutByKill returns the ids the killed replica may have died holding: a request in flight on
+// it when it died, or answered 503 by it shortly before (its record perhaps still unsettled).
 func (r *faultRig) cutByKill() map[string]bool {
 	cut := map[string]bool{}
 	r.p.mu.Lock()
 	defer r.p.mu.Unlock()
 	for _, a := range r.p.attempts {
 		for _, at := range r.killedAt {
-			if a.replica == 0 && a.code == 0 && !a.start.After(at) && !a.end.Before(at) {
+			inFlight := a.code == 0 && !a.start.After(at) && !a.end.Before(at)
+			unsettled := a.code == http.StatusServiceUnavailable && !a.end.After(at) && a.end.After(at.Add(-unsettledWindow))
+			if a.replica == 0 && (inFlight || unsettled) {
 				cut[a.id] = true
 			}
 		}
@@ -336,7 +344,7 @@ func faultTable(reports []faultReport, cut int) string {
 		}
 		dups := fmt.Sprint(r.duplicates)
 		if r.cutDups > 0 {
-			dups = fmt.Sprintf("%d (of %d cut by the kill)", r.duplicates, cut)
+			dups = fmt.Sprintf("%d (of %d held by a killed replica)", r.duplicates, cut)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %d | %d | %s |\n",
 			r.name, r.requests, r.unavail, r.noAnswer, r.other, failing, after, r.idsSent, r.idsAnswered, dups)

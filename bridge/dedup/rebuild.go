@@ -22,6 +22,11 @@ type RebuildOptions struct {
 	// Progress, if set, is called after each fetch with the records read so far and the
 	// records to read.
 	Progress func(read, total int64)
+	// ClientOpts connect the short-lived client that reads the records; empty: cl.Opts().
+	// Pass the connection's base options when other clients may be built from cl.Opts() at
+	// the same time: franz-go's client constructor writes to the compression option it is
+	// given, so two constructors sharing one race.
+	ClientOpts []kgo.Opt
 }
 
 // RebuildStats tell what a rebuild did.
@@ -41,8 +46,8 @@ type RebuildStats struct {
 // window. Records with no key or no source header are skipped; topics that do not exist are
 // fine. At most s's maxIDs marks are held while reading (the newest), so the rebuild needs no
 // more memory than the Store it fills. The range is read on a short-lived client built from
-// cl.Opts(), so cl must be a producer or admin client, not a group consumer; cl itself only
-// lists offsets.
+// o.ClientOpts or cl.Opts(), so cl must be a producer or admin client, not a group consumer;
+// cl itself only lists offsets.
 func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, o RebuildOptions) (RebuildStats, error) {
 	st := RebuildStats{Since: now.Add(-s.longestWindow())}
 	if o.Snapshot != "" {
@@ -52,7 +57,7 @@ func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time
 		}
 	}
 	kept := newest{limit: s.maxIDs}
-	if err := readInto(ctx, cl, topics, now, s, st.Since, &kept, &st, o.Progress); err != nil {
+	if err := readInto(ctx, cl, topics, now, s, st.Since, &kept, &st, o); err != nil {
 		return st, err
 	}
 	st.IDs += s.restore(kept.sorted())
@@ -60,7 +65,7 @@ func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time
 }
 
 func readInto(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, since time.Time,
-	kept *newest, st *RebuildStats, progress func(read, total int64)) error {
+	kept *newest, st *RebuildStats, o RebuildOptions) error {
 	if len(topics) == 0 {
 		return nil // kadm would list every topic
 	}
@@ -68,7 +73,7 @@ func readInto(ctx context.Context, cl *kgo.Client, topics []string, now time.Tim
 	if err != nil || len(spans) == 0 {
 		return err
 	}
-	r := &reader{spans: spans, left: len(spans), progress: progress, keep: func(rec *kgo.Record) {
+	r := &reader{spans: spans, left: len(spans), progress: o.Progress, keep: func(rec *kgo.Record) {
 		if m, ok := s.markOf(rec, now); ok {
 			kept.add(m)
 		}
@@ -76,7 +81,10 @@ func readInto(ctx context.Context, cl *kgo.Client, topics []string, now time.Tim
 	for _, sp := range spans {
 		r.total += sp.end - sp.start
 	}
-	err = r.readAll(ctx, cl.Opts())
+	if len(o.ClientOpts) == 0 {
+		o.ClientOpts = cl.Opts()
+	}
+	err = r.readAll(ctx, o.ClientOpts)
 	st.Records = r.done
 	return err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/kafkaconn"
 )
 
 // dedupState is the bridge's dedup store and the readiness condition named "dedup": with the
@@ -35,6 +36,7 @@ type dedupState struct {
 
 	snapshot      string // the memory store's snapshot file, if any
 	snapshotEvery time.Duration
+	clientOpts    []kgo.Opt // of the rebuild's reading client
 
 	rebuilding  atomic.Bool
 	read, total atomic.Int64
@@ -73,6 +75,7 @@ func newDedup(cfg config.Config, log *slog.Logger, rebuild bool) *dedupState {
 		opts = append(opts, dedup.Rebuilding())
 		d.rebuilding.Store(true)
 		d.snapshot, d.snapshotEvery = cfg.Dedup.Snapshot, cfg.Dedup.SnapshotEvery.D()
+		d.clientOpts = kafkaconn.Options(cfg.Kafka)
 	}
 	d.mem = dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs, opts...)
 	d.store = d.mem
@@ -177,7 +180,9 @@ func (d *dedupState) rebuildOnce(ctx context.Context, cl *kgo.Client, topics []s
 				"records_per_second", int(float64(read)/time.Since(start).Seconds()))
 		}
 	}
-	st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), d.mem, dedup.RebuildOptions{Snapshot: d.snapshot, Progress: progress})
+	st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), d.mem, dedup.RebuildOptions{
+		Snapshot: d.snapshot, Progress: progress, ClientOpts: d.clientOpts,
+	})
 	if st.SnapshotErr != nil && !errors.Is(st.SnapshotErr, fs.ErrNotExist) {
 		d.log.Warn("dedup snapshot not used; reading the whole window from kafka", "path", d.snapshot, "err", st.SnapshotErr)
 	}

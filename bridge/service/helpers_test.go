@@ -75,13 +75,14 @@ type bridge struct {
 	logs *syncBuffer
 }
 
-// start runs a bridge on cfg and waits until it is ready.
+// start runs a bridge on cfg and waits until its dedup store answers (Kafka itself may be
+// meant to be unready: a test may leave a topic out).
 func start(t *testing.T, cfg config.Config) *bridge {
 	t.Helper()
 	b := launch(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := b.WaitReady(ctx); err != nil {
+	if err := b.WaitDedup(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return b
