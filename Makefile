@@ -3,12 +3,18 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'
 test:
 	scripts/test.sh $(ARGS)
+
+# Every fuzz target (presets' Verify and Normalize, the JSON reader, raw HTTP requests into
+# the ingress) for FUZZTIME each; CI runs it with FUZZTIME=5s. e.g. make fuzz FUZZTIME=10m
+FUZZTIME ?= 1m
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(ARGS)
 
 vet:
 	$(GO) vet ./...

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -120,7 +119,7 @@ func TestFaults(t *testing.T) {
 
 func newFaultRig(t *testing.T, load faultLoad) *faultRig {
 	r := &faultRig{t: t, broker: kafkatest.StartBroker(t), redis: redisserver.Require(t), dir: t.TempDir()}
-	r.bin = buildBridge(t, r.dir)
+	r.bin = buildBridge(t)
 	r.k = config.Default().Kafka
 	r.k.Brokers, r.k.TopicPrefix, r.k.Partitions = []string{r.broker.Addr()}, kafkatest.Prefix(t), 3
 	r.k.ProduceTimeout = config.Duration(load.produceTimout)
@@ -174,17 +173,6 @@ func (r *faultRig) must(err error) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-}
-
-// buildBridge builds the bridge binary into dir.
-func buildBridge(t *testing.T, dir string) string {
-	bin := filepath.Join(dir, "bridge")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/socialbridge/bridge/cmd/bridge")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the bridge: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // faultReport is what one fault cost.

@@ -47,11 +47,12 @@ func main() {
 
 // The phases, in the order they run.
 const (
-	phaseDirect = "direct"
-	phaseNoop   = "noop"
-	phaseBridge = "bridge"
-	phaseHalf   = "bridge-50"
-	phase90     = "bridge-90"
+	phaseDirect  = "direct"
+	phaseNoop    = "noop"
+	phaseBridge  = "bridge"
+	phaseHalf    = "bridge-50"
+	phaseHostile = "bridge-50-hostile"
+	phase90      = "bridge-90"
 )
 
 type options struct {
@@ -75,6 +76,9 @@ type options struct {
 	partitions   int
 	openConns    int
 	scale        bool
+	hostileIdle  int
+	hostileSlow  int
+	hostileJSON  float64
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -100,6 +104,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.openConns, "open-conns", 0, "connections of the open-loop phases (default 4 × -conns), so that the schedule, not the connection count, paces them")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "keep the run's topics instead of deleting them at the end")
 	fs.BoolVar(&o.scale, "scale", false, "instead of the main phases, compare dedup.store memory, redis and two replicas sharing redis, and print the figures")
+	fs.IntVar(&o.hostileIdle, "hostile-idle", 2000, "hostile phase: connections that send nothing")
+	fs.IntVar(&o.hostileSlow, "hostile-slowloris", 200, "hostile phase: connections that send a request's headers a byte a second")
+	fs.Float64Var(&o.hostileJSON, "hostile-json", 40, "hostile phase: signed deeply nested or huge-number JSON bodies per second (0 and no connections: no hostile phase)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -113,6 +120,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-brokers is empty")
 	case o.conns < 1 || o.maxRequests < 1 || o.duration <= 0 || o.partitions < 1 || o.openConns < 0:
 		return o, errors.New("-conns, -max-requests, -duration and -partitions must be positive")
+	case o.hostileIdle < 0 || o.hostileSlow < 0 || o.hostileJSON < 0:
+		return o, errors.New("-hostile-idle, -hostile-slowloris and -hostile-json must not be negative")
 	case o.dupShare < 0 || o.dupShare >= 1:
 		return o, errors.New("-dup-share must be in [0, 1)")
 	}
@@ -160,6 +169,7 @@ type runner struct {
 	path   *requestPath
 	ledger ledger
 	phases []Phase
+	attack *Attack
 	log    io.Writer
 	// redisPid is the Redis of -scale, whose CPU time it reports.
 	redisPid int
@@ -249,6 +259,7 @@ func (r *runner) all(ctx context.Context) (*Results, error) {
 		Machine:      machine(kafkaVersion),
 		Settings:     r.settings(maxRate),
 		Phases:       r.phases,
+		Attack:       r.attack,
 		Verification: verify(r.ledger, st, r.prefix),
 	}
 	r.logf("verification: %d records read, %d mismatches", st.records, res.Verification.Mismatches)
@@ -460,8 +471,43 @@ func (r *runner) bridge(ctx context.Context, bin string) (float64, error) {
 		n := min(r.o.maxRequests, int(rate*r.o.duration.Seconds()))
 		what := fmt.Sprintf("bridge → Kafka at %.0f%% of max", step.share*100)
 		r.record(r.measure(ctx, b, step.name, what, s, r.batch(step.name, n, r.o.dupShare), true))
+		if step.name == phaseHalf {
+			if err := r.hostile(ctx, b, s, n); err != nil {
+				return 0, err
+			}
+		}
 	}
 	return maxRate, b.stop()
+}
+
+// hostile measures the phase at 50% of the maximum again, same schedule, with an attack
+// running beside it, and sums the attack up against the phase without it.
+func (r *runner) hostile(ctx context.Context, b *bridgeProc, s schedule, n int) error {
+	a := &attack{idle: r.o.hostileIdle, slow: r.o.hostileSlow, jsonRate: r.o.hostileJSON, secret: r.secret}
+	if a.idle+a.slow == 0 && a.jsonRate == 0 {
+		return nil
+	}
+	if err := checkFileLimit(a.idle + a.slow + s.conns); err != nil {
+		return err
+	}
+	r.logf("phase %s: open loop at %.0f/s beside %d idle connections, %d slowloris clients and %.0f hostile JSON bodies/s",
+		phaseHostile, s.rate, a.idle, a.slow, a.jsonRate)
+	actx, stop := context.WithCancel(ctx)
+	defer stop()
+	wait := a.start(actx, b.addr)
+	wctx, stopWatching := context.WithCancel(actx)
+	lowest := a.watchHeld(wctx)
+	p := r.measure(ctx, b, phaseHostile, "bridge → Kafka at 50% of max, under hostile clients", s, r.batch(phaseHostile, n, r.o.dupShare), true)
+	stopWatching()
+	held := lowest()
+	stop()
+	wait()
+	r.record(p)
+	calm, _ := phase(r.phases, phaseHalf)
+	r.attack = a.result(held, calm, p)
+	r.logf("hostile: valid p99 %.2f ms against %.2f ms without (%.2f×), %d valid answers not 200; fewest attack connections held %d of %d",
+		p.Latency.P99, calm.Latency.P99, r.attack.ValidToCalmP99, r.attack.ValidNon200, held, a.idle+a.slow)
+	return ctx.Err()
 }
 
 // measure runs one HTTP phase against bridge b and summarizes it; with keep, its answers go

@@ -30,9 +30,10 @@ type bridgeProc struct {
 	err    error
 }
 
-// bridgeConfig is the configuration of a benchmarked bridge: one codivupload source, the
-// run's topic prefix, linger, compression, partitions and produce timeout, extra (more
-// sections, such as dedup), and otherwise the defaults a user gets.
+// bridgeConfig is the configuration of a benchmarked bridge: a codivupload source (and one
+// for the hostile phase's JSON, told apart in the dead letters), the run's topic prefix,
+// linger, compression, partitions and produce timeout, extra (more sections, such as dedup),
+// and otherwise the defaults a user gets.
 func bridgeConfig(listen string, k config.Kafka, secret []byte, extra string) string {
 	quoted := make([]string, len(k.Brokers))
 	for i, b := range k.Brokers {
@@ -52,9 +53,13 @@ sources:
   - name: codivupload
     provider: codivupload
     secrets: [%q]
+  - name: %s
+    provider: codivupload
+    secrets: [%q]
 log:
   level: warn
-%s`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Compression, k.Partitions, k.ProduceTimeout, secret, extra)
+%s`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Compression, k.Partitions, k.ProduceTimeout, secret,
+		hostileSource, secret, extra)
 }
 
 // startBridge runs bin serve with a generated configuration (extra: more sections) in dir,

@@ -22,6 +22,7 @@ type Results struct {
 	Ratios       Ratios       `json:"ratios"`
 	Targets      []Target     `json:"targets"`
 	Micro        []Micro      `json:"micro,omitempty"`
+	Attack       *Attack      `json:"hostile,omitempty"`
 	Verification Verification `json:"verification"`
 }
 
@@ -132,6 +133,13 @@ func (r *Results) judge() {
 			Got: fmt.Sprintf("%.1f ms", half.Latency.P99), Pass: half.Latency.P99 < 25 && half.Late == 0,
 		})
 	}
+	if a := r.Attack; a != nil {
+		r.Targets = append(r.Targets, Target{
+			Name: "p99 at 50% of max beside hostile clients / without, and no error", Want: "≤ 2, 0 errors",
+			Got:  fmt.Sprintf("%.2f (%.2f / %.2f ms), %d errors", a.ValidToCalmP99, a.ValidP99Hostile, a.ValidP99Calm, a.ValidNon200),
+			Pass: a.ValidToCalmP99 <= 2 && a.ValidNon200 == 0,
+		})
+	}
 	if hot, ok := findMicro(r.Micro, "HotPath"); ok {
 		r.Targets = append(r.Targets,
 			Target{Name: "hot path (verify, normalize, encode) time", Want: "< 10 µs", Got: fmt.Sprintf("%.2f µs", hot.NsPerOp/1000), Pass: hot.NsPerOp < 10_000},
@@ -220,12 +228,19 @@ func (r *Results) markdown() string {
 		w("| %s | %s | %s | %s |\n", t.Name, t.Want, t.Got, mark)
 	}
 
+	if a := r.Attack; a != nil {
+		r.hostileMarkdown(w)
+	}
 	w("\n## Verification\n\n")
 	v := r.Verification
 	if v.Passed {
 		w("Passed: after the real-bridge phases all %d records of the run's topics (`%s*`) were read back;\n", v.RecordsRead, v.TopicsPrefix)
 		w("each of the %d ids answered 200 (accepted or duplicate) is there exactly once, in the topic of its\n", v.IDsAnswered)
-		w("type; no id is there twice, none was accepted twice, nothing was quarantined.\n")
+		w("type; no id is there twice, none was accepted twice, nothing was quarantined")
+		if v.HostileQuarantined > 0 {
+			w(" (but the %d hostile\nJSON bodies of the hostile phase, sent to a source of their own)", v.HostileQuarantined)
+		}
+		w(".\n")
 	} else {
 		w("**Failed**: %d mismatches between the answers and the %d records read back from `%s*`. First:\n\n", v.Mismatches, v.RecordsRead, v.TopicsPrefix)
 		for _, e := range v.Examples {
@@ -280,6 +295,37 @@ func answersText(p Phase) string {
 	}
 	if p.Late > 0 {
 		parts = append(parts, fmt.Sprintf("late (not sent): %d", p.Late))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// hostileMarkdown describes the hostile phase: what attacked, and how it went.
+func (r *Results) hostileMarkdown(w func(string, ...any)) {
+	a := r.Attack
+	w("\n## Hostile clients\n\n")
+	w("The phase at 50%% of the maximum rate ran again, same schedule and connections, beside\n")
+	w("%d connections that send nothing, %d slowloris connections (a request's headers, a byte a\n", a.Idle, a.Slowloris)
+	w("second) and %.0f signed deliveries a second whose JSON is nested %d deep or holds a number\n", a.JSONPerSec, a.NestedDepth)
+	w("of %d digits (64 KiB each; authentic, so they are parsed and quarantined). The bridge runs\n", a.NumberDigits)
+	w("its defaults: `http.read_timeout` 10 s closes the idle and slowloris connections, which are\n")
+	w("opened again at once (%d dials, %d failed; at least %d of %d held throughout; open-file\n",
+		a.Dials, a.Refused, a.MinHeld, a.Idle+a.Slowloris)
+	w("limit %d).\n\n", a.OpenFileLimit)
+	w("| valid stream | p99 ms | answers not 200 |\n|---|--:|--:|\n")
+	w("| without the attack | %.2f | – |\n", a.ValidP99Calm)
+	w("| beside the attack | %.2f | %d |\n\n", a.ValidP99Hostile, a.ValidNon200)
+	w("Hostile JSON answers: %s.\n", countsText(a.JSONAnswers))
+}
+
+func countsText(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
 }

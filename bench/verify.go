@@ -43,11 +43,13 @@ func (l ledger) add(ds []delivery, run *loadRun) {
 	}
 }
 
-// stored is what the run's topics hold: the topics of each key, and the quarantined records.
+// stored is what the run's topics hold: the topics of each key, and the quarantined records,
+// the hostile phase's apart.
 type stored struct {
-	topics     map[string][]string
-	records    int
-	deadletter int
+	topics            map[string][]string
+	records           int
+	deadletter        int
+	hostileDeadletter int
 }
 
 // readTopics reads every record of the bridge's topics under prefix, from the start to the
@@ -75,9 +77,12 @@ func readTopics(ctx context.Context, brokers []string, prefix string) (*stored, 
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			s.records++
-			if r.Topic == prefix+producer.DeadLetter {
+			switch {
+			case r.Topic == prefix+producer.DeadLetter && header(r, "source") == hostileSource:
+				s.hostileDeadletter++
+			case r.Topic == prefix+producer.DeadLetter:
 				s.deadletter++
-			} else {
+			default:
 				s.topics[string(r.Key)] = append(s.topics[string(r.Key)], r.Topic)
 			}
 			tp := partition{r.Topic, r.Partition}
@@ -121,13 +126,14 @@ func unread(ctx context.Context, adm *kadm.Client, topics []string) (map[partiti
 
 // Verification is the check of a run's answers against what Kafka holds.
 type Verification struct {
-	IDsSent      int      `json:"ids_sent"`
-	IDsAnswered  int      `json:"ids_answered_200"`
-	RecordsRead  int      `json:"records_read"`
-	Mismatches   int      `json:"mismatches"`
-	Examples     []string `json:"examples,omitempty"`
-	Passed       bool     `json:"passed"`
-	TopicsPrefix string   `json:"topic_prefix"`
+	IDsSent            int      `json:"ids_sent"`
+	HostileQuarantined int      `json:"hostile_quarantined"`
+	IDsAnswered        int      `json:"ids_answered_200"`
+	RecordsRead        int      `json:"records_read"`
+	Mismatches         int      `json:"mismatches"`
+	Examples           []string `json:"examples,omitempty"`
+	Passed             bool     `json:"passed"`
+	TopicsPrefix       string   `json:"topic_prefix"`
 }
 
 const maxExamples = 10
@@ -135,9 +141,10 @@ const maxExamples = 10
 // verify checks that every id answered 200 (accepted or duplicate) is in Kafka exactly
 // once, in the topic of its type; that no id is in Kafka twice or without having been
 // sent; that no id was answered "accepted" twice; and that nothing was quarantined, since
-// every delivery sent was valid.
+// every delivery sent was valid (the hostile phase's bodies, from a source of their own, are
+// quarantined by design).
 func verify(l ledger, s *stored, prefix string) Verification {
-	v := Verification{IDsSent: len(l), RecordsRead: s.records, TopicsPrefix: prefix}
+	v := Verification{IDsSent: len(l), RecordsRead: s.records, TopicsPrefix: prefix, HostileQuarantined: s.hostileDeadletter}
 	var bad []string
 	for id, a := range l {
 		got := s.topics[id]
@@ -167,4 +174,13 @@ func verify(l ledger, s *stored, prefix string) Verification {
 	v.Mismatches, v.Passed = len(bad), len(bad) == 0
 	v.Examples = bad[:min(len(bad), maxExamples)]
 	return v
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

@@ -36,11 +36,12 @@ type Log struct {
 // Default returns the configuration every file starts from: each section's defaults.
 func Default() Config {
 	return Config{
-		HTTP:      defaultHTTP(),
-		Kafka:     defaultKafka(),
-		Dedup:     defaultDedup(),
-		Consumers: defaultConsumers(),
-		Log:       Log{Level: "info", Format: "text"},
+		HTTP:           defaultHTTP(),
+		Kafka:          defaultKafka(),
+		SchemaRegistry: SchemaRegistry{Register: true},
+		Dedup:          defaultDedup(),
+		Consumers:      defaultConsumers(),
+		Log:            Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -137,8 +138,9 @@ func cleanYAMLError(err error) string {
 	return strings.ReplaceAll(msg, " in type config.", " in section ")
 }
 
-// Redacted returns a copy safe to log: secrets, verify tokens, passwords, the retry action's header values,
-// the Slack webhook URL (its path is its credential) and a database password are masked.
+// Redacted returns a copy safe to log: secrets, verify tokens, passwords (also inside the
+// registry's URL), the retry action's header values, the Slack webhook URL (its path is its
+// credential) and a database password are masked.
 func (c Config) Redacted() Config {
 	out := c
 	out.Sources = make([]Source, len(c.Sources))
@@ -152,8 +154,9 @@ func (c Config) Redacted() Config {
 		}
 		out.Sources[i] = s
 	}
-	if out.SchemaRegistry.Password != "" {
-		out.SchemaRegistry.Password = "[redacted]"
+	out.SchemaRegistry = c.SchemaRegistry.redacted()
+	if out.Kafka.SASL.Password != "" {
+		out.Kafka.SASL.Password = "[redacted]"
 	}
 	out.Consumers = c.Consumers.redacted()
 	out.Dedup.Redis = c.Dedup.Redis.redacted()

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -110,6 +111,20 @@ sources: [{name: acme, provider: standard-webhooks, secrets: ["whsec_MfKQ9r8GKYq
 		{"bad compression", `
 kafka: {brokers: ["127.0.0.1:9092"], compression: brotli}
 sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.compression: want none, gzip, snappy, lz4 or zstd; got "brotli"`},
+		{"header buffer too small", valid + `
+http: {max_header_bytes: 1024}`, `http.max_header_bytes: must be at least 4096, got 1024`},
+		{"drain as long as the shutdown", valid + `
+http: {drain_period: 30s, shutdown_timeout: 30s}`, `http.drain_period: must be at least 0 and shorter than http.shutdown_timeout (30s)`},
+		{"pprof without an admin listener", valid + `
+http: {admin_pprof: true}`, `http.admin_pprof: needs http.admin_listen`},
+		{"admin listener on the webhooks' address", valid + `
+http: {listen: "127.0.0.1:8080", admin_listen: "127.0.0.1:8080"}`, `http.admin_listen: must differ from http.listen`},
+		{"admin listener without port", valid + `
+http: {admin_listen: "localhost"}`, `http.admin_listen: want host:port`},
+		{"buffer smaller than two bodies", `
+http: {max_body_bytes: 1048576}
+kafka: {brokers: ["127.0.0.1:9092"], max_buffered_bytes: 1048576}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.max_buffered_bytes: must be at least twice http.max_body_bytes (2097152), got 1048576`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -178,5 +193,31 @@ sources:
 	if cfg.Dedup.Store != "memory" || cfg.Dedup.Redis.KeyPrefix != "bridge:dedup:" || cfg.Dedup.Redis.Lease.D() != 10*time.Second ||
 		cfg.Dedup.Snapshot != "" || cfg.Dedup.SnapshotEvery.D() != 5*time.Minute {
 		t.Errorf("dedup defaults: %+v", cfg.Dedup)
+	}
+}
+
+func TestRegistryCredentialsInURL(t *testing.T) {
+	cfg, err := config.Parse([]byte(valid+"\nschema_registry: {url: 'https://svc-user:pw-in-url@registry.example:8081/base'}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%+v", cfg.Redacted()); strings.Contains(got, "pw-in-url") || !strings.Contains(got, "registry.example:8081") {
+		t.Errorf("redacted configuration %s", got)
+	}
+	base, user, password := cfg.SchemaRegistry.Endpoint()
+	if base != "https://registry.example:8081/base" || user != "svc-user" || password != "pw-in-url" {
+		t.Errorf("endpoint %q, user %q, password %q", base, user, password)
+	}
+	if !cfg.SchemaRegistry.Register {
+		t.Error("schema_registry.register defaults to false")
+	}
+	for name, yaml := range map[string]string{
+		"two sets of credentials": "{url: 'https://u:pw-in-url@r.example', username: u, password: p}",
+		"not http":                "{url: 'ftp://u:pw-in-url@r.example'}",
+	} {
+		_, err := config.Parse([]byte(valid+"\nschema_registry: "+yaml+"\n"), env(nil))
+		if err == nil || !strings.Contains(err.Error(), "schema_registry.url") || strings.Contains(err.Error(), "pw-in-url") {
+			t.Errorf("%s: %v; want an error naming schema_registry.url without the password", name, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"strings"
 	"time"
 )
 
@@ -9,10 +10,14 @@ import (
 type HTTP struct {
 	Listen          string   `yaml:"listen"`
 	MaxBodyBytes    int      `yaml:"max_body_bytes"`
+	MaxHeaderBytes  int      `yaml:"max_header_bytes"`
 	ReadTimeout     Duration `yaml:"read_timeout"`
 	WriteTimeout    Duration `yaml:"write_timeout"`
 	IdleTimeout     Duration `yaml:"idle_timeout"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	DrainPeriod     Duration `yaml:"drain_period"`
+	AdminListen     string   `yaml:"admin_listen"`
+	AdminPprof      bool     `yaml:"admin_pprof"`
 	TLS             TLS      `yaml:"tls"`
 }
 
@@ -25,14 +30,19 @@ type TLS struct {
 // Enabled reports whether HTTPS is configured.
 func (t TLS) Enabled() bool { return t.Cert != "" || t.Key != "" }
 
+// minHeaderBytes is the least header buffer that still takes an ordinary request.
+const minHeaderBytes = 4096
+
 func defaultHTTP() HTTP {
 	return HTTP{
 		Listen:          "127.0.0.1:8080",
 		MaxBodyBytes:    1 << 20,
+		MaxHeaderBytes:  32 << 10,
 		ReadTimeout:     Duration(10 * time.Second),
 		WriteTimeout:    Duration(30 * time.Second),
 		IdleTimeout:     Duration(120 * time.Second),
 		ShutdownTimeout: Duration(30 * time.Second),
+		DrainPeriod:     Duration(5 * time.Second),
 	}
 }
 
@@ -43,11 +53,33 @@ func (c *Config) validateHTTP(bad complaint) {
 	if c.HTTP.MaxBodyBytes <= 0 {
 		bad("http.max_body_bytes", "must be positive, got %d", c.HTTP.MaxBodyBytes)
 	}
+	if c.HTTP.MaxHeaderBytes < minHeaderBytes {
+		bad("http.max_header_bytes", "must be at least %d, got %d", minHeaderBytes, c.HTTP.MaxHeaderBytes)
+	}
 	positive(bad, "http.read_timeout", c.HTTP.ReadTimeout)
 	positive(bad, "http.write_timeout", c.HTTP.WriteTimeout)
 	positive(bad, "http.idle_timeout", c.HTTP.IdleTimeout)
 	positive(bad, "http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	if c.HTTP.DrainPeriod < 0 || c.HTTP.DrainPeriod >= c.HTTP.ShutdownTimeout {
+		bad("http.drain_period", "must be at least 0 and shorter than http.shutdown_timeout (%s), got %s", c.HTTP.ShutdownTimeout, c.HTTP.DrainPeriod)
+	}
+	c.validateAdmin(bad)
 	if (c.HTTP.TLS.Cert == "") != (c.HTTP.TLS.Key == "") {
 		bad("http.tls", "cert and key must be set together")
+	}
+}
+
+func (c *Config) validateAdmin(bad complaint) {
+	h := c.HTTP
+	if h.AdminListen == "" {
+		if h.AdminPprof {
+			bad("http.admin_pprof", "needs http.admin_listen: the profiler is served on the admin listener only")
+		}
+		return
+	}
+	if _, _, err := net.SplitHostPort(h.AdminListen); err != nil {
+		bad("http.admin_listen", "want host:port, got %q", h.AdminListen)
+	} else if h.AdminListen == h.Listen && !strings.HasSuffix(h.Listen, ":0") {
+		bad("http.admin_listen", "must differ from http.listen (%s)", h.Listen)
 	}
 }

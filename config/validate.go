@@ -13,6 +13,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateHTTP(bad)
 	c.validateKafka(bad)
+	c.validateRegistry(bad)
 	c.validateDedup(bad)
 	c.validateSources(bad)
 	c.validateConsumers(bad)

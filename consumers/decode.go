@@ -14,6 +14,16 @@ import (
 // (single-object encoding) always, and by schema id through the registry when
 // schema_registry.url is set. It registers nothing.
 func NewDecoder(r config.SchemaRegistry) (schemas.Decoder, error) {
+	rd, err := NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// NewReader is NewDecoder's decoder as what it is, a schemas.Reader, for a group that also
+// reads values in part (Reader.DecodeOutcome).
+func NewReader(r config.SchemaRegistry) (*schemas.Reader, error) {
 	if r.URL == "" {
 		return schemas.NewReader(nil)
 	}

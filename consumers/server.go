@@ -28,8 +28,18 @@ func Serve(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
+	return ServeListener(ln, reg, nil, log), nil
+}
+
+// ServeListener is Serve on a listener the caller opened (Shutdown closes it). other, when
+// not nil, answers every request but GET /metrics and GET /healthz: a group's own pages
+// (the analytics dashboard) beside them.
+func ServeListener(ln net.Listener, reg *prometheus.Registry, other http.Handler, log *slog.Logger) *Server {
 	s := &Server{ln: ln}
 	mux := http.NewServeMux()
+	if other != nil {
+		mux.Handle("/", other)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", s.health)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -38,7 +48,7 @@ func Serve(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, er
 			log.Error("metrics server stopped", "err", err)
 		}
 	}()
-	return s, nil
+	return s
 }
 
 // Addr is the address the server listens on.

@@ -76,11 +76,12 @@ func decodeBody(t string, s avro.Schema, data []byte, ev *event.Event) error {
 	return nil
 }
 
-func readBody(s avro.Schema, data []byte, ev *event.Event) error {
+// readBody reads the one record in data, with s, into v: an *event.Event or an *Outcome.
+func readBody(s avro.Schema, data []byte, v any) error {
 	r := readers.Get().(*avro.Reader)
 	defer putReader(r)
 	r.Reset(data)
-	r.ReadVal(s, ev)
+	r.ReadVal(s, v)
 	if r.Error != nil {
 		return r.Error
 	}

@@ -19,6 +19,9 @@ type Reader struct {
 
 var _ Decoder = (*Reader)(nil)
 
+// errNoRegistry: a registry-framed value given to a Reader without a registry client.
+var errNoRegistry = fmt.Errorf("%w: the value is framed for a schema registry (00 + schema id) and no registry was given", ErrUnknownSchema)
+
 // NewReader returns a Reader. With cl nil it decodes single-object values only; with a
 // registry client it also resolves schema ids through it, registering nothing.
 func NewReader(cl *sr.Client) (*Reader, error) {
@@ -44,7 +47,7 @@ func (r *Reader) Decode(value []byte, ev *event.Event) error {
 		if err := zero(ev); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: the value is framed for a schema registry (00 + schema id) and no registry was given", ErrUnknownSchema)
+		return errNoRegistry
 	}
 	return r.registry.Decode(value, ev)
 }

@@ -50,17 +50,31 @@ type readSchema struct {
 	err   error
 }
 
+// RegistryOption changes how NewRegistry finds the ids of the schemas.
+type RegistryOption func(*registryOptions)
+
+type registryOptions struct{ lookUp bool }
+
+// LookUp makes NewRegistry look each schema up under its subject instead of registering it,
+// for registry credentials that may only read: someone else registers the schemas.
+func LookUp() RegistryOption { return func(o *registryOptions) { o.lookUp = true } }
+
 // NewRegistry registers the schema of every event type under Subject(topicPrefix, type)
-// (a no-op for a schema the subject already has) and returns the codec that writes with
-// those ids. It fails, naming the subject, if the registry refuses any of them, e.g. as
-// incompatible with the subject's earlier versions.
-func NewRegistry(ctx context.Context, cl *sr.Client, topicPrefix string) (*Registry, error) {
+// (a no-op for a schema the subject already has), or with LookUp finds it there, and
+// returns the codec that writes with those ids. It fails, naming the subject, if the
+// registry refuses any of them (e.g. as incompatible with the subject's earlier versions)
+// or, with LookUp, does not have it.
+func NewRegistry(ctx context.Context, cl *sr.Client, topicPrefix string, opts ...RegistryOption) (*Registry, error) {
 	if cl == nil {
 		return nil, fmt.Errorf("schemas: NewRegistry: nil schema registry client")
 	}
+	var o registryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r := &Registry{cl: cl, writing: make(map[string]*registered), reading: make(map[int]*readSchema)}
 	for _, c := range loaded {
-		if err := r.register(ctx, c, Subject(topicPrefix, c.Type)); err != nil {
+		if err := r.register(ctx, c, Subject(topicPrefix, c.Type), o.lookUp); err != nil {
 			return nil, err
 		}
 	}
@@ -78,10 +92,19 @@ func NewRegistryReader(cl *sr.Client) (*Registry, error) {
 	return &Registry{cl: cl, writing: map[string]*registered{}, reading: map[int]*readSchema{}}, nil
 }
 
-func (r *Registry) register(ctx context.Context, c *compiled, subject string) error {
-	ss, err := r.cl.CreateSchema(ctx, subject, sr.Schema{Schema: c.Text, Type: sr.TypeAvro})
+// register finds the id of c's schema under subject, registering it unless lookUp.
+func (r *Registry) register(ctx context.Context, c *compiled, subject string, lookUp bool) error {
+	schema, verb := sr.Schema{Schema: c.Text, Type: sr.TypeAvro}, "register"
+	var ss sr.SubjectSchema
+	var err error
+	if lookUp {
+		verb = "look up"
+		ss, err = r.cl.LookupSchema(ctx, subject, schema)
+	} else {
+		ss, err = r.cl.CreateSchema(ctx, subject, schema)
+	}
 	if err != nil {
-		return fmt.Errorf("schemas: register %s schema under subject %q: %w", c.Type, subject, err)
+		return fmt.Errorf("schemas: %s %s schema under subject %q: %w", verb, c.Type, subject, err)
 	}
 	if ss.ID < 0 || ss.ID > math.MaxInt32 {
 		return fmt.Errorf("schemas: subject %q: registry returned schema id %d", subject, ss.ID)
@@ -121,14 +144,23 @@ func (r *Registry) Decode(value []byte, ev *event.Event) error {
 	if err := zero(ev); err != nil {
 		return err
 	}
-	if len(value) < 5 || value[0] != 0 {
-		return fmt.Errorf("%w: no schema registry header (0 + 4-byte schema id)", ErrMalformed)
-	}
-	s, err := r.schemaByID(int(binary.BigEndian.Uint32(value[1:5])))
+	t, s, body, err := r.unframe(value)
 	if err != nil {
 		return err
 	}
-	return decodeBody(s.typ, s.avro, value[5:], ev)
+	return decodeBody(t, s, body, ev)
+}
+
+// unframe returns the event type, the schema to read with and the Avro body of value.
+func (r *Registry) unframe(value []byte) (string, avro.Schema, []byte, error) {
+	if len(value) < 5 || value[0] != 0 {
+		return "", nil, nil, fmt.Errorf("%w: no schema registry header (0 + 4-byte schema id)", ErrMalformed)
+	}
+	s, err := r.schemaByID(int(binary.BigEndian.Uint32(value[1:5])))
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return s.typ, s.avro, value[5:], nil
 }
 
 // schemaByID returns how to read records of schema id, fetching it on first sight; callers

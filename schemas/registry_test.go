@@ -263,3 +263,58 @@ func TestReaderTellsFramingsApart(t *testing.T) {
 		t.Errorf("empty value: %v", err)
 	}
 }
+
+// TestRegistryLookUp: with LookUp the codec finds each schema's id under its subject, as
+// registered by someone else (any id), and never registers anything: read-only credentials.
+func TestRegistryLookUp(t *testing.T) {
+	fake, cl := newFakeRegistry(t)
+	ids := map[string]int{}
+	for i, s := range schemas.All() {
+		ids[s.Type] = 700 + i
+		fake.SeedSchema(schemas.Subject("social.", s.Type), 1, ids[s.Type], sr.Schema{Schema: s.Text})
+	}
+	var writes atomic.Int32
+	fake.Intercept(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/versions") {
+			writes.Add(1)
+		}
+		return false
+	})
+	r, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.LookUp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range event.Types {
+		value, err := r.Encode(nil, envelope(typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := int(binary.BigEndian.Uint32(value[1:5])); got != ids[typ] {
+			t.Errorf("%s: schema id %d, want the registered %d", typ, got, ids[typ])
+		}
+		var back event.Event
+		if err := r.Decode(value, &back); err != nil || back.Type != typ {
+			t.Errorf("%s: decode %v %q", typ, err, back.Type)
+		}
+	}
+	if n := writes.Load(); n != 0 {
+		t.Errorf("%d schemas registered; want none", n)
+	}
+}
+
+// TestRegistryLookUpMissing: a subject without the schema is an error naming it.
+func TestRegistryLookUpMissing(t *testing.T) {
+	fake, cl := newFakeRegistry(t)
+	for _, s := range schemas.All() {
+		if s.Type != event.PostRetry {
+			fake.SeedSchema(schemas.Subject("social.", s.Type), 1, 800+len(s.Type), sr.Schema{Schema: s.Text})
+		}
+	}
+	_, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.LookUp())
+	if err == nil || !strings.Contains(err.Error(), `"social.post.retry-value"`) {
+		t.Fatalf("err = %v, want one naming social.post.retry-value", err)
+	}
+	if fake.SubjectExists("social.post.retry-value") {
+		t.Error("the missing subject was registered")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/hamba/avro/v2"
+
 	"github.com/socialbridge/bridge/bridge/event"
 )
 
@@ -37,16 +39,25 @@ func (*SingleObject) Encode(dst []byte, ev *event.Event) ([]byte, error) {
 
 // Decode replaces *ev with the event in value. The fingerprint must be that of one of this
 // package's schemas; anything else is ErrUnknownSchema.
-func (*SingleObject) Decode(value []byte, ev *event.Event) error {
+func (o *SingleObject) Decode(value []byte, ev *event.Event) error {
 	if err := zero(ev); err != nil {
 		return err
 	}
+	t, s, body, err := o.unframe(value)
+	if err != nil {
+		return err
+	}
+	return decodeBody(t, s, body, ev)
+}
+
+// unframe returns the event type, the schema and the Avro body of value.
+func (*SingleObject) unframe(value []byte) (string, avro.Schema, []byte, error) {
 	if len(value) < 10 || value[0] != 0xC3 || value[1] != 0x01 {
-		return fmt.Errorf("%w: no single-object header (C3 01 + 8-byte fingerprint)", ErrMalformed)
+		return "", nil, nil, fmt.Errorf("%w: no single-object header (C3 01 + 8-byte fingerprint)", ErrMalformed)
 	}
 	c, ok := byFingerprint[[8]byte(value[2:10])]
 	if !ok {
-		return fmt.Errorf("%w: fingerprint %s is none of %v", ErrUnknownSchema, hex.EncodeToString(value[2:10]), event.Types)
+		return "", nil, nil, fmt.Errorf("%w: fingerprint %s is none of %v", ErrUnknownSchema, hex.EncodeToString(value[2:10]), event.Types)
 	}
-	return decodeBody(c.Type, c.avro, value[10:], ev)
+	return c.Type, c.avro, value[10:], nil
 }

@@ -2,6 +2,7 @@ package dedup_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -147,8 +148,8 @@ func TestRebuildStopsWithContext(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := dedup.Rebuild(ctx, cl, []string{"dedup-any"}, time.Now(), dedup.New(window, 10), dedup.RebuildOptions{}); err == nil {
-		t.Fatal("Rebuild with a cancelled context returned no error")
+	if _, err := dedup.Rebuild(ctx, cl, []string{"dedup-any"}, time.Now(), dedup.New(window, 10), dedup.RebuildOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Rebuild with a cancelled context returned %v, want context.Canceled", err)
 	}
 }
 

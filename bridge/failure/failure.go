@@ -11,14 +11,17 @@ import (
 type Kind int
 
 const (
-	Internal       Kind = iota // 500: a bug or an unexpected state
-	Unauthorized               // 401: missing or wrong signature, stale timestamp
-	UnknownSource              // 404
-	WrongMethod                // 405
-	TooLarge                   // 413
-	NotJSON                    // 415
-	Unnormalizable             // 202: authentic, but goes to the quarantine topic
-	Unavailable                // 503: Kafka did not acknowledge in time
+	Internal        Kind = iota // 500: a bug or an unexpected state
+	Unauthorized                // 401: missing or wrong signature, stale timestamp
+	UnknownSource               // 404
+	WrongMethod                 // 405
+	TooLarge                    // 413
+	NotJSON                     // 415
+	Unnormalizable              // 202: authentic, but goes to the quarantine topic
+	Unavailable                 // 503: Kafka did not acknowledge in time
+	Malformed                   // 400: not a well-formed HTTP request
+	Timeout                     // 408: the request did not arrive within the read timeout
+	HeadersTooLarge             // 431: the header block does not fit the header buffer
 )
 
 // Error is a request failure with its kind. Reason is safe to show to the caller: it never

@@ -33,13 +33,20 @@ func TestIsJSON(t *testing.T) {
 func TestAnswersAreJSON(t *testing.T) {
 	rec := &kgo.Record{Topic: "social.post.published", Partition: 3, Offset: 42}
 	for _, id := range []string{"evt_a8b3c7e2", `evt_"quoted"\`, "evt_\u00e9\n<tag>"} {
-		for _, b := range [][]byte{acceptedAnswer(id, rec), duplicateAnswer(id), quarantinedAnswer(id)} {
+		for _, c := range []struct {
+			answer        []byte
+			status, field string // the member that must carry id
+		}{
+			{acceptedAnswer(id, rec), "accepted", "event_id"},
+			{duplicateAnswer(id), "duplicate", "event_id"},
+			{quarantinedAnswer(id), "quarantined", "reason"},
+		} {
 			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
-				t.Fatalf("%s: %v", b, err)
+			if err := json.Unmarshal(c.answer, &m); err != nil {
+				t.Fatalf("%s: %v", c.answer, err)
 			}
-			if m["event_id"] != nil && m["event_id"] != id || m["reason"] != nil && m["reason"] != id {
-				t.Errorf("%s does not carry %q", b, id)
+			if m["status"] != c.status || m[c.field] != id {
+				t.Errorf("%s: want status %q and %s %q", c.answer, c.status, c.field, id)
 			}
 		}
 	}

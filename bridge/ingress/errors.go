@@ -2,29 +2,49 @@ package ingress
 
 import (
 	"errors"
+	"net"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+	"github.com/valyala/fasthttp"
 
 	"github.com/socialbridge/bridge/bridge/failure"
 )
 
 // status maps a failure kind to its HTTP status: the one place where that happens.
 var status = map[failure.Kind]int{
-	failure.Internal:       fiber.StatusInternalServerError,
-	failure.Unauthorized:   fiber.StatusUnauthorized,
-	failure.UnknownSource:  fiber.StatusNotFound,
-	failure.WrongMethod:    fiber.StatusMethodNotAllowed,
-	failure.TooLarge:       fiber.StatusRequestEntityTooLarge,
-	failure.NotJSON:        fiber.StatusUnsupportedMediaType,
-	failure.Unnormalizable: fiber.StatusAccepted,
-	failure.Unavailable:    fiber.StatusServiceUnavailable,
+	failure.Internal:        fiber.StatusInternalServerError,
+	failure.Unauthorized:    fiber.StatusUnauthorized,
+	failure.UnknownSource:   fiber.StatusNotFound,
+	failure.WrongMethod:     fiber.StatusMethodNotAllowed,
+	failure.TooLarge:        fiber.StatusRequestEntityTooLarge,
+	failure.NotJSON:         fiber.StatusUnsupportedMediaType,
+	failure.Unnormalizable:  fiber.StatusAccepted,
+	failure.Unavailable:     fiber.StatusServiceUnavailable,
+	failure.Malformed:       fiber.StatusBadRequest,
+	failure.Timeout:         fiber.StatusRequestTimeout,
+	failure.HeadersTooLarge: fiber.StatusRequestHeaderFieldsTooLarge,
 }
 
-// fiberKinds maps the errors Fiber raises before our handlers run.
+// fiberKinds maps the errors Fiber and fasthttp raise before our handlers run.
 var fiberKinds = map[int]failure.Kind{
-	fiber.StatusNotFound:              failure.UnknownSource,
-	fiber.StatusMethodNotAllowed:      failure.WrongMethod,
-	fiber.StatusRequestEntityTooLarge: failure.TooLarge,
+	fiber.StatusNotFound:                    failure.UnknownSource,
+	fiber.StatusMethodNotAllowed:            failure.WrongMethod,
+	fiber.StatusRequestEntityTooLarge:       failure.TooLarge,
+	fiber.StatusBadRequest:                  failure.Malformed,
+	fiber.StatusRequestTimeout:              failure.Timeout,
+	fiber.StatusRequestHeaderFieldsTooLarge: failure.HeadersTooLarge,
+}
+
+// fiberReasons answer the errors of fiberKinds. Fiber's and fasthttp's own texts can quote
+// the request's bytes, so they are neither shown nor logged.
+var fiberReasons = map[failure.Kind]string{
+	failure.UnknownSource:   "not found",
+	failure.WrongMethod:     "method not allowed",
+	failure.TooLarge:        "body too large",
+	failure.Malformed:       "malformed HTTP request",
+	failure.Timeout:         "the request did not arrive within the read timeout",
+	failure.HeadersTooLarge: "request headers too large",
 }
 
 // retryAfter is the Retry-After, in seconds, of a 503: long enough for a broker to come
@@ -38,35 +58,56 @@ type errorAnswer struct {
 
 // handleError is Fiber's error handler: every error of every route is answered here.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
-	kind := failure.KindOf(err)
-	reason := "internal error"
-	var fe *fiber.Error
-	var e *failure.Error
-	switch {
-	case errors.As(err, &e):
-		reason = e.Reason
-	case errors.As(err, &fe):
-		kind, reason = fiberKind(fe.Code), fe.Message
-	}
-	code := status[kind]
-	if kind == failure.Internal {
+	kind, code, reason := classify(err)
+	switch kind {
+	case failure.Internal:
 		s.log.Error("request failed", "path", logPath(c), "err", err)
-	} else if kind == failure.Unavailable {
+	case failure.Unavailable:
 		s.log.Warn("unavailable", "path", logPath(c), "err", err)
 		c.Set(fiber.HeaderRetryAfter, retryAfter)
-	}
-	if kind == failure.WrongMethod && len(c.Response().Header.Peek(fiber.HeaderAllow)) == 0 {
-		c.Set(fiber.HeaderAllow, "POST")
+	case failure.Malformed, failure.Timeout, failure.HeadersTooLarge:
+		s.log.Debug("refused a request that broke HTTP", "code", code, "source", s.sourceLabel(c))
+	case failure.WrongMethod:
+		if len(c.Response().Header.Peek(fiber.HeaderAllow)) == 0 { // unless the route named its own
+			c.Set(fiber.HeaderAllow, "POST")
+		}
 	}
 	s.metrics.answered(s.sourceLabel(c), code)
 	return c.Status(code).JSON(errorAnswer{Status: statusWord(code), Error: reason})
 }
 
-func fiberKind(code int) failure.Kind {
-	if k, ok := fiberKinds[code]; ok {
-		return k
+// classify returns how err is answered: its kind, HTTP status, and the reason shown.
+// A 4xx of Fiber's that no kind names is still the client's fault, answered with its code.
+func classify(err error) (failure.Kind, int, string) {
+	var e *failure.Error
+	if errors.As(err, &e) {
+		return e.Kind, status[e.Kind], e.Reason
 	}
-	return failure.Internal
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		if k, ok := fiberKinds[fe.Code]; ok {
+			return k, status[k], fiberReasons[k]
+		}
+		if fe.Code >= 400 && fe.Code < 500 {
+			return failure.Malformed, fe.Code, utils.StatusMessage(fe.Code)
+		}
+	}
+	return failure.Internal, fiber.StatusInternalServerError, "internal error"
+}
+
+// connErrors wraps fasthttp's error handler (Fiber's, which maps fasthttp's errors to
+// fiber.Errors for handleError): a connection whose peer is gone, or that timed out before
+// a byte of a request came (an idle keep-alive connection, a client's spare one), is
+// closed without an answer, since there is no request to answer.
+func connErrors(next func(*fasthttp.RequestCtx, error)) func(*fasthttp.RequestCtx, error) {
+	return func(ctx *fasthttp.RequestCtx, err error) {
+		var ne net.Error
+		if errors.As(err, &ne) && (!ne.Timeout() || nothingRead(ctx.Conn())) {
+			silence(ctx.Conn())
+			return
+		}
+		next(ctx, err)
+	}
 }
 
 func statusWord(code int) string {
@@ -83,7 +124,24 @@ func statusWord(code int) string {
 		return "unsupported_media_type"
 	case fiber.StatusServiceUnavailable:
 		return "unavailable"
+	case fiber.StatusBadRequest:
+		return "bad_request"
+	case fiber.StatusRequestTimeout:
+		return "timeout"
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return "headers_too_large"
 	default:
 		return "error"
 	}
+}
+
+// adminError answers the admin listener's errors (unknown paths): the webhooks' metrics
+// and logs are not theirs.
+func adminError(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	return c.Status(code).JSON(errorAnswer{Status: statusWord(code), Error: utils.StatusMessage(code)})
 }

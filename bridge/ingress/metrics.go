@@ -68,7 +68,8 @@ func (m *Metrics) watchDedup(store dedupSizer) {
 }
 
 // statusLabels avoids formatting the common status codes on every request.
-var statusLabels = map[int]string{200: "200", 202: "202", 401: "401", 404: "404", 405: "405", 413: "413", 415: "415", 500: "500", 503: "503"}
+var statusLabels = map[int]string{200: "200", 202: "202", 400: "400", 401: "401", 404: "404", 405: "405", 408: "408",
+	413: "413", 415: "415", 431: "431", 500: "500", 503: "503"}
 
 func (m *Metrics) answered(source string, code int) {
 	label, ok := statusLabels[code]

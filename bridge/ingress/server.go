@@ -1,16 +1,20 @@
 // Package ingress is the bridge's HTTP front: POST /webhooks/{source} runs the request path
 // (verify → normalize → dedup → encode → produce) and answers per PRODUCT.md; /healthz,
-// /readyz and /metrics serve operators.
+// /readyz and /metrics serve operators, beside the webhooks or on an admin listener.
 package ingress
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
 	"log/slog"
+	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
@@ -39,9 +43,11 @@ type Options struct {
 	Sources      []Source
 	TopicPrefix  string
 	MaxBodyBytes int
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
-	IdleTimeout  time.Duration
+	// MaxHeaderBytes bounds the request line and headers: Fiber's read buffer.
+	MaxHeaderBytes int
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
 	// DedupWait bounds how long a delivery waits for an in-flight attempt of the same id.
 	DedupWait time.Duration
 	Encoder   schemas.Encoder
@@ -49,8 +55,12 @@ type Options struct {
 	Dedup     dedup.Reserver
 	Metrics   *Metrics
 	Log       *slog.Logger
-	// Ready says whether Kafka is reachable with the topics present; nil means always.
-	Ready func() (bool, string)
+	// Ready says whether the bridge should receive deliveries; nil means always.
+	Ready func() Readiness
+	// Admin moves the operator endpoints to an app of their own (see ServeAdmin); with
+	// Pprof it serves Go's profiler there too.
+	Admin bool
+	Pprof bool
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
 }
@@ -58,6 +68,9 @@ type Options struct {
 // Server is the Fiber application serving the ingress.
 type Server struct {
 	app      *fiber.App
+	admin    *fiber.App // nil: the operator endpoints are on app
+	drain    listener   // what Serve's connections discard after an early answer
+	draining atomic.Bool
 	sources  map[string]*Source
 	prefix   string
 	dedupTTL time.Duration
@@ -66,7 +79,7 @@ type Server struct {
 	dedup    dedup.Reserver
 	metrics  *Metrics
 	log      *slog.Logger
-	ready    func() (bool, string)
+	ready    func() Readiness
 	now      func() time.Time
 }
 
@@ -76,58 +89,99 @@ func New(o Options) *Server {
 		sources: make(map[string]*Source, len(o.Sources)), prefix: o.TopicPrefix, dedupTTL: o.DedupWait,
 		encoder: o.Encoder, producer: o.Producer, dedup: o.Dedup, metrics: o.Metrics, log: o.Log,
 		ready: o.Ready, now: o.Now,
+		drain: listener{drainBytes: drainFactor * int64(o.MaxBodyBytes), drainTime: o.ReadTimeout},
 	}
 	for i := range o.Sources {
 		s.sources[o.Sources[i].Name] = &o.Sources[i]
 	}
 	if s.ready == nil {
-		s.ready = func() (bool, string) { return true, "" }
+		s.ready = func() Readiness { return Readiness{Ready: true} }
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:             o.MaxBodyBytes,
+		ReadBufferSize:        o.MaxHeaderBytes,
 		ReadTimeout:           o.ReadTimeout,
 		WriteTimeout:          o.WriteTimeout,
 		IdleTimeout:           o.IdleTimeout,
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 	})
+	s.app.Server().ErrorHandler = connErrors(s.app.Server().ErrorHandler)
+	s.app.Server().Handler = s.knownMethods(s.app.Server().Handler)
 	if st, ok := o.Dedup.(dedupSizer); ok {
 		s.metrics.watchDedup(st)
 	}
-	s.routes()
+	s.routes(o)
 	return s
 }
 
-func (s *Server) routes() {
-	s.app.Use(s.countInFlight)
-	s.app.Post("/webhooks/:source", s.webhook)
-	s.app.Get("/webhooks/:source", s.handshake)
-	s.app.All("/webhooks/:source", s.wrongMethod)
-	s.app.Post("/webhooks/:source/:token", s.webhook)
-	s.app.All("/webhooks/:source/:token", s.wrongMethod)
-	s.app.All("/webhooks/*", s.noEndpoint)
-	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	s.app.Get("/readyz", s.readyz)
-	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})))
+// drainFactor × max_body_bytes is how much of a refused body is read and discarded so that
+// its sender reads the answer (see conn.Close).
+const drainFactor = 4
+
+// Serve answers the webhooks (and the operator endpoints, unless Options.Admin) on ln, over
+// TLS with tlsConfig, until Shutdown.
+func (s *Server) Serve(ln net.Listener, tlsConfig *tls.Config) error {
+	l := s.drain
+	l.Listener, l.tls = ln, tlsConfig
+	return s.app.Listener(&l)
 }
 
-// App returns the Fiber application, to Listen on or to Test against.
+func (s *Server) routes(o Options) {
+	s.app.Post("/webhooks/:source", s.countInFlight, s.webhook)
+	s.app.Get("/webhooks/:source", s.handshake)
+	s.app.All("/webhooks/:source", s.wrongMethod)
+	s.app.Post("/webhooks/:source/:token", s.countInFlight, s.webhook)
+	s.app.All("/webhooks/:source/:token", s.wrongMethod)
+	s.app.All("/webhooks/*", s.noEndpoint)
+	if !o.Admin {
+		s.operatorRoutes(s.app, false)
+		return
+	}
+	s.admin = fiber.New(fiber.Config{
+		ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, IdleTimeout: o.IdleTimeout,
+		ErrorHandler: adminError, DisableStartupMessage: true,
+	})
+	if o.Pprof {
+		s.admin.Use(pprof.New())
+	}
+	s.operatorRoutes(s.admin, true)
+}
+
+// App returns the Fiber application of the webhooks, to Test against.
 func (s *Server) App() *fiber.App { return s.app }
 
+// ServeAdmin answers the operator endpoints on ln until Shutdown; only for a Server built
+// with Options.Admin.
+func (s *Server) ServeAdmin(ln net.Listener) error { return s.admin.Listener(ln) }
+
+// Drain prepares for shutdown while still serving: every answer from now on closes its
+// connection, so that clients reconnect, to another bridge once readiness has told the
+// load balancer.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Shutdown stops accepting connections and waits, within ctx, for the requests in flight
+// to be answered; then it stops the operator endpoints.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.app.ShutdownWithContext(ctx)
+	if s.admin != nil {
+		err = errors.Join(err, s.admin.ShutdownWithContext(ctx))
+	}
+	return err
+}
+
+// countInFlight counts the deliveries being handled, and closes their connections once
+// draining.
 func (s *Server) countInFlight(c *fiber.Ctx) error {
+	if s.draining.Load() {
+		c.Context().SetConnectionClose()
+	}
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	return c.Next()
-}
-
-func (s *Server) readyz(c *fiber.Ctx) error {
-	if ok, why := s.ready(); !ok {
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "not_ready", "reason": why})
-	}
-	return c.JSON(fiber.Map{"status": "ready"})
 }
 
 // sourceLabel names the source of a request for metrics, from the path itself: errors raised

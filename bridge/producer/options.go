@@ -13,7 +13,9 @@ import (
 // Options turns the Kafka configuration into client options. Idempotence requires acks=all,
 // which is why acks is not configurable. The record delivery timeout equals the produce
 // timeout, so a record Kafka never took is failed (safely, without breaking idempotent
-// sequence numbers) about when its request is answered 503.
+// sequence numbers) about when its request is answered 503. The records waiting for Kafka
+// are bounded in count and in bytes (each holds a whole body): past either bound a request
+// is answered 503 at once, so a slow broker cannot grow the bridge's memory.
 func Options(k config.Kafka) []kgo.Opt {
 	return append(kafkaconn.Options(k),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -21,6 +23,7 @@ func Options(k config.Kafka) []kgo.Opt {
 		kgo.RecordDeliveryTimeout(k.ProduceTimeout.D()),
 		kgo.ProduceRequestTimeout(k.ProduceTimeout.D()),
 		kgo.MaxBufferedRecords(maxBuffered),
+		kgo.MaxBufferedBytes(k.MaxBufferedBytes),
 		kgo.ProducerBatchCompression(codec(k.Compression)),
 		kgo.RecordPartitioner(kgo.UniformBytesPartitioner(64<<10, true, false, nil)),
 	)
@@ -45,6 +48,6 @@ func codec(name string) kgo.CompressionCodec {
 	return kgo.NoCompression()
 }
 
-// maxBuffered bounds the memory held for records Kafka has not yet acknowledged; past it
-// requests are answered 503 at once instead of queueing without limit.
+// maxBuffered bounds the count of records Kafka has not yet acknowledged, beside
+// kafka.max_buffered_bytes.
 const maxBuffered = 100_000

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/config"
@@ -75,6 +77,37 @@ func MissingTopics(ctx context.Context, adm *kadm.Client, prefix string) ([]stri
 	var missing []string
 	for _, t := range want {
 		if d, ok := details[t]; !ok || d.Err != nil {
+			missing = append(missing, t)
+		}
+	}
+	return missing, nil
+}
+
+// Probe asks a broker, never the client's cache of metadata, for the bridge's topics, and
+// returns those Kafka does not have. It fails when no broker answers within ctx: a cached
+// answer would say a broker that is gone is still there.
+func Probe(ctx context.Context, cl *kgo.Client, prefix string) ([]string, error) {
+	want := Topics(prefix)
+	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = false
+	for _, t := range want {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]bool, len(resp.Topics))
+	for _, t := range resp.Topics {
+		if t.Topic != nil && t.ErrorCode == 0 {
+			have[*t.Topic] = true
+		}
+	}
+	var missing []string
+	for _, t := range want {
+		if !have[t] {
 			missing = append(missing, t)
 		}
 	}

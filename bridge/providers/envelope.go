@@ -2,6 +2,7 @@ package providers
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
@@ -12,24 +13,36 @@ import (
 // Its fields hold raw JSON values; "" is a member that is absent or null.
 type envelope struct {
 	typ, id, timestamp, data string
+	fields                   *fields // data's members, read with the body when data is an object
 }
 
 // readEnvelope reads body, whose event type is in the member typeField. It reads the whole
-// body, checking it, before it returns: a body that is not JSON fails as malformed, whatever
-// else is wrong with it.
+// body, checking it, before it returns: a body that is not strict JSON fails as malformed,
+// whatever else is wrong with it.
 func readEnvelope(body []byte, typeField string) (envelope, error) {
 	obj, err := parseObject(body)
 	if err != nil {
 		return envelope{}, err
 	}
+	defer obj.close()
 	var env envelope
 	for {
-		name, value, ok := obj.next()
+		name, ok := obj.name()
 		if !ok {
-			if obj.err != nil {
-				return envelope{}, obj.err
+			return env, obj.err
+		}
+		if name == "data" {
+			if data, ok := obj.enter(); ok {
+				if env.fields = readFields(&data); data.err != nil {
+					return envelope{}, data.err
+				}
+				env.data = data.text()
+				continue
 			}
-			return env, nil
+		}
+		value, ok := obj.value()
+		if !ok {
+			return envelope{}, obj.err
 		}
 		if value == "null" {
 			value = ""
@@ -57,6 +70,26 @@ func (env envelope) eventID() (string, error) {
 	return "", failure.New(failure.Unnormalizable, "missing event id")
 }
 
+// headerID returns the event id carried in the header name, which must be there.
+func headerID(h Headers, name string) (string, error) {
+	if len(h.Peek(name)) == 0 {
+		return "", failure.New(failure.Unnormalizable, "missing event id")
+	}
+	return headerValue(h, name, "event id")
+}
+
+// headerValue returns what (an event id, a type) from the header name: a copy (servers reuse
+// their header buffers) of a value that must be UTF-8, since it becomes an Avro string and,
+// for an id, the dedup key. Invalid UTF-8 is refused rather than repaired: repaired ids
+// collide.
+func headerValue(h Headers, name, what string) (string, error) {
+	v := h.Peek(name)
+	if !utf8.Valid(v) {
+		return "", failure.New(failure.Unnormalizable, "%s in %s is not UTF-8: %s", what, name, quote(string(v)))
+	}
+	return string(v), nil
+}
+
 // eventType returns the body's event type, "" if it has none.
 func (env envelope) eventType(typeField string) (string, error) {
 	if env.typ == "" {
@@ -74,13 +107,13 @@ func (env envelope) fill(ev *event.Event) error {
 		}
 		ev.OccurredAt = t
 	}
-	if env.data == "" {
-		return nil
-	}
-	if env.data[0] != '{' {
+	switch {
+	case env.fields != nil:
+		return env.fields.fill(ev)
+	case env.data != "":
 		return failure.New(failure.Unnormalizable, "field \"data\": want an object, got %s", describe(env.data))
 	}
-	return mapData(object{s: env.data, i: 1}, ev)
+	return nil
 }
 
 // canonical returns the canonical type t names, as the constant of package event.
@@ -119,21 +152,47 @@ type fields struct {
 	Attempt                                                        int32
 	CommentID, AuthorID, AuthorName, Text                          string
 	AccountID, FollowerID, FollowerName                            string
+
+	typed event.Event // only its typed fields are set, pointing at the values above
+	err   error       // the first member of the wrong type
 }
 
 // mapData sets ev's typed fields from the members of data named after them. Other members
 // are ignored: the raw body keeps them.
 func mapData(data object, ev *event.Event) error {
+	defer data.close()
+	f := readFields(&data)
+	if data.err != nil {
+		return data.err
+	}
+	return f.fill(ev)
+}
+
+// readFields reads the members of data named after a typed field, to the end of data.
+func readFields(data *object) *fields {
 	f := new(fields)
 	for {
 		name, value, ok := data.next()
 		if !ok {
-			return nil
+			return f
 		}
-		if err := f.set(ev, name, value); err != nil {
-			return err
+		if f.err == nil {
+			f.err = f.set(&f.typed, name, value)
 		}
 	}
+}
+
+// fill points ev's typed fields at f's values, or fails with f's first wrongly typed member.
+// It keeps ev's other fields, as the envelope holds them.
+func (f *fields) fill(ev *event.Event) error {
+	if f.err != nil {
+		return f.err
+	}
+	typed := f.typed
+	typed.ID, typed.Type, typed.Source, typed.Provider = ev.ID, ev.Type, ev.Source, ev.Provider
+	typed.OccurredAt, typed.ReceivedAt, typed.Raw = ev.OccurredAt, ev.ReceivedAt, ev.Raw
+	*ev = typed
+	return nil
 }
 
 func (f *fields) set(ev *event.Event, name, value string) error {

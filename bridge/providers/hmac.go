@@ -331,10 +331,10 @@ func (s *hmacScheme) canonicalType(typ string) (string, error) {
 // value reads a string (or number) at l, which must be there.
 func (s *hmacScheme) value(h Headers, root jsontext.Value, l *location, what string) (string, error) {
 	if l.header != "" {
-		if v := h.Peek(l.header); len(v) > 0 {
-			return string(v), nil
+		if len(h.Peek(l.header)) == 0 {
+			return "", unnormalizable("missing %s: no %s header", what, l.header)
 		}
-		return "", unnormalizable("missing %s: no %s header", what, l.header)
+		return headerValue(h, l.header, what)
 	}
 	v, ok := jsonAt(root, l.path)
 	if text := scalarText(v); ok && text != "" {

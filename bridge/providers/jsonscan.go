@@ -1,454 +1,239 @@
 package providers
 
 import (
-	"encoding/json"
+	"bytes"
+	"errors"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/socialbridge/bridge/bridge/failure"
 )
 
-// object reads a JSON object member by member without building Go values: its strings are
-// substrings of one copy of the body, so reading a delivery costs one allocation however many
-// fields it has.
+// Bodies are read with jsontext (go-json-experiment/json), which is strict where
+// encoding/json is lenient: a string must be valid UTF-8 with no lone surrogate escape, and
+// an object must not repeat a member name. Otherwise two different ids could decode to the
+// same U+FFFD, a body could mean one thing to us and another to the next reader, and an
+// Avro string could hold bytes other languages' decoders refuse.
+
+// object reads a JSON object member by member without building Go values: its names and
+// values are substrings of one string, so reading a delivery costs one allocation however
+// many fields it has.
 //
-// The object of a body (from parseObject) checks the body's syntax as it goes, exactly as
-// encoding/json would judge it, down to the values it only skips; once next has returned
-// false, err says whether the body is JSON. An object inside it (from a value next returned)
-// trusts the text, which was checked on the way.
+// The object of a body (from parseObject) checks the whole body as it goes, values it only
+// skips included; once next has returned false, err says whether the body is strict JSON.
+// An object from enter reads a member's value in the same pass; one from objectOf reads a
+// value next returned, apart.
 type object struct {
-	s     string // a body (checked), or an object's text from '{' on (trusted)
-	i     int    // where the next member, or the ',' or '}' before it, starts
-	check bool   // s is a body, to check as next goes
-	more  bool   // next has read a member, so a ',' or the '}' comes next
-	done  bool   // next has reached the end
-	err   error  // the body's syntax error, once done
+	s     string  // the text read: a body's copy, or an object's value
+	r     *reader // nil once next has returned false or close was called
+	own   bool    // o gives r back when done; an object from enter reads with its parent's
+	top   bool    // s is a body: only whitespace may follow the object
+	start int     // where in s the object begins
+	end   int     // where in s the object ends, once next has returned false
+	err   error   // the body's syntax error, once next has returned false
+}
+
+// reader is a pooled decoder with the buffer it reads from, so reading allocates nothing
+// once warm.
+type reader struct {
+	buf bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var readers = sync.Pool{New: func() any { return new(reader) }}
+
+// maxPooledBuffer bounds what a pooled reader keeps between requests: a rare large body
+// should not pin its size in memory for every reader in the pool.
+const maxPooledBuffer = 64 << 10
+
+func openReader(s string) *reader {
+	r := readers.Get().(*reader)
+	r.buf.Reset()
+	r.buf.WriteString(s)
+	r.dec.Reset(&r.buf)
+	return r
+}
+
+func (r *reader) release() {
+	r.buf.Reset()
+	r.dec.Reset(&r.buf) // no longer pins the last text
+	if r.buf.Cap() > maxPooledBuffer {
+		r.buf = bytes.Buffer{}
+	}
+	readers.Put(r)
 }
 
 // parseObject copies body and starts reading it as one JSON object. A body that is not an
-// object fails here, as malformed when it is not JSON either; an object is checked by next.
+// object fails here, as malformed when it is not strict JSON either; an object is checked by
+// next.
 func parseObject(body []byte) (object, error) {
 	s := string(body)
-	i := skipSpace(s, 0)
-	if i < len(s) && s[i] == '{' {
-		return object{s: s, i: i + 1, check: true}, nil
+	r := openReader(s)
+	if r.dec.PeekKind() == '{' {
+		if _, err := r.dec.ReadToken(); err == nil {
+			return object{s: s, r: r, own: true, top: true, start: int(r.dec.InputOffset()) - 1}, nil
+		}
 	}
-	end, err := checkValue(s, i, 0)
+	defer r.release()
+	v, err := r.dec.ReadValue()
 	if err == nil {
-		err = checkEnd(s, end)
+		err = checkEnd(s, int(r.dec.InputOffset()))
 	}
 	if err != nil {
-		return object{}, err
+		return object{}, malformed(err, len(s))
 	}
-	return object{}, failure.New(failure.Unnormalizable, "malformed JSON: want an object, got %s", describe(s[i:]))
+	return object{}, failure.New(failure.Unnormalizable, "malformed JSON: want an object, got %s", describe(string(v)))
+}
+
+// objectOf reads value, an object's text, as strictly as a body: for a value next returned,
+// which a preset reads apart from the body.
+func objectOf(value string) object {
+	o := object{s: value, r: openReader(value), own: true}
+	if _, err := o.r.dec.ReadToken(); err != nil {
+		o.finish(err)
+	}
+	return o
 }
 
 // next returns the next member's name, decoded, and its value as raw JSON text. It returns
-// false at the end of the object, or, in a body, at its first syntax error (see err).
+// false at the end of the object, or at its first syntax error (see err).
 func (o *object) next() (name, value string, ok bool) {
-	if o.check {
-		return o.nextChecked()
-	}
-	i := skipSpace(o.s, o.i)
-	if o.s[i] == ',' {
-		i = skipSpace(o.s, i+1)
-	}
-	if o.s[i] == '}' {
+	if name, ok = o.name(); !ok {
 		return "", "", false
 	}
-	end := stringEnd(o.s, i)
-	name = text(o.s[i:end])
-	i = skipSpace(o.s, skipSpace(o.s, end)+1) // past the ':'
-	end = valueEnd(o.s, i)
-	o.i = end
-	return name, o.s[i:end], true
+	value, ok = o.value()
+	return name, value, ok
 }
 
-// nextChecked is next for a body: it checks the member it reads, nested values included,
-// and, at the closing '}', that only whitespace follows.
-func (o *object) nextChecked() (name, value string, ok bool) {
-	if o.done {
-		return "", "", false
+// name reads the next member's name, decoded; value or enter reads its value. It returns
+// false at the end of the object, or at its first syntax error (see err).
+func (o *object) name() (string, bool) {
+	if o.r == nil {
+		return "", false
 	}
-	s := o.s
-	i := skipSpace(s, o.i)
-	switch {
-	case i == len(s):
-		return o.fail(unexpectedEnd(s))
-	case s[i] == '}':
-		o.done, o.err = true, checkEnd(s, i+1)
-		return "", "", false
-	case !o.more:
-	case s[i] != ',':
-		return o.fail(invalidChar(s, i, "after object key:value pair"))
-	default:
-		if i = skipSpace(s, i+1); i == len(s) {
-			return o.fail(unexpectedEnd(s))
+	dec := &o.r.dec
+	if dec.PeekKind() == '}' {
+		_, err := dec.ReadToken()
+		o.end = int(dec.InputOffset())
+		if err == nil && o.top {
+			err = checkEnd(o.s, o.end)
 		}
+		return "", o.finish(err)
 	}
-	if s[i] != '"' {
-		return o.fail(invalidChar(s, i, "looking for beginning of object key string"))
-	}
-	end, err := checkString(s, i)
+	tok, err := dec.ReadValue()
 	if err != nil {
-		return o.fail(err)
+		return "", o.finish(err)
 	}
-	name = text(s[i:end])
-	if i = skipSpace(s, end); i == len(s) {
-		return o.fail(unexpectedEnd(s))
-	}
-	if s[i] != ':' {
-		return o.fail(invalidChar(s, i, "after object key"))
-	}
-	i = skipSpace(s, i+1)
-	if end, err = checkValue(s, i, 1); err != nil {
-		return o.fail(err)
-	}
-	o.i, o.more = end, true
-	return name, s[i:end], true
+	return text(o.s[int(dec.InputOffset())-len(tok) : dec.InputOffset()]), true
 }
 
-func (o *object) fail(err error) (name, value string, ok bool) {
-	o.done, o.err = true, err
-	return "", "", false
+// value reads the value of the member whose name was read last, as raw JSON text.
+func (o *object) value() (string, bool) {
+	if o.r == nil {
+		return "", false
+	}
+	dec := &o.r.dec
+	tok, err := dec.ReadValue()
+	if err != nil {
+		return "", o.finish(err)
+	}
+	return o.s[int(dec.InputOffset())-len(tok) : dec.InputOffset()], true
 }
 
-func skipSpace(s string, i int) int {
-	for i < len(s) && isSpace(s[i]) {
-		i++
+// enter reads the value of the member whose name was read last, if it is an object, member
+// by member: reading the body once, however deep the members that matter. Once the returned
+// object's next has returned false, o reads on after it; the caller passes on its err. It
+// returns false, reading nothing, for a value of another kind.
+func (o *object) enter() (object, bool) {
+	if o.r == nil {
+		return object{}, false
 	}
-	return i
+	dec := &o.r.dec
+	if dec.PeekKind() != '{' {
+		return object{}, false
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		o.finish(err)
+		return object{}, false
+	}
+	return object{s: o.s, r: o.r, start: int(dec.InputOffset()) - 1}, true
 }
 
-func isSpace(c byte) bool {
-	return c <= ' ' && (c == ' ' || c == '\t' || c == '\n' || c == '\r')
-}
+// text returns the object's JSON text, once next has returned false without an error.
+func (o *object) text() string { return o.s[o.start:o.end] }
 
-// valueEnd returns the index just past the value that starts at s[i], in checked text.
-func valueEnd(s string, i int) int {
-	switch s[i] {
-	case '"':
-		return stringEnd(s, i)
-	case '{', '[':
-		for depth := 0; ; i++ {
-			switch s[i] {
-			case '"':
-				i = stringEnd(s, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
+// finish ends reading o, at its end or at the syntax error err. It returns false, for name
+// and value to return.
+func (o *object) finish(err error) bool {
+	if err != nil {
+		o.err = malformed(err, len(o.s))
 	}
-	for i < len(s) && !endsScalar(s[i]) {
-		i++
-	}
-	return i
-}
-
-// endsScalar reports whether c ends a number, true, false or null.
-func endsScalar(c byte) bool {
-	switch c {
-	case ',', '}', ']', ' ', '\t', '\n', '\r':
-		return true
-	}
+	o.close()
 	return false
 }
 
-// stringEnd returns the index just past the string that starts at s[i], in checked text.
-func stringEnd(s string, i int) int {
-	for i++; ; i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
+// close gives back what o reads with, for a caller that stops before the end of o.
+func (o *object) close() {
+	if o.r != nil && o.own {
+		o.r.release()
 	}
-}
-
-// The checker below accepts exactly what encoding/json accepts (RFC 8259, with invalid
-// UTF-8 allowed in strings and \u escapes of lone surrogates, which decode to U+FFFD), and
-// fails with the SyntaxError encoding/json would report, message and offset alike. Like
-// encoding/json's scanner, it reads the end of the input as one space more: "1e" fails on
-// that space, "[1" as unexpected end.
-
-// maxDepth is how deeply arrays and objects may nest, as in encoding/json: the body is
-// checked without recursion, but its structure is a stack of this many bits.
-const maxDepth = 10000
-
-// checkValue checks the value that starts at s[i], after any whitespace, inside depth
-// arrays and objects, and returns the index just past it.
-func checkValue(s string, i, depth int) (int, error) {
-	i = skipSpace(s, i)
-	if i == len(s) {
-		return 0, unexpectedEnd(s)
-	}
-	switch c := s[i]; c {
-	case '"':
-		return checkString(s, i)
-	case '{', '[':
-		return checkNested(s, i, depth)
-	case 't':
-		return checkLiteral(s, i, "true")
-	case 'f':
-		return checkLiteral(s, i, "false")
-	case 'n':
-		return checkLiteral(s, i, "null")
-	default:
-		if c == '-' || isDigit(c) {
-			return checkNumber(s, i)
-		}
-	}
-	return 0, invalidChar(s, i, "looking for beginning of value")
-}
-
-// checkNested checks the array or object that starts at s[i], inside depth others.
-func checkNested(s string, i, depth int) (int, error) {
-	var inObject [(maxDepth + 63) / 64]uint64 // a bit per level above base: an object, not an array
-	base := depth
-	for {
-		// s[i] begins a value.
-		switch c := s[i]; c {
-		case '{', '[':
-			if depth == maxDepth {
-				return 0, invalidChar(s, i, "exceeded max depth")
-			}
-			level := depth - base
-			if c == '{' {
-				inObject[level/64] |= 1 << (level % 64)
-			} else {
-				inObject[level/64] &^= 1 << (level % 64)
-			}
-			depth++
-			if i = skipSpace(s, i+1); i == len(s) {
-				return 0, unexpectedEnd(s)
-			}
-			switch {
-			case c == '[' && s[i] == ']', c == '{' && s[i] == '}':
-				depth--
-				i++
-			case c == '[':
-				continue
-			default:
-				var err error
-				if i, err = checkKey(s, i); err != nil {
-					return 0, err
-				}
-				continue
-			}
-		default: // a scalar: checkValue does not come back here
-			var err error
-			if i, err = checkValue(s, i, depth); err != nil {
-				return 0, err
-			}
-		}
-		// A value ends before s[i]: close what it ends, up to the next value.
-		for {
-			if depth == base {
-				return i, nil
-			}
-			if i = skipSpace(s, i); i == len(s) {
-				return 0, unexpectedEnd(s)
-			}
-			level := depth - 1 - base
-			object := inObject[level/64]&(1<<(level%64)) != 0
-			c := s[i]
-			if c == '}' && object || c == ']' && !object {
-				depth--
-				i++
-				continue
-			}
-			if c != ',' {
-				if object {
-					return 0, invalidChar(s, i, "after object key:value pair")
-				}
-				return 0, invalidChar(s, i, "after array element")
-			}
-			if i = skipSpace(s, i+1); i == len(s) {
-				return 0, unexpectedEnd(s)
-			}
-			if object {
-				var err error
-				if i, err = checkKey(s, i); err != nil {
-					return 0, err
-				}
-			}
-			break
-		}
-	}
-}
-
-// checkKey checks the member name that starts at s[i] and its ':', and returns the index of
-// the value that follows.
-func checkKey(s string, i int) (int, error) {
-	if s[i] != '"' {
-		return 0, invalidChar(s, i, "looking for beginning of object key string")
-	}
-	i, err := checkString(s, i)
-	if err != nil {
-		return 0, err
-	}
-	if i = skipSpace(s, i); i == len(s) {
-		return 0, unexpectedEnd(s)
-	}
-	if s[i] != ':' {
-		return 0, invalidChar(s, i, "after object key")
-	}
-	if i = skipSpace(s, i+1); i == len(s) {
-		return 0, unexpectedEnd(s)
-	}
-	return i, nil
-}
-
-// checkString checks the string that starts at s[i] and returns the index just past it.
-func checkString(s string, i int) (int, error) {
-	for i++; i < len(s); i++ {
-		c := s[i]
-		if plain[c] {
-			continue
-		}
-		switch c {
-		case '"':
-			return i + 1, nil
-		case '\\':
-			switch i++; at(s, i) {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				for range 4 {
-					if i++; !isHex(at(s, i)) {
-						return 0, invalidChar(s, i, "in \\u hexadecimal character escape")
-					}
-				}
-			default:
-				return 0, invalidChar(s, i, "in string escape code")
-			}
-		default:
-			return 0, invalidChar(s, i, "in string literal")
-		}
-	}
-	return 0, unexpectedEnd(s)
-}
-
-// plain holds the bytes a string holds as they are: all but '"', '\\' and control characters.
-// Bytes of invalid UTF-8 are plain, as for encoding/json.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < len(t); c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// checkNumber checks the number that starts at s[i] and returns the index just past it.
-func checkNumber(s string, i int) (int, error) {
-	if s[i] == '-' {
-		if i++; !isDigit(at(s, i)) {
-			return 0, invalidChar(s, i, "in numeric literal")
-		}
-	}
-	if s[i] == '0' {
-		i++
-	} else {
-		i = skipDigits(s, i)
-	}
-	if at(s, i) == '.' {
-		if i++; !isDigit(at(s, i)) {
-			return 0, invalidChar(s, i, "after decimal point in numeric literal")
-		}
-		i = skipDigits(s, i)
-	}
-	if c := at(s, i); c == 'e' || c == 'E' {
-		if c = at(s, i+1); c == '+' || c == '-' {
-			i++
-		}
-		if i++; !isDigit(at(s, i)) {
-			return 0, invalidChar(s, i, "in exponent of numeric literal")
-		}
-		i = skipDigits(s, i)
-	}
-	return i, nil
-}
-
-func skipDigits(s string, i int) int {
-	for i < len(s) && isDigit(s[i]) {
-		i++
-	}
-	return i
-}
-
-// checkLiteral checks that lit, true, false or null, starts at s[i], and returns the index
-// just past it.
-func checkLiteral(s string, i int, lit string) (int, error) {
-	if strings.HasPrefix(s[i:], lit) {
-		return i + len(lit), nil
-	}
-	for k := 1; ; k++ {
-		if at(s, i+k) != lit[k] {
-			return 0, invalidChar(s, i+k, "in literal "+lit+" (expecting "+quoteChar(lit[k])+")")
-		}
-	}
+	o.r = nil
 }
 
 // checkEnd checks that only whitespace follows the body's value, which ends before s[i].
 func checkEnd(s string, i int) error {
-	if i = skipSpace(s, i); i < len(s) {
-		return invalidChar(s, i, "after top-level value")
+	rest := strings.TrimLeft(s[i:], " \t\r\n")
+	if rest == "" {
+		return nil
 	}
-	return nil
+	return failure.New(failure.Unnormalizable, "malformed JSON: invalid character %s after top-level value (offset %d)",
+		quoteRune(rest), len(s)-len(rest))
 }
 
-// at returns s[i], or a space at the end of s, as encoding/json's scanner reads it.
-func at(s string, i int) byte {
-	if i < len(s) {
-		return s[i]
+// malformed is the failure of a body of n bytes that the decoder refused: what is wrong,
+// where (a JSON pointer, inside the body's value) and at which byte.
+func malformed(err error, n int) error {
+	if _, ok := err.(*failure.Error); ok {
+		return err
 	}
-	return ' '
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-// unexpectedEnd is the error of body s, which ends inside its value.
-func unexpectedEnd(s string) error {
-	return failure.New(failure.Unnormalizable, "malformed JSON: unexpected end of JSON input (offset %d)", len(s))
-}
-
-// invalidChar is the error of body s at s[i] (at its end, the space encoding/json reads
-// there), with the offset encoding/json reports: the bytes read up to and including it.
-func invalidChar(s string, i int, context string) error {
-	return failure.New(failure.Unnormalizable, "malformed JSON: invalid character %s %s (offset %d)",
-		quoteChar(at(s, i)), context, min(i+1, len(s)))
-}
-
-// quoteChar quotes c as encoding/json does in its errors.
-func quoteChar(c byte) string {
-	switch c {
-	case '\'':
-		return `'\''`
-	case '"':
-		return `'"'`
+	se, ok := errors.AsType[*jsontext.SyntacticError](err)
+	if !ok {
+		se = &jsontext.SyntacticError{Err: err}
 	}
-	q := strconv.Quote(string(rune(c)))
-	return "'" + q[1:len(q)-1] + "'"
+	what, ptr, offset := se.Err.Error(), se.JSONPointer, se.ByteOffset
+	switch {
+	case se.Err == io.EOF || se.Err == io.ErrUnexpectedEOF:
+		what, offset = "unexpected end of JSON input", int64(n)
+	case se.Err == jsontext.ErrDuplicateName:
+		what, ptr = "duplicate key "+quote(ptr.LastToken()), ptr.Parent()
+	}
+	where := ""
+	if ptr != "" {
+		where = " in " + quote(string(ptr))
+	}
+	return failure.New(failure.Unnormalizable, "malformed JSON: %s%s (offset %d)", what, where, offset)
 }
 
-// text returns the value of the JSON string tok.
+// quoteRune quotes the first character of s as an error message shows it.
+func quoteRune(s string) string {
+	r, _ := utf8.DecodeRuneInString(s)
+	return strconv.QuoteRune(r)
+}
+
+// text returns the value of the JSON string tok, a checked one.
 func text(tok string) string {
 	s := tok[1 : len(tok)-1]
-	if strings.IndexByte(s, '\\') < 0 && utf8.ValidString(s) {
+	if strings.IndexByte(s, '\\') < 0 {
 		return s
 	}
-	var v string
-	_ = json.Unmarshal([]byte(tok), &v) // tok was validated, so this cannot fail
-	return v
+	b, _ := jsontext.AppendUnquote(nil, tok) // tok was checked, so this cannot fail
+	return string(b)
 }
 
 // describe shows a JSON value in an error message: an object or array by its kind, anything

@@ -145,11 +145,9 @@ func (StandardWebhooks) Normalize(h Headers, body []byte, ev *event.Event) error
 	if err != nil {
 		return err
 	}
-	id := h.Peek("webhook-id")
-	if len(id) == 0 {
-		return failure.New(failure.Unnormalizable, "missing event id")
+	if ev.ID, err = headerID(h, "webhook-id"); err != nil {
+		return err
 	}
-	ev.ID = string(id) // a copy: servers reuse their header buffers
 	t, err := env.eventType("type")
 	if err != nil {
 		return err

@@ -22,9 +22,9 @@ import (
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 )
 
-// dedupState is the bridge's dedup store and the readiness condition named "dedup": with the
-// memory store, that the window's ids have been rebuilt from Kafka; with Redis, that the
-// server answers. The rebuild runs in the background, retried until it succeeds, so that
+// dedupState is the bridge's dedup store and the readiness condition named "dedup" (check):
+// with the memory store, that the window's ids have been rebuilt from Kafka; with Redis,
+// that the server answers. The rebuild runs in the background, retried until it succeeds, so that
 // /healthz answers at once and a large window never meets a start timeout. Until it is done
 // the store holds deliveries back (each waits at most kafka.produce_timeout, then is answered
 // 503), since accepting one before the window is known could produce it twice.
@@ -40,7 +40,6 @@ type dedupState struct {
 
 	rebuilding  atomic.Bool
 	read, total atomic.Int64
-	redisDown   atomic.Pointer[string] // why Redis is not usable; nil when it answered
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -62,8 +61,6 @@ func newDedup(cfg config.Config, log *slog.Logger, rebuild bool) *dedupState {
 			KeyPrefix: cfg.Dedup.Redis.KeyPrefix, Window: cfg.Dedup.Window.D(), Windows: windows,
 			Lease: cfg.Dedup.Redis.Lease.D(), Log: log,
 		})
-		why := "redis not checked yet"
-		d.redisDown.Store(&why)
 		d.store = d.redis
 		return d
 	}
@@ -129,13 +126,11 @@ type redisLogger struct{}
 func (redisLogger) Printf(context.Context, string, ...any) {}
 
 // start begins the background work: the rebuild of a memory store from the records of cl's
-// topics under prefix, or watching that Redis answers. cl is nil when there is no Kafka.
+// topics under prefix. cl is nil when there is no Kafka.
 func (d *dedupState) start(cl *kgo.Client, prefix string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	switch {
-	case d.redis != nil:
-		d.wg.Go(func() { d.watchRedis(ctx) })
 	case d.rebuilding.Load() && cl != nil:
 		topics := producer.Topics(prefix)
 		topics = topics[:len(topics)-1] // the quarantine holds no accepted ids
@@ -228,51 +223,18 @@ func (d *dedupState) writeSnapshot() {
 	d.log.Debug("dedup snapshot written", "path", d.snapshot, "entries", n, "took", time.Since(start).Round(time.Millisecond))
 }
 
-// watchRedis pings Redis every readyEvery and keeps the outcome for readiness.
-func (d *dedupState) watchRedis(ctx context.Context) {
-	t := time.NewTicker(readyEvery)
-	defer t.Stop()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, readyEvery)
-		err := d.redis.Ping(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		d.noteRedis(err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (d *dedupState) noteRedis(err error) {
-	prev := d.redisDown.Load()
-	if err == nil {
-		d.redisDown.Store(nil)
-		if prev != nil {
-			d.log.Info("dedup store reachable", "store", "redis")
-		}
-		return
-	}
-	why := fmt.Sprintf("redis unreachable: %v", err)
-	d.redisDown.Store(&why)
-	if prev == nil {
-		d.log.Warn("dedup store unreachable", "store", "redis", "err", err)
-	}
-}
-
-// ready is the "dedup" readiness condition.
-func (d *dedupState) ready() (bool, string) {
+// check is the readiness condition "dedup": the memory store's window rebuilt, or Redis
+// answering a ping.
+func (d *dedupState) check(ctx context.Context) error {
 	if d.rebuilding.Load() {
-		return false, fmt.Sprintf("dedup: rebuilding from kafka, %d of %d records read", d.read.Load(), d.total.Load())
+		return &unready{reason: "dedup: rebuilding from kafka", err: fmt.Errorf("%d of %d records read", d.read.Load(), d.total.Load())}
 	}
-	if why := d.redisDown.Load(); why != nil {
-		return false, "dedup: " + *why
+	if d.redis != nil {
+		if err := d.redis.Ping(ctx); err != nil {
+			return &unready{reason: "dedup: redis unreachable", err: err}
+		}
 	}
-	return true, ""
+	return nil
 }
 
 // register adds the rebuild's progress to the metrics.

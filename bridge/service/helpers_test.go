@@ -3,26 +3,21 @@ package service_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // The secrets of FORMATS.md's samples.
@@ -40,6 +35,7 @@ func testConfig(t *testing.T, brokers []string) config.Config {
 	cfg.Kafka.TopicPrefix = kafkatest.Prefix(t)
 	cfg.Kafka.Partitions = 2
 	cfg.Kafka.ProduceTimeout = config.Duration(3 * time.Second)
+	cfg.HTTP.DrainPeriod = 0
 	cfg.Sources = []config.Source{
 		{Name: "codivupload", Provider: "codivupload", Secrets: []string{"old-rotated-secret", codivSecret}},
 		{Name: "acme", Provider: "standard-webhooks", Secrets: []string{standardSecret}},
@@ -50,29 +46,11 @@ func testConfig(t *testing.T, brokers []string) config.Config {
 	return cfg
 }
 
-// syncBuffer collects a bridge's log for inspection.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // bridge is a running bridge under test.
 type bridge struct {
 	*service.Service
 	url  string
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 }
 
 // start runs a bridge on cfg and waits until its dedup store answers (Kafka itself may be
@@ -91,7 +69,7 @@ func start(t *testing.T, cfg config.Config) *bridge {
 // launch runs a bridge on cfg without waiting for it to be ready.
 func launch(t *testing.T, cfg config.Config) *bridge {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -109,15 +87,18 @@ func launch(t *testing.T, cfg config.Config) *bridge {
 
 var stopped sync.Map
 
-func (b *bridge) stop(t *testing.T) {
+// stop shuts b down, once; later calls return nil at once.
+func (b *bridge) stop(t *testing.T) error {
 	if _, done := stopped.LoadOrStore(b, true); done {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := b.Shutdown(ctx); err != nil {
+	err := b.Shutdown(ctx)
+	if err != nil {
 		t.Logf("shutdown: %v", err)
 	}
+	return err
 }
 
 type testWriter struct{ t *testing.T }
@@ -131,6 +112,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 type answer struct {
 	Code      int
 	Header    http.Header
+	Close     bool   // the answer closed its connection
 	Status    string `json:"status"`
 	EventID   string `json:"event_id"`
 	Topic     string `json:"topic"`
@@ -142,29 +124,40 @@ type answer struct {
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}
 
+// send sends a request and decodes its answer, failing the test if that cannot be done.
+// Call it from the test's goroutine only; others call exchange.
 func send(t *testing.T, client *http.Client, method, url string, h map[string]string, body []byte) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	a, err := exchange(client, method, url, h, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return a
+}
+
+// exchange sends a request and decodes its answer, which must be JSON with a status.
+func exchange(client *http.Client, method, url string, h map[string]string, body []byte) (answer, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return answer{}, err
 	}
 	for k, v := range h {
 		req.Header.Set(k, v)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return answer{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	a := answer{Code: resp.StatusCode, Header: resp.Header}
+	a := answer{Code: resp.StatusCode, Header: resp.Header, Close: resp.Close}
 	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("%s %s answered %d with a body that is not JSON: %q", method, url, resp.StatusCode, raw)
+		return a, fmt.Errorf("%s %s answered %d with a body that is not JSON: %q", method, url, resp.StatusCode, raw)
 	}
 	if a.Status == "" {
-		t.Fatalf("answer without a status field: %s", raw)
+		return a, fmt.Errorf("%s %s: answer without a status field: %s", method, url, raw)
 	}
-	return a
+	return a, nil
 }
 
 // codiv builds a signed CodivUpload delivery.
@@ -174,75 +167,19 @@ func codiv(eventType, id string) (map[string]string, []byte) {
 }
 
 func codivHeaders(eventType string, body []byte) map[string]string {
-	mac := hmac.New(sha256.New, []byte(codivSecret))
-	mac.Write(body)
-	return map[string]string{
-		"Content-Type":            "application/json",
-		"X-CodivUpload-Event":     eventType,
-		"X-CodivUpload-Signature": hex.EncodeToString(mac.Sum(nil)),
-	}
+	return testkit.CodivHeaders(codivSecret, eventType, body)
 }
 
 // standard builds a signed Standard Webhooks delivery, timestamped now.
 func standard(id string, body []byte) map[string]string {
-	key, _ := base64.StdEncoding.DecodeString(standardSecret[len("whsec_"):])
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	return map[string]string{
-		"Content-Type":      "application/json",
-		"webhook-id":        id,
-		"webhook-timestamp": ts,
-		"webhook-signature": "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil)),
-	}
+	return testkit.StandardHeaders(standardSecret, id, time.Now(), body)
 }
 
-// readTopic reads every record of topic, from the start to the end offsets of now, with a
-// plain franz-go consumer.
-func readTopic(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
-	}
-	want := int64(0)
-	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
-	if want == 0 {
-		return nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var recs []*kgo.Record
-	for int64(len(recs)) < want {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %s: got %d of %d records: %v", topic, len(recs), want, err)
-		}
-		fs.EachError(func(_ string, _ int32, err error) { t.Logf("fetch %s: %v", topic, err) })
-		recs = append(recs, fs.Records()...)
-	}
-	return recs
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
+// The shared helpers, under the short names this package's tests use.
+var (
+	readTopic = kafkatest.ReadTopic
+	header    = kafkatest.Header
+)
 
 func countKey(recs []*kgo.Record, key string) int {
 	n := 0

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/internal/kafkatest"
@@ -75,8 +76,12 @@ func TestAnswers(t *testing.T) {
 		t.Errorf("the malformed body is not kept verbatim in the quarantine")
 	}
 	for _, r := range dead {
-		if header(r, "reason") == "" || header(r, "source") != "codivupload" {
-			t.Errorf("quarantined record lacks reason or source headers: %v", r.Headers)
+		if header(r, "reason") == "" || header(r, "source") != "codivupload" || header(r, "provider") != "codivupload" ||
+			header(r, "content-type") != "application/json" {
+			t.Errorf("quarantined record lacks reason, source, provider or content-type headers: %v", r.Headers)
+		}
+		if at, err := time.Parse(time.RFC3339Nano, header(r, "received-at")); err != nil || !at.Truncate(time.Millisecond).Equal(r.Timestamp) {
+			t.Errorf("quarantined record: received-at %q, record timestamp %v: want the same instant", header(r, "received-at"), r.Timestamp)
 		}
 	}
 	for _, topic := range producer.Topics(cfg.Kafka.TopicPrefix) {
@@ -101,10 +106,9 @@ func TestAcceptedAnswerNamesTheRecord(t *testing.T) {
 	if a.Topic != cfg.Kafka.TopicPrefix+"post.failed" {
 		t.Fatalf("topic %q", a.Topic)
 	}
-	for _, r := range readTopic(t, brokers, a.Topic) {
-		if string(r.Key) == "evt_where" && (r.Partition != *a.Partition || r.Offset != *a.Offset) {
-			t.Fatalf("answered %d/%d, record is at %d/%d", *a.Partition, *a.Offset, r.Partition, r.Offset)
-		}
+	r := only(t, readTopic(t, brokers, a.Topic))
+	if string(r.Key) != "evt_where" || r.Partition != *a.Partition || r.Offset != *a.Offset {
+		t.Fatalf("answered %s at %d/%d, the topic holds %s at %d/%d", a.EventID, *a.Partition, *a.Offset, r.Key, r.Partition, r.Offset)
 	}
 }
 
@@ -129,7 +133,11 @@ func TestSameEventTwiceAndConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := send(t, httpClient, "POST", hook, h, body)
+			a, err := exchange(httpClient, "POST", hook, h, body)
+			if err != nil {
+				statuses <- err.Error()
+				return
+			}
 			statuses <- fmt.Sprintf("%d %s", a.Code, a.Status)
 		}()
 	}
@@ -236,5 +244,27 @@ func TestBodyIsNeverInflated(t *testing.T) {
 	dead := only(t, readTopic(t, brokers, cfg.Kafka.TopicPrefix+producer.DeadLetter))
 	if !bytes.Equal(dead.Value, zipped.Bytes()) {
 		t.Fatal("the quarantined value is not the bytes as sent")
+	}
+}
+
+// TestRecordTooLargeForKafka: a body within http.max_body_bytes whose record Kafka would
+// refuse is answered 413 (retrying cannot help), and nothing is stored.
+func TestRecordTooLargeForKafka(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
+	cfg.HTTP.MaxBodyBytes = 4 << 20
+	b := start(t, cfg)
+	body := []byte(`{"event":"post.published","id":"evt_huge","data":{"post_id":"p","platform":"x"},"padding":"` +
+		strings.Repeat("p", 1500<<10) + `"}`)
+	a := send(t, httpClient, "POST", b.url+"/webhooks/codivupload", codivHeaders("post.published", body), body)
+	if a.Code != 413 || a.Status != "too_large" || !strings.Contains(a.Error, "larger than kafka accepts") {
+		t.Fatalf("a %d-byte body: %+v; want 413, larger than kafka accepts", len(body), a)
+	}
+	h, ok := codiv("post.published", "evt_after_huge")
+	if a := send(t, httpClient, "POST", b.url+"/webhooks/codivupload", h, ok); a.Status != "accepted" {
+		t.Fatalf("the next delivery: %+v", a)
+	}
+	if n := countKey(readTopic(t, brokers, cfg.Kafka.TopicPrefix+"post.published"), "evt_huge"); n != 0 {
+		t.Errorf("evt_huge is in kafka %d times", n)
 	}
 }

@@ -2,26 +2,64 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/socialbridge/bridge/bridge/ingress"
 	"github.com/socialbridge/bridge/bridge/producer"
 )
 
-// readyEvery is how often readiness is checked; /readyz answers from the last check so a
-// probe storm never reaches Kafka.
-const readyEvery = 2 * time.Second
+// Readiness is checked every readyEvery, each check answering within readyTimeout, and
+// /readyz answers from the last round, so a probe storm never reaches Kafka. A broker that
+// is gone thus shows on /readyz within readyEvery + readyTimeout (3 s).
+const (
+	readyEvery   = time.Second
+	readyTimeout = 2 * time.Second
+)
 
-func (s *Service) isReady() (bool, string) {
-	if ok, why := s.dedup.ready(); !ok {
-		return false, why
+// check is one condition for receiving deliveries. Its error's text is for operators and
+// may name brokers; the public answer is its unready reason, or the check's name.
+type check struct {
+	name string
+	run  func(context.Context) error
+}
+
+// unready is a check's failure with a reason that anyone may read.
+type unready struct {
+	reason string
+	err    error
+}
+
+func (u *unready) Error() string { return u.reason + ": " + u.err.Error() }
+func (u *unready) Unwrap() error { return u.err }
+
+// checks are the conditions of readiness, in order; the first failing one is reported.
+func (s *Service) checks() []check {
+	return []check{{name: "dedup", run: s.dedup.check}, {name: "kafka", run: s.kafkaReady}}
+}
+
+// kafkaReady asks a broker for the bridge's topics.
+func (s *Service) kafkaReady(ctx context.Context) error {
+	missing, err := producer.Probe(ctx, s.cl, s.cfg.Kafka.TopicPrefix)
+	if err != nil {
+		return &unready{reason: "kafka unreachable", err: err}
 	}
-	r := s.ready.Load()
-	if r == nil {
-		return false, "not checked yet"
+	if len(missing) > 0 {
+		return &unready{reason: "topics missing", err: errors.New(strings.Join(missing, ", "))}
 	}
-	return r.ok, r.why
+	return nil
+}
+
+func (s *Service) isReady() ingress.Readiness {
+	if s.draining.Load() {
+		return ingress.Readiness{Reason: "shutting down", Detail: "draining: http.drain_period before the listener closes"}
+	}
+	if r := s.ready.Load(); r != nil {
+		return *r
+	}
+	return ingress.Readiness{Reason: "starting", Detail: "not checked yet"}
 }
 
 func (s *Service) watchReadiness(ctx context.Context) {
@@ -42,19 +80,31 @@ func (s *Service) watchReadiness(ctx context.Context) {
 	}()
 }
 
+// checkReady runs the checks and keeps their verdict for /readyz.
 func (s *Service) checkReady(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, readyEvery)
-	defer cancel()
-	missing, err := producer.MissingTopics(ctx, s.adm, s.cfg.Kafka.TopicPrefix)
-	r := &readiness{ok: err == nil && len(missing) == 0}
-	switch {
-	case err != nil:
-		r.why = fmt.Sprintf("kafka unreachable: %v", err)
-	case len(missing) > 0:
-		r.why = "topics missing: " + strings.Join(missing, ", ")
+	r := &ingress.Readiness{Ready: true}
+	for _, c := range s.checks() {
+		cctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		err := c.run(cctx)
+		cancel()
+		if err != nil {
+			r = &ingress.Readiness{Reason: publicReason(c.name, err), Detail: fmt.Sprintf("%s: %v", c.name, err)}
+			break
+		}
 	}
-	if prev := s.ready.Load(); prev == nil || prev.ok != r.ok {
-		s.log.Info("readiness changed", "ready", r.ok, "reason", r.why)
+	if ctx.Err() != nil {
+		return // stopping: the checks were cut short, not failed
+	}
+	if prev := s.ready.Load(); prev == nil || prev.Ready != r.Ready {
+		s.log.Info("readiness changed", "ready", r.Ready, "reason", r.Detail)
 	}
 	s.ready.Store(r)
+}
+
+func publicReason(name string, err error) string {
+	var u *unready
+	if errors.As(err, &u) {
+		return u.reason
+	}
+	return name + " not ready"
 }

@@ -63,6 +63,10 @@ func TestRecordsReadBack(t *testing.T) {
 			if ra, err := time.Parse(time.RFC3339Nano, header(rec, "received-at")); err != nil || time.Since(ra) > time.Minute {
 				t.Errorf("received-at header %q", header(rec, "received-at"))
 			}
+			// The record's timestamp is the time of receipt, as the envelope says it.
+			if ts := unwrap(got["received_at"]).(time.Time); !rec.Timestamp.Equal(ts) {
+				t.Errorf("record timestamp %v, received_at %v: want the same instant", rec.Timestamp, ts)
+			}
 
 			rec = only(t, readTopic(t, brokers, cfg.Kafka.TopicPrefix+"follower.gained"))
 			if string(rec.Key) != "msg_readback" {

@@ -32,23 +32,20 @@ const startTimeout = 30 * time.Second
 
 // Service is one running bridge.
 type Service struct {
-	cfg     config.Config
-	log     *slog.Logger
-	cl      *kgo.Client
-	adm     *kadm.Client
-	server  *ingress.Server
-	dedup   *dedupState
-	metrics *ingress.Metrics
-	poller  *poll.Poller
-	ready   atomic.Pointer[readiness]
-	stop    context.CancelFunc
-	watcher sync.WaitGroup
-	ln      net.Listener
-}
-
-type readiness struct {
-	ok  bool
-	why string
+	cfg      config.Config
+	log      *slog.Logger
+	cl       *kgo.Client
+	adm      *kadm.Client
+	server   *ingress.Server
+	dedup    *dedupState
+	metrics  *ingress.Metrics
+	poller   *poll.Poller
+	ready    atomic.Pointer[ingress.Readiness]
+	draining atomic.Bool
+	stop     context.CancelFunc
+	watcher  sync.WaitGroup
+	ln       net.Listener
+	admin    net.Listener
 }
 
 // Option changes how New builds a Service.
@@ -111,7 +108,7 @@ func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: log, metrics: ingress.NewMetrics(), dedup: newDedup(cfg, log, false)}
-	s.ready.Store(&readiness{ok: true})
+	s.ready.Store(&ingress.Readiness{Ready: true})
 	s.dedup.start(nil, "")
 	s.server = s.ingress(sources, enc, &producer.Discard{})
 	log.Warn("discarding records: nothing this bridge accepts is stored (benchmark baseline)")
@@ -123,9 +120,11 @@ func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingre
 	s.dedup.register(s.metrics.Registry)
 	return ingress.New(ingress.Options{
 		Sources: sources, TopicPrefix: s.cfg.Kafka.TopicPrefix, MaxBodyBytes: h.MaxBodyBytes,
-		ReadTimeout: h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
+		MaxHeaderBytes: h.MaxHeaderBytes,
+		ReadTimeout:    h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
 		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: s.dedup.store,
 		Metrics: s.metrics, Log: s.log, Ready: s.isReady,
+		Admin: h.AdminListen != "", Pprof: h.AdminPprof,
 	})
 }
 
@@ -134,21 +133,29 @@ func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
 	if r.URL == "" {
 		return schemas.NewSingleObject()
 	}
-	opts := []sr.ClientOpt{sr.URLs(r.URL)}
-	if r.Username != "" {
-		opts = append(opts, sr.BasicAuth(r.Username, r.Password))
+	base, user, password := r.Endpoint() // credentials never reach an error's URL
+	opts := []sr.ClientOpt{sr.URLs(base)}
+	if user != "" {
+		opts = append(opts, sr.BasicAuth(user, password))
 	}
 	rc, err := sr.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("schema registry: %w", err)
+		return nil, fmt.Errorf("schema registry at %s: %w", base, err)
+	}
+	var ropts []schemas.RegistryOption
+	if !r.Register {
+		ropts = append(ropts, schemas.LookUp())
 	}
 	var enc schemas.Encoder
 	err = withTimeout(ctx, func(ctx context.Context) (err error) {
-		enc, err = schemas.NewRegistry(ctx, rc, s.cfg.Kafka.TopicPrefix)
+		enc, err = schemas.NewRegistry(ctx, rc, s.cfg.Kafka.TopicPrefix, ropts...)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("schema registry at %s: %w", r.URL, err)
+		if !r.Register {
+			err = fmt.Errorf("%w (schema_registry.register is false: the schemas must be registered already)", err)
+		}
+		return nil, fmt.Errorf("schema registry at %s: %w", base, err)
 	}
 	return enc, nil
 }
@@ -179,20 +186,24 @@ func withTimeout(ctx context.Context, f func(context.Context) error) error {
 	return f(ctx)
 }
 
-// Listen binds the configured address (HTTPS when http.tls is set) and starts serving in
-// the background. Addr then tells the bound address.
+// Listen binds the configured addresses (HTTPS when http.tls is set; the admin listener
+// when http.admin_listen is) and starts serving in the background. Addr and AdminAddr then
+// tell the bound addresses.
 func (s *Service) Listen() error {
+	tlsConfig, err := s.tlsConfig()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	if t := s.cfg.HTTP.TLS; t.Enabled() {
-		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-		if err != nil {
+	if a := s.cfg.HTTP.AdminListen; a != "" {
+		if s.admin, err = net.Listen("tcp", a); err != nil {
 			ln.Close()
-			return fmt.Errorf("http.tls: %w", err)
+			return fmt.Errorf("http.admin_listen: %w", err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		s.serve(func() error { return s.server.ServeAdmin(s.admin) })
 	}
 	s.ln = ln
 	ctx, cancel := context.WithCancel(context.Background())
@@ -201,23 +212,50 @@ func (s *Service) Listen() error {
 		s.watchReadiness(ctx)
 		s.runPolls(ctx)
 	}
+	s.serve(func() error { return s.server.Serve(ln, tlsConfig) })
+	return nil
+}
+
+func (s *Service) tlsConfig() (*tls.Config, error) {
+	t := s.cfg.HTTP.TLS
+	if !t.Enabled() {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("http.tls: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func (s *Service) serve(f func() error) {
 	go func() {
-		if err := s.server.App().Listener(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // Addr is the address the ingress listens on, once Listen has returned.
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
-// Shutdown stops accepting requests, lets the requests in flight finish, flushes what the
+// AdminAddr is the address of the operator endpoints, once Listen has returned: the
+// ingress's own without http.admin_listen.
+func (s *Service) AdminAddr() string {
+	if s.admin != nil {
+		return s.admin.Addr().String()
+	}
+	return s.Addr()
+}
+
+// Shutdown drains (readiness answers 503 for http.drain_period while deliveries are still
+// served), stops accepting requests, lets the requests in flight finish, flushes what the
 // producer still holds, and closes the Kafka client, all within ctx.
 func (s *Service) Shutdown(ctx context.Context) error {
 	var errs []error
 	if s.ln != nil {
-		errs = append(errs, s.server.App().ShutdownWithContext(ctx))
+		s.drain(ctx)
+		errs = append(errs, s.server.Shutdown(ctx))
 		s.stop()
 		s.watcher.Wait()
 	}
@@ -232,6 +270,24 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("dedup: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// drain tells load balancers to go elsewhere, through /readyz and by closing connections
+// after their answers, for http.drain_period (or until ctx ends) before the listener closes.
+func (s *Service) drain(ctx context.Context) {
+	d := s.cfg.HTTP.DrainPeriod.D()
+	if d <= 0 {
+		return
+	}
+	s.draining.Store(true)
+	s.server.Drain()
+	s.log.Info("draining before shutdown", "drain_period", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // Run serves cfg until ctx ends, then shuts down gracefully.

@@ -21,7 +21,8 @@ import (
 )
 
 func TestHTTPS(t *testing.T) {
-	cfg := testConfig(t, kafkatest.Brokers(t))
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
 	certFile, keyFile, pool := selfSigned(t)
 	cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key = certFile, keyFile
 	b := start(t, cfg)
@@ -32,11 +33,14 @@ func TestHTTPS(t *testing.T) {
 	if a := send(t, secure, "POST", url, h, body); a.Code != 200 || a.Status != "accepted" {
 		t.Fatalf("over HTTPS: %+v", a)
 	}
-	if resp, err := httpClient.Post(strings.Replace(url, "https", "http", 1), "application/json", strings.NewReader("{}")); err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == 200 || resp.StatusCode == 202 {
-			t.Fatalf("plain HTTP to the TLS listener was answered %d", resp.StatusCode)
-		}
+	// Plain HTTP reaches the listener (it is not refused) and is told to use HTTPS.
+	plain, body := codiv("post.published", "evt_plain_http")
+	a := send(t, httpClient, "POST", strings.Replace(url, "https", "http", 1), plain, body)
+	if a.Code != 400 || !strings.Contains(a.Error, "HTTPS only") {
+		t.Fatalf("plain HTTP to the TLS listener was answered %+v; want 400, HTTPS only", a)
+	}
+	if n := countKey(readTopic(t, brokers, cfg.Kafka.TopicPrefix+"post.published"), "evt_plain_http"); n != 0 {
+		t.Fatalf("a delivery over plain HTTP is in kafka %d times", n)
 	}
 }
 

@@ -6,27 +6,36 @@ import (
 	"time"
 )
 
-// WaitReady waits until the bridge is ready (what /readyz answers: Kafka reachable with its
-// topics, the dedup window rebuilt), for callers that run it in-process, such as integration
+// WaitReady waits until the bridge is ready (what /readyz answers: the dedup window rebuilt,
+// Kafka reachable with its topics), for callers that run it in-process, such as integration
 // tests. It returns the last reason it was not ready if ctx ends first.
-func (s *Service) WaitReady(ctx context.Context) error { return wait(ctx, s.isReady) }
+func (s *Service) WaitReady(ctx context.Context) error {
+	return wait(ctx, func(context.Context) error {
+		if r := s.isReady(); !r.Ready {
+			return fmt.Errorf("%s (%s)", r.Reason, r.Detail)
+		}
+		return nil
+	})
+}
 
 // WaitDedup waits until the dedup store answers: the memory store's window rebuilt, or Redis
 // reachable. Until then deliveries wait for it, at most kafka.produce_timeout, and are
 // answered 503.
-func (s *Service) WaitDedup(ctx context.Context) error { return wait(ctx, s.dedup.ready) }
+func (s *Service) WaitDedup(ctx context.Context) error { return wait(ctx, s.dedup.check) }
 
-func wait(ctx context.Context, ready func() (bool, string)) error {
+func wait(ctx context.Context, check func(context.Context) error) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		ok, why := ready()
-		if ok {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := check(cctx)
+		cancel()
+		if err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("not ready: %s: %w", why, ctx.Err())
+			return fmt.Errorf("not ready: %v: %w", err, ctx.Err())
 		case <-t.C:
 		}
 	}

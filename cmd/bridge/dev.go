@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,121 +17,132 @@ import (
 	"github.com/socialbridge/bridge/config"
 )
 
-// devSecret is the codivupload secret of `bridge dev`. It is not a secret: dev mode runs
-// on loopback with an in-process Kafka, for trying the bridge out.
-const devSecret = "cdv_whsec_dev_only_not_a_secret"
+// devAddrs are where `bridge dev` serves each part; a port 0 picks a free one.
+type devAddrs struct {
+	ingress, dashboard, retries, alerts, standins string
+}
 
 func devCommand() *cobra.Command {
-	var listen string
+	var a devAddrs
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run the bridge on an in-process Kafka and schema registry (no Kafka needed)",
-		Args:  cobra.NoArgs,
+		Short: "Run the whole product in one process on an in-process Kafka: ingress, consumers, dashboard, stand-ins",
+		Long: `Run the whole product in one process, with no external service: franz-go's in-process
+Kafka and schema registry, the ingress with a codivupload source and a dev secret, the
+reference consumers (retries, alerts, analytics with its dashboard on a temporary SQLite
+file), and stand-ins for the retry API and Slack that log what the consumers send them.
+Everything lives in memory or in a temporary directory and is gone at exit.
+
+A port 0 in any address picks a free port; the welcome prints every URL.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return dev(cmd.Context(), listen, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return dev(cmd.Context(), a, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "the address of the ingress")
+	fl := cmd.Flags()
+	fl.StringVar(&a.ingress, "listen", "127.0.0.1:8080", "the address of the ingress")
+	fl.StringVar(&a.dashboard, "dashboard-listen", "127.0.0.1:8081", "the address of the analytics dashboard, its API and /metrics")
+	fl.StringVar(&a.retries, "retries-listen", "127.0.0.1:8082", "the address of the retries group's /metrics and /healthz")
+	fl.StringVar(&a.alerts, "alerts-listen", "127.0.0.1:8083", "the address of the alerts group's /metrics and /healthz")
+	fl.StringVar(&a.standins, "standins-listen", "127.0.0.1:8090", "the address of the retry-API and Slack stand-ins")
 	return cmd
 }
 
-// dev runs the bridge with no external service: franz-go's in-process Kafka (kfake) and
-// schema registry (srfake), a codivupload source, and a printed curl that works.
-func dev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+// dev runs the product on franz-go's in-process Kafka (kfake) and schema registry (srfake)
+// until ctx ends or a part of it fails, then stops every part within the shutdown timeout.
+func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
+	start := time.Now()
+	base, err := startDevBase()
 	if err != nil {
-		return fmt.Errorf("in-process kafka: %w", err)
+		return err
 	}
-	defer cluster.Close()
-	registry := srfake.New()
-	defer registry.Close()
+	defer base.Close()
 
-	cfg := devConfig(listen, cluster.ListenAddrs(), registry.URL())
-	log := newLogger(cfg.Log, stderr)
-	s, err := service.New(ctx, cfg, log)
+	log := newLogger(config.Default().Log, stderr)
+	stand, err := startStandIns(a.standins, true, log.With("part", "standins"))
+	if err != nil {
+		return fmt.Errorf("--standins-listen: %w", err)
+	}
+	defer stand.Close() // after the consumers stopped: they may be calling it until then
+	cfg, err := devConfig(a, base.cluster.ListenAddrs(), base.registry.URL(), stand, base.dir)
+	if err != nil {
+		return err
+	}
+	s, err := service.New(ctx, cfg, log.With("part", "ingress"))
 	if err != nil {
 		return err
 	}
 	if err := s.Listen(); err != nil {
 		s.Shutdown(context.Background())
-		return err
+		return fmt.Errorf("--listen: %w", err)
 	}
-	if err := s.WaitReady(ctx); err != nil {
+	if err := s.WaitDedup(ctx); err != nil {
 		s.Shutdown(context.Background())
 		return err
 	}
-	printWelcome(stdout, s.Addr(), cluster.ListenAddrs()[0], registry.URL())
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())
+	running, err := startDevConsumers(ctx, cfg, a.dashboard, log)
+	if err == nil && running.ctx.Err() == nil {
+		printWelcome(stdout, welcome{
+			ingress: s.Addr(), broker: base.cluster.ListenAddrs()[0], registry: base.registry.URL(),
+			dashboard: running.dashboard, cfg: cfg, stand: stand, took: time.Since(start),
+		})
+		<-running.ctx.Done() // Ctrl-C, or a part failed
+	}
+	return errors.Join(err, devShutdown(cfg.HTTP.ShutdownTimeout.D(), s, running))
+}
+
+// devBase is what every part of dev runs on: franz-go's in-process Kafka and schema
+// registry, and a temporary directory for files.
+type devBase struct {
+	cluster  *kfake.Cluster
+	registry *srfake.Registry
+	dir      string
+}
+
+func startDevBase() (*devBase, error) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		return nil, fmt.Errorf("in-process kafka: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "bridge-dev-")
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	return &devBase{cluster: cluster, registry: srfake.New(), dir: dir}, nil
+}
+
+// Close stops the Kafka and the registry and removes the directory with what it holds.
+func (b *devBase) Close() {
+	b.registry.Close()
+	b.cluster.Close()
+	os.RemoveAll(b.dir)
+}
+
+// devShutdown stops the ingress and waits for the consumers (stopped by ctx) to finish
+// their batch and leave their groups, all within timeout.
+func devShutdown(timeout time.Duration, s *service.Service, running *devConsumers) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return s.Shutdown(sctx)
-}
-
-func devConfig(listen string, brokers []string, registryURL string) config.Config {
-	cfg := config.Default()
-	cfg.HTTP.Listen = listen
-	cfg.Kafka.Brokers = brokers
-	cfg.Kafka.Partitions = 1
-	cfg.SchemaRegistry.URL = registryURL
-	cfg.Sources = []config.Source{{Name: "codivupload", Provider: "codivupload", Secrets: []string{devSecret}}}
-	return cfg
-}
-
-func printWelcome(w io.Writer, addr, broker, registryURL string) {
-	body := fmt.Sprintf(`{"event":"post.published","id":"evt_dev_%s","timestamp":"%s","data":{"post_id":"post_k8m2v9x1","profile_name":"main","platform":"instagram","platform_post_id":"17891234567890","platform_post_url":"https://instagram.com/p/Cabc123/","scheduled_at":"2026-05-08T14:00:00Z","published_at":"2026-05-08T14:00:42Z"}}`,
-		randomHex(4), time.Now().UTC().Format(time.RFC3339))
-	mac := hmac.New(sha256.New, []byte(devSecret))
-	mac.Write([]byte(body))
-	fmt.Fprintf(w, `
-bridge dev is ready: http://%s  (in-process Kafka at %s, schema registry at %s)
-source "codivupload", secret %q (dev only)
-
-Send a signed webhook:
-
-curl -sS -X POST http://%s/webhooks/codivupload \
-  -H 'Content-Type: application/json' \
-  -H 'X-CodivUpload-Event: post.published' \
-  -H 'X-CodivUpload-Signature: %s' \
-  --data-raw '%s'
-
-Send it again to see "duplicate". Metrics: http://%s/metrics
-
-Try next, in another terminal: every event type, with redeliveries and forged signatures,
-then every record the bridge wrote, decoded:
-
-  %s
-  %s
-
-Stop with Ctrl-C.
-`, addr, broker, registryURL, devSecret, addr, hex.EncodeToString(mac.Sum(nil)), body, addr,
-		simulateHint(addr), tailHint(broker, registryURL))
-}
-
-// simulateHint is a simulate command that works against this dev bridge as printed.
-func simulateHint(addr string) string {
-	cmd := self() + " simulate all --count 20 --duplicates 0.2 --bad-signatures 0.1"
-	if addr != "127.0.0.1:8080" {
-		cmd += " --url http://" + addr
+	err := s.Shutdown(ctx)
+	if running != nil {
+		err = errors.Join(err, running.wait(ctx))
 	}
-	return cmd
+	return err
 }
 
-// tailHint is a tail command that reads this dev bridge's in-process Kafka.
-func tailHint(broker, registryURL string) string {
-	return self() + " tail --from-beginning --brokers " + broker + " --registry " + registryURL
-}
-
-// self is how the user ran this binary: `go run ./cmd/bridge` leaves it in a go-build
-// folder, where it cannot be run again.
-func self() string {
-	if strings.Contains(os.Args[0], "go-build") {
-		return "go run ./cmd/bridge"
+// freePort returns addr, or when its port is 0 an address of the same host with a port free
+// right now. For a part that listens by itself: the port could be taken before it does, a
+// race a dev tool on loopback can live with (the part then fails to start, saying why).
+func freePort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return addr, err
 	}
-	return os.Args[0]
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }

@@ -1,50 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // runInBackground runs the command until the test ends it, and returns a stop function
 // that cancels it and returns its error.
@@ -101,7 +72,7 @@ func TestServeKeepsSecretsOutOfLogs(t *testing.T) {
 	const envSecret = "cdv_whsec_from_the_environment_0123456789"
 	const fileSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	t.Setenv("TEST_CODIV_SECRET", envSecret)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	path := filepath.Join(t.TempDir(), "bridge.yaml")
 	cfg := fmt.Sprintf(`
 http: {listen: %q}
@@ -115,7 +86,7 @@ log: {level: debug}
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	stop := runInBackground(t, []string{"serve", "--config", path}, io.Discard, &logs)
 	waitHealthy(t, "http://"+addr)
 
@@ -160,66 +131,5 @@ func TestServeRefusesABadFile(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"launch"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Fatalf("unknown command: %v", err)
-	}
-}
-
-// TestDevPrintsAWorkingCurl runs the README's run command and sends the request it prints.
-func TestDevPrintsAWorkingCurl(t *testing.T) {
-	addr := freeAddr(t)
-	var stdout, stderr syncBuffer
-	runInBackground(t, []string{"dev", "--listen", addr}, &stdout, &stderr)
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(stdout.String(), "Ctrl-C") {
-		if time.Now().After(deadline) {
-			t.Fatalf("dev printed no welcome:\n%s\n%s", stdout.String(), stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	out := stdout.String()
-	url := regexp.MustCompile(`curl -sS -X POST (\S+)`).FindStringSubmatch(out)
-	body := regexp.MustCompile(`--data-raw '([^']+)'`).FindStringSubmatch(out)
-	if url == nil || body == nil {
-		t.Fatalf("no curl in:\n%s", out)
-	}
-	h := http.Header{}
-	for _, m := range regexp.MustCompile(`-H '([^:]+): ([^']+)'`).FindAllStringSubmatch(out, -1) {
-		h.Set(m[1], m[2])
-	}
-	code, answer := post(t, url[1], h, body[1])
-	if code != 200 || !strings.Contains(answer, `"status":"accepted"`) {
-		t.Fatalf("the printed curl was answered %d %s", code, answer)
-	}
-	if code, answer = post(t, url[1], h, body[1]); !strings.Contains(answer, `"status":"duplicate"`) {
-		t.Fatalf("sent again: %d %s", code, answer)
-	}
-}
-
-// TestDevPrintsCommandsThatWork runs the simulate and tail commands bridge dev prints, as
-// printed: every answer is as expected, and tail shows each accepted event once.
-func TestDevPrintsCommandsThatWork(t *testing.T) {
-	addr := freeAddr(t)
-	var stdout syncBuffer
-	runInBackground(t, []string{"dev", "--listen", addr}, &stdout, io.Discard)
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(stdout.String(), "Ctrl-C") {
-		if time.Now().After(deadline) {
-			t.Fatalf("dev printed no welcome:\n%s", stdout.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	commands := regexp.MustCompile(`(?m)^  go run \./cmd/bridge (.+)$`).FindAllStringSubmatch(stdout.String(), -1)
-	if len(commands) != 2 || !strings.HasPrefix(commands[0][1], "simulate ") || !strings.HasPrefix(commands[1][1], "tail ") {
-		t.Fatalf("want a simulate and a tail command in:\n%s", stdout.String())
-	}
-	var sim, tailed syncBuffer
-	if err := run(t.Context(), strings.Fields(commands[0][1]), &sim, io.Discard); err != nil {
-		t.Fatalf("%s: %v\n%s", commands[0][1], err, sim.String())
-	}
-	if err := run(t.Context(), strings.Fields(commands[1][1]), &tailed, io.Discard); err != nil {
-		t.Fatalf("%s: %v", commands[1][1], err)
-	}
-	accepted := summary(t, sim.String())["200 accepted"]
-	if lines := parseTail(t, tailed.String()); accepted < 10 || len(lines) != accepted {
-		t.Fatalf("simulate accepted %d, tail printed %d records:\n%s", accepted, len(lines), tailed.String())
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 const (
@@ -34,7 +35,7 @@ type served struct {
 // registryURL (empty: single-object encoding).
 func startServe(t *testing.T, registryURL string) served {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	s := served{prefix: kafkatest.Prefix(t), base: "http://" + addr, brokers: kafkatest.Brokers(t)}
 	s.path = filepath.Join(t.TempDir(), "bridge.yaml")
 	cfg := fmt.Sprintf(`
@@ -73,7 +74,7 @@ func TestSimulateEveryPresetOnTheBroker(t *testing.T) {
 	path := startServe(t, "").path
 	for _, source := range []string{"codiv", "acme"} {
 		t.Run(source, func(t *testing.T) {
-			var out syncBuffer
+			var out testkit.LogBuffer
 			err := run(t.Context(), []string{"simulate", "all", "--config", path, "--source", source,
 				"--count", "40", "--duplicates", "0.25", "--bad-signatures", "0.1", "--concurrency", "4", "--rate", "400"}, &out, io.Discard)
 			if err != nil {
@@ -90,11 +91,11 @@ func TestSimulateEveryPresetOnTheBroker(t *testing.T) {
 
 // TestSimulateAgainstDev runs the README's path: simulate, with no file, against bridge dev.
 func TestSimulateAgainstDev(t *testing.T) {
-	addr := freeAddr(t)
-	var devOut syncBuffer
+	addr := testkit.FreeAddr(t)
+	var devOut testkit.LogBuffer
 	runInBackground(t, []string{"dev", "--listen", addr}, &devOut, io.Discard)
 	waitHealthy(t, "http://"+addr)
-	var out syncBuffer
+	var out testkit.LogBuffer
 	if err := run(t.Context(), []string{"simulate", "post.failed", "--url", "http://" + addr}, &out, io.Discard); err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out.String())
 	}
@@ -111,7 +112,7 @@ func TestSimulateFailsOnWrongAnswers(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]any{"status": "accepted", "event_id": strconv.FormatInt(n.Add(1), 10)})
 	}))
 	defer srv.Close()
-	var out syncBuffer
+	var out testkit.LogBuffer
 	err := run(t.Context(), []string{"simulate", "post.published", "--url", srv.URL, "--count", "10",
 		"--bad-signatures", "0.2", "--duplicates", "0.3"}, &out, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "5 of 10 answers were not what they should be") {

@@ -2,9 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // tailed is a line of `bridge tail`, as a reader of its output sees it.
@@ -75,12 +74,12 @@ func TestTailDecodesBothFramings(t *testing.T) {
 			}
 			b := startServe(t, registry)
 			path, prefix := b.path, b.prefix
-			var sim syncBuffer
+			var sim testkit.LogBuffer
 			if err := run(t.Context(), []string{"simulate", "all", "--config", path, "--source", "acme", "--count", "14", "--duplicates", "0.2"}, &sim, io.Discard); err != nil {
 				t.Fatalf("simulate: %v\n%s", err, sim.String())
 			}
 			want := acceptedIDs(t, sim.String())
-			var out syncBuffer
+			var out testkit.LogBuffer
 			if err := run(t.Context(), []string{"tail", "--config", path, "--from-beginning"}, &out, io.Discard); err != nil {
 				t.Fatalf("tail: %v", err)
 			}
@@ -144,7 +143,7 @@ func sameSets(a, b map[string][]string) bool {
 // end, so deliveries go on until one shows up; then a quarantined body shows as text.
 func TestTailFollowsAndShowsTheDeadletter(t *testing.T) {
 	b := startServe(t, "")
-	var out syncBuffer
+	var out testkit.LogBuffer
 	stop := runInBackground(t, []string{"tail", "--config", b.path, "post.published", "deadletter", "--follow"}, &out, io.Discard)
 	waitFor(t, func() bool {
 		if err := run(t.Context(), []string{"simulate", "post.published", "--config", b.path, "--source", "codiv"}, io.Discard, io.Discard); err != nil {
@@ -153,9 +152,10 @@ func TestTailFollowsAndShowsTheDeadletter(t *testing.T) {
 		return strings.Contains(out.String(), "\n")
 	})
 	body := `{"event":"post.exploded","id":"evt_q1","data":{}}`
-	mac := hmac.New(sha256.New, []byte(testCodivSecret))
-	mac.Write([]byte(body))
-	h := http.Header{"Content-Type": {"application/json"}, "X-Codivupload-Signature": {hex.EncodeToString(mac.Sum(nil))}}
+	h := http.Header{}
+	for k, v := range testkit.CodivHeaders(testCodivSecret, "post.exploded", []byte(body)) {
+		h.Set(k, v)
+	}
 	if code, answer := post(t, b.base+"/webhooks/codiv", h, body); code != 202 {
 		t.Fatalf("quarantine answered %d %s", code, answer)
 	}
@@ -201,7 +201,7 @@ func TestTailWithoutTheRegistry(t *testing.T) {
 	if err := run(t.Context(), []string{"simulate", "post.failed", "--config", b.path, "--source", "codiv"}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out testkit.LogBuffer
 	if err := run(t.Context(), []string{"tail", "--brokers", strings.Join(b.brokers, ","), "--prefix", b.prefix, "--from-beginning", "post.failed"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,12 @@
 // It reads {prefix}post.published, post.failed, post.token_expired and post.retry in the
 // consumer group consumers.analytics.group and keeps, per hour (of each event's occurred_at)
 // and (platform, profile), the count of each and the publish delays (published_at −
-// scheduled_at) as mergeable sketch buckets, in the database consumers.analytics.database
-// (package store). Each batch of records is one transaction that also moves the batch's
-// partitions' offsets, and the consumer starts every partition it is assigned from the
-// offset the database holds, so a crash, redelivery or rebalance never counts an event twice
-// or misses one.
+// scheduled_at) as a mergeable sketch, with rollups per (hour, platform) and per (day,
+// platform, profile), in the database consumers.analytics.database (package store). Each
+// batch of records is one transaction that also moves the batch's partitions' offsets, and
+// the consumer starts every partition it is assigned from the offset the database holds, so
+// a crash, redelivery or rebalance never counts an event twice or misses one. After each
+// commit it also commits those offsets to the group in Kafka, for lag tools only.
 //
 // It serves on consumers.analytics.listen: GET /analytics (the dashboard),
 // GET /analytics/api/summary, GET /metrics and GET /healthz.
@@ -19,30 +20,38 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
+	"github.com/socialbridge/bridge/schemas"
 )
 
 // DefaultMaxBatch is the most records one transaction counts, unless WithMaxBatch says.
-const DefaultMaxBatch = 10_000
+const DefaultMaxBatch = 100_000
 
-// shutdownTimeout bounds the HTTP server's graceful stop.
+// shutdownTimeout bounds the HTTP server's graceful stop and the last offset commit to Kafka.
 const shutdownTimeout = 10 * time.Second
+
+// lagEvery is how often the group's lag is measured for bridge_consumer_lag.
+const lagEvery = 10 * time.Second
 
 // Service is the consumer and its HTTP server, ready to Run.
 type Service struct {
 	log      *slog.Logger
+	group    string
 	store    *store.Store
 	client   *kgo.Client
-	decoder  decoder
+	decoder  *schemas.Reader
+	registry bool // schema_registry.url is set
 	metrics  *metrics
 	ln       net.Listener
-	server   *http.Server
+	server   *consumers.Server
+	commits  *kafkaCommits
 	maxBatch int
 	now      func() time.Time
 }
@@ -78,29 +87,31 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	return s.Run(ctx)
 }
 
-// New opens (and migrates) the database, connects to Kafka and the schema registry, and
-// listens; nothing is consumed or served until Run. Close it if Run is never called.
+// New opens (and migrates) the database, prepares the Kafka client and the schema registry,
+// and listens; nothing is consumed or served until Run. Close it if Run is never called.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Service, error) {
 	o := options{maxBatch: DefaultMaxBatch}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Service{log: log, metrics: newMetrics(), maxBatch: o.maxBatch, now: time.Now}
+	group := cfg.Consumers.Analytics.Group
+	s := &Service{log: log, group: group, metrics: newMetrics(group), maxBatch: max(1, o.maxBatch), now: time.Now,
+		commits: newKafkaCommits(), registry: cfg.SchemaRegistry.URL != ""}
 	var err error
 	if s.store, err = store.Open(ctx, cfg.Consumers.Analytics.Database); err != nil {
 		return nil, err
 	}
-	if err = s.connect(ctx, cfg, o); err != nil {
+	if err = s.connect(cfg, o); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Service) connect(ctx context.Context, cfg config.Config, o options) error {
+func (s *Service) connect(cfg config.Config, o options) error {
 	var err error
-	if s.decoder, err = newDecoder(ctx, cfg); err != nil {
-		return err
+	if s.decoder, err = consumers.NewReader(cfg.SchemaRegistry); err != nil {
+		return fmt.Errorf("analytics: %w", err)
 	}
 	if s.client, err = kgo.NewClient(s.clientOptions(cfg, o.clientOpts)...); err != nil {
 		return fmt.Errorf("analytics: kafka client: %w", err)
@@ -111,36 +122,36 @@ func (s *Service) connect(ctx context.Context, cfg config.Config, o options) err
 			return fmt.Errorf("analytics: consumers.analytics.listen: %w", err)
 		}
 	}
-	s.server = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	return nil
 }
 
 // Addr is the address the HTTP server listens on.
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
-// Run consumes and serves until ctx ends, then finishes the batch in hand, leaves the group
-// and closes everything. It returns an error only when serving fails.
+// Run consumes and serves until ctx ends, then finishes the batches in hand, commits their
+// offsets to Kafka too, leaves the group and closes everything. It returns nil.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.Close()
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- s.server.Serve(s.ln) }()
+	s.server = consumers.ServeListener(s.ln, s.metrics.reg, s.routes(), s.log)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		_ = s.server.Shutdown(sctx)
+	}()
 	s.log.Info("analytics consumer started", "dashboard", "http://"+s.Addr()+"/analytics")
-	consumed := make(chan struct{})
-	go func() { defer close(consumed); s.consume(ctx) }()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-served:
-		err = fmt.Errorf("analytics: serve: %w", err)
-		stop()
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go s.metrics.shared.WatchLag(lagCtx, kadm.NewClient(s.client), s.group, lagEvery, s.log)
+	committed := make(chan struct{})
+	go func() { defer close(committed); s.commits.run(ctx, s.client, s.log) }()
+	s.server.SetRunning(true)
+	s.consume(ctx)
+	s.server.SetRunning(false)
+	<-committed
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	_ = s.server.Shutdown(sctx)
-	<-consumed
-	return err
+	s.commits.flush(fctx, s.client, s.log)
+	return nil
 }
 
 // Close releases what New opened. Run calls it.

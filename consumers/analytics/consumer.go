@@ -10,12 +10,15 @@ import (
 	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
-	"github.com/socialbridge/bridge/internal/kafkaconn"
 )
 
 // Types are the event types the analytics consumer counts, one topic each.
 var Types = []string{event.PostPublished, event.PostFailed, event.PostTokenExpired, event.PostRetry}
+
+// pollSize is the most records one poll takes; a batch is one poll or more.
+const pollSize = 10_000
 
 // Backoff between attempts at a batch that failed (database or registry unreachable).
 const (
@@ -35,35 +38,30 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 	for i, t := range Types {
 		topics[i] = producer.Topic(cfg.Kafka.TopicPrefix, t)
 	}
-	opts := append(kafkaconn.Options(cfg.Kafka),
-		kgo.ConsumerGroup(cfg.Consumers.Analytics.Group),
-		kgo.ConsumeTopics(topics...),
-		// The database holds the offsets (see startFromStore); nothing is committed to Kafka.
+	opts := append(consumers.MemberOptions(cfg.Kafka, cfg.Consumers.Analytics.Group, topics...),
+		// The database holds the offsets (see startFromStore); what is committed to Kafka is
+		// a copy for lag tools (kafkaCommits), never read back.
 		kgo.DisableAutoCommit(),
 		kgo.AdjustFetchOffsetsFn(s.startFromStore),
-		kgo.OnPartitionsAssigned(s.logAssigned),
-		kgo.OnPartitionsRevoked(s.logRevoked),
-		kgo.OnPartitionsLost(s.logRevoked),
+		kgo.OnPartitionsAssigned(s.assigned),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.revoked),
 	)
 	return append(opts, extra...)
 }
 
-// consume counts batches until ctx ends: one goroutine polls and decodes, another writes,
-// so the next batch is fetched and decoded while the database commits the last. A batch
-// that fails is tried again, after a backoff, until it succeeds: the records stay in hand,
-// so nothing is lost while the database or the registry is away.
+// consume counts records until ctx ends. One goroutine polls and decodes, another writes:
+// each batch is everything polled while the last one was being written (up to maxBatch
+// records), so a busy stream is written in few large transactions and a quiet one at once.
+// A batch that fails is tried again, after a backoff, until it succeeds: the records stay in
+// hand, so nothing is lost while the database or the registry is away.
 func (s *Service) consume(ctx context.Context) {
-	batches := make(chan []store.Record, 1)
+	polls := make(chan []store.Record, max(1, s.maxBatch/s.pollSize()))
 	written := make(chan struct{})
-	go func() {
-		defer close(written)
-		for batch := range batches {
-			s.retry(ctx, func() error { return s.count(ctx, batch) })
-		}
-	}()
-	defer func() { close(batches); <-written }()
+	go func() { defer close(written); s.write(ctx, polls) }()
+	defer func() { close(polls); <-written }()
 	for {
-		fetches := s.client.PollRecords(ctx, s.maxBatch)
+		fetches := s.client.PollRecords(ctx, s.pollSize())
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return
 		}
@@ -77,17 +75,68 @@ func (s *Service) consume(ctx context.Context) {
 		if len(recs) == 0 {
 			continue
 		}
-		var batch []store.Record
-		s.retry(ctx, func() (err error) { batch, err = s.decodeAll(recs); return err })
+		var decoded []store.Record
+		s.retry(ctx, func() (err error) { decoded, err = s.decodeAll(recs); return err })
 		if ctx.Err() != nil {
 			return
 		}
 		select {
-		case batches <- batch:
+		case polls <- decoded:
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+func (s *Service) pollSize() int { return min(pollSize, s.maxBatch) }
+
+// write counts the polls in batches until polls is closed. After ctx ends it still tries
+// each batch in hand once, so a graceful stop does not waste them.
+func (s *Service) write(ctx context.Context, polls <-chan []store.Record) {
+	var next []store.Record
+	for {
+		batch := next
+		if batch == nil {
+			var ok bool
+			if batch, ok = <-polls; !ok {
+				return
+			}
+		}
+		batch, next = gather(batch, polls, s.maxBatch)
+		s.retry(ctx, func() error { return s.count(ctx, batch) })
+	}
+}
+
+// gather adds to first the polls already waiting, up to limit records in all, copied once
+// into a batch; a poll that would pass limit is returned as the start of the next batch.
+func gather(first []store.Record, polls <-chan []store.Record, limit int) (batch, next []store.Record) {
+	waiting := [][]store.Record{first}
+	n := len(first)
+drain:
+	for n < limit {
+		select {
+		case more, ok := <-polls:
+			if !ok {
+				break drain
+			}
+			if n+len(more) > limit {
+				next = more
+				break drain
+			}
+			waiting = append(waiting, more)
+			n += len(more)
+		default:
+			break drain
+		}
+	}
+	if len(waiting) == 1 {
+		return first, next
+	}
+	batch = make([]store.Record, 0, n)
+	for _, w := range waiting {
+		batch = append(batch, w...)
+	}
+	return batch, next
 }
 
 // retry runs attempt until it succeeds or ctx ends, backing off between failures.
@@ -112,14 +161,19 @@ func (s *Service) retry(ctx context.Context, attempt func() error) {
 	}
 }
 
-// count applies a batch in one transaction. Once begun, the transaction is finished even if
-// ctx ends meanwhile, so a graceful stop does not waste the batch.
+// count applies a batch in one transaction, then hands its offsets to kafkaCommits. Once
+// begun, the transaction is finished even if ctx ends meanwhile, so a graceful stop does not
+// waste the batch.
 func (s *Service) count(ctx context.Context, batch []store.Record) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
 	start := time.Now()
 	applied, err := s.apply(tctx, batch)
-	s.metrics.observeBatch(start, applied, err)
+	s.metrics.observeBatch(start, len(batch), applied, err)
+	if err == nil {
+		s.log.Debug("analytics: batch committed", "records", len(batch), "counted", applied.Counted, "skipped", applied.Skipped, "took", time.Since(start))
+		s.commits.add(applied.Next)
+	}
 	return err
 }
 

@@ -82,26 +82,21 @@ func (s *Service) render(w http.ResponseWriter, code int, p *page) {
 	}
 }
 
-// page queries the window's numbers and lays out the charts.
+// page reads the window's numbers, in one View so that they agree, and lays out the charts.
 func (s *Service) page(ctx context.Context, win window, now time.Time) (*page, error) {
-	all := win.rng()
-	all.Platform = ""
-	platforms, err := s.store.ByPlatform(ctx, all)
+	var hours store.Hours
+	var troubled []store.ProfileTotals
+	err := s.store.View(ctx, func(v *store.View) (err error) {
+		if hours, err = v.Hours(ctx, win.rng()); err != nil {
+			return err
+		}
+		troubled, err = v.MostTroubled(ctx, win.rng(), troubledProfiles)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	hours, err := s.store.Hourly(ctx, win.rng())
-	if err != nil {
-		return nil, err
-	}
-	delays, err := s.store.HourlyDelays(ctx, win.rng())
-	if err != nil {
-		return nil, err
-	}
-	troubled, err := s.store.MostTroubled(ctx, win.rng(), troubledProfiles)
-	if err != nil {
-		return nil, err
-	}
+	platforms := hours.Platforms
 	p := &page{
 		From: win.From.Format(localMinute), To: win.To.Format(localMinute), Platform: win.Platform,
 		Range:    fmt.Sprintf("%s – %s UTC", win.From.Format("Jan 2 2006 15:04"), win.To.Format("Jan 2 2006 15:04")),
@@ -110,9 +105,9 @@ func (s *Service) page(ctx context.Context, win window, now time.Time) (*page, e
 	}
 	colors := p.listPlatforms(platforms, win.Platform)
 	p.summarize(platforms, win.Platform)
-	p.Events = eventsChart(win, hours, colors)
-	p.Success = successChart(win, hours)
-	p.Delays = delayChart(win, delays)
+	p.Events = eventsChart(win, hours.Counts, colors)
+	p.Success = successChart(win, hours.Counts)
+	p.Delays = delayChart(win, hours.Delays)
 	return p, nil
 }
 

@@ -1,16 +1,14 @@
 package analytics
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"time"
+	"runtime"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/socialbridge/bridge/bridge/event"
-	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 	"github.com/socialbridge/bridge/schemas"
 )
@@ -18,89 +16,66 @@ import (
 // Unknown stands for a platform or profile an event does not name.
 const Unknown = "unknown"
 
-// decoder reads a value in either framing the bridge writes, chosen by its first byte:
-// single-object (C3 01…) or the schema registry's (00…). Choosing by the value rather than
-// by this consumer's config means a bridge and consumer configured differently still agree.
-type decoder struct {
-	single   *schemas.SingleObject
-	registry *schemas.Registry // nil without schema_registry.url
-}
-
-// errNoRegistry: a value in the registry's framing while no registry is configured. It is
-// not the record's fault, so the batch waits (and says why) rather than skipping it.
+// errNoRegistry: a value in the registry's framing while no registry is configured. The
+// shared decoder calls that an unknown schema, which other groups dead-letter; here it would
+// be lost from the counts for good, and it is the configuration's fault, not the record's,
+// so the batch waits (and says why) rather than skipping it.
 var errNoRegistry = errors.New("analytics: a value is in the schema registry's wire format but schema_registry.url is not set")
 
-func newDecoder(ctx context.Context, cfg config.Config) (decoder, error) {
-	single, err := schemas.NewSingleObject()
-	if err != nil {
-		return decoder{}, err
-	}
-	d := decoder{single: single}
-	r := cfg.SchemaRegistry
-	if r.URL == "" {
-		return d, nil
-	}
-	opts := []sr.ClientOpt{sr.URLs(r.URL)}
-	if r.Username != "" {
-		opts = append(opts, sr.BasicAuth(r.Username, r.Password))
-	}
-	cl, err := sr.NewClient(opts...)
-	if err != nil {
-		return decoder{}, fmt.Errorf("analytics: schema registry: %w", err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if d.registry, err = schemas.NewRegistry(rctx, cl, cfg.Kafka.TopicPrefix); err != nil {
-		return decoder{}, fmt.Errorf("analytics: schema registry at %s: %w", r.URL, err)
-	}
-	return d, nil
-}
+// decodeChunk is the fewest records worth a goroutine of their own.
+const decodeChunk = 500
 
-func (d decoder) decode(value []byte, ev *event.Event) error {
-	if len(value) > 0 && value[0] == 0 {
-		if d.registry == nil {
-			return errNoRegistry
-		}
-		return d.registry.Decode(value, ev)
-	}
-	return d.single.Decode(value, ev)
-}
-
-// permanent reports whether a decoding error is the value's own: it will never decode.
-func permanent(err error) bool {
-	return errors.Is(err, schemas.ErrMalformed) || errors.Is(err, schemas.ErrUnknownSchema) || errors.Is(err, schemas.ErrUnknownType)
-}
-
-// decodeAll turns records into what the store counts. A value that can never be decoded is
-// logged and counted as Ignored (its offset still moves); any other failure, such as the
-// registry being unreachable, fails the batch so it is tried again.
+// decodeAll turns records into what the store counts, on every CPU. A value that can never be
+// decoded is logged and counted as Ignored (its offset still moves); any other failure, such
+// as the registry being unreachable, fails the batch so it is tried again.
 func (s *Service) decodeAll(recs []*kgo.Record) ([]store.Record, error) {
 	out := make([]store.Record, len(recs))
-	var ev event.Event
-	for i, r := range recs {
-		out[i] = store.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
-		err := s.decoder.decode(r.Value, &ev)
-		switch {
-		case err == nil:
-			fill(&out[i], &ev)
-		case permanent(err):
-			s.metrics.undecodable.Inc()
-			s.log.Warn("analytics: record ignored: its value cannot be decoded", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-		default:
-			return nil, err
-		}
+	workers := min(runtime.GOMAXPROCS(0), (len(recs)+decodeChunk-1)/decodeChunk)
+	per := (len(recs) + workers - 1) / workers
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*per, min(len(recs), (w+1)*per)
+		wg.Go(func() { errs[w] = s.decodeInto(recs[lo:hi], out[lo:hi]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// fill sets what r counts from ev.
-func fill(r *store.Record, ev *event.Event) {
-	r.Kind = kindOf(ev.Type)
-	r.OccurredAt = ev.OccurredAt
-	r.Platform = orUnknown(ev.Platform)
-	r.Profile = orUnknown(ev.ProfileName)
-	if r.Kind == store.Published && ev.ScheduledAt != nil && ev.PublishedAt != nil {
-		r.DelayMs = ev.PublishedAt.Sub(*ev.ScheduledAt).Milliseconds()
+// decodeInto reads only what is counted of each value (schemas.Outcome): a few times
+// quicker than the whole event with its raw payload.
+func (s *Service) decodeInto(recs []*kgo.Record, out []store.Record) error {
+	var o schemas.Outcome
+	for i, r := range recs {
+		out[i] = store.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+		if len(r.Value) > 0 && r.Value[0] == 0 && !s.registry {
+			return errNoRegistry
+		}
+		err := s.decoder.DecodeOutcome(r.Value, &o)
+		switch {
+		case err == nil:
+			fill(&out[i], &o)
+		case consumers.Undecodable(err):
+			s.metrics.undecodable.Inc()
+			s.log.Warn("analytics: record ignored: its value cannot be decoded", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// fill sets what r counts from o.
+func fill(r *store.Record, o *schemas.Outcome) {
+	r.Kind = kindOf(o.Type)
+	r.OccurredAt = o.OccurredAt
+	r.Platform = orUnknown(o.Platform)
+	r.Profile = orUnknown(o.ProfileName)
+	if r.Kind == store.Published && o.ScheduledAt != nil && o.PublishedAt != nil {
+		r.DelayMs = o.PublishedAt.Sub(*o.ScheduledAt).Milliseconds()
 		r.HasDelay = true
 	}
 }

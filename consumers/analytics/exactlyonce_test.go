@@ -144,10 +144,10 @@ func evenly(perMember []int, total int) bool {
 	return true
 }
 
-var counterLine = regexp.MustCompile(`(?m)^analytics_(records|batches)_total\{(?:outcome|result)="(\w+)"\} (\d+)`)
+var counterLine = regexp.MustCompile(`(?m)^bridge_consumer_(processed|transactions)_total\{[^}]*outcome="(\w+)"[^}]*\} (\d+)`)
 
-// metricsOf reads a child's counters of records and batches from its /metrics, as
-// "records counted", "batches conflict" and so on.
+// metricsOf reads a child's counters of records (over all topics) and transactions from its
+// /metrics, as "records counted", "transactions aborted" and so on.
 func metricsOf(t *testing.T, ch *child) map[string]int {
 	t.Helper()
 	resp, err := http.Get("http://" + ch.addr + "/metrics")
@@ -159,7 +159,8 @@ func metricsOf(t *testing.T, ch *child) map[string]int {
 	out := map[string]int{}
 	for _, m := range counterLine.FindAllSubmatch(body, -1) {
 		n, _ := strconv.Atoi(string(m[3]))
-		out[string(m[1])+" "+string(m[2])] = n
+		what := map[string]string{"processed": "records", "transactions": "transactions"}[string(m[1])]
+		out[what+" "+string(m[2])] += n
 	}
 	return out
 }

@@ -1,41 +1,40 @@
 package analytics
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 )
 
 // metrics are the consumer's Prometheus metrics, in a registry of its own so that a process
-// running the bridge too (bridge dev) has no collisions.
+// running the bridge too (bridge dev) has no collisions: the shared runtime's
+// (bridge_consumer_*, labelled with the group) and the batches' own.
 type metrics struct {
-	reg         *prometheus.Registry
-	records     *prometheus.CounterVec
-	batches     *prometheus.CounterVec
-	batchTime   prometheus.Histogram
-	undecodable prometheus.Counter
-	fetchErrors prometheus.Counter
+	reg          *prometheus.Registry
+	shared       *consumers.Metrics
+	batchTime    prometheus.Histogram
+	batchRecords prometheus.Histogram
+	undecodable  prometheus.Counter
+	fetchErrors  prometheus.Counter
 }
 
-func newMetrics() *metrics {
+func newMetrics(group string) *metrics {
+	reg := consumers.NewRegistry()
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "analytics_records_total",
-			Help: "Records of committed batches: counted, ignored (count nothing, e.g. undecodable) or skipped (counted before).",
-		}, []string{"outcome"}),
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "analytics_batches_total",
-			Help: "Batch transactions: committed, conflict (a partition moved on; retried) or error (retried).",
-		}, []string{"result"}),
+		reg:    reg,
+		shared: consumers.NewMetrics(reg, group),
 		batchTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "analytics_batch_seconds",
 			Help:    "Time to write and commit one batch.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		batchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "analytics_batch_records",
+			Help:    "Records in one committed batch: what arrived while the last one was written.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
 		}),
 		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "analytics_undecodable_total",
@@ -46,22 +45,24 @@ func newMetrics() *metrics {
 			Help: "Errors fetching from Kafka (the client retries).",
 		}),
 	}
-	m.reg.MustRegister(m.records, m.batches, m.batchTime, m.undecodable, m.fetchErrors,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.batchTime, m.batchRecords, m.undecodable, m.fetchErrors)
 	return m
 }
 
-func (m *metrics) observeBatch(start time.Time, a store.Applied, err error) {
-	switch {
-	case err == nil:
-		m.batches.WithLabelValues("committed").Inc()
-		m.batchTime.Observe(time.Since(start).Seconds())
-		m.records.WithLabelValues("counted").Add(float64(a.Counted))
-		m.records.WithLabelValues("ignored").Add(float64(a.Ignored))
-		m.records.WithLabelValues("skipped").Add(float64(a.Skipped))
-	case errors.Is(err, store.ErrConflict):
-		m.batches.WithLabelValues("conflict").Inc()
-	default:
-		m.batches.WithLabelValues("error").Inc()
+// observeBatch counts a batch's transaction (committed or aborted) and, once committed, its
+// records by topic and outcome: counted, ignored (count nothing, e.g. undecodable) or
+// skipped (counted before).
+func (m *metrics) observeBatch(start time.Time, records int, a store.Applied, err error) {
+	if err != nil {
+		m.shared.Transactions.WithLabelValues("aborted").Inc()
+		return
+	}
+	m.shared.Transactions.WithLabelValues("committed").Inc()
+	m.batchTime.Observe(time.Since(start).Seconds())
+	m.batchRecords.Observe(float64(records))
+	for topic, t := range a.Topics {
+		m.shared.Processed.WithLabelValues(topic, "counted").Add(float64(t.Counted))
+		m.shared.Processed.WithLabelValues(topic, "ignored").Add(float64(t.Ignored))
+		m.shared.Processed.WithLabelValues(topic, "skipped").Add(float64(t.Skipped))
 	}
 }

@@ -32,11 +32,13 @@ func (s *Service) startFromStore(ctx context.Context, assigned map[string]map[in
 	return assigned, nil
 }
 
-func (s *Service) logAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+func (s *Service) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	s.commits.assign(assigned)
 	s.log.Info("analytics: partitions assigned", "partitions", describe(assigned))
 }
 
-func (s *Service) logRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (s *Service) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.commits.revoke(revoked)
 	if len(revoked) > 0 {
 		s.log.Info("analytics: partitions revoked", "partitions", describe(revoked))
 	}

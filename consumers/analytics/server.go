@@ -4,20 +4,16 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// routes are the dashboard's and the API's; GET /metrics and GET /healthz are the shared
+// runtime's (consumers.ServeListener).
 func (s *Service) routes() http.Handler {
 	assets, _ := fs.Sub(web, "web/assets") // a directory of the embedded tree: cannot fail
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /analytics", s.dashboard)
 	mux.HandleFunc("GET /analytics/api/summary", s.summary)
 	mux.Handle("GET /analytics/assets/", http.StripPrefix("/analytics/assets/", http.FileServerFS(assets)))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
 	mux.Handle("GET /{$}", http.RedirectHandler("/analytics", http.StatusFound))
 	return mux
 }

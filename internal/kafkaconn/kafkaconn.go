@@ -11,10 +11,18 @@ import (
 )
 
 // Options returns the options that connect a client to the configured cluster. Callers
-// append what their role needs (producer or consumer settings).
+// append what their role needs (producer or consumer settings). k must have been validated
+// (config.Validate checks the TLS files and the SASL settings).
 func Options(k config.Kafka) []kgo.Opt {
-	return []kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID(k.ClientID),
 	}
+	if k.TLS.On() {
+		opts = append(opts, tlsOption(k.TLS))
+	}
+	if k.SASL.Mechanism != "" {
+		opts = append(opts, kgo.SASL(mechanism(k.SASL)))
+	}
+	return opts
 }

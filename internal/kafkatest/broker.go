@@ -39,10 +39,13 @@ type Broker struct {
 	port    int
 	cport   int
 	logPath string // path of kafka.log
+	sec     Security
+	ports   map[string]int // the port of each listener of sec, by protocol
 
 	mu        sync.Mutex
 	cmd       *exec.Cmd
 	done      chan struct{} // closed when cmd has exited
+	paused    bool          // stopped by SIGSTOP
 	tailShown bool          // the log's tail is already in the test output
 }
 
@@ -50,6 +53,12 @@ type Broker struct {
 // waits until it answers metadata requests. It is killed when the test ends.
 // Without KAFKA_LIBS the test is skipped, or fails when CI is set.
 func StartBroker(t testing.TB) *Broker {
+	t.Helper()
+	return StartSecureBroker(t, Security{})
+}
+
+// StartSecureBroker is StartBroker with the listeners of sec besides the PLAINTEXT one.
+func StartSecureBroker(t testing.TB, sec Security) *Broker {
 	t.Helper()
 	libs := os.Getenv(EnvLibs)
 	if libs == "" {
@@ -70,7 +79,7 @@ func StartBroker(t testing.TB) *Broker {
 		t.Fatalf("kafkatest: java not found (%s=%q): %v", EnvJava, os.Getenv(EnvJava), err)
 	}
 
-	b := &Broker{t: t, java: java, libs: libs, dir: t.TempDir()}
+	b := &Broker{t: t, java: java, libs: libs, dir: t.TempDir(), sec: sec}
 	b.logPath = filepath.Join(b.dir, "kafka.log")
 	// Registered after t.TempDir, so it runs before the dir is removed.
 	t.Cleanup(b.cleanup)
@@ -98,6 +107,15 @@ func StartBroker(t testing.TB) *Broker {
 // same across Stop and Start.
 func (b *Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
 
+// Listener returns the address of the broker's listener of protocol (SSL, SASL_SSL or
+// SASL_PLAINTEXT, as its Security offers), or "" if it has none.
+func (b *Broker) Listener(protocol string) string {
+	if p, ok := b.ports[protocol]; ok {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	}
+	return ""
+}
+
 // Stop stops the broker (SIGTERM, SIGKILL after 30 s) and waits until it has
 // exited. Stopping a stopped broker does nothing.
 func (b *Broker) Stop() {
@@ -123,14 +141,75 @@ func (b *Broker) Start() {
 	}
 }
 
+// Pause freezes the running broker (SIGSTOP) and returns once every thread of it has
+// stopped: its connections stay open and its port accepts, but it answers nothing, like a
+// broker stuck in a long GC pause or on a dead disk. Resume, Stop and the test's end undo it.
+func (b *Broker) Pause() {
+	b.t.Helper()
+	b.signal(syscall.SIGSTOP, true)
+	b.mu.Lock()
+	pid := b.cmd.Process.Pid
+	b.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for !stopped(pid) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("kafkatest: Pause: broker (pid %d) still running 10s after SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of process pid is stopped by a signal; without
+// /proc (not Linux) it trusts the signal.
+func stopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return true
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread ended
+		}
+		// The state follows the command name, which is in parentheses and may hold spaces.
+		if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
+
+// Resume lets a paused broker run again (SIGCONT).
+func (b *Broker) Resume() {
+	b.t.Helper()
+	b.signal(syscall.SIGCONT, false)
+}
+
+func (b *Broker) signal(sig syscall.Signal, paused bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		b.t.Fatalf("kafkatest: %v: the broker is not running", sig)
+	}
+	if err := b.cmd.Process.Signal(sig); err != nil {
+		b.t.Fatalf("kafkatest: %v: %v", sig, err)
+	}
+	b.paused = paused
+}
+
 // init picks ports, writes the configuration and formats a fresh data dir.
 func (b *Broker) init() error {
 	var err error
 	if b.port, err = freePort(); err != nil {
 		return err
 	}
-	for b.cport = b.port; b.cport == b.port; {
-		if b.cport, err = freePort(); err != nil {
+	taken := map[int]bool{b.port: true}
+	if b.cport, err = freePortBut(taken); err != nil {
+		return err
+	}
+	b.ports = map[string]int{}
+	for _, protocol := range b.sec.protocols() {
+		if b.ports[protocol], err = freePortBut(taken); err != nil {
 			return err
 		}
 	}
@@ -159,6 +238,7 @@ func (b *Broker) init() error {
 	defer cancel()
 	args := append(b.jvmArgs(), "kafka.tools.StorageTool", "format",
 		"--config", b.path("server.properties"), "--cluster-id", id)
+	args = append(args, b.sec.scramArgs()...)
 	out, err := exec.CommandContext(ctx, b.java, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("formatting storage: %v\n%s", err, out)
@@ -216,6 +296,10 @@ func (b *Broker) stopLocked(grace time.Duration) {
 	}
 	cmd, done := b.cmd, b.done
 	b.cmd, b.done = nil, nil
+	if b.paused {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a stopped process would hold SIGTERM
+		b.paused = false
+	}
 	if grace > 0 {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -265,8 +349,9 @@ func (b *Broker) config(data string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strings.NewReplacer("@PORT@", strconv.Itoa(b.port), "@CONTROLLER_PORT@", strconv.Itoa(b.cport),
-		"@DATA@", data).Replace(string(tmpl)), nil
+	props := strings.NewReplacer("@PORT@", strconv.Itoa(b.port), "@CONTROLLER_PORT@", strconv.Itoa(b.cport),
+		"@DATA@", data).Replace(string(tmpl))
+	return props + b.sec.properties(b.port, b.cport, b.ports), nil
 }
 
 // scriptsDir is scripts/kafka of this repository, found from this file's own path.
@@ -297,6 +382,17 @@ func (b *Broker) logTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// freePortBut returns a free port not in taken, and adds it there.
+func freePortBut(taken map[int]bool) (int, error) {
+	for {
+		p, err := freePort()
+		if err != nil || !taken[p] {
+			taken[p] = true
+			return p, err
+		}
+	}
 }
 
 func freePort() (int, error) {

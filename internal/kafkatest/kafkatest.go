@@ -10,7 +10,9 @@
 //
 // StartBroker starts a dedicated real Kafka process that a test may stop and
 // start again, for tests of what happens while Kafka is down. It needs the
-// jars in KAFKA_LIBS (scripts/test.sh sets it).
+// jars in KAFKA_LIBS (scripts/test.sh sets it). StartSecureBroker adds SSL,
+// SASL_SSL and SASL_PLAINTEXT listeners, with certificates from NewCA and
+// SCRAM and PLAIN users, for tests of TLS and SASL.
 package kafkatest
 
 import (

@@ -30,12 +30,12 @@ func TestBrokersRoundTrip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl := newClient(t, seeds)
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte("hello")}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte("hello"), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("v")}}}).FirstErr(); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	got := consume(ctx, t, seeds, topic, 1)
-	if string(got[0].Key) != "k" || string(got[0].Value) != "hello" {
-		t.Fatalf("consumed %q=%q, want k=hello", got[0].Key, got[0].Value)
+	got := kafkatest.ReadTopic(t, seeds, topic)
+	if len(got) != 1 || string(got[0].Key) != "k" || string(got[0].Value) != "hello" || kafkatest.Header(got[0], "h") != "v" {
+		t.Fatalf("read %d records, first %q=%q, header h %q; want k=hello, h=v", len(got), got[0].Key, got[0].Value, kafkatest.Header(got[0], "h"))
 	}
 }
 
@@ -86,11 +86,9 @@ func TestStartBrokerStopStart(t *testing.T) {
 		t.Fatalf("produce after restart: %v", err)
 	}
 
-	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	got := consume(ctx, t, seeds, topic, 2)
-	if string(got[0].Value) != "before" || string(got[1].Value) != "after" {
-		t.Fatalf("consumed %q, %q; want before, after", got[0].Value, got[1].Value)
+	got := kafkatest.ReadTopic(t, seeds, topic)
+	if len(got) != 2 || string(got[0].Value) != "before" || string(got[1].Value) != "after" {
+		t.Fatalf("read %d records; want before, after", len(got))
 	}
 }
 
@@ -116,20 +114,4 @@ func createTopic(t *testing.T, seeds []string, topic string) {
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
-}
-
-// consume reads the first n records of topic from the start.
-func consume(ctx context.Context, t *testing.T, seeds []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl := newClient(t, seeds, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	var recs []*kgo.Record
-	for len(recs) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d records: %v", len(recs), n, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
-		recs = append(recs, fs.Records()...)
-	}
-	return recs[:n]
 }

@@ -22,7 +22,7 @@ func TestShortRun(t *testing.T) {
 	}
 	md := out.String()
 	for _, row := range []string{"bare franz-go consumer", "analytics → SQLite", "analytics → PostgreSQL"} {
-		if !regexp.MustCompile(`\| ` + row + ` \| [0-9.]+ \| [1-9][0-9]* \| [0-9]+\.[0-9]{2} \|`).MatchString(md) {
+		if !regexp.MustCompile(`\| ` + row + ` \| [0-9.]+ \| [1-9][0-9]* \| [0-9]+\.[0-9]{2} \| [0-9]+\.[0-9]{2} \| ([1-9][0-9]*|–) \| ([0-9]+\.[0-9]{2}|–) \|`).MatchString(md) {
 			t.Errorf("no throughput row for %s in:\n%s", row, md)
 		}
 	}

@@ -100,6 +100,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := latency(ctx, o, dbs, r); err != nil {
 		return err
 	}
+	r.loadEnd = loadAverage()
 	md := r.markdown()
 	fmt.Fprint(out, md)
 	if o.results == "" {

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -16,21 +21,38 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 	"github.com/socialbridge/bridge/schemas"
 )
 
-// throughputResult is one consumer's median time to count all the events.
+// pollSize is the records a poll takes, as the analytics consumer's polls do.
+const pollSize = 10_000
+
+// checkEvery is how often the analytics phases read the database's offsets to see whether
+// everything is counted: the timing's resolution, a few percent of the bare consumer's time.
+const checkEvery = 5 * time.Millisecond
+
+// throughputResult is what one consumer measured, round by round.
 type throughputResult struct {
-	name    string
-	seconds []float64 // one per round
+	name   string
+	rounds []phase
 }
 
-func (t throughputResult) median() float64 {
-	s := slices.Clone(t.seconds)
-	slices.Sort(s)
+// phase is one consumer's round.
+type phase struct {
+	seconds float64 // from its start until every event is counted
+	cpu     float64 // CPU seconds this process used meanwhile (user + system)
+	batches int     // analytics: transactions committed (analytics_batch_seconds_count)
+	inTx    float64 // analytics: seconds inside them (analytics_batch_seconds_sum)
+}
+
+// median is the round of median seconds.
+func (t throughputResult) median() phase {
+	s := slices.Clone(t.rounds)
+	slices.SortFunc(s, func(a, b phase) int { return cmp.Compare(a.seconds, b.seconds) })
 	return s[len(s)/2]
 }
 
@@ -65,17 +87,17 @@ func throughput(ctx context.Context, o options, dbs []database, r *report) error
 		results = append(results, &throughputResult{name: "analytics → " + db.kind})
 	}
 	for round := range o.rounds {
-		secs, err := bare(ctx, cfg, fmt.Sprintf("bare-%d", round), o)
+		p, err := bare(ctx, cfg, fmt.Sprintf("bare-%d", round), o)
 		if err != nil {
 			return err
 		}
-		results[0].seconds = append(results[0].seconds, secs)
+		results[0].rounds = append(results[0].rounds, p)
 		for i, db := range dbs {
-			secs, err := consume(ctx, cfg, db, ends, o.timeout)
+			p, err := consume(ctx, cfg, db, ends, o.timeout)
 			if err != nil {
 				return fmt.Errorf("%s: %w", db.kind, err)
 			}
-			results[i+1].seconds = append(results[i+1].seconds, secs)
+			results[i+1].rounds = append(results[i+1].rounds, p)
 		}
 	}
 	r.throughput = results
@@ -143,37 +165,37 @@ func endOffsets(ctx context.Context, adm *kadm.Client, prefix string) (map[store
 }
 
 // bare reads every event with a plain franz-go group consumer: the same topics, client
-// options and poll size as the analytics consumer, and nothing done with the records.
-func bare(ctx context.Context, cfg config.Config, group string, o options) (float64, error) {
+// options (consumers.MemberOptions) and poll size as the analytics consumer, and nothing
+// done with the records.
+func bare(ctx context.Context, cfg config.Config, group string, o options) (phase, error) {
 	var topics []string
 	for _, t := range analytics.Types {
 		topics = append(topics, producer.Topic(cfg.Kafka.TopicPrefix, t))
 	}
-	start := time.Now()
-	cl, err := kgo.NewClient(append(kafkaconn.Options(cfg.Kafka),
-		kgo.ConsumerGroup(cfg.Kafka.TopicPrefix+group), kgo.ConsumeTopics(topics...), kgo.DisableAutoCommit())...)
+	start, cpu := time.Now(), cpuSeconds()
+	cl, err := kgo.NewClient(append(consumers.MemberOptions(cfg.Kafka, cfg.Kafka.TopicPrefix+group, topics...), kgo.DisableAutoCommit())...)
 	if err != nil {
-		return 0, err
+		return phase{}, err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	for n := 0; n < o.events; {
-		fetches := cl.PollRecords(ctx, analytics.DefaultMaxBatch)
+		fetches := cl.PollRecords(ctx, pollSize)
 		if err := ctx.Err(); err != nil {
-			return 0, fmt.Errorf("bare consumer: %d of %d records: %w", n, o.events, err)
+			return phase{}, fmt.Errorf("bare consumer: %d of %d records: %w", n, o.events, err)
 		}
 		n += fetches.NumRecords()
 	}
-	return time.Since(start).Seconds(), nil
+	return phase{seconds: time.Since(start).Seconds(), cpu: cpuSeconds() - cpu}, nil
 }
 
 // consume runs the analytics consumer on a fresh database of db's kind until the database's
 // offsets reach ends, and returns the seconds from its Run (the database is open by then).
-func consume(ctx context.Context, cfg config.Config, db database, ends map[store.TP]int64, timeout time.Duration) (float64, error) {
+func consume(ctx context.Context, cfg config.Config, db database, ends map[store.TP]int64, timeout time.Duration) (phase, error) {
 	dsn, err := db.fresh(ctx)
 	if err != nil {
-		return 0, err
+		return phase{}, err
 	}
 	cfg.Consumers.Analytics.Database = dsn
 	cfg.Consumers.Analytics.Group = fmt.Sprintf("%sanalytics-%d", cfg.Kafka.TopicPrefix, time.Now().UnixNano())
@@ -181,32 +203,74 @@ func consume(ctx context.Context, cfg config.Config, db database, ends map[store
 	defer cancel()
 	s, err := analytics.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		return 0, err
+		return phase{}, err
 	}
-	start := time.Now()
+	start, cpu := time.Now(), cpuSeconds()
 	done := make(chan error, 1)
 	runCtx, stop := context.WithCancel(ctx)
 	go func() { done <- s.Run(runCtx) }()
 	defer func() { stop(); <-done }()
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
-		return 0, err
+		return phase{}, err
 	}
 	defer st.Close()
 	for {
 		offs, err := st.Offsets(ctx)
 		if err != nil {
-			return 0, err
+			return phase{}, err
 		}
 		if reached(offs, ends) {
-			return time.Since(start).Seconds(), nil
+			p := phase{seconds: time.Since(start).Seconds(), cpu: cpuSeconds() - cpu}
+			p.batches, p.inTx, err = batchMetrics(ctx, s.Addr())
+			return p, err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("not all counted: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+			return phase{}, fmt.Errorf("not all counted: %w", ctx.Err())
+		case <-time.After(checkEvery):
 		}
 	}
+}
+
+// batchMetrics reads from the consumer's /metrics how many batches it committed and the
+// seconds it spent in them.
+func batchMetrics(ctx context.Context, addr string) (int, float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	var n, secs float64
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "analytics_batch_seconds_count "); ok {
+			n, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+		if v, ok := strings.CutPrefix(line, "analytics_batch_seconds_sum "); ok {
+			secs, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if n == 0 {
+		return 0, 0, fmt.Errorf("no analytics_batch_seconds in the consumer's /metrics")
+	}
+	return int(n), secs, nil
+}
+
+// cpuSeconds is the CPU time this process has used, user and system.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func reached(offs, ends map[store.TP]int64) bool {

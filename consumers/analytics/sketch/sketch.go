@@ -1,15 +1,16 @@
-// Package sketch turns publish delays into the buckets of a DDSketch (github.com/DataDog/sketches-go)
-// with a fixed relative accuracy, and bucket counts back into percentiles. Counts per bucket
-// merge by addition, so the analytics store keeps one count per (hour, platform, profile,
-// bucket) and the percentiles of any range are those of the summed counts: never an average
-// of per-hour percentiles.
+// Package sketch keeps publish delays in a DDSketch (github.com/DataDog/sketches-go) of a fixed
+// relative accuracy, stored in the library's own compact binary encoding. Sketches merge
+// without loss, so the analytics store keeps one encoded sketch per (hour, platform, profile)
+// and per (hour, platform), and the percentiles of any range are those of the merged
+// sketches of its hours: never an average of per-hour percentiles.
 //
 // Every percentile it answers is within RelativeAccuracy of the exact percentile of the same
-// delays (the value at rank ⌊q·(n−1)⌋ of the sorted delays), however the counts were split
+// delays (the value at rank ⌊q·(n−1)⌋ of the sorted delays), however the delays were split
 // across hours and merged.
 package sketch
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/DataDog/sketches-go/ddsketch"
@@ -17,11 +18,13 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch/store"
 )
 
-// RelativeAccuracy bounds the relative error of every percentile. The bucket numbers stored
-// in databases depend on it: changing it needs a migration that rewrites them.
+// RelativeAccuracy bounds the relative error of every percentile. Encoded sketches carry
+// their mapping, and merging one of another accuracy fails: changing it needs a migration
+// that rewrites the stored sketches.
 const RelativeAccuracy = 0.01
 
-// ZeroBucket holds delays of zero or less: posts published on time or early.
+// ZeroBucket holds delays of zero or less: posts published on time or early. It is the
+// bucket number of the first schema's analytics_delay_buckets table, read by its migration.
 const ZeroBucket = math.MinInt32
 
 var logMapping = mustMapping()
@@ -43,18 +46,31 @@ func Bucket(ms int64) int32 {
 	return int32(logMapping.Index(float64(ms)))
 }
 
-// Counts accumulates bucket counts, from any number of hours, and answers percentiles. The
-// zero value is not usable; call New.
+// Counts accumulates delays, from any number of hours, and answers percentiles. The zero
+// value is not usable; call New. It is not safe for concurrent use.
 type Counts struct {
 	sk *ddsketch.DDSketch
 }
 
-// New returns empty counts.
+// New returns empty counts, quick to merge many sketches into (a range's percentiles).
 func New() *Counts {
 	return &Counts{sk: ddsketch.NewDDSketch(logMapping, store.NewDenseStore(), store.NewDenseStore())}
 }
 
-// Add counts n delays in bucket. Counts of the same bucket add up.
+// NewSparse returns empty counts for few delays, such as one profile's in one hour: quicker
+// than New to fill, merge into others and encode, slower to merge many into. Both encode
+// alike.
+func NewSparse() *Counts {
+	return &Counts{sk: ddsketch.NewDDSketch(logMapping, store.NewSparseStore(), store.NewSparseStore())}
+}
+
+// AddDelay counts one delay of ms milliseconds; zero or less (published on time or early)
+// counts as 0.
+func (c *Counts) AddDelay(ms int64) {
+	_ = c.sk.Add(float64(max(0, ms))) // every whole number of milliseconds ≥ 0 is trackable
+}
+
+// Add counts n delays in bucket (see Bucket). Counts of the same bucket add up.
 func (c *Counts) Add(bucket int32, n int64) {
 	if n <= 0 {
 		return
@@ -70,6 +86,25 @@ func (c *Counts) Add(bucket int32, n int64) {
 func (c *Counts) Merge(other *Counts) {
 	_ = c.sk.MergeWith(other.sk) // same mapping by construction: cannot fail
 }
+
+// AppendEncoded appends c in the library's binary encoding (with its mapping) to b.
+func (c *Counts) AppendEncoded(b []byte) []byte {
+	c.sk.Encode(&b, false)
+	return b
+}
+
+// MergeEncoded adds the counts of an encoding made by AppendEncoded to c. It fails when b
+// was made with another accuracy; the library does not check the rest of b, so b must come
+// from AppendEncoded.
+func (c *Counts) MergeEncoded(b []byte) error {
+	if err := c.sk.DecodeAndMergeWith(b); err != nil {
+		return fmt.Errorf("sketch: decode: %w", err)
+	}
+	return nil
+}
+
+// Reset empties c, keeping its memory for the next counts.
+func (c *Counts) Reset() { c.sk.Clear() }
 
 // Count returns the number of delays counted.
 func (c *Counts) Count() int64 { return int64(c.sk.GetCount()) }

@@ -1,10 +1,13 @@
 package sketch_test
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/DataDog/sketches-go/ddsketch"
 
 	"github.com/socialbridge/bridge/consumers/analytics/sketch"
 )
@@ -21,32 +24,36 @@ func within(t *testing.T, name string, got, want float64) {
 	}
 }
 
-// TestMergedHoursAgainstExact splits delays across hours as the store does (a count per
-// bucket per hour), merges any range by adding the counts, and checks p50 and p95 of the
+// TestMergedHoursAgainstExact splits delays across hours as the store does (one encoded
+// sketch per hour, dense or sparse), merges the encodings of any range, and checks p50, p95 and p99 of the
 // range against the exact percentiles of the same delays.
 func TestMergedHoursAgainstExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	const hours = 48
-	perHour := make([]map[int32]int64, hours)
+	encoded := make([][]byte, hours)
 	delays := make([][]int64, hours)
 	for h := range hours {
-		perHour[h] = map[int32]int64{}
+		c := sketch.New()
+		if h%2 == 1 {
+			c = sketch.NewSparse() // encodes alike
+		}
 		for range 200 + rng.IntN(800) {
 			// Log-normal around a few seconds, with a long tail and some on-time posts.
 			ms := int64(math.Exp(rng.NormFloat64()*1.5 + 8 + float64(h%5)))
 			if rng.IntN(20) == 0 {
 				ms = 0
 			}
-			perHour[h][sketch.Bucket(ms)]++
+			c.AddDelay(ms)
 			delays[h] = append(delays[h], ms)
 		}
+		encoded[h] = c.AppendEncoded(nil)
 	}
 	for _, r := range [][2]int{{0, 1}, {3, 4}, {0, 24}, {5, 29}, {0, hours}} {
 		c := sketch.New()
 		var all []int64
 		for h := r[0]; h < r[1]; h++ {
-			for b, n := range perHour[h] {
-				c.Add(b, n)
+			if err := c.MergeEncoded(encoded[h]); err != nil {
+				t.Fatal(err)
 			}
 			all = append(all, delays[h]...)
 		}
@@ -61,6 +68,36 @@ func TestMergedHoursAgainstExact(t *testing.T) {
 			}
 			within(t, "quantile", got, exact(all, q))
 		}
+	}
+}
+
+// TestBucketsMatchDelays: counts per bucket (the first schema's rows, which its migration
+// reads) make the same sketch as the delays themselves.
+func TestBucketsMatchDelays(t *testing.T) {
+	fromBuckets, fromDelays := sketch.New(), sketch.New()
+	perBucket := map[int32]int64{}
+	for _, ms := range []int64{-5, 0, 1, 2, 999, 1000, 1001, 60_000, 86_400_000} {
+		perBucket[sketch.Bucket(ms)]++
+		fromDelays.AddDelay(ms)
+	}
+	for b, n := range perBucket {
+		fromBuckets.Add(b, n)
+	}
+	if a, b := fromBuckets.AppendEncoded(nil), fromDelays.AppendEncoded(nil); !bytes.Equal(a, b) {
+		t.Errorf("buckets encode as %x, delays as %x", a, b)
+	}
+}
+
+func TestMergeEncodedRefusesOthers(t *testing.T) {
+	other, err := ddsketch.NewDefaultDDSketch(0.02)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = other.Add(1000)
+	var b []byte
+	other.Encode(&b, false)
+	if err := sketch.New().MergeEncoded(b); err == nil {
+		t.Error("merged a sketch of 2% accuracy into one of 1%")
 	}
 }
 

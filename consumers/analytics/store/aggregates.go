@@ -4,10 +4,8 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/socialbridge/bridge/consumers/analytics/sketch"
@@ -21,39 +19,80 @@ type Counts struct {
 	Retries      int64
 }
 
+func (c *Counts) add(o Counts) {
+	c.Published += o.Published
+	c.Failed += o.Failed
+	c.TokenExpired += o.TokenExpired
+	c.Retries += o.Retries
+}
+
 type hourKey struct {
 	hour              int64 // Unix seconds at the start of the hour
 	platform, profile string
 }
 
-type bucketKey struct {
-	hourKey
-	bucket int32
+type platformKey struct {
+	hour     int64
+	platform string
 }
 
-// aggregates are one batch's additions, summed in memory so that each row is written once
-// per batch however many records it counts.
+type dayKey struct {
+	day               int64 // Unix seconds at the start of the UTC day
+	platform, profile string
+}
+
+// cell is what a batch adds to one row: counts, and the delays when it has any.
+type cell struct {
+	Counts
+	delays *sketch.Counts // nil: no delay
+}
+
+func (c *cell) addDelays(d *sketch.Counts) {
+	if c.delays == nil {
+		c.delays = sketch.New()
+	}
+	c.delays.Merge(d)
+}
+
+// encoded is the cell's sketch in its stored form, nil when it has none.
+func (c *cell) encoded() []byte {
+	if c.delays == nil {
+		return nil
+	}
+	return c.delays.AppendEncoded(nil)
+}
+
+// aggregates are one batch's additions, summed in memory so that each row is written once per
+// batch however many records it counts: the hourly rows per profile, and the two rollups
+// derived from them, per (hour, platform) and per (day, platform, profile).
 type aggregates struct {
-	counts  map[hourKey]*Counts
-	buckets map[bucketKey]int64
+	hourly   map[hourKey]*cell
+	platform map[platformKey]*cell
+	daily    map[dayKey]*Counts
+	// The stored sketches known without reading them (sketchCache), or nil.
+	cachedHourly   map[hourKey]*sketch.Counts
+	cachedPlatform map[platformKey]*sketch.Counts
 }
 
 func newAggregates() *aggregates {
-	return &aggregates{counts: make(map[hourKey]*Counts), buckets: make(map[bucketKey]int64)}
+	return &aggregates{hourly: map[hourKey]*cell{}, platform: map[platformKey]*cell{}, daily: map[dayKey]*Counts{}}
 }
 
 func (a *aggregates) add(r *Record) {
 	k := hourKey{hourOf(r.OccurredAt), r.Platform, r.Profile}
-	c := a.counts[k]
+	c := a.hourly[k]
 	if c == nil {
-		c = &Counts{}
-		a.counts[k] = c
+		c = &cell{}
+		a.hourly[k] = c
 	}
 	switch r.Kind {
 	case Published:
 		c.Published++
 		if r.HasDelay {
-			a.buckets[bucketKey{k, sketch.Bucket(r.DelayMs)}]++
+			if c.delays == nil {
+				c.delays = sketch.NewSparse()
+			}
+			c.delays.AddDelay(r.DelayMs)
 		}
 	case Failed:
 		c.Failed++
@@ -64,104 +103,166 @@ func (a *aggregates) add(r *Record) {
 	}
 }
 
+// rollUp derives the rollups from the hourly cells. It must run before the stored sketches
+// are merged into those cells: the rollups add the batch's delays, not the rows'.
+func (a *aggregates) rollUp() {
+	for k, c := range a.hourly {
+		pk := platformKey{k.hour, k.platform}
+		p := a.platform[pk]
+		if p == nil {
+			p = &cell{}
+			a.platform[pk] = p
+		}
+		p.add(c.Counts)
+		if c.delays != nil {
+			p.addDelays(c.delays)
+		}
+		dk := dayKey{dayOf(k.hour), k.platform, k.profile}
+		d := a.daily[dk]
+		if d == nil {
+			d = &Counts{}
+			a.daily[dk] = d
+		}
+		d.add(c.Counts)
+	}
+}
+
 func hourOf(t time.Time) int64 { return t.Truncate(time.Hour).Unix() }
 
-const (
-	countsColumns = `INSERT INTO analytics_hourly (hour, platform, profile, published, failed, token_expired, retries) `
-	countsMerge   = ` ON CONFLICT (hour, platform, profile) DO UPDATE SET
-		published = analytics_hourly.published + excluded.published,
-		failed = analytics_hourly.failed + excluded.failed,
-		token_expired = analytics_hourly.token_expired + excluded.token_expired,
-		retries = analytics_hourly.retries + excluded.retries`
-	countsUnnest   = `SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])`
-	bucketsColumns = `INSERT INTO analytics_delay_buckets (hour, platform, profile, bucket, n) `
-	bucketsMerge   = ` ON CONFLICT (hour, platform, profile, bucket) DO UPDATE SET n = analytics_delay_buckets.n + excluded.n`
-	bucketsUnnest  = `SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::bigint[])`
+const secondsPerDay = 24 * 60 * 60
+
+// dayOf is the start of the UTC day of hour (both Unix seconds), rounding down before 1970
+// too.
+func dayOf(hour int64) int64 { return hour - ((hour%secondsPerDay)+secondsPerDay)%secondsPerDay }
+
+// The tables of aggregates. Counts add up; a row's sketch is replaced by the one the batch
+// merged from the stored sketch and its own, or kept when the batch has no delays for it.
+var (
+	hourlyTable = table{name: "analytics_hourly",
+		columns: []string{"hour", "platform", "profile", "published", "failed", "token_expired", "retries", "delays"},
+		types:   []string{"bigint", "text", "text", "bigint", "bigint", "bigint", "bigint", "bytea"},
+		key:     3, update: addCounts("analytics_hourly") + `, delays = COALESCE(excluded.delays, analytics_hourly.delays)`}
+	platformTable = table{name: "analytics_platform_hourly",
+		columns: []string{"hour", "platform", "published", "failed", "token_expired", "retries", "delays"},
+		types:   []string{"bigint", "text", "bigint", "bigint", "bigint", "bigint", "bytea"},
+		key:     2, update: addCounts("analytics_platform_hourly") + `, delays = COALESCE(excluded.delays, analytics_platform_hourly.delays)`}
+	dailyTable = table{name: "analytics_profile_daily",
+		columns: []string{"day", "platform", "profile", "published", "failed", "token_expired", "retries"},
+		types:   []string{"bigint", "text", "text", "bigint", "bigint", "bigint", "bigint"},
+		key:     3, update: addCounts("analytics_profile_daily")}
 )
 
-// write adds the aggregates to the stored ones. Rows go in key order, so that two
-// transactions adding to the same rows lock them in the same order and do not deadlock.
-func (a *aggregates) write(ctx context.Context, tx *sql.Tx, d dialect) error {
-	keys := slices.SortedFunc(maps.Keys(a.counts), compareHour)
-	bkeys := slices.SortedFunc(maps.Keys(a.buckets), func(x, y bucketKey) int {
-		return cmp.Or(compareHour(x.hourKey, y.hourKey), cmp.Compare(x.bucket, y.bucket))
-	})
-	if d == postgres {
-		return a.writeColumns(ctx, tx, keys, bkeys)
-	}
-	return a.writeRows(ctx, tx, keys, bkeys)
+func addCounts(t string) string {
+	return `published = ` + t + `.published + excluded.published, failed = ` + t + `.failed + excluded.failed, ` +
+		`token_expired = ` + t + `.token_expired + excluded.token_expired, retries = ` + t + `.retries + excluded.retries`
 }
 
-// writeColumns sends each table's rows as one statement of arrays, whose text never changes,
-// so PostgreSQL plans it once per connection however many rows a batch has.
-func (a *aggregates) writeColumns(ctx context.Context, tx *sql.Tx, keys []hourKey, bkeys []bucketKey) error {
+// write adds the aggregates to the stored ones. The caller holds the write lock (Begin), so
+// the sketches read here cannot change before they are written back.
+func (a *aggregates) write(ctx context.Context, tx *sql.Tx, d dialect) error {
+	a.rollUp()
+	if err := a.writeHourly(ctx, tx, d); err != nil {
+		return err
+	}
+	if err := a.writePlatforms(ctx, tx, d); err != nil {
+		return err
+	}
+	return a.writeDaily(ctx, tx, d)
+}
+
+func (a *aggregates) writeHourly(ctx context.Context, tx *sql.Tx, d dialect) error {
+	keys := slices.SortedFunc(maps.Keys(a.hourly), compareHour)
+	var hours []int64
+	var platforms, profiles []string
+	for _, k := range keys {
+		c := a.hourly[k]
+		if c.delays == nil {
+			continue
+		}
+		if cached := a.cachedHourly[k]; cached != nil {
+			cached.Merge(c.delays) // the batch's few into the hour's many
+			c.delays = cached
+			continue
+		}
+		hours, platforms, profiles = append(hours, k.hour), append(platforms, k.platform), append(profiles, k.profile)
+	}
+	err := hourlyTable.readDelays(ctx, tx, d, func(rows *sql.Rows) error {
+		var k hourKey
+		var stored []byte
+		if err := rows.Scan(&k.hour, &k.platform, &k.profile, &stored); err != nil {
+			return err
+		}
+		return a.hourly[k].delays.MergeEncoded(stored)
+	}, hours, platforms, profiles)
+	if err != nil {
+		return err
+	}
 	n := len(keys)
-	hours, platforms, profiles := make([]int64, n), make([]string, n), make([]string, n)
+	hours, platforms, profiles = make([]int64, n), make([]string, n), make([]string, n)
+	pub, failed, expired, retries, delays := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([][]byte, n)
+	for i, k := range keys {
+		c := a.hourly[k]
+		hours[i], platforms[i], profiles[i] = k.hour, k.platform, k.profile
+		pub[i], failed[i], expired[i], retries[i], delays[i] = c.Published, c.Failed, c.TokenExpired, c.Retries, c.encoded()
+	}
+	return hourlyTable.upsert(ctx, tx, d, hours, platforms, profiles, pub, failed, expired, retries, delays)
+}
+
+func (a *aggregates) writePlatforms(ctx context.Context, tx *sql.Tx, d dialect) error {
+	keys := slices.SortedFunc(maps.Keys(a.platform), func(x, y platformKey) int {
+		return cmp.Or(cmp.Compare(x.hour, y.hour), cmp.Compare(x.platform, y.platform))
+	})
+	var hours []int64
+	var platforms []string
+	for _, k := range keys {
+		c := a.platform[k]
+		if c.delays == nil {
+			continue
+		}
+		if cached := a.cachedPlatform[k]; cached != nil {
+			cached.Merge(c.delays)
+			c.delays = cached
+			continue
+		}
+		hours, platforms = append(hours, k.hour), append(platforms, k.platform)
+	}
+	err := platformTable.readDelays(ctx, tx, d, func(rows *sql.Rows) error {
+		var k platformKey
+		var stored []byte
+		if err := rows.Scan(&k.hour, &k.platform, &stored); err != nil {
+			return err
+		}
+		return a.platform[k].delays.MergeEncoded(stored)
+	}, hours, platforms)
+	if err != nil {
+		return err
+	}
+	n := len(keys)
+	hours, platforms = make([]int64, n), make([]string, n)
+	pub, failed, expired, retries, delays := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([][]byte, n)
+	for i, k := range keys {
+		c := a.platform[k]
+		hours[i], platforms[i] = k.hour, k.platform
+		pub[i], failed[i], expired[i], retries[i], delays[i] = c.Published, c.Failed, c.TokenExpired, c.Retries, c.encoded()
+	}
+	return platformTable.upsert(ctx, tx, d, hours, platforms, pub, failed, expired, retries, delays)
+}
+
+func (a *aggregates) writeDaily(ctx context.Context, tx *sql.Tx, d dialect) error {
+	keys := slices.SortedFunc(maps.Keys(a.daily), func(x, y dayKey) int {
+		return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(x.platform, y.platform), cmp.Compare(x.profile, y.profile))
+	})
+	n := len(keys)
+	days, platforms, profiles := make([]int64, n), make([]string, n), make([]string, n)
 	pub, failed, expired, retries := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, k := range keys {
-		c := a.counts[k]
-		hours[i], platforms[i], profiles[i] = k.hour, k.platform, k.profile
+		c := a.daily[k]
+		days[i], platforms[i], profiles[i] = k.day, k.platform, k.profile
 		pub[i], failed[i], expired[i], retries[i] = c.Published, c.Failed, c.TokenExpired, c.Retries
 	}
-	if _, err := tx.ExecContext(ctx, countsColumns+countsUnnest+countsMerge, hours, platforms, profiles, pub, failed, expired, retries); err != nil {
-		return fmt.Errorf("store: write hourly counts: %w", err)
-	}
-	n = len(bkeys)
-	hours, platforms, profiles = make([]int64, n), make([]string, n), make([]string, n)
-	buckets, counts := make([]int32, n), make([]int64, n)
-	for i, k := range bkeys {
-		hours[i], platforms[i], profiles[i], buckets[i], counts[i] = k.hour, k.platform, k.profile, k.bucket, a.buckets[k]
-	}
-	if _, err := tx.ExecContext(ctx, bucketsColumns+bucketsUnnest+bucketsMerge, hours, platforms, profiles, buckets, counts); err != nil {
-		return fmt.Errorf("store: write delay buckets: %w", err)
-	}
-	return nil
-}
-
-// writeRows sends the rows as multi-row VALUES statements, for SQLite.
-func (a *aggregates) writeRows(ctx context.Context, tx *sql.Tx, keys []hourKey, bkeys []bucketKey) error {
-	args := make([]any, 0, 7*len(keys))
-	for _, k := range keys {
-		c := a.counts[k]
-		args = append(args, k.hour, k.platform, k.profile, c.Published, c.Failed, c.TokenExpired, c.Retries)
-	}
-	if err := insertMany(ctx, tx, countsColumns+"VALUES ", countsMerge, 7, args); err != nil {
-		return fmt.Errorf("store: write hourly counts: %w", err)
-	}
-	args = args[:0]
-	for _, k := range bkeys {
-		args = append(args, k.hour, k.platform, k.profile, k.bucket, a.buckets[k])
-	}
-	if err := insertMany(ctx, tx, bucketsColumns+"VALUES ", bucketsMerge, 5, args); err != nil {
-		return fmt.Errorf("store: write delay buckets: %w", err)
-	}
-	return nil
+	return dailyTable.upsert(ctx, tx, d, days, platforms, profiles, pub, failed, expired, retries)
 }
 
 func compareHour(x, y hourKey) int {
 	return cmp.Or(cmp.Compare(x.hour, y.hour), cmp.Compare(x.platform, y.platform), cmp.Compare(x.profile, y.profile))
-}
-
-// maxParams keeps a statement under SQLite's limit of bound parameters (32766).
-const maxParams = 30000
-
-// insertMany runs insert + "(?, ?), (?, ?)…" + merge over args, width values per row, in as
-// few statements as the parameter limit allows. The parameters are plain "?": SQLite looks
-// numbered ones ($1) up in a list, a cost that grows with the square of their number.
-func insertMany(ctx context.Context, tx *sql.Tx, insert, merge string, width int, args []any) error {
-	perStmt := maxParams / width * width
-	for start := 0; start < len(args); start += perStmt {
-		end := min(len(args), start+perStmt)
-		q := insert + placeholders(width, (end-start)/width) + merge
-		if _, err := tx.ExecContext(ctx, q, args[start:end]...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// placeholders returns rows groups of width parameters: (?, ?), (?, ?)…
-func placeholders(width, rows int) string {
-	group := "(" + strings.Repeat("?, ", width-1) + "?)"
-	return strings.Repeat(group+", ", rows-1) + group
 }

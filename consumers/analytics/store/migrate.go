@@ -28,6 +28,12 @@ type migration struct {
 	sql     string
 }
 
+// converters are the parts of steps that SQL cannot do, by version: each runs after the SQL
+// of its step, in the same transaction.
+var converters = map[int]func(context.Context, *sql.Tx, dialect) error{
+	2: sketchBuckets,
+}
+
 // migrate brings the schema to the latest version in one transaction that first takes a lock
 // (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so consumers starting together
 // never apply a step twice, and a failed step leaves the schema as it was. That is all a
@@ -38,6 +44,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.migrateTo(ctx, steps)
+}
+
+// migrateTo applies, in one transaction, the steps the database has not had.
+func (s *Store) migrateTo(ctx context.Context, steps []migration) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.dialect == postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
@@ -48,12 +59,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if latest := steps[len(steps)-1].version; current > latest {
+		if latest := len(steps); current > latest {
 			return fmt.Errorf("store: the database has schema version %d, newer than this program's %d: run a newer bridge", current, latest)
 		}
 		for _, m := range steps {
 			if m.version > current {
-				if err := apply(ctx, tx, m); err != nil {
+				if err := apply(ctx, tx, s.dialect, m); err != nil {
 					return err
 				}
 			}
@@ -78,9 +89,14 @@ func schemaVersion(ctx context.Context, tx *sql.Tx) (int, error) {
 	return v, nil
 }
 
-func apply(ctx context.Context, tx *sql.Tx, m migration) error {
+func apply(ctx context.Context, tx *sql.Tx, d dialect, m migration) error {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
+	}
+	if convert := converters[m.version]; convert != nil {
+		if err := convert(ctx, tx, d); err != nil {
+			return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, err)
+		}
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO analytics_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
 		m.version, m.name, time.Now().Unix())

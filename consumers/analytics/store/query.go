@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/socialbridge/bridge/consumers/analytics/sketch"
@@ -16,14 +18,56 @@ type Range struct {
 	Platform string
 }
 
-func (r Range) where() (string, []any) {
-	w := `hour >= $1 AND hour < $2`
+// View is a read-only transaction: every query through it sees the same committed batches,
+// so counts and percentiles read by several queries agree. PostgreSQL runs it REPEATABLE
+// READ; SQLite (WAL) reads one snapshot from its first query on. It never blocks a batch.
+type View struct {
+	tx *sql.Tx
+}
+
+// View runs fn in a View, then ends it.
+func (s *Store) View(ctx context.Context, fn func(*View) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.dialect == postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("store: begin a read: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read only: nothing to keep
+	return fn(&View{tx: tx})
+}
+
+// PlatformHour is one platform's counts and publish delays in one hour.
+type PlatformHour struct {
+	Hour     time.Time
+	Platform string
+	Counts
+	// Delays is the hour's sketch as stored (sketch.Counts.MergeEncoded reads it), nil when
+	// the hour has no delay. It is valid only during the call it is passed to.
+	Delays []byte
+}
+
+// EachHour calls fn with every hour and platform of r that has events, by hour then platform.
+func (v *View) EachHour(ctx context.Context, r Range, fn func(*PlatformHour) error) error {
+	q := `SELECT hour, platform, published, failed, token_expired, retries, delays FROM analytics_platform_hourly
+		WHERE hour >= $1 AND hour < $2`
 	args := []any{r.From.Unix(), r.To.Unix()}
 	if r.Platform != "" {
-		w += ` AND platform = $3`
+		q += ` AND platform = $3`
 		args = append(args, r.Platform)
 	}
-	return w, args
+	var h PlatformHour
+	return v.each(ctx, q+` ORDER BY hour, platform`, args, func(rows *sql.Rows) error {
+		var hour int64
+		var delays sql.RawBytes // not copied: valid until the next row, as fn is told
+		if err := rows.Scan(&hour, &h.Platform, &h.Published, &h.Failed, &h.TokenExpired, &h.Retries, &delays); err != nil {
+			return err
+		}
+		h.Hour, h.Delays = time.Unix(hour, 0).UTC(), delays
+		return fn(&h)
+	})
 }
 
 // PlatformTotals are one platform's counts over a range and its publish delays.
@@ -34,122 +78,64 @@ type PlatformTotals struct {
 }
 
 // ByPlatform returns the totals of each platform that has events in r, by platform name.
-func (s *Store) ByPlatform(ctx context.Context, r Range) ([]PlatformTotals, error) {
-	w, args := r.where()
-	var out []PlatformTotals
-	index := map[string]int{}
-	err := s.each(ctx, `SELECT platform, `+sums+` FROM analytics_hourly WHERE `+w+` GROUP BY platform ORDER BY platform`, args,
-		func(rows *sql.Rows) error {
-			var p PlatformTotals
-			if err := rows.Scan(&p.Platform, &p.Published, &p.Failed, &p.TokenExpired, &p.Retries); err != nil {
-				return err
-			}
-			p.Delays = sketch.New()
-			index[p.Platform] = len(out)
-			out = append(out, p)
+func (v *View) ByPlatform(ctx context.Context, r Range) ([]PlatformTotals, error) {
+	var sums platformSums
+	err := v.EachHour(ctx, r, func(h *PlatformHour) error {
+		t := sums.of(h.Platform)
+		t.add(h.Counts)
+		if h.Delays == nil {
 			return nil
-		})
+		}
+		return t.Delays.MergeEncoded(h.Delays)
+	})
 	if err != nil {
 		return nil, err
 	}
-	err = s.each(ctx, `SELECT platform, bucket, CAST(SUM(n) AS BIGINT) FROM analytics_delay_buckets WHERE `+w+` GROUP BY platform, bucket`, args,
-		func(rows *sql.Rows) error {
-			var platform string
-			var bucket int32
-			var n int64
-			if err := rows.Scan(&platform, &bucket, &n); err != nil {
-				return err
-			}
-			if i, ok := index[platform]; ok {
-				out[i].Delays.Add(bucket, n)
-			}
-			return nil
-		})
-	return out, err
+	return sums.sorted(), nil
 }
 
-const sums = `CAST(SUM(published) AS BIGINT), CAST(SUM(failed) AS BIGINT), CAST(SUM(token_expired) AS BIGINT), CAST(SUM(retries) AS BIGINT)`
-
-// HourCounts are one platform's counts in one hour.
-type HourCounts struct {
-	Hour     time.Time
-	Platform string
-	Counts
+// platformSums adds hours up by platform. The zero value is empty.
+type platformSums struct {
+	out   []*PlatformTotals
+	index map[string]*PlatformTotals
 }
 
-// Hourly returns the counts of every hour and platform with events in r, by hour then platform.
-func (s *Store) Hourly(ctx context.Context, r Range) ([]HourCounts, error) {
-	w, args := r.where()
-	var out []HourCounts
-	err := s.each(ctx, `SELECT hour, platform, `+sums+` FROM analytics_hourly WHERE `+w+` GROUP BY hour, platform ORDER BY hour, platform`, args,
-		func(rows *sql.Rows) error {
-			var h HourCounts
-			var hour int64
-			if err := rows.Scan(&hour, &h.Platform, &h.Published, &h.Failed, &h.TokenExpired, &h.Retries); err != nil {
-				return err
-			}
-			h.Hour = time.Unix(hour, 0).UTC()
-			out = append(out, h)
-			return nil
-		})
-	return out, err
-}
-
-// HourDelays are the publish delays of one hour, all platforms of the range together.
-type HourDelays struct {
-	Hour   time.Time
-	Delays *sketch.Counts
-}
-
-// HourlyDelays returns the delays of every hour of r that has some, by hour.
-func (s *Store) HourlyDelays(ctx context.Context, r Range) ([]HourDelays, error) {
-	w, args := r.where()
-	var out []HourDelays
-	err := s.each(ctx, `SELECT hour, bucket, CAST(SUM(n) AS BIGINT) FROM analytics_delay_buckets WHERE `+w+` GROUP BY hour, bucket ORDER BY hour`, args,
-		func(rows *sql.Rows) error {
-			var hour, n int64
-			var bucket int32
-			if err := rows.Scan(&hour, &bucket, &n); err != nil {
-				return err
-			}
-			t := time.Unix(hour, 0).UTC()
-			if len(out) == 0 || !out[len(out)-1].Hour.Equal(t) {
-				out = append(out, HourDelays{Hour: t, Delays: sketch.New()})
-			}
-			out[len(out)-1].Delays.Add(bucket, n)
-			return nil
-		})
-	return out, err
-}
-
-// ProfileTotals are one profile's counts over a range.
-type ProfileTotals struct {
-	Platform, Profile string
-	Counts
-}
-
-// MostTroubled returns up to limit profiles of r with failures or token expiries, the most
-// (failed + token expired) first.
-func (s *Store) MostTroubled(ctx context.Context, r Range, limit int) ([]ProfileTotals, error) {
-	w, args := r.where()
-	q := `SELECT platform, profile, ` + sums + ` FROM analytics_hourly WHERE ` + w + `
-		GROUP BY platform, profile HAVING SUM(failed) + SUM(token_expired) > 0
-		ORDER BY SUM(failed) + SUM(token_expired) DESC, platform, profile LIMIT ` + fmt.Sprint(limit)
-	var out []ProfileTotals
-	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
-		var p ProfileTotals
-		if err := rows.Scan(&p.Platform, &p.Profile, &p.Published, &p.Failed, &p.TokenExpired, &p.Retries); err != nil {
-			return err
+// of returns platform's totals so far.
+func (p *platformSums) of(platform string) *PlatformTotals {
+	t := p.index[platform]
+	if t == nil {
+		if p.index == nil {
+			p.index = map[string]*PlatformTotals{}
 		}
-		out = append(out, p)
-		return nil
+		t = &PlatformTotals{Platform: platform, Delays: sketch.New()}
+		p.index[platform] = t
+		p.out = append(p.out, t)
+	}
+	return t
+}
+
+// sorted returns the totals by platform name.
+func (p *platformSums) sorted() []PlatformTotals {
+	out := make([]PlatformTotals, len(p.out))
+	for i, t := range p.out {
+		out[i] = *t
+	}
+	slices.SortFunc(out, func(a, b PlatformTotals) int { return strings.Compare(a.Platform, b.Platform) })
+	return out
+}
+
+// ByPlatform is View.ByPlatform in a view of its own.
+func (s *Store) ByPlatform(ctx context.Context, r Range) (out []PlatformTotals, err error) {
+	err = s.View(ctx, func(v *View) error {
+		out, err = v.ByPlatform(ctx, r)
+		return err
 	})
 	return out, err
 }
 
 // each runs query and calls scan for every row.
-func (s *Store) each(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+func (v *View) each(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := v.tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("store: query: %w", err)
 	}

@@ -1,11 +1,18 @@
 // Package store keeps the analytics consumer's hourly aggregates, and the Kafka offsets they
 // include, in one SQL database through database/sql: embedded SQLite (modernc.org/sqlite,
-// pure Go) or PostgreSQL (pgx). The same schema and statements serve both.
+// pure Go) or PostgreSQL (pgx). The same schema and statements serve both (PostgreSQL gets
+// its rows as arrays, SQLite as multi-row VALUES).
+//
+// Per (hour, platform, profile) a row holds the counts and an encoded sketch of the publish
+// delays (package sketch); two rollups, per (hour, platform) and per (day, platform,
+// profile), are written in the same transaction, so that queries over a month read
+// thousands of rows, not hundreds of thousands. Queries run in a View: one snapshot.
 //
 // Exactly-once rests on one rule: a batch's aggregates and the next offset of each of its
 // partitions are written in one transaction, and a transaction counts only the records at or
 // past the offsets it read (see Tx.Apply). The database, not the group's committed offsets,
-// says where each partition resumes.
+// says where each partition resumes. Batches write one at a time (see Begin), which also
+// makes merging a batch's sketches into the stored ones safe.
 package store
 
 import (
@@ -24,6 +31,7 @@ import (
 type Store struct {
 	db      *sql.DB
 	dialect dialect
+	cache   sketchCache
 }
 
 type dialect int

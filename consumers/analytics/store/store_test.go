@@ -240,27 +240,36 @@ func TestQueries(t *testing.T) {
 		if got := totals(t, s, one); len(got) != 1 || got["instagram"].Published != 150 {
 			t.Errorf("one hour of instagram: %+v", got)
 		}
-		hours, err := s.Hourly(context.Background(), store.Range{From: t0, To: t0.Add(3 * time.Hour)})
+		var hours, delays store.Hours
+		var top []store.ProfileTotals
+		err = s.View(context.Background(), func(v *store.View) (err error) {
+			if hours, err = v.Hours(context.Background(), store.Range{From: t0, To: t0.Add(3 * time.Hour)}); err != nil {
+				return err
+			}
+			if delays, err = v.Hours(context.Background(), store.Range{From: t0, To: t0.Add(2 * time.Hour), Platform: "instagram"}); err != nil {
+				return err
+			}
+			top, err = v.MostTroubled(context.Background(), twoHours, 2)
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var summary []string
-		for _, h := range hours {
+		for _, h := range hours.Counts {
 			summary = append(summary, fmt.Sprintf("%s %s %d/%d", h.Hour.Format("15"), h.Platform, h.Published, h.Failed))
 		}
 		if got, want := strings.Join(summary, ", "), "14 instagram 150/0, 14 x 1/4, 15 instagram 150/2, 16 instagram 1/0"; got != want {
 			t.Errorf("hourly: %s, want %s", got, want)
 		}
-		delays, err := s.HourlyDelays(context.Background(), twoHours)
-		if err != nil {
-			t.Fatal(err)
+		if len(hours.Platforms) != 2 || hours.Platforms[0].Published != 301 || hours.Platforms[1].Failed != 4 {
+			t.Errorf("hourly platforms: %+v", hours.Platforms)
 		}
-		if len(delays) != 2 || delays[0].Delays.Count() != 150 || delays[1].Delays.Count() != 150 {
-			t.Errorf("hourly delays: %+v", delays)
+		if len(delays.Delays) != 2 || delays.Delays[0].Delays.Count() != 150 || delays.Delays[1].Delays.Count() != 150 {
+			t.Errorf("hourly delays: %+v", delays.Delays)
 		}
-		top, err := s.MostTroubled(context.Background(), twoHours, 2)
-		if err != nil {
-			t.Fatal(err)
+		if len(delays.Platforms) != 2 || len(delays.Counts) != 2 {
+			t.Errorf("one platform's hours: every platform's totals %+v, that platform's hours %+v", delays.Platforms, delays.Counts)
 		}
 		if len(top) != 2 || top[0].Profile != "acme" || top[0].Failed != 4 || top[1].Profile != "p2" {
 			t.Errorf("most troubled: %+v", top)

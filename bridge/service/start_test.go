@@ -1,0 +1,152 @@
+package service_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/bridge/bridge/producer"
+	"github.com/socialbridge/bridge/bridge/service"
+	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
+)
+
+// TestTopicsCreatedAsConfigured: kafka.partitions and kafka.retention become the created
+// topics' partition count and retention.ms.
+func TestTopicsCreatedAsConfigured(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
+	cfg.Kafka.Partitions, cfg.Kafka.Retention = 3, config.Duration(50*time.Hour)
+	start(t, cfg)
+	adm := admin(t, brokers)
+	topics := producer.Topics(cfg.Kafka.TopicPrefix)
+	details, err := adm.ListTopics(t.Context(), topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs, err := adm.DescribeTopicConfigs(t.Context(), topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range topics {
+		if d, ok := details[topic]; !ok || d.Err != nil || len(d.Partitions) != 3 {
+			t.Errorf("%s: %+v; want 3 partitions", topic, d)
+		}
+		rc, err := configs.On(topic, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", topic, err)
+		}
+		var retention string
+		for _, c := range rc.Configs {
+			if c.Key == "retention.ms" && c.Value != nil {
+				retention = *c.Value
+			}
+		}
+		if want := strconv.FormatInt((50 * time.Hour).Milliseconds(), 10); retention != want {
+			t.Errorf("%s: retention.ms %q, want %s", topic, retention, want)
+		}
+	}
+}
+
+// TestCreateTopicsFalse: with kafka.create_topics false the bridge creates nothing and is
+// not ready until someone else creates the topics.
+func TestCreateTopicsFalse(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
+	cfg.Kafka.CreateTopics = false
+	cfg.HTTP.AdminListen = "127.0.0.1:0"
+	b := start(t, cfg)
+	adm := admin(t, brokers)
+	topics, err := adm.ListTopics(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range topics {
+		if strings.HasPrefix(name, cfg.Kafka.TopicPrefix) {
+			t.Errorf("the bridge created %s", name)
+		}
+	}
+	if a := waitReadyz(t, "http://"+b.AdminAddr(), 503); a.Reason != "topics missing" {
+		t.Errorf("readiness %+v, want topics missing", a)
+	}
+	cfg.Kafka.CreateTopics = true
+	if err := producer.CreateTopics(t.Context(), adm, cfg.Kafka); err != nil {
+		t.Fatal(err)
+	}
+	waitReadyz(t, "http://"+b.AdminAddr(), 200)
+	h, body := codiv("post.published", "evt_precreated")
+	if a := send(t, httpClient, "POST", b.url+"/webhooks/codivupload", h, body); a.Status != "accepted" {
+		t.Fatalf("%+v", a)
+	}
+}
+
+// TestDedupRebuildFalse: without the rebuild a restarted bridge has forgotten the ids it
+// accepted, so a redelivery is accepted again (what dedup.rebuild: true prevents, see
+// TestRestartKeepsDedup).
+func TestDedupRebuildFalse(t *testing.T) {
+	cfg := testConfig(t, kafkatest.Brokers(t))
+	cfg.Dedup.Rebuild = false
+	h, body := codiv("post.published", "evt_no_rebuild")
+	first := start(t, cfg)
+	if a := send(t, httpClient, "POST", first.url+"/webhooks/codivupload", h, body); a.Status != "accepted" {
+		t.Fatalf("first: %+v", a)
+	}
+	first.stop(t)
+	second := start(t, cfg)
+	if a := send(t, httpClient, "POST", second.url+"/webhooks/codivupload", h, body); a.Status != "accepted" {
+		t.Fatalf("after a restart without rebuild: %+v; want accepted again", a)
+	}
+}
+
+// TestShutdownTimeout: a delivery stuck on a frozen broker does not hold the shutdown past
+// http.shutdown_timeout.
+func TestShutdownTimeout(t *testing.T) {
+	broker := kafkatest.StartBroker(t)
+	cfg := testConfig(t, []string{broker.Addr()})
+	cfg.HTTP.Listen = testkit.FreeAddr(t)
+	cfg.HTTP.ShutdownTimeout = config.Duration(2 * time.Second)
+	cfg.Kafka.ProduceTimeout = config.Duration(60 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- service.Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	base := "http://" + cfg.HTTP.Listen
+	waitReadyz(t, base, 200)
+
+	broker.Pause()
+	defer broker.Resume()
+	h, body := codiv("post.published", "evt_stuck")
+	go exchange(httpClient, "POST", base+"/webhooks/codivupload", h, body)
+	waitMetric(t, base, "bridge_requests_in_flight 1")
+	began := time.Now()
+	cancel()
+	select {
+	case err := <-ran:
+		t.Logf("shutdown took %v: %v", time.Since(began), err)
+		if err == nil {
+			t.Error("shutdown reports success with a delivery cut off")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("shutdown still running 30s after it began, with shutdown_timeout 2s")
+	}
+}
+
+// waitMetric polls base/metrics until it has line.
+func waitMetric(t *testing.T, base, line string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, text := get(t, base+"/metrics"); strings.Contains(text, "\n"+line+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never showed %q", line)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

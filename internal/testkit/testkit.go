@@ -1,0 +1,76 @@
+// Package testkit holds what the project's tests share besides Kafka (internal/kafkatest):
+// a free loopback address, a log buffer safe for concurrent writes, and the signatures of
+// the provider presets for hand-made bodies. Import it only from _test.go files.
+package testkit
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// LogBuffer collects a log written from many goroutines, for inspection.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// CodivHeaders returns the headers of a CodivUpload delivery of body: JSON, the event type,
+// and the hex HMAC-SHA256 of body under secret.
+func CodivHeaders(secret, eventType string, body []byte) map[string]string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return map[string]string{
+		"Content-Type":            "application/json",
+		"X-CodivUpload-Event":     eventType,
+		"X-CodivUpload-Signature": hex.EncodeToString(mac.Sum(nil)),
+	}
+}
+
+// StandardHeaders returns the headers of a Standard Webhooks delivery of body with id,
+// timestamped at, signed with secret (whsec_ and the base64 of the key).
+func StandardHeaders(secret, id string, at time.Time, body []byte) map[string]string {
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	ts := strconv.FormatInt(at.Unix(), 10)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(body)
+	return map[string]string{
+		"Content-Type":      "application/json",
+		"webhook-id":        id,
+		"webhook-timestamp": ts,
+		"webhook-signature": "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil)),
+	}
+}
