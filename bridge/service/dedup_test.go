@@ -41,8 +41,11 @@ func TestStartDoesNotWaitForKafkaHistory(t *testing.T) {
 	if a := send(t, httpClient, "GET", b.url+"/healthz", nil, nil); a.Code != 200 {
 		t.Fatalf("healthz while rebuilding: %+v", a)
 	}
-	if a := send(t, httpClient, "GET", b.url+"/readyz", nil, nil); a.Code != 503 || !strings.Contains(a.Reason, "dedup: rebuilding") {
+	if a := send(t, httpClient, "GET", b.url+"/readyz", nil, nil); a.Code != 503 {
 		t.Fatalf("readyz while rebuilding: %+v", a)
+	}
+	if err := b.WaitDedup(shortContext(t)); err == nil || !strings.Contains(err.Error(), "dedup: rebuilding") {
+		t.Fatalf("the dedup store while Kafka is down: %v; want it rebuilding", err)
 	}
 	h2, body2 := codiv("post.published", "evt_during_rebuild")
 	a := send(t, httpClient, "POST", b.url+"/webhooks/codivupload", h2, body2)
@@ -194,4 +197,10 @@ func TestRestartFromSnapshot(t *testing.T) {
 	if !regexp.MustCompile(`"dedup rebuilt" ids=1 from_snapshot=1 `).MatchString(second.logs.String()) {
 		t.Errorf("the rebuild did not start from the snapshot:\n%s", second.logs.String())
 	}
+}
+
+func shortContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	t.Cleanup(cancel)
+	return ctx
 }

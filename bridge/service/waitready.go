@@ -2,7 +2,9 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -18,10 +20,20 @@ func (s *Service) WaitReady(ctx context.Context) error {
 	})
 }
 
-// WaitDedup waits until the dedup store answers: the memory store's window rebuilt, or Redis
-// reachable. Until then deliveries wait for it, at most kafka.produce_timeout, and are
-// answered 503.
-func (s *Service) WaitDedup(ctx context.Context) error { return wait(ctx, s.dedup.check) }
+// WaitDedup waits until the dedup store answers (the memory store's window rebuilt, or Redis
+// reachable) and readiness no longer reports it; Kafka itself may still be unready. Until
+// then deliveries wait for the store, at most kafka.produce_timeout, and are answered 503.
+func (s *Service) WaitDedup(ctx context.Context) error {
+	return wait(ctx, func(ctx context.Context) error {
+		if err := s.dedup.check(ctx); err != nil {
+			return err
+		}
+		if r := s.isReady(); !r.Ready && strings.HasPrefix(r.Reason, "dedup") {
+			return errors.New(r.Reason)
+		}
+		return nil
+	})
+}
 
 func wait(ctx context.Context, check func(context.Context) error) error {
 	t := time.NewTicker(50 * time.Millisecond)
