@@ -4,52 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
+	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
-// testBrokers returns the seed brokers of the real broker named by BRIDGE_TEST_KAFKA, or of an
-// in-process kfake cluster closed at cleanup.
-func testBrokers(t *testing.T) []string {
-	t.Helper()
-	if seeds := os.Getenv("BRIDGE_TEST_KAFKA"); seeds != "" {
-		return strings.Split(seeds, ",")
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
-}
-
-// testTopic creates a topic with a name unique to this run and deletes it at cleanup.
+// testTopic creates a topic with a name unique to this run, ready to produce to.
 func testTopic(t *testing.T, adm *kadm.Client, partitions int32) string {
 	t.Helper()
 	name := fmt.Sprintf("dedup-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
-	resp, err := adm.CreateTopic(context.Background(), partitions, -1, nil, name)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = adm.DeleteTopic(context.Background(), name) })
+	kafkatest.CreateTopic(t, adm, name, partitions)
 	return name
 }
 
 func TestRebuild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +104,7 @@ func TestRebuild(t *testing.T) {
 func TestRebuildNothingToRead(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +118,7 @@ func TestRebuildNothingToRead(t *testing.T) {
 }
 
 func TestRebuildStopsWithContext(t *testing.T) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +135,7 @@ func TestRebuildStopsWithContext(t *testing.T) {
 func TestRebuildWindowsAndBound(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
+	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
 // TestSnapshotRoundTrip saves a Store and rebuilds another from the file alone: the ids within
@@ -89,7 +90,7 @@ func TestSnapshotUnusable(t *testing.T) {
 func TestSnapshotCatchUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...))
 	if err != nil {
 		t.Fatal(err)
 	}
