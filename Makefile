@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'
@@ -75,3 +75,14 @@ kafka-stop:
 
 kafka-status:
 	scripts/kafka.sh status
+
+# The fault suite's long form (a few minutes of steady load per fault against two replicas
+# sharing Redis; CI runs the short form as part of make test). Writes bench/FAULTS.md.
+faults:
+	scripts/kafka.sh fetch
+	KAFKA_LIBS=$${KAFKA_CACHE:-$(CURDIR)/.cache/kafka}/libs $(GO) test -count=1 -run '^TestFaults$$' -v -timeout 30m ./bench/ -args -faults.full
+
+# The dedup rebuild at 1 M and 10 M records (about 6 GB for the broker; not in CI).
+rebuild-bench:
+	@scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
+	$(GO) run ./bench/rebuild -brokers 127.0.0.1:$${KAFKA_PORT:-39092} $(ARGS)

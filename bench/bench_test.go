@@ -41,6 +41,9 @@ func TestLoadAndVerify(t *testing.T) {
 	if err := svc.Listen(); err != nil {
 		t.Fatal(err)
 	}
+	if err := svc.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
 	stopped := false
 	stop := func() {
 		if !stopped {

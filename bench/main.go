@@ -75,6 +75,7 @@ type options struct {
 	compression  string
 	partitions   int
 	openConns    int
+	scale        bool
 	hostileIdle  int
 	hostileSlow  int
 	hostileJSON  float64
@@ -102,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.partitions, "partitions", int(config.Default().Kafka.Partitions), "kafka.partitions of the run's topics")
 	fs.IntVar(&o.openConns, "open-conns", 0, "connections of the open-loop phases (default 4 × -conns), so that the schedule, not the connection count, paces them")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "keep the run's topics instead of deleting them at the end")
+	fs.BoolVar(&o.scale, "scale", false, "instead of the main phases, compare dedup.store memory, redis and two replicas sharing redis, and print the figures")
 	fs.IntVar(&o.hostileIdle, "hostile-idle", 2000, "hostile phase: connections that send nothing")
 	fs.IntVar(&o.hostileSlow, "hostile-slowloris", 200, "hostile phase: connections that send a request's headers a byte a second")
 	fs.Float64Var(&o.hostileJSON, "hostile-json", 40, "hostile phase: signed deeply nested or huge-number JSON bodies per second (0 and no connections: no hostile phase)")
@@ -169,6 +171,8 @@ type runner struct {
 	phases []Phase
 	attack *Attack
 	log    io.Writer
+	// redisPid is the Redis of -scale, whose CPU time it reports.
+	redisPid int
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -183,6 +187,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(r.dir)
+	if o.scale {
+		report, err := r.scale(ctx)
+		fmt.Fprintln(stdout, "\n"+report)
+		return err
+	}
 	res, err := r.all(ctx)
 	if err != nil {
 		return err
@@ -418,7 +427,7 @@ func (r *runner) direct(ctx context.Context) error {
 // noop measures the bridge with --discard-records, closed loop.
 func (r *runner) noop(ctx context.Context, bin string) error {
 	r.logf("phase %s: the bridge with --discard-records, %d connections, closed loop", phaseNoop, r.o.conns)
-	b, err := startBridge(ctx, bin, r.dir, phaseNoop, r.kafka(r.prefix+"noop."), r.secret, true)
+	b, err := startBridge(ctx, bin, r.dir, phaseNoop, r.kafka(r.prefix+"noop."), r.secret, true, "")
 	if err != nil {
 		return err
 	}
@@ -439,7 +448,7 @@ func (r *runner) noop(ctx context.Context, bin string) error {
 // It returns the maximum rate.
 func (r *runner) bridge(ctx context.Context, bin string) (float64, error) {
 	r.logf("phase %s: the bridge producing to Kafka, %d connections, closed loop", phaseBridge, r.o.conns)
-	b, err := startBridge(ctx, bin, r.dir, phaseBridge, r.kafka(r.prefix), r.secret, false)
+	b, err := startBridge(ctx, bin, r.dir, phaseBridge, r.kafka(r.prefix), r.secret, false, "")
 	if err != nil {
 		return 0, err
 	}

@@ -47,7 +47,7 @@ func TestMemoryWhileBrokerPaused(t *testing.T) {
 	k.ProduceTimeout = config.Duration(time.Second) // a round of waiting requests a second
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	b, err := startBridge(ctx, buildBridge(t), t.TempDir(), "paused", k, benchSecret, false)
+	b, err := startBridge(ctx, buildBridge(t), t.TempDir(), "paused", k, benchSecret, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,9 +31,10 @@ type bridgeProc struct {
 }
 
 // bridgeConfig is the configuration of a benchmarked bridge: a codivupload source (and one
-// for the hostile phase's JSON, told apart in the dead letters), the run's topic prefix, linger, compression, partitions and produce timeout, and otherwise the
-// defaults a user gets.
-func bridgeConfig(listen string, k config.Kafka, secret []byte) string {
+// for the hostile phase's JSON, told apart in the dead letters), the run's topic prefix,
+// linger, compression, partitions and produce timeout, extra (more sections, such as dedup),
+// and otherwise the defaults a user gets.
+func bridgeConfig(listen string, k config.Kafka, secret []byte, extra string) string {
 	quoted := make([]string, len(k.Brokers))
 	for i, b := range k.Brokers {
 		quoted[i] = strconv.Quote(b)
@@ -57,23 +58,23 @@ sources:
     secrets: [%q]
 log:
   level: warn
-`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Compression, k.Partitions, k.ProduceTimeout, secret,
-		hostileSource, secret)
+%s`, listen, strings.Join(quoted, ", "), k.TopicPrefix, k.Linger, k.Compression, k.Partitions, k.ProduceTimeout, secret,
+		hostileSource, secret, extra)
 }
 
-// startBridge runs bin serve with a generated configuration in dir, on a free loopback
-// port, and waits until it answers GET /readyz with 200.
-func startBridge(ctx context.Context, bin, dir, name string, k config.Kafka, secret []byte, discard bool) (*bridgeProc, error) {
+// startBridge runs bin serve with a generated configuration (extra: more sections) in dir,
+// on a free loopback port, and waits until it answers GET /readyz with 200.
+func startBridge(ctx context.Context, bin, dir, name string, k config.Kafka, secret []byte, discard bool, extra string) (*bridgeProc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(bridgeConfig(addr, k, secret)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(bridgeConfig(addr, k, secret, extra)), 0o600); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644) // kept across restarts
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +99,14 @@ func startBridge(ctx context.Context, bin, dir, name string, k config.Kafka, sec
 }
 
 func (p *bridgeProc) pid() int { return p.cmd.Process.Pid }
+
+// kill stops the bridge with SIGKILL, as a crash does, and waits until it has exited.
+func (p *bridgeProc) kill() {
+	p.once.Do(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	})
+}
 
 func (p *bridgeProc) waitReady(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)

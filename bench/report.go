@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/socialbridge/bridge/internal/resultsmd"
 )
 
 // Results is everything one run measured; it is written as results.json and RESULTS.md.
@@ -151,7 +153,11 @@ func (r *Results) judge() {
 	})
 }
 
-// write saves results.json and RESULTS.md in dir.
+// loadSection names the part of RESULTS.md the load benchmark writes; the other benchmarks'
+// sections in that file are kept.
+const loadSection = "load-bench"
+
+// write saves results.json, and the load benchmark's section of RESULTS.md, in dir.
 func (r *Results) write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -163,7 +169,7 @@ func (r *Results) write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "RESULTS.md"), []byte(r.markdown()), 0o644)
+	return resultsmd.WriteSection(filepath.Join(dir, "RESULTS.md"), loadSection, r.markdown(), true)
 }
 
 func (r *Results) markdown() string {

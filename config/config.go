@@ -159,5 +159,6 @@ func (c Config) Redacted() Config {
 		out.Kafka.SASL.Password = "[redacted]"
 	}
 	out.Consumers = c.Consumers.redacted()
+	out.Dedup.Redis = c.Dedup.Redis.redacted()
 	return out
 }

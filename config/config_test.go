@@ -84,6 +84,30 @@ sources: [{name: a, provider: codivupload, secrets: [x]}]`, `dedup.window: 24h0m
 kafka: {brokers: ["127.0.0.1:9092"]}
 sources: [{name: "a/b", provider: codivupload, secrets: [x]}]`, `sources[0].name: "a/b"`},
 		{"not yaml", "kafka: [", "config: "},
+		{"unknown dedup store", valid + `
+dedup: {store: memcached}`, `dedup.store: want memory or redis, got "memcached"`},
+		{"redis without addr", valid + `
+dedup: {store: redis}`, `dedup.redis.addr: want host:port, got ""`},
+		{"redis addr without the redis store", valid + `
+dedup: {redis: {addr: "127.0.0.1:6379"}}`, `dedup.redis.addr: set, but dedup.store is "memory"`},
+		{"redis lease zero", valid + `
+dedup: {store: redis, redis: {addr: "127.0.0.1:6379", lease: 0s}}`, `dedup.redis.lease: must be positive`},
+		{"redis negative db", valid + `
+dedup: {store: redis, redis: {addr: "127.0.0.1:6379", db: -1}}`, `dedup.redis.db: must not be negative`},
+		{"snapshot with redis", valid + `
+dedup: {store: redis, snapshot: /var/lib/bridge/dedup, redis: {addr: "127.0.0.1:6379"}}`, `dedup.snapshot: only the memory store`},
+		{"snapshot every zero", valid + `
+dedup: {snapshot: /var/lib/bridge/dedup, snapshot_every: 0s}`, `dedup.snapshot_every: must be positive`},
+		{"negative source window", `
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: a, provider: codivupload, secrets: [x], dedup: {window: -1h}}]`, `sources[0].dedup.window: must be positive`},
+		{"source window longer than retention", `
+kafka: {brokers: ["127.0.0.1:9092"], retention: 48h}
+sources: [{name: a, provider: codivupload, secrets: [x], dedup: {window: 72h}}]`, `sources[0].dedup.window: 72h0m0s is longer than kafka.retention 48h0m0s`},
+		{"retry horizon longer than retention", `
+kafka: {brokers: ["127.0.0.1:9092"], retention: 48h}
+sources: [{name: acme, provider: standard-webhooks, secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}]`,
+			`kafka.retention: 48h0m0s is shorter than the dedup window of source "acme", 76h0m0s: the retry horizon of its standard-webhooks sender`},
 		{"bad compression", `
 kafka: {brokers: ["127.0.0.1:9092"], compression: brotli}
 sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.compression: want none, gzip, snappy, lz4 or zstd; got "brotli"`},
@@ -126,16 +150,49 @@ sources: [{name: a, provider: standard-webhooks, secrets: ["`+secret+`"]}]`), en
 }
 
 func TestRedacted(t *testing.T) {
-	cfg, err := config.Parse([]byte(valid+"\nschema_registry: {url: 'http://127.0.0.1:1', password: pw}\n"), env(nil))
+	cfg, err := config.Parse([]byte(valid+`
+schema_registry: {url: 'http://127.0.0.1:1', password: pw}
+dedup: {store: redis, redis: {addr: "127.0.0.1:6379", password: redispw}}
+`), env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := cfg.Redacted()
-	if r.Sources[0].Secrets[0] != "[redacted]" || r.SchemaRegistry.Password != "[redacted]" {
+	if r.Sources[0].Secrets[0] != "[redacted]" || r.SchemaRegistry.Password != "[redacted]" || r.Dedup.Redis.Password != "[redacted]" {
 		t.Fatalf("not redacted: %+v", r)
+	}
+	if cfg.Dedup.Redis.Password != "redispw" {
+		t.Fatal("Redacted changed the original redis password")
 	}
 	if cfg.Sources[0].Secrets[0] != "x" {
 		t.Fatal("Redacted changed the original")
+	}
+}
+
+// TestSourceWindow: a source's window is its own when set, else the longer of dedup.window
+// and its sender's retry horizon.
+func TestSourceWindow(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+kafka: {brokers: ["127.0.0.1:9092"]}
+dedup: {window: 48h}
+sources:
+  - {name: codiv, provider: codivupload, secrets: [x]}
+  - {name: acme, provider: standard-webhooks, secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}
+  - {name: short, provider: standard-webhooks, secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], dedup: {window: 12h}}
+  - {name: long, provider: codivupload, secrets: [x], dedup: {window: 100h}}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Duration{"codiv": 48 * time.Hour, "acme": 76 * time.Hour, "short": 12 * time.Hour, "long": 100 * time.Hour}
+	for _, s := range cfg.Sources {
+		if got := cfg.SourceWindow(s); got != want[s.Name] {
+			t.Errorf("%s: window %v, want %v", s.Name, got, want[s.Name])
+		}
+	}
+	if cfg.Dedup.Store != "memory" || cfg.Dedup.Redis.KeyPrefix != "bridge:dedup:" || cfg.Dedup.Redis.Lease.D() != 10*time.Second ||
+		cfg.Dedup.Snapshot != "" || cfg.Dedup.SnapshotEvery.D() != 5*time.Minute {
+		t.Errorf("dedup defaults: %+v", cfg.Dedup)
 	}
 }
 

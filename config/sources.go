@@ -19,6 +19,8 @@ type Source struct {
 	VerifyToken string   `yaml:"verify_token"`
 	HMAC        *HMAC    `yaml:"hmac"`
 	Poll        *Poll    `yaml:"poll"`
+	// Dedup is the source's own dedup settings (config/dedup.go).
+	Dedup SourceDedup `yaml:"dedup"`
 }
 
 // HMAC is the scheme of the generic hmac preset; providers.HMACScheme says what each key
@@ -84,6 +86,7 @@ func (c *Config) validateSources(bad complaint) {
 		if p := validatePreset(bad, key, *s); p != nil {
 			validatePoll(bad, key, s, p)
 		}
+		c.validateSourceDedup(bad, key, *s)
 	}
 }
 

@@ -44,6 +44,14 @@ func (q *fifo) filter(keep func(stamp) bool) {
 	q.n = n
 }
 
+// copyOut returns the entries in order, in a slice of their own.
+func (q *fifo) copyOut() []stamp {
+	out := make([]stamp, q.n)
+	first := copy(out, q.buf[q.head:min(q.head+q.n, len(q.buf))])
+	copy(out[first:], q.buf[:q.n-first])
+	return out
+}
+
 func (q *fifo) resize(size int) {
 	buf := make([]stamp, size)
 	for i := range q.n {

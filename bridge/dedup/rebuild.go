@@ -13,29 +13,87 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Rebuild repopulates s at start from the records already in Kafka within window before now,
-// so that a restarted bridge still answers redeliveries "duplicate". For each partition of
-// topics it reads from the first offset at or after now-window up to the end offset listed at
-// the start, and marks (header "source", key) seen at the record's timestamp. Records with no
-// key or no source header are skipped; topics that do not exist are fine. It returns how many
-// ids it restored. The range is read on a short-lived client built from cl.Opts(), so cl must
-// be a producer or admin client, not a group consumer; cl itself only lists offsets.
-func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, window time.Duration, now time.Time, s *Store) (n int, err error) {
+// RebuildOptions change what Rebuild reads.
+type RebuildOptions struct {
+	// Snapshot is the path of a snapshot (see WriteSnapshot) to start from: then only the
+	// records Kafka received since it are read. Empty, missing or unusable: the whole window
+	// is read.
+	Snapshot string
+	// Progress, if set, is called after each fetch with the records read so far and the
+	// records to read.
+	Progress func(read, total int64)
+	// ClientOpts connect the short-lived client that reads the records; empty: cl.Opts().
+	// Pass the connection's base options when other clients may be built from cl.Opts() at
+	// the same time: franz-go's client constructor writes to the compression option it is
+	// given, so two constructors sharing one race.
+	ClientOpts []kgo.Opt
+}
+
+// RebuildStats tell what a rebuild did.
+type RebuildStats struct {
+	IDs          int       // ids restored
+	Records      int64     // records read from Kafka
+	FromSnapshot int       // snapshot entries read; 0 when no snapshot was used
+	SnapshotErr  error     // why the named snapshot was not used
+	Since        time.Time // records were read from this time on
+}
+
+// Rebuild repopulates s at start from the records already in Kafka within the windows before
+// now, so that a restarted bridge still answers redeliveries "duplicate". For each partition
+// of topics it reads from the first offset at or after now minus the longest window (or the
+// snapshot's time, with a usable snapshot) up to the end offset listed at the start, and marks
+// (header "source", key) seen at the record's timestamp when that lies within the source's
+// window. Records with no key or no source header are skipped; topics that do not exist are
+// fine. At most s's maxIDs marks are held while reading (the newest), so the rebuild needs no
+// more memory than the Store it fills. The range is read on a short-lived client built from
+// o.ClientOpts or cl.Opts(), so cl must be a producer or admin client, not a group consumer;
+// cl itself only lists offsets.
+func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, o RebuildOptions) (RebuildStats, error) {
+	st := RebuildStats{Since: now.Add(-s.longestWindow())}
+	if o.Snapshot != "" {
+		n, ids, since, err := s.loadSnapshot(o.Snapshot, now)
+		if st.SnapshotErr = err; err == nil {
+			st.FromSnapshot, st.IDs, st.Since = n, ids, maxTime(st.Since, since)
+		}
+	}
+	kept := newest{limit: s.maxIDs}
+	if err := readInto(ctx, cl, topics, now, s, st.Since, &kept, &st, o); err != nil {
+		return st, err
+	}
+	st.IDs += s.restore(kept.sorted())
+	return st, nil
+}
+
+func readInto(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, since time.Time,
+	kept *newest, st *RebuildStats, o RebuildOptions) error {
 	if len(topics) == 0 {
-		return 0, nil // kadm would list every topic
+		return nil // kadm would list every topic
 	}
-	cutoff := now.Add(-window)
-	spans, err := listSpans(ctx, kadm.NewClient(cl), topics, cutoff)
+	spans, err := listSpans(ctx, kadm.NewClient(cl), topics, since)
 	if err != nil || len(spans) == 0 {
-		return 0, err
+		return err
 	}
-	stamps, err := readSpans(ctx, cl.Opts(), spans, func(r *kgo.Record) (stamp, bool) {
-		return s.stampOf(r, cutoff)
-	})
-	if err != nil {
-		return 0, err
+	r := &reader{spans: spans, left: len(spans), progress: o.Progress, keep: func(rec *kgo.Record) {
+		if m, ok := s.markOf(rec, now); ok {
+			kept.add(m)
+		}
+	}}
+	for _, sp := range spans {
+		r.total += sp.end - sp.start
 	}
-	return s.restore(stamps), nil
+	if len(o.ClientOpts) == 0 {
+		o.ClientOpts = cl.Opts()
+	}
+	err = r.readAll(ctx, o.ClientOpts)
+	st.Records = r.done
+	return err
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // partition names one topic partition.
@@ -79,33 +137,34 @@ func listErr(o kadm.ListedOffset) error {
 	return fmt.Errorf("dedup: list offsets of %s[%d]: %w", o.Topic, o.Partition, o.Err)
 }
 
-// readSpans consumes exactly spans and returns the stamps that keep accepts. The client reads
-// uncommitted (up to the high watermark that ListEndOffsets returned) and keeps control
-// records, so every offset below the end is delivered and each partition ends on the record
-// at end-1.
-func readSpans(ctx context.Context, opts []kgo.Opt, spans map[partition]span, keep func(*kgo.Record) (stamp, bool)) ([]stamp, error) {
+// readAll consumes exactly r's spans. The client reads uncommitted (up to the high watermark
+// that ListEndOffsets returned) and keeps control records, so every offset below the end is
+// delivered and each partition ends on the record at end-1.
+func (r *reader) readAll(ctx context.Context, opts []kgo.Opt) error {
 	rc, err := kgo.NewClient(append(slices.Clip(opts),
-		kgo.ConsumePartitions(startOffsets(spans)),
+		kgo.ConsumePartitions(startOffsets(r.spans)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // retention may delete our start
 		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
 		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
-		return nil, fmt.Errorf("dedup: rebuild client: %w", err)
+		return fmt.Errorf("dedup: rebuild client: %w", err)
 	}
 	defer rc.Close()
-	r := reader{spans: spans, left: len(spans), keep: keep}
 	for r.left > 0 {
 		fs := rc.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		if err := r.take(fs); err != nil {
-			return nil, err
+			return err
+		}
+		if r.progress != nil {
+			r.progress(r.done, r.total)
 		}
 		rc.PauseFetchPartitions(r.finished)
 	}
-	return r.stamps, nil
+	return nil
 }
 
 func startOffsets(spans map[partition]span) map[string]map[int32]kgo.Offset {
@@ -119,13 +178,14 @@ func startOffsets(spans map[partition]span) map[string]map[int32]kgo.Offset {
 	return offsets
 }
 
-// reader collects stamps from fetches until every span has been read to its end.
+// reader hands the records of fetches to keep until every span has been read to its end.
 type reader struct {
-	spans    map[partition]span
-	left     int
-	keep     func(*kgo.Record) (stamp, bool)
-	stamps   []stamp
-	finished map[string][]int32
+	spans       map[partition]span
+	left        int
+	keep        func(*kgo.Record)
+	done, total int64
+	progress    func(read, total int64)
+	finished    map[string][]int32
 }
 
 func (r *reader) take(fs kgo.Fetches) error {
@@ -148,9 +208,8 @@ func (r *reader) read(tp partition, recs []*kgo.Record) {
 		if rec.Offset >= sp.end {
 			break
 		}
-		if st, ok := r.keep(rec); ok {
-			r.stamps = append(r.stamps, st)
-		}
+		r.done++
+		r.keep(rec)
 	}
 	if recs[len(recs)-1].Offset >= sp.end-1 {
 		delete(r.spans, tp)
@@ -172,26 +231,42 @@ func fetchErr(p kgo.FetchTopicPartition) error {
 	return fmt.Errorf("dedup: read %s[%d]: %w", p.Topic, p.Partition, p.Err)
 }
 
-// stampOf returns the stamp of an id record accepted after cutoff.
-func (s *Store) stampOf(r *kgo.Record, cutoff time.Time) (stamp, bool) {
-	if r.Attrs.IsControl() || len(r.Key) == 0 || !r.Timestamp.After(cutoff) {
-		return stamp{}, false
+// markOf returns the mark of an id record accepted within its source's window before now.
+func (s *Store) markOf(r *kgo.Record, now time.Time) (mark, bool) {
+	if r.Attrs.IsControl() || len(r.Key) == 0 {
+		return mark{}, false
 	}
 	for _, h := range r.Headers {
-		if h.Key == "source" && len(h.Value) > 0 {
-			return stamp{s.key(string(h.Value), string(r.Key)), r.Timestamp.UnixNano()}, true
+		if h.Key != "source" || len(h.Value) == 0 {
+			continue
 		}
+		source := string(h.Value)
+		g := s.groupOf(source)
+		if !r.Timestamp.After(now.Add(-time.Duration(g.window))) {
+			return mark{}, false
+		}
+		return mark{stamp{s.key(source, string(r.Key)), r.Timestamp.UnixNano()}, g.index}, true
 	}
-	return stamp{}, false
+	return mark{}, false
 }
 
-// restore marks stamps seen oldest first, so the FIFO stays in time order, and returns how
-// many ids were new.
-func (s *Store) restore(stamps []stamp) int {
-	slices.SortStableFunc(stamps, func(a, b stamp) int { return cmp.Compare(a.at, b.at) })
+// longestWindow is the window of the group that remembers longest.
+func (s *Store) longestWindow() time.Duration {
+	var w int64
+	for _, g := range s.groups {
+		w = max(w, g.window)
+	}
+	return time.Duration(w)
+}
+
+// restore marks ms, oldest first so that each FIFO stays in time order, and returns how many
+// ids were new.
+func (s *Store) restore(ms []mark) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	n := 0
-	for _, st := range stamps {
-		if s.mark(st.k, st.at) {
+	for _, m := range ms {
+		if s.markSeen(s.groups[m.g], m.st.k, m.st.at) {
 			n++
 		}
 	}

@@ -4,52 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
+	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
-// testBrokers returns the seed brokers of the real broker named by BRIDGE_TEST_KAFKA, or of an
-// in-process kfake cluster closed at cleanup.
-func testBrokers(t *testing.T) []string {
-	t.Helper()
-	if seeds := os.Getenv("BRIDGE_TEST_KAFKA"); seeds != "" {
-		return strings.Split(seeds, ",")
-	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
-}
-
-// testTopic creates a topic with a name unique to this run and deletes it at cleanup.
+// testTopic creates a topic with a name unique to this run, ready to produce to.
 func testTopic(t *testing.T, adm *kadm.Client, partitions int32) string {
 	t.Helper()
 	name := fmt.Sprintf("dedup-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
-	resp, err := adm.CreateTopic(context.Background(), partitions, -1, nil, name)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = adm.DeleteTopic(context.Background(), name) })
+	kafkatest.CreateTopic(t, adm, name, partitions)
 	return name
 }
 
 func TestRebuild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,12 +71,20 @@ func TestRebuild(t *testing.T) {
 	}
 
 	s := dedup.New(window, 1000)
-	n, err := dedup.Rebuild(ctx, cl, []string{published, failed, empty, "dedup-no-such-topic"}, window, now, s)
+	var read, total int64
+	st, err := dedup.Rebuild(ctx, cl, []string{published, failed, empty, "dedup-no-such-topic"}, now, s,
+		dedup.RebuildOptions{Progress: func(r, t int64) { read, total = r, t }})
+	n := st.IDs
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != 5 || s.Len() != 5 {
 		t.Fatalf("restored %d, Len %d, want 5", n, s.Len())
+	}
+	// From the first record within the window: partition 0 from new-1 (5 records), 1 from
+	// codivupload/new-1 (2), failed (2).
+	if read != 9 || total != 9 {
+		t.Errorf("progress: read %d of %d, want 9 of 9", read, total)
 	}
 	for _, c := range []struct {
 		source, id string
@@ -119,28 +104,84 @@ func TestRebuild(t *testing.T) {
 func TestRebuildNothingToRead(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	for _, topics := range [][]string{nil, {"dedup-no-such-topic"}} {
 		s := dedup.New(window, 10)
-		if n, err := dedup.Rebuild(ctx, cl, topics, window, time.Now(), s); n != 0 || err != nil || s.Len() != 0 {
-			t.Errorf("topics %q: n=%d err=%v Len=%d", topics, n, err, s.Len())
+		if st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), s, dedup.RebuildOptions{}); st.IDs != 0 || err != nil || s.Len() != 0 {
+			t.Errorf("topics %q: n=%d err=%v Len=%d", topics, st.IDs, err, s.Len())
 		}
 	}
 }
 
 func TestRebuildStopsWithContext(t *testing.T) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testBrokers(t)...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := dedup.Rebuild(ctx, cl, []string{"dedup-any"}, window, time.Now(), dedup.New(window, 10)); !errors.Is(err, context.Canceled) {
+	if _, err := dedup.Rebuild(ctx, cl, []string{"dedup-any"}, time.Now(), dedup.New(window, 10), dedup.RebuildOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Rebuild with a cancelled context returned %v, want context.Canceled", err)
+	}
+}
+
+// TestRebuildWindowsAndBound: each source's records are kept within its own window, and a
+// window holding more ids than the Store may keep restores the newest of them.
+func TestRebuildWindowsAndBound(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topic := testTopic(t, kadm.NewClient(cl), 2)
+	now := time.Now()
+	var batch []*kgo.Record
+	add := func(source, id string, p int32, age time.Duration) {
+		batch = append(batch, &kgo.Record{Topic: topic, Partition: p, Key: []byte(id), Timestamp: now.Add(-age),
+			Headers: []kgo.RecordHeader{{Key: "source", Value: []byte(source)}}})
+	}
+	add("meta", "meta-old", 0, 2*window)    // within meta's 3h window
+	add("meta", "meta-gone", 0, 3*window+1) // not
+	add("acme", "acme-old", 0, 2*window)    // outside acme's 1h window
+	for i := range 10 {
+		add("acme", fmt.Sprintf("acme-%d", i), int32(i%2), time.Duration(10-i)*time.Minute)
+	}
+	if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	bounded := dedup.New(window, 5, dedup.SourceWindow("meta", 3*window))
+	roomy := dedup.New(window, 100, dedup.SourceWindow("meta", 3*window))
+	for _, c := range []struct {
+		s    *dedup.Store
+		n    int
+		want []string
+	}{
+		{bounded, 5, []string{"acme-5", "acme-6", "acme-7", "acme-8", "acme-9"}},
+		{roomy, 11, []string{"meta-old", "acme-0", "acme-4", "acme-5", "acme-9"}},
+	} {
+		if st, err := dedup.Rebuild(ctx, cl, []string{topic}, now, c.s, dedup.RebuildOptions{}); err != nil || st.IDs != c.n {
+			t.Fatalf("Rebuild: n=%d err=%v, want %d ids", st.IDs, err, c.n)
+		}
+		want := map[string]bool{}
+		for _, id := range c.want {
+			want[id] = true
+		}
+		for _, id := range []string{"meta-old", "meta-gone", "acme-old", "acme-0", "acme-4", "acme-5", "acme-9"} {
+			source, _, _ := strings.Cut(id, "-")
+			dup, done, err := c.s.Reserve(ctx, source, id, now)
+			if err != nil || dup != want[id] {
+				t.Errorf("max %d: %s: dup=%v err=%v, want dup=%v", c.n, id, dup, err, want[id])
+			}
+			if done != nil {
+				done(false)
+			}
+		}
 	}
 }

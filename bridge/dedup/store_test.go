@@ -5,67 +5,63 @@ import (
 	"errors"
 	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
+	"github.com/socialbridge/bridge/bridge/failure"
 )
 
 const window = time.Hour
 
 var base = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// step reserves (source, id) at base+at, expects dup, and when it owns the id calls done(accept).
-type step struct {
+func TestStoreConformance(t *testing.T) {
+	testReserver(t, func(*testing.T) dedup.Reserver { return dedup.New(window, 100_000) })
+}
+
+// at is a step of a memory store's test: reserve (source, id) at base+at, expect dup, and
+// when it owns the id call done(accept). The memory store's clock is the time it is given.
+type at struct {
 	source, id string
 	at         time.Duration
 	wantDup    bool
 	accept     bool
 }
 
-func TestReserve(t *testing.T) {
+func TestWindows(t *testing.T) {
 	tests := []struct {
 		name  string
-		steps []step
+		opts  []dedup.Option
+		steps []at
 	}{
-		{"duplicate within window", []step{
+		{"duplicate within window", nil, []at{
 			{"acme", "e1", 0, false, true},
 			{"acme", "e1", time.Minute, true, false},
 			{"acme", "e1", window - time.Nanosecond, true, false},
 		}},
-		{"expired after window", []step{
+		{"expired after window", nil, []at{
 			{"acme", "e1", 0, false, true},
 			{"acme", "e1", window, false, true},
 			{"acme", "e1", 2*window - time.Nanosecond, true, false},
 		}},
-		{"release on failure", []step{
-			{"acme", "e1", 0, false, false},
-			{"acme", "e1", time.Second, false, false},
-			{"acme", "e1", 2 * time.Second, false, true},
-			{"acme", "e1", 3 * time.Second, true, false},
-		}},
-		{"sources are distinct", []step{
+		{"a source's own window", []dedup.Option{dedup.SourceWindow("meta", 3*window)}, []at{
+			{"meta", "e1", 0, false, true},
 			{"acme", "e1", 0, false, true},
-			{"codivupload", "e1", time.Second, false, true},
-			{"acme", "e1", 2 * time.Second, true, false},
-			{"codivupload", "e1", 3 * time.Second, true, false},
+			{"acme", "e1", window, false, true},
+			{"meta", "e1", 3*window - time.Nanosecond, true, false},
+			{"meta", "e1", 3 * window, false, true},
 		}},
-		{"source and id do not run together", []step{
-			{"ab", "c", 0, false, true},
-			{"a", "bc", time.Second, false, true},
-			{"", "abc", 2 * time.Second, false, true},
-		}},
-		{"ids are distinct", []step{
-			{"acme", "e1", 0, false, true},
-			{"acme", "e2", 0, false, true},
-			{"acme", "E1", 0, false, true},
+		{"a shorter window of a source", []dedup.Option{dedup.SourceWindow("x", window/2)}, []at{
+			{"x", "e1", 0, false, true},
+			{"x", "e1", window / 2, false, true},
+			{"acme", "e1", window / 2, false, true},
+			{"acme", "e1", window - time.Nanosecond, true, false},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := dedup.New(window, 100)
+			s := dedup.New(window, 100, tt.opts...)
 			for i, st := range tt.steps {
 				dup, done, err := s.Reserve(context.Background(), st.source, st.id, base.Add(st.at))
 				if err != nil || dup != st.wantDup || (done == nil) != dup {
@@ -79,108 +75,50 @@ func TestReserve(t *testing.T) {
 	}
 }
 
-func TestDoneTwiceIsNoOp(t *testing.T) {
+// TestStaleDoneKeepsNothing: a done called after a later reservation of the same id must not
+// mark the id seen.
+func TestStaleDoneKeepsNothing(t *testing.T) {
 	s := dedup.New(window, 100)
-	ctx := context.Background()
-	_, done1, _ := s.Reserve(ctx, "acme", "e1", base)
+	_, done1, _ := s.Reserve(context.Background(), "acme", "e1", base)
 	done1(false)
-	dup, done2, _ := s.Reserve(ctx, "acme", "e1", base)
-	if dup {
-		t.Fatal("released id is a duplicate")
-	}
-	done1(true) // must neither mark e1 seen nor end the second reservation
+	_, done2, _ := s.Reserve(context.Background(), "acme", "e1", base)
+	done1(true)
 	if s.Len() != 0 {
 		t.Fatalf("Len = %d after a stale done, want 0", s.Len())
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	if _, _, err := s.Reserve(waitCtx, "acme", "e1", base); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Reserve while the second owner holds e1: err = %v, want deadline exceeded", err)
-	}
 	done2(true)
-	done2(false)
-	if dup, _, _ := s.Reserve(ctx, "acme", "e1", base); !dup {
-		t.Fatal("accepted id is not a duplicate after a repeated done(false)")
+	if s.Len() != 1 {
+		t.Fatalf("Len = %d after done, want 1", s.Len())
 	}
 }
 
-// TestConcurrentOwners has 20 goroutines reserve one id; each owner fails until the
-// acceptAt-th, which accepts. Owners must follow one another, never overlap.
-func TestConcurrentOwners(t *testing.T) {
-	const n = 20
-	tests := []struct {
-		name     string
-		acceptAt int // the owner that accepts, counting from 1; 0: none does
-	}{
-		{"first owner accepts", 1},
-		{"fifth owner accepts", 5},
-		{"last owner accepts", n},
-		{"every owner fails", 0},
+// TestRebuildingWaitsForOpen: a Store being rebuilt answers nothing until Open, so that no
+// delivery is accepted before the window's ids are known; a delivery waiting for it gives up
+// with its context, as a 503.
+func TestRebuildingWaitsForOpen(t *testing.T) {
+	s := dedup.New(window, 100, dedup.Rebuilding())
+	s.MarkSeen("acme", "e1", base) // as Rebuild does
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, _, err := s.Reserve(ctx, "acme", "e2", base)
+	if failure.KindOf(err) != failure.Unavailable || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Reserve before Open: err = %v, want an Unavailable failure", err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			owners, dups := reserveConcurrently(t, n, tt.acceptAt)
-			wantOwners := tt.acceptAt
-			if wantOwners == 0 {
-				wantOwners = n
-			}
-			if owners != wantOwners || dups != n-wantOwners {
-				t.Fatalf("owners=%d dups=%d, want %d and %d", owners, dups, wantOwners, n-wantOwners)
-			}
-		})
-	}
-}
-
-func reserveConcurrently(t *testing.T, n, acceptAt int) (owners, dups int) {
-	t.Helper()
-	s := dedup.New(window, 100)
-	var started sync.WaitGroup
-	var holding, ownerCount, dupCount atomic.Int32
-	started.Add(n)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			started.Done()
-			dup, done, err := s.Reserve(context.Background(), "acme", "e1", base)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if dup {
-				dupCount.Add(1)
-				return
-			}
-			if holding.Add(1) != 1 {
-				t.Error("two owners hold the id at once")
-			}
-			started.Wait()
-			time.Sleep(time.Millisecond) // let the others queue up behind this owner
-			nth := ownerCount.Add(1)
-			holding.Add(-1)
-			done(int(nth) == acceptAt)
-		})
-	}
-	wg.Wait()
-	return int(ownerCount.Load()), int(dupCount.Load())
-}
-
-func TestCancelWhileWaiting(t *testing.T) {
-	s := dedup.New(window, 100)
-	_, done, _ := s.Reserve(context.Background(), "acme", "e1", base)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
+	got := make(chan bool, 1)
 	go func() {
-		_, _, err := s.Reserve(ctx, "acme", "e1", base)
-		errc <- err
+		dup, _, err := s.Reserve(context.Background(), "acme", "e1", base.Add(time.Minute))
+		got <- dup && err == nil
 	}()
 	time.Sleep(10 * time.Millisecond)
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
+	select {
+	case <-got:
+		t.Fatal("Reserve answered before Open")
+	default:
 	}
-	done(true)
-	if dup, _, _ := s.Reserve(context.Background(), "acme", "e1", base); !dup {
-		t.Fatal("id accepted after a waiter gave up is not a duplicate")
+	s.Open()
+	s.Open()
+	if !<-got {
+		t.Fatal("after Open, an id rebuilt before is not a duplicate")
 	}
 }
 
@@ -305,6 +243,30 @@ func BenchmarkReserve(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestEvictionAcrossSources: with several windows, the oldest id of any source goes first.
+func TestEvictionAcrossSources(t *testing.T) {
+	s := dedup.New(window, 3, dedup.SourceWindow("meta", 2*window))
+	s.MarkSeen("meta", "m1", base)
+	s.MarkSeen("acme", "a1", base.Add(time.Second))
+	s.MarkSeen("meta", "m2", base.Add(2*time.Second))
+	s.MarkSeen("acme", "a2", base.Add(3*time.Second))
+	if s.Len() != 3 || s.Evicted() != 1 {
+		t.Fatalf("Len=%d Evicted=%d, want 3 and 1", s.Len(), s.Evicted())
+	}
+	for _, c := range []struct {
+		source, id string
+		want       bool
+	}{{"meta", "m1", false}, {"acme", "a1", true}, {"meta", "m2", true}, {"acme", "a2", true}} {
+		dup, done, _ := s.Reserve(context.Background(), c.source, c.id, base.Add(time.Minute))
+		if dup != c.want {
+			t.Errorf("%s/%s: dup=%v, want %v", c.source, c.id, dup, c.want)
+		}
+		if done != nil {
+			done(false)
+		}
+	}
 }
 
 func accept(t *testing.T, s *dedup.Store, id string, at time.Time) {

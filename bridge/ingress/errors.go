@@ -63,7 +63,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	case failure.Internal:
 		s.log.Error("request failed", "path", logPath(c), "err", err)
 	case failure.Unavailable:
-		s.log.Warn("kafka unavailable", "path", logPath(c), "err", err)
+		s.log.Warn("unavailable", "path", logPath(c), "err", err)
 		c.Set(fiber.HeaderRetryAfter, retryAfter)
 	case failure.Malformed, failure.Timeout, failure.HeadersTooLarge:
 		s.log.Debug("refused a request that broke HTTP", "code", code, "source", s.sourceLabel(c))

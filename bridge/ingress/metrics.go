@@ -49,11 +49,14 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// watchDedup exports the dedup store's size and evictions.
-func (m *Metrics) watchDedup(store interface {
+// dedupSizer is a dedup store that knows its size (the memory store does).
+type dedupSizer interface {
 	Len() int
 	Evicted() uint64
-}) {
+}
+
+// watchDedup exports the dedup store's size and evictions.
+func (m *Metrics) watchDedup(store dedupSizer) {
 	m.Registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bridge_dedup_ids", Help: "Event ids remembered for dedup (including expired ones not yet dropped).",

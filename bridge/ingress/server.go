@@ -52,7 +52,7 @@ type Options struct {
 	DedupWait time.Duration
 	Encoder   schemas.Encoder
 	Producer  Producer
-	Dedup     *dedup.Store
+	Dedup     dedup.Reserver
 	Metrics   *Metrics
 	Log       *slog.Logger
 	// Ready says whether the bridge should receive deliveries; nil means always.
@@ -76,7 +76,7 @@ type Server struct {
 	dedupTTL time.Duration
 	encoder  schemas.Encoder
 	producer Producer
-	dedup    *dedup.Store
+	dedup    dedup.Reserver
 	metrics  *Metrics
 	log      *slog.Logger
 	ready    func() Readiness
@@ -111,7 +111,9 @@ func New(o Options) *Server {
 	})
 	s.app.Server().ErrorHandler = connErrors(s.app.Server().ErrorHandler)
 	s.app.Server().Handler = s.knownMethods(s.app.Server().Handler)
-	s.metrics.watchDedup(o.Dedup)
+	if st, ok := o.Dedup.(dedupSizer); ok {
+		s.metrics.watchDedup(st)
+	}
 	s.routes(o)
 	return s
 }

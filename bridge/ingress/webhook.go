@@ -94,7 +94,9 @@ func (s *Server) put(ctx context.Context, src *Source, ev *event.Event, tracepar
 	rctx, cancel := context.WithTimeout(ctx, s.dedupTTL)
 	dup, done, err := s.dedup.Reserve(rctx, src.Name, ev.ID, ev.ReceivedAt)
 	cancel()
-	if err != nil {
+	if failure.KindOf(err) == failure.Unavailable {
+		return outcome{}, err // the store's own reason: rebuilding, or unreachable
+	} else if err != nil {
 		return outcome{}, failure.Wrap(failure.Unavailable, "an earlier delivery of this event is still waiting for kafka", err)
 	}
 	if dup {

@@ -228,6 +228,10 @@ func ayrComment(d *ayrDelivery, id string) event.Event {
 	}
 }
 
+// RetryHorizon: Ayrshare documents two more attempts 5 s and 30 s later; newer reports give
+// up to 9 sends over about an hour (docs/providers.md). The hour is the longer reading.
+func (Ayrshare) RetryHorizon() time.Duration { return time.Hour }
+
 // Types lists what the mapped actions carry.
 func (Ayrshare) Types() []string {
 	return []string{event.PostPublished, event.PostFailed, event.PostTokenExpired, event.CommentReceived}

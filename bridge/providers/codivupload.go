@@ -51,6 +51,10 @@ func (CodivUpload) Verify(h Headers, body []byte, keys []*Key, _ time.Time) erro
 	return failure.New(failure.Unauthorized, "signature does not match")
 }
 
+// RetryHorizon: the source document says CodivUpload retries "typically 3-10 retries over
+// hours", without a schedule; a day covers hours with room, and is the default window.
+func (CodivUpload) RetryHorizon() time.Duration { return 24 * time.Hour }
+
 func decodeHex(dst, src []byte) bool {
 	_, err := hex.Decode(dst, src)
 	return err == nil

@@ -243,6 +243,10 @@ func firstText(vs ...jsontext.Value) string {
 	return ""
 }
 
+// RetryHorizon: Meta retries a failed delivery at once, then less and less often over 36
+// hours (docs/providers.md).
+func (Meta) RetryHorizon() time.Duration { return 36 * time.Hour }
+
 // Types lists what Meta's mapped fields carry.
 func (Meta) Types() []string {
 	return []string{event.PostPublished, event.CommentReceived, event.FollowerGained, event.FollowerLost}

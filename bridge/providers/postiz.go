@@ -96,6 +96,9 @@ func postizPart(raw jsontext.Value) (Part, error) {
 	return Part{Event: ev}, nil
 }
 
+// RetryHorizon: Postiz sends once and takes any answer as done (docs/providers.md).
+func (Postiz) RetryHorizon() time.Duration { return 0 }
+
 // Types lists what Postiz sends: published posts only.
 func (Postiz) Types() []string { return []string{event.PostPublished} }
 

@@ -37,6 +37,11 @@ func (StandardWebhooks) Key(secret string) (*Key, error) {
 	return NewKey(raw), nil
 }
 
+// RetryHorizon: the schedule the Standard Webhooks specification recommends (immediately,
+// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h) ends 75 h 35 min after the first
+// attempt, plus jitter.
+func (StandardWebhooks) RetryHorizon() time.Duration { return 76 * time.Hour }
+
 // Verify accepts any v1 signature in webhook-signature that matches under any key, and
 // ignores the other versions (v1a is ed25519).
 func (StandardWebhooks) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {

@@ -288,6 +288,10 @@ func xRevoke(elem jsontext.Value) (Part, error) {
 	}}, nil
 }
 
+// RetryHorizon: X's enterprise tier retries three more times over five minutes; other tiers
+// document no retries (docs/providers.md).
+func (X) RetryHorizon() time.Duration { return 5 * time.Minute }
+
 // Types lists what the mapped events carry.
 func (X) Types() []string {
 	return []string{event.PostPublished, event.PostTokenExpired, event.CommentReceived, event.FollowerGained, event.FollowerLost}

@@ -53,7 +53,21 @@ type bridge struct {
 	logs *testkit.LogBuffer
 }
 
+// start runs a bridge on cfg and waits until its dedup store answers (Kafka itself may be
+// meant to be unready: a test may leave a topic out).
 func start(t *testing.T, cfg config.Config) *bridge {
+	t.Helper()
+	b := launch(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := b.WaitDedup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// launch runs a bridge on cfg without waiting for it to be ready.
+func launch(t *testing.T, cfg config.Config) *bridge {
 	t.Helper()
 	logs := &testkit.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -37,7 +37,7 @@ func (u *unready) Unwrap() error { return u.err }
 
 // checks are the conditions of readiness, in order; the first failing one is reported.
 func (s *Service) checks() []check {
-	return []check{{name: "kafka", run: s.kafkaReady}}
+	return []check{{name: "kafka", run: s.kafkaReady}, {name: "dedup", run: s.dedup.check}}
 }
 
 // kafkaReady asks a broker for the bridge's topics.

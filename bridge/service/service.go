@@ -18,7 +18,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
-	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/ingress"
 	"github.com/socialbridge/bridge/bridge/poll"
 	"github.com/socialbridge/bridge/bridge/producer"
@@ -27,7 +26,8 @@ import (
 	"github.com/socialbridge/bridge/schemas"
 )
 
-// startTimeout bounds each step of the start (topics, schemas, dedup rebuild).
+// startTimeout bounds each step of the start that does not grow with the data (topics,
+// schemas); the dedup rebuild, which does, runs in the background (see dedup.go).
 const startTimeout = 30 * time.Second
 
 // Service is one running bridge.
@@ -37,6 +37,7 @@ type Service struct {
 	cl       *kgo.Client
 	adm      *kadm.Client
 	server   *ingress.Server
+	dedup    *dedupState
 	metrics  *ingress.Metrics
 	poller   *poll.Poller
 	ready    atomic.Pointer[ingress.Readiness]
@@ -57,9 +58,9 @@ type options struct{ discard bool }
 // of the load benchmark. Nothing it accepts is stored.
 func DiscardRecords() Option { return func(o *options) { o.discard = true } }
 
-// New connects to Kafka, creates the topics when configured, registers the schemas, rebuilds
-// the dedup set from Kafka, and builds the ingress. It fails with a clear error if any of
-// these cannot be done within the start timeout.
+// New connects to Kafka, creates the topics when configured, registers the schemas, and builds
+// the ingress; it fails with a clear error if any of these cannot be done within the start
+// timeout. The dedup window is rebuilt from Kafka in the background (see dedup.go).
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Service, error) {
 	var o options
 	for _, opt := range opts {
@@ -95,13 +96,9 @@ func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
 	if err != nil {
 		return err
 	}
-	store := dedup.New(s.cfg.Dedup.Window.D(), s.cfg.Dedup.MaxIDs)
-	if s.cfg.Dedup.Rebuild {
-		if err := s.rebuild(ctx, store); err != nil {
-			return err
-		}
-	}
-	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()), store)
+	s.dedup = newDedup(s.cfg, s.log, s.cfg.Dedup.Rebuild)
+	s.dedup.start(s.cl, k.TopicPrefix)
+	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()))
 	return s.startPolls(ctx)
 }
 
@@ -110,38 +107,25 @@ func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, metrics: ingress.NewMetrics()}
+	s := &Service{cfg: cfg, log: log, metrics: ingress.NewMetrics(), dedup: newDedup(cfg, log, false)}
 	s.ready.Store(&ingress.Readiness{Ready: true})
-	s.server = s.ingress(sources, enc, &producer.Discard{}, dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs))
+	s.dedup.start(nil, "")
+	s.server = s.ingress(sources, enc, &producer.Discard{})
 	log.Warn("discarding records: nothing this bridge accepts is stored (benchmark baseline)")
 	return s, nil
 }
 
-func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingress.Producer, store *dedup.Store) *ingress.Server {
+func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingress.Producer) *ingress.Server {
 	h := s.cfg.HTTP
+	s.dedup.register(s.metrics.Registry)
 	return ingress.New(ingress.Options{
 		Sources: sources, TopicPrefix: s.cfg.Kafka.TopicPrefix, MaxBodyBytes: h.MaxBodyBytes,
 		MaxHeaderBytes: h.MaxHeaderBytes,
 		ReadTimeout:    h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
-		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: store,
+		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: s.dedup.store,
 		Metrics: s.metrics, Log: s.log, Ready: s.isReady,
 		Admin: h.AdminListen != "", Pprof: h.AdminPprof,
 	})
-}
-
-func (s *Service) rebuild(ctx context.Context, store *dedup.Store) error {
-	topics := producer.Topics(s.cfg.Kafka.TopicPrefix)
-	topics = topics[:len(topics)-1] // the quarantine holds no accepted ids
-	var n int
-	err := withTimeout(ctx, func(ctx context.Context) (err error) {
-		n, err = dedup.Rebuild(ctx, s.cl, topics, s.cfg.Dedup.Window.D(), time.Now(), store)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("dedup rebuild from kafka: %w", err)
-	}
-	s.log.Info("dedup rebuilt from kafka", "ids", n, "window", s.cfg.Dedup.Window.D())
-	return nil
 }
 
 func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
@@ -275,11 +259,15 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		s.stop()
 		s.watcher.Wait()
 	}
+	s.dedup.stop()
 	if s.cl != nil {
 		if err := s.cl.Flush(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("flush: %w", err))
 		}
 		s.cl.Close()
+	}
+	if err := s.dedup.close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("dedup: %w", err))
 	}
 	return errors.Join(errs...)
 }

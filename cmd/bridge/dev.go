@@ -76,6 +76,10 @@ func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
 		s.Shutdown(context.Background())
 		return fmt.Errorf("--listen: %w", err)
 	}
+	if err := s.WaitDedup(ctx); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
 	running, err := startDevConsumers(ctx, cfg, a.dashboard, log)
 	if err == nil && running.ctx.Err() == nil {
 		printWelcome(stdout, welcome{

@@ -40,11 +40,17 @@ func runInBackground(t *testing.T, args []string, stdout, stderr io.Writer) func
 	return stop
 }
 
-func waitHealthy(t *testing.T, base string) {
+func waitHealthy(t *testing.T, base string) { t.Helper(); waitFor200(t, base+"/healthz") }
+
+// waitReadyz waits until the bridge is ready: /healthz answers from the start, but the dedup
+// window is rebuilt, and the topics' leaders settled, only later.
+func waitReadyz(t *testing.T, base string) { t.Helper(); waitFor200(t, base+"/readyz") }
+
+func waitFor200(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
+		if resp, err := http.Get(url); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
@@ -52,7 +58,7 @@ func waitHealthy(t *testing.T, base string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s never became healthy", base)
+	t.Fatalf("%s never answered 200", url)
 }
 
 func post(t *testing.T, url string, h http.Header, body string) (int, string) {

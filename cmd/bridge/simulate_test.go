@@ -50,7 +50,7 @@ sources:
 		t.Fatal(err)
 	}
 	runInBackground(t, []string{"serve", "--config", s.path}, io.Discard, io.Discard)
-	waitHealthy(t, s.base)
+	waitReadyz(t, s.base)
 	return s
 }
 

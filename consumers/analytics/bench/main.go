@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/socialbridge/bridge/internal/resultsmd"
 )
 
 func main() {
@@ -106,5 +108,5 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.results == "" {
 		return nil
 	}
-	return writeSection(o.results, md)
+	return resultsmd.WriteSection(o.results, section, md, false)
 }

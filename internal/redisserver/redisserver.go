@@ -1,0 +1,156 @@
+// Package redisserver runs a redis-server process of its own on a loopback port, with its
+// data in a folder, so that a test or the fault suite can kill it and start it again. It
+// appends every write to its log before answering (appendonly; appendfsync everysec), as a
+// Redis holding the dedup window must: a killed and restarted Redis forgets nothing it
+// acknowledged (only a crash of the machine itself can lose the last second).
+package redisserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a redis-server process. Its methods are not safe for concurrent use.
+type Server struct {
+	bin, dir string
+	port     int
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+// Start runs redis-server (found on PATH) with its data in dir on a free loopback port, and
+// waits until it answers.
+func Start(dir string) (*Server, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redisserver: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, dir: dir, port: port}
+	return s, s.Start()
+}
+
+// Require starts a Server for t in a temp dir and kills it at cleanup. Without a
+// redis-server binary the test is skipped, or fails under CI.
+func Require(t testing.TB) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("redisserver: %v (scripts/services.sh install provides it)", err)
+		}
+		t.Skipf("redisserver: %v", err)
+	}
+	s, err := Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Kill() })
+	return s
+}
+
+// Addr is the server's host:port; it stays the same across Kill and Start.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Pid is the running process's id, 0 when stopped.
+func (s *Server) Pid() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Start starts the stopped server again with the same port and data.
+func (s *Server) Start() error {
+	if s.cmd != nil {
+		return errors.New("redisserver: already running")
+	}
+	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+		"--logfile", filepath.Join(s.dir, "redis.log"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("redisserver: %w", err)
+	}
+	s.cmd, s.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
+	return s.waitReady(10 * time.Second)
+}
+
+// Kill stops the server with SIGKILL and waits for it to exit.
+func (s *Server) Kill() error { return s.signal(syscall.SIGKILL) }
+
+// Stop stops the server with SIGTERM (it finishes writing its data) and waits for it to exit.
+func (s *Server) Stop() error { return s.signal(syscall.SIGTERM) }
+
+func (s *Server) signal(sig syscall.Signal) error {
+	if s.cmd == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
+	return nil
+}
+
+// waitReady waits until the server answers PING with PONG.
+func (s *Server) waitReady(limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	for {
+		if ping(s.Addr()) == nil {
+			return nil
+		}
+		select {
+		case <-s.done:
+			b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			return fmt.Errorf("redisserver: exited at start:\n%s", b)
+		case <-ctx.Done():
+			return fmt.Errorf("redisserver: no answer on %s within %s", s.Addr(), limit)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	buf := make([]byte, 7)
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "+PONG\r\n" {
+		return fmt.Errorf("redisserver: PING answered %q: %v", buf[:n], err)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
