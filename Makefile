@@ -53,10 +53,11 @@ bench:
 	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) run ./bench $(ARGS)
 
 # Throughput of the retries and alerts groups against a bare franz-go consumer, in one run
-# on a broker started for it (see bench/RESULTS.md, "Reference consumers").
+# on a broker started for it, COUNT rounds (default 5; see bench/RESULTS.md, "Reference
+# consumers", which reports their medians).
 bench-consumers:
 	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
-	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -run '^$$' -bench Consumers -benchtime 1x ./consumers/
+	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -run '^$$' -bench Consumers -benchtime 1x -count $${COUNT:-5} ./consumers/
 
 # The analytics consumer's benchmark: events/s into SQLite and PostgreSQL against a bare
 # franz-go consumer, and the summary's latency over a month; updates bench/RESULTS.md.

@@ -24,8 +24,15 @@ type Retries struct {
 	Group  string     `yaml:"group"`
 	Delays []Duration `yaml:"delays"`
 	Action Action     `yaml:"action"`
-	Member Member     `yaml:",inline"`
+	// Concurrency is how many calls of the action run at once (and connections to its host
+	// are kept open for); a batch holds 64 records per call in flight.
+	Concurrency int    `yaml:"concurrency"`
+	Member      Member `yaml:",inline"`
 }
+
+// MaxRetriesConcurrency bounds consumers.retries.concurrency: more calls in flight than
+// this are a load test of the provider, not a retry.
+const MaxRetriesConcurrency = 1024
 
 // Member holds what every group-commit consumer process has: where it serves /metrics and
 // /healthz, and the id that makes its Kafka transactions survive its own restart.
@@ -75,10 +82,11 @@ var ActionPlaceholders = []string{"post_id", "event_id", "platform", "profile_na
 func defaultConsumers() Consumers {
 	return Consumers{
 		Retries: Retries{
-			Group:  "social.retries",
-			Delays: []Duration{Duration(30 * time.Second), Duration(5 * time.Minute), Duration(30 * time.Minute)},
-			Action: Action{Method: http.MethodPost, Timeout: Duration(10 * time.Second)},
-			Member: Member{Listen: "127.0.0.1:8082", TransactionTimeout: Duration(time.Minute)},
+			Group:       "social.retries",
+			Delays:      []Duration{Duration(30 * time.Second), Duration(5 * time.Minute), Duration(30 * time.Minute)},
+			Action:      Action{Method: http.MethodPost, Timeout: Duration(10 * time.Second)},
+			Concurrency: 32,
+			Member:      Member{Listen: "127.0.0.1:8082", TransactionTimeout: Duration(time.Minute)},
 		},
 		Alerts: Alerts{
 			Group: "social.alerts", Cooldown: Duration(6 * time.Hour), SlackTimeout: Duration(10 * time.Second),
@@ -121,6 +129,9 @@ func (r *Retries) validate(bad complaint) {
 		}
 	}
 	positive(bad, key+".action.timeout", a.Timeout)
+	if r.Concurrency < 1 || r.Concurrency > MaxRetriesConcurrency {
+		bad(key+".concurrency", "want 1 to %d calls at once, got %d", MaxRetriesConcurrency, r.Concurrency)
+	}
 	r.Member.validate(bad, key)
 	if r.Member.TransactionTimeout > 0 && r.Member.TransactionTimeout <= a.Timeout {
 		bad(key+".transaction_timeout", "must exceed action.timeout (%s): a batch waits for its calls inside one transaction", a.Timeout)

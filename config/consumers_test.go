@@ -28,7 +28,7 @@ func TestReferenceConsumers(t *testing.T) {
 	}
 	r := cfg.Consumers.Retries
 	if r.Group != "social.retries" || len(r.Delays) != 3 || r.Delays[1].D() != 5*time.Minute ||
-		r.Action.Headers["Authorization"] != "Bearer key-123" || r.Action.Timeout.D() != 10*time.Second {
+		r.Action.Headers["Authorization"] != "Bearer key-123" || r.Action.Timeout.D() != 10*time.Second || r.Concurrency != 32 {
 		t.Errorf("retries not read: %+v", r)
 	}
 	if a := cfg.Consumers.Alerts; a.Cooldown.D() != 6*time.Hour || a.SlackWebhookURL != vars["SLACK_WEBHOOK_URL"] {
@@ -64,6 +64,8 @@ func TestConsumersRefusedNamingTheKey(t *testing.T) {
 		{"consumers: {retries: {action: {url: \"https://x/{postid}\"}}}", "consumers.retries.action.url: unknown placeholder {postid}"},
 		{"consumers: {retries: {action: {method: FETCH}}}", "consumers.retries.action.method"},
 		{"consumers: {retries: {group: \"\"}}", "consumers.retries.group: must not be empty"},
+		{"consumers: {retries: {concurrency: 0}}", "consumers.retries.concurrency: want 1 to 1024 calls at once, got 0"},
+		{"consumers: {retries: {concurrency: 5000}}", "consumers.retries.concurrency: want 1 to 1024"},
 		{"consumers: {alerts: {cooldown: 0s}}", "consumers.alerts.cooldown: must be positive"},
 		{"consumers: {alerts: {slack_webhook_url: \"hooks.slack.com/secret-path\"}}", "consumers.alerts.slack_webhook_url: want an absolute"},
 		{"consumers: {analytics: {database: \"mysql://u:hunter2@x/db\"}}", "consumers.analytics.database: want sqlite:PATH or a postgres:// DSN"},

@@ -85,7 +85,7 @@ func (l *Loop) batch(ctx context.Context, fs kgo.Fetches) error {
 	if err := l.Session.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{session: l.Session, moved: map[string]int{}}
+	tx := newTx(l.Session)
 	herr := l.Handler.Handle(ctx, tx, fs)
 	if herr == nil {
 		herr = tx.wait()
@@ -115,6 +115,9 @@ func (l *Loop) ended(tx *Tx, committed bool) {
 		for topic, n := range tx.moved {
 			l.Metrics.Moved.WithLabelValues(topic).Add(float64(n))
 		}
+		for c, n := range tx.processed {
+			l.Metrics.Processed.WithLabelValues(c.topic, c.outcome).Add(float64(n))
+		}
 	}
 	l.Metrics.Transactions.WithLabelValues(outcome).Inc()
 	l.Handler.Ended(committed)
@@ -131,11 +134,22 @@ func pause(ctx context.Context, d time.Duration) {
 
 // Tx is the open transaction of one batch.
 type Tx struct {
-	session *kgo.GroupTransactSession
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	err     error
-	moved   map[string]int
+	session   *kgo.GroupTransactSession
+	promise   func(*kgo.Record, error) // t.produced, made once rather than per record
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	err       error
+	moved     map[string]int
+	processed map[processedKey]int
+}
+
+// processedKey is the labels of Metrics.Processed.
+type processedKey struct{ topic, outcome string }
+
+func newTx(s *kgo.GroupTransactSession) *Tx {
+	t := &Tx{session: s, moved: map[string]int{}, processed: map[processedKey]int{}}
+	t.promise = t.produced
+	return t
 }
 
 // Client is the session's client, for Holds.
@@ -144,19 +158,28 @@ func (t *Tx) Client() *kgo.Client { return t.session.Client() }
 // Produce adds r to the transaction. A record Kafka refuses aborts the batch.
 func (t *Tx) Produce(ctx context.Context, r *kgo.Record) {
 	t.wg.Add(1)
-	t.session.Produce(ctx, r, func(r *kgo.Record, err error) {
-		defer t.wg.Done()
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if err != nil && t.err == nil {
-			t.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
-		}
-		if err == nil {
-			t.moved[r.Topic]++
-		}
-	})
+	t.session.Produce(ctx, r, t.promise)
 }
 
+func (t *Tx) produced(r *kgo.Record, err error) {
+	defer t.wg.Done()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil && t.err == nil {
+		t.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+	}
+	if err == nil {
+		t.moved[r.Topic]++
+	}
+}
+
+// Count counts one record of topic handled with outcome in Metrics.Processed, if the batch
+// commits: a batch polled again after an abort is counted once.
+func (t *Tx) Count(topic, outcome string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.processed[processedKey{topic, outcome}]++
+}
 func (t *Tx) wait() error {
 	t.wg.Wait()
 	t.mu.Lock()

@@ -24,7 +24,7 @@ type Member struct {
 	Config   config.Member
 	Group    string
 	Reads    []string // topics consumed
-	Topics   []Topic  // topics created (or checked) at start: every one read or written
+	Topics   []Topic  // topics created (or checked) at start: every one read or written, unless the caller did
 	Handler  Handler
 	Holds    *Holds
 	Metrics  *Metrics
@@ -69,6 +69,9 @@ func (m *Member) Run(ctx context.Context) error {
 }
 
 func (m *Member) ensureTopics(ctx context.Context) error {
+	if len(m.Topics) == 0 {
+		return nil
+	}
 	cl, err := kgo.NewClient(kafkaconn.Options(m.Kafka)...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
@@ -76,7 +79,7 @@ func (m *Member) ensureTopics(ctx context.Context) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := EnsureTopics(ctx, kadm.NewClient(cl), m.Kafka, m.Topics...); err != nil {
+	if err := EnsureTopics(ctx, cl, m.Kafka, m.Topics...); err != nil {
 		return fmt.Errorf("kafka at %v: %w", m.Kafka.Brokers, err)
 	}
 	return nil

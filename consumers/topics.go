@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/socialbridge/bridge/config"
 )
@@ -22,18 +24,17 @@ type Topic struct {
 }
 
 // EnsureTopics creates the topics that do not exist yet (when kafka.create_topics is set),
-// with the configured partitions and replication, and waits until the cluster's metadata
-// shows them all. Without create_topics it only checks, and names the missing ones.
-func EnsureTopics(ctx context.Context, adm *kadm.Client, k config.Kafka, topics ...Topic) error {
+// in one request per kind (compacted or not), with the configured partitions and
+// replication, and waits until the cluster's metadata shows each with a leader for every
+// partition. Without create_topics it only checks, and names the missing ones.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, k config.Kafka, topics ...Topic) error {
 	if k.CreateTopics {
-		for _, t := range topics {
-			if err := create(ctx, adm, k, t); err != nil {
-				return err
-			}
+		if err := create(ctx, kadm.NewClient(cl), k, topics); err != nil {
+			return err
 		}
 	}
 	for {
-		missing, err := missingTopics(ctx, adm, topics)
+		missing, err := missingTopics(ctx, cl, topics)
 		if err == nil && len(missing) == 0 {
 			return nil
 		}
@@ -48,39 +49,86 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, k config.Kafka, topics 
 	}
 }
 
-func create(ctx context.Context, adm *kadm.Client, k config.Kafka, t Topic) error {
+// create creates topics in one request per kind (compacted or not).
+func create(ctx context.Context, adm *kadm.Client, k config.Kafka, topics []Topic) error {
+	var plain, compact []string
+	for _, t := range topics {
+		if t.Compact {
+			compact = append(compact, t.Name)
+		} else {
+			plain = append(plain, t.Name)
+		}
+	}
 	configs := map[string]*string{}
-	if t.Compact {
-		configs["cleanup.policy"] = ptr("compact")
-	} else if k.Retention > 0 {
+	if k.Retention > 0 {
 		configs["retention.ms"] = ptr(strconv.FormatInt(k.Retention.D().Milliseconds(), 10))
 	}
-	resp, err := adm.CreateTopic(ctx, k.Partitions, k.ReplicationFactor, configs, t.Name)
-	if err == nil {
-		err = resp.Err
+	if err := createAll(ctx, adm, k, configs, plain); err != nil {
+		return err
 	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %s: %w", t.Name, err)
+	return createAll(ctx, adm, k, map[string]*string{"cleanup.policy": ptr("compact")}, compact)
+}
+
+func createAll(ctx context.Context, adm *kadm.Client, k config.Kafka, configs map[string]*string, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	resps, err := adm.CreateTopics(ctx, k.Partitions, k.ReplicationFactor, configs, topics...)
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", topics, err)
+	}
+	for _, r := range resps.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
 	}
 	return nil
 }
 
-func missingTopics(ctx context.Context, adm *kadm.Client, topics []Topic) ([]string, error) {
-	names := make([]string, len(topics))
-	for i, t := range topics {
-		names[i] = t.Name
+// missingTopics asks a broker for the topics' metadata, not the client's cache (kadm's
+// answers come from it, and a topic seen missing there stays missing for the client's
+// metadata min age, 5 s), and names those without a leader for every partition.
+func missingTopics(ctx context.Context, cl *kgo.Client, topics []Topic) ([]string, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t.Name)
+		req.Topics = append(req.Topics, rt)
 	}
-	details, err := adm.ListTopics(ctx, names...)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return names, err
+		return names(topics), err
+	}
+	led := map[string]bool{}
+	for _, t := range resp.Topics {
+		if t.Topic != nil && t.ErrorCode == 0 && len(t.Partitions) > 0 && allLed(t.Partitions) {
+			led[*t.Topic] = true
+		}
 	}
 	var missing []string
-	for _, n := range names {
-		if d, ok := details[n]; !ok || d.Err != nil {
-			missing = append(missing, n)
+	for _, t := range topics {
+		if !led[t.Name] {
+			missing = append(missing, t.Name)
 		}
 	}
 	return missing, nil
+}
+
+func allLed(ps []kmsg.MetadataResponseTopicPartition) bool {
+	for _, p := range ps {
+		if p.ErrorCode != 0 || p.Leader < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func names(topics []Topic) []string {
+	out := make([]string, len(topics))
+	for i, t := range topics {
+		out[i] = t.Name
+	}
+	return out
 }
 
 // Partitions returns how many partitions topic has.

@@ -76,7 +76,7 @@ func decodeBody(t string, s avro.Schema, data []byte, ev *event.Event) error {
 	return nil
 }
 
-// readBody reads the one record in data, with s, into v: an *event.Event or an *Outcome.
+// readBody reads the one record in data, with s, into v: an *event.Event, *withoutRaw or *Outcome.
 func readBody(s avro.Schema, data []byte, v any) error {
 	r := readers.Get().(*avro.Reader)
 	defer putReader(r)

@@ -3,8 +3,6 @@ package schemas
 import (
 	"fmt"
 	"time"
-
-	"github.com/hamba/avro/v2"
 )
 
 // Outcome is the part of a post event that a consumer counting post outcomes reads (the
@@ -24,20 +22,7 @@ type Outcome struct {
 // without copying it, which makes it several times quicker. On error *o is zero.
 func (r *Reader) DecodeOutcome(value []byte, o *Outcome) error {
 	*o = Outcome{}
-	var (
-		t    string
-		s    avro.Schema
-		body []byte
-		err  error
-	)
-	switch {
-	case len(value) == 0 || value[0] != 0:
-		t, s, body, err = r.single.unframe(value)
-	case r.registry == nil:
-		err = errNoRegistry
-	default:
-		t, s, body, err = r.registry.unframe(value)
-	}
+	t, s, body, err := r.unframe(value)
 	if err != nil {
 		return err
 	}

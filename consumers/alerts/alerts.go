@@ -17,7 +17,7 @@ import (
 )
 
 const (
-	maxRecords   = 5000             // per batch, one transaction
+	maxRecords   = 20000            // per batch, one transaction: its commit is a small part of its time
 	startTimeout = 30 * time.Second // bounds making sure of the topics
 )
 
@@ -32,7 +32,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 	if err := cfg.RequireAlerts(); err != nil {
 		return err
 	}
-	dec, err := consumers.NewDecoder(cfg.SchemaRegistry)
+	dec, err := consumers.NewReader(cfg.SchemaRegistry)
 	if err != nil {
 		return err
 	}
@@ -40,15 +40,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 	log = log.With("group", ac.Group)
 	topics := []consumers.Topic{{Name: Expired(prefix)}, {Name: Published(prefix)}, {Name: Keyed(prefix)},
 		{Name: State(prefix), Compact: true}, {Name: DLQ(prefix)}}
-	n, err := coPartitioned(ctx, cfg.Kafka, topics, prefix)
-	if err != nil {
-		return err
-	}
 	writer, err := kgo.NewClient(append(kafkaconn.Options(cfg.Kafka), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer writer.Close()
+	n, err := coPartitioned(ctx, writer, cfg.Kafka, topics, prefix)
+	if err != nil {
+		return err
+	}
 
 	reg := consumers.NewRegistry()
 	metrics := consumers.NewMetrics(reg, ac.Group)
@@ -59,14 +59,14 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 	defer owned.drop(nil, true)
 	holds := &consumers.Holds{}
 	h := &handler{
-		prefix: prefix, cooldown: ac.Cooldown.D(), dec: dec, holds: holds, metrics: metrics, log: log,
+		keyed: Keyed(prefix), state: State(prefix), dlq: DLQ(prefix), cooldown: ac.Cooldown.D(), dec: dec, holds: holds, metrics: metrics, log: log,
 		parts: owned, keyedN: n, hash: kgo.StickyKeyPartitioner(nil).ForTopic(Keyed(prefix)),
 		deliver: &deliverer{slack: newSlack(ac.SlackWebhookURL, ac.SlackTimeout.D()), writer: writer,
 			topic: State(prefix), metrics: metrics, sent: sent, log: log, backoff: bo},
 	}
 	m := &consumers.Member{
 		Kafka: cfg.Kafka, Config: ac.Member, Group: ac.Group, Reads: []string{Expired(prefix), Published(prefix), Keyed(prefix)},
-		Topics: topics, Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log, MaxRecords: maxRecords,
+		Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log, MaxRecords: maxRecords, // Topics: coPartitioned made sure of them
 		Gone: func(_ *kgo.Client, ps map[string][]int32) { owned.drop(ps[Keyed(prefix)], false) },
 		Options: []kgo.Opt{
 			kgo.RecordPartitioner(partitioner{manual: map[string]bool{Keyed(prefix): true, State(prefix): true}}),
@@ -88,7 +88,7 @@ func (h *handler) assigned(ctx context.Context, k config.Kafka, writer *kgo.Clie
 	if len(ids) == 0 {
 		return nil
 	}
-	loaded, err := load(ctx, k, writer, State(h.prefix), ids)
+	loaded, err := load(ctx, k, writer, h.state, ids)
 	if err != nil {
 		h.log.Error("state not loaded", "partitions", ids, "err", err)
 		return err
@@ -107,18 +107,13 @@ func (h *handler) assigned(ctx context.Context, k config.Kafka, writer *kgo.Clie
 
 // coPartitioned makes sure the topics exist and returns the partitions of the keyed topic,
 // which the state topic must equal: a key's records and state share a partition number.
-func coPartitioned(ctx context.Context, k config.Kafka, topics []consumers.Topic, prefix string) (int, error) {
-	cl, err := kgo.NewClient(kafkaconn.Options(k)...)
-	if err != nil {
-		return 0, fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+func coPartitioned(ctx context.Context, cl *kgo.Client, k config.Kafka, topics []consumers.Topic, prefix string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := consumers.EnsureTopics(ctx, adm, k, topics...); err != nil {
+	if err := consumers.EnsureTopics(ctx, cl, k, topics...); err != nil {
 		return 0, fmt.Errorf("kafka at %v: %w", k.Brokers, err)
 	}
+	adm := kadm.NewClient(cl)
 	n, err := consumers.Partitions(ctx, adm, Keyed(prefix))
 	if err != nil {
 		return 0, err

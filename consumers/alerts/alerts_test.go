@@ -18,6 +18,7 @@ import (
 	"github.com/socialbridge/bridge/consumers/alerts"
 	"github.com/socialbridge/bridge/consumers/internal/testkit"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/schemas"
 )
 
 func TestMain(m *testing.M) {
@@ -252,4 +253,21 @@ func TestUndecodableValuesAreDeadLettered(t *testing.T) {
 			t.Errorf("DLQ record %s: error %q, origin %q", r.Key, e, testkit.Header(r, consumers.HeaderDLQOriginTopic))
 		}
 	}
+}
+
+// TestWholeValuesInTheKeyedTopicAreDecided: the keyed topic held whole event values before
+// it held notices; such a record left there by an earlier version is still decided.
+func TestWholeValuesInTheKeyedTopicAreDecided(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	s := newSlack(t, nil)
+	enc, _ := schemas.NewSingleObject()
+	value, err := enc.Encode(nil, expired("evt_old", "legacy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &kgo.Record{Topic: alerts.Keyed(prefix), Key: []byte(`["acme","legacy","instagram"]`), Value: value}
+	r.Partition = int32(kgo.StickyKeyPartitioner(nil).ForTopic(r.Topic).Partition(r, testkit.Partitions))
+	testkit.ProduceRecords(t, brokers, r)
+	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, s.srv.URL)), alerts.Run)
+	eventually(t, 60*time.Second, "the alert of the whole value", func() bool { return len(s.posted("Token expired", "legacy")) == 1 })
 }

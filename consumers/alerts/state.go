@@ -16,9 +16,43 @@ func keyOf(ev *event.Event) Key {
 
 // Record keys: the keyed topic's is the JSON array [source, profile, platform]; the state
 // topic holds two records per key, ["alert", …] and ["delivery", …], each with one writer.
-func (k Key) bytes() []byte { return mustJSON([]string{k.Source, k.Profile, k.Platform}) }
+func (k Key) bytes() []byte { return jsonStrings(k.Source, k.Profile, k.Platform) }
 func (k Key) stateKey(kind string) []byte {
-	return mustJSON([]string{kind, k.Source, k.Profile, k.Platform})
+	return jsonStrings(kind, k.Source, k.Profile, k.Platform)
+}
+
+// jsonStrings is json.Marshal of ss as an array, byte for byte (a key's bytes choose its
+// partition, so they must never change), without reflection when no string needs escaping.
+func jsonStrings(ss ...string) []byte {
+	n := 1
+	for _, s := range ss {
+		if !plainJSON(s) {
+			return mustJSON(ss)
+		}
+		n += len(s) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, s...)
+		b = append(b, '"')
+	}
+	return append(b, ']')
+}
+
+// plainJSON reports whether encoding/json writes s as is between quotes: printable ASCII
+// but for the characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7E || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // Kinds of state records.
@@ -66,33 +100,32 @@ type Delivery struct {
 // expire is the alert after a token expiry, and whether it is a new one to send: not when
 // the key's alert is inside its cool-down and unresolved, nor when the expiry is older than
 // the publish that resolved it, nor for the same event again.
-func expire(cur *Alert, ev *event.Event, cooldown time.Duration) (*Alert, bool) {
-	t := ev.ReceivedAt
+func expire(cur *Alert, n *notice, cooldown time.Duration) (*Alert, bool) {
+	t := n.ReceivedAt
 	if cur != nil {
 		switch {
-		case cur.ID == ev.ID,
+		case cur.ID == n.ID,
 			cur.Resolution == nil && t.Before(cur.Until),
 			cur.Resolution != nil && !t.After(cur.Resolution.At):
 			return cur, false
 		}
 	}
-	k := keyOf(ev)
 	return &Alert{
-		ID: ev.ID, RaisedAt: t, Until: t.Add(cooldown), Source: k.Source, Provider: ev.Provider,
-		Profile: k.Profile, Platform: k.Platform, PostID: deref(ev.PostID),
-		ReconnectURL: deref(ev.ReconnectURL), OccurredAt: ev.OccurredAt,
+		ID: n.ID, RaisedAt: t, Until: t.Add(cooldown), Source: n.Key.Source, Provider: n.Provider,
+		Profile: n.Key.Profile, Platform: n.Key.Platform, PostID: n.PostID,
+		ReconnectURL: n.ReconnectURL, OccurredAt: n.OccurredAt,
 	}, true
 }
 
 // publish is the alert after a post.published, and whether it resolves it: the alert is
 // open and the publish was received after the expiry that raised it. Resolving ends the
 // cool-down: the next expiry alerts again.
-func publish(cur *Alert, ev *event.Event) (*Alert, bool) {
-	if cur == nil || cur.Resolution != nil || !ev.ReceivedAt.After(cur.RaisedAt) {
+func publish(cur *Alert, n *notice) (*Alert, bool) {
+	if cur == nil || cur.Resolution != nil || !n.ReceivedAt.After(cur.RaisedAt) {
 		return cur, false
 	}
 	next := *cur
-	next.Resolution = &Resolution{ID: ev.ID, At: ev.ReceivedAt, PostID: deref(ev.PostID), PostURL: deref(ev.PlatformPostURL)}
+	next.Resolution = &Resolution{ID: n.ID, At: n.ReceivedAt, PostID: n.PostID, PostURL: n.PostURL}
 	return &next, true
 }
 

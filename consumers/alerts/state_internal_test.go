@@ -7,9 +7,8 @@ import (
 	"github.com/socialbridge/bridge/bridge/event"
 )
 
-func ev(typ, id string, at time.Time) *event.Event {
-	p, pl := "brand", "x"
-	return &event.Event{ID: id, Type: typ, Source: "acme", ReceivedAt: at, ProfileName: &p, Platform: &pl}
+func ev(typ, id string, at time.Time) *notice {
+	return &notice{ID: id, Type: typ, Key: Key{Source: "acme", Profile: "brand", Platform: "x"}, ReceivedAt: at}
 }
 
 func TestDecisions(t *testing.T) {
@@ -22,7 +21,7 @@ func TestDecisions(t *testing.T) {
 	cases := []struct {
 		name string
 		cur  *Alert
-		ev   *event.Event
+		ev   *notice
 		want bool
 	}{
 		{"same event again", first, ev(event.PostTokenExpired, "e1", t0), false},
@@ -74,6 +73,24 @@ func TestOwed(t *testing.T) {
 	for i, c := range cases {
 		if kind, id := owed(c.a, c.d); kind != c.kind || id != c.id {
 			t.Errorf("case %d: owed %s %s, want %s %s", i, kind, id, c.kind, c.id)
+		}
+	}
+}
+
+// TestKeyBytesAreJSON: a key's bytes pick its partition, so they stay exactly what
+// encoding/json writes, whatever the strings hold.
+func TestKeyBytesAreJSON(t *testing.T) {
+	samples := []string{"", "acme", "brand name", "a\"b", `back\slash`, "<tag>&", "ünïcode", "tab\t", "\u2028", "bad\xffutf8", "~ok_-.0"}
+	for c := 0; c < 256; c++ {
+		samples = append(samples, "x"+string(rune(c))+"y", "x"+string([]byte{byte(c)})+"y")
+	}
+	for _, s := range samples {
+		k := Key{Source: "acme", Profile: s, Platform: "x"}
+		if got, want := k.bytes(), mustJSON([]string{k.Source, k.Profile, k.Platform}); string(got) != string(want) {
+			t.Errorf("key of %q: %s, want %s", s, got, want)
+		}
+		if got, want := k.stateKey(kindAlert), mustJSON([]string{kindAlert, k.Source, k.Profile, k.Platform}); string(got) != string(want) {
+			t.Errorf("state key of %q: %s, want %s", s, got, want)
 		}
 	}
 }

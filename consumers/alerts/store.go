@@ -72,14 +72,15 @@ func load(ctx context.Context, k config.Kafka, writer *kgo.Client, topic string,
 	out := make(map[int32]*partition, len(ids))
 	want := map[int32]kgo.Offset{}
 	marks := map[int32]string{}
+	rs := make([]*kgo.Record, 0, len(ids))
 	for _, id := range ids {
 		out[id] = newPartition(id)
 		want[id] = kgo.NewOffset().AtStart()
 		marks[id] = nonce()
-		r := &kgo.Record{Topic: topic, Partition: id, Key: markKey(id), Value: []byte(marks[id])}
-		if err := writer.ProduceSync(ctx, r).FirstErr(); err != nil {
-			return nil, fmt.Errorf("mark the end of %s[%d]: %w", topic, id, err)
-		}
+		rs = append(rs, &kgo.Record{Topic: topic, Partition: id, Key: markKey(id), Value: []byte(marks[id])})
+	}
+	if err := writer.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		return nil, fmt.Errorf("mark the end of %s%v: %w", topic, ids, err)
 	}
 	return out, read(ctx, k, topic, want, marks, out)
 }

@@ -25,12 +25,23 @@ type result struct {
 
 // Action calls the configured retry action for one failed post.
 type Action struct {
-	cfg    config.Action
-	client *http.Client
+	cfg     config.Action
+	headers http.Header // the configured headers, canonical, copied into each request
+	client  *http.Client
 }
 
-func newAction(cfg config.Action) *Action {
-	return &Action{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout.D()}}
+// newAction returns the action with a client that keeps a connection open for each of the
+// concurrent calls: net/http's default keeps two per host, and the other calls would each
+// open (and close) one.
+func newAction(cfg config.Action, concurrent int) *Action {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = concurrent
+	t.MaxIdleConns = max(t.MaxIdleConns, concurrent)
+	headers := make(http.Header, len(cfg.Headers)+1)
+	for name, value := range cfg.Headers {
+		headers.Set(name, value)
+	}
+	return &Action{cfg: cfg, headers: headers, client: &http.Client{Timeout: cfg.Timeout.D(), Transport: t}}
 }
 
 // Call sends the request for ev with Idempotency-Key: ev.ID, so a call repeated after a
@@ -44,10 +55,8 @@ func (a *Action) Call(ctx context.Context, ev *event.Event) result {
 	if err != nil {
 		return result{permanent: true, reason: "action: bad request: " + err.Error()}
 	}
-	for name, value := range a.cfg.Headers {
-		req.Header.Set(name, value)
-	}
-	req.Header.Set("Idempotency-Key", ev.ID)
+	req.Header = a.headers.Clone()
+	req.Header["Idempotency-Key"] = []string{ev.ID}
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return result{reason: "action: " + cause(err)}
@@ -102,20 +111,34 @@ func cause(err error) string {
 // fill puts the event's fields, percent-encoded, in place of {post_id}, {event_id}, {platform}
 // and {profile_name}. A placeholder whose field the event lacks is an error.
 func fill(template string, ev *event.Event) (string, error) {
-	values := map[string]*string{"post_id": ev.PostID, "event_id": &ev.ID, "platform": ev.Platform, "profile_name": ev.ProfileName}
 	out := template
 	for _, name := range config.ActionPlaceholders {
 		ph := "{" + name + "}"
 		if !strings.Contains(out, ph) {
 			continue
 		}
-		v := values[name]
+		v := field(ev, name)
 		if v == nil || *v == "" {
 			return "", fmt.Errorf("the event has no %s to fill %s of the action URL", name, ph)
 		}
 		out = strings.ReplaceAll(out, ph, escape(*v))
 	}
 	return out, nil
+}
+
+// field is the event's field named by a placeholder.
+func field(ev *event.Event, placeholder string) *string {
+	switch placeholder {
+	case "post_id":
+		return ev.PostID
+	case "event_id":
+		return &ev.ID
+	case "platform":
+		return ev.Platform
+	case "profile_name":
+		return ev.ProfileName
+	}
+	return nil
 }
 
 // escape percent-encodes every byte but the unreserved ones of RFC 3986, so a value is one

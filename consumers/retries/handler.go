@@ -21,7 +21,7 @@ type handler struct {
 	delays  []time.Duration
 	stage   map[string]int // topic → failed calls its records have behind them
 	action  *Action
-	dec     schemas.Decoder
+	dec     *schemas.Reader // values are read without their raw payload: a move forwards the record as read
 	holds   *consumers.Holds
 	metrics *consumers.Metrics
 	log     *slog.Logger
@@ -58,7 +58,7 @@ func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) 
 		if j.move != nil {
 			tx.Produce(ctx, j.move)
 		}
-		h.metrics.Processed.WithLabelValues(j.r.Topic, j.outcome).Inc()
+		tx.Count(j.r.Topic, j.outcome)
 	}
 	return nil
 }
@@ -68,15 +68,17 @@ func (h *handler) Ended(bool) {}
 // ready returns the jobs of one partition's records up to the first that cannot be handled
 // yet, which it holds: not due, or not decodable for now.
 func (h *handler) ready(cl *kgo.Client, records []*kgo.Record) []*job {
-	var jobs []*job
+	all := make([]job, len(records)) // one allocation for the partition's jobs
+	jobs := make([]*job, 0, len(records))
 	now := time.Now()
-	for _, r := range records {
-		j := &job{r: r, stage: h.stage[r.Topic], calls: h.stage[r.Topic]}
+	for i, r := range records {
+		j := &all[i]
+		j.r, j.stage, j.calls = r, h.stage[r.Topic], h.stage[r.Topic]
 		if due := h.due(r, j.stage); due.After(now) {
 			h.holds.Hold(cl, r, due)
 			break
 		}
-		if err := h.dec.Decode(r.Value, &j.ev); err != nil {
+		if err := h.dec.DecodeWithoutRaw(r.Value, &j.ev); err != nil {
 			if !consumers.Undecodable(err) {
 				h.log.Warn("decode failed; partition held", "topic", r.Topic, "partition", r.Partition, "err", err)
 				h.holds.Hold(cl, r, now.Add(holdDecode))
@@ -106,7 +108,11 @@ func (h *handler) due(r *kgo.Record, stage int) time.Time {
 // interleave orders the jobs one from each partition in turn, keeping each partition's order,
 // so that calls cut off by the budget leave a prefix of every partition done.
 func interleave(lanes [][]*job) []*job {
-	var out []*job
+	total := 0
+	for _, l := range lanes {
+		total += len(l)
+	}
+	out := make([]*job, 0, total)
 	for i := 0; ; i++ {
 		n := len(out)
 		for _, l := range lanes {
@@ -120,12 +126,22 @@ func interleave(lanes [][]*job) []*job {
 	}
 }
 
-// run does the jobs' calls, h.workers at a time. Jobs not started within the budget are
-// held, with the rest of their partition, for the next batch.
+// run does the jobs' calls on h.workers goroutines (each keeps the stack the HTTP client
+// grew, where a goroutine per call would grow one each time). Jobs not started within the
+// budget are held, with the rest of their partition, for the next batch.
 func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
 	start := time.Now()
-	sem := make(chan struct{}, h.workers)
+	next := make(chan *job)
 	var wg sync.WaitGroup
+	for range min(h.workers, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				h.retry(ctx, j)
+			}
+		}()
+	}
 	for i, j := range jobs {
 		if j.move != nil {
 			continue // dead-lettered without a call
@@ -134,13 +150,9 @@ func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
 			h.holdRest(cl, jobs[i:])
 			break
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			h.retry(ctx, j)
-		}()
+		next <- j
 	}
+	close(next)
 	wg.Wait()
 }
 
@@ -181,7 +193,9 @@ func (h *handler) retry(ctx context.Context, j *job) {
 			kgo.RecordHeader{Key: HeaderDueAt, Value: []byte(time.Now().Add(wait).UTC().Format(time.RFC3339Nano))})
 		j.outcome = "moved"
 	}
-	h.log.Debug("retried", "event_id", ev.ID, "attempt", attempts, "outcome", j.outcome, "reason", res.reason)
+	if h.log.Enabled(ctx, slog.LevelDebug) { // spares building the attributes of every call
+		h.log.Debug("retried", "event_id", ev.ID, "attempt", attempts, "outcome", j.outcome, "reason", res.reason)
+	}
 }
 
 func (h *handler) deadLetter(j *job, class, reason string) {

@@ -9,18 +9,16 @@ import (
 	"github.com/socialbridge/bridge/consumers"
 )
 
-// Tuning of a batch.
-const (
-	maxRecords = 500 // records per batch, one transaction
-	workers    = 32  // action calls in flight at once
-)
+// recordsPerCall is how many records a batch (one transaction) holds per call in flight:
+// enough that the batch's commit is a small part of its time.
+const recordsPerCall = 64
 
 // New returns the member of the retries group configured by cfg, ready to Run.
 func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 	if err := cfg.RequireRetries(); err != nil {
 		return nil, err
 	}
-	dec, err := consumers.NewDecoder(cfg.SchemaRegistry)
+	dec, err := consumers.NewReader(cfg.SchemaRegistry)
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +29,8 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 	metrics := consumers.NewMetrics(reg, rc.Group)
 	holds := &consumers.Holds{}
 	h := &handler{
-		prefix: prefix, stage: map[string]int{Input(prefix): 0}, action: newAction(rc.Action),
-		dec: dec, holds: holds, metrics: metrics, log: log, workers: workers,
+		prefix: prefix, stage: map[string]int{Input(prefix): 0}, action: newAction(rc.Action, rc.Concurrency),
+		dec: dec, holds: holds, metrics: metrics, log: log, workers: rc.Concurrency,
 		budget: max(0, rc.Member.TransactionTimeout.D()-rc.Action.Timeout.D()-10*time.Second),
 	}
 	reads := []string{Input(prefix)}
@@ -48,7 +46,7 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 	return &consumers.Member{
 		Kafka: cfg.Kafka, Config: rc.Member, Group: rc.Group, Reads: reads, Topics: topics,
 		Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log,
-		MaxRecords: maxRecords,
+		MaxRecords: recordsPerCall * rc.Concurrency,
 	}, nil
 }
 
