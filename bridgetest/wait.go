@@ -6,9 +6,9 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 	"github.com/socialbridge/bridge/schemas"
 )
@@ -46,17 +46,9 @@ func (c *Container) WaitForEvent(ctx context.Context, eventType, eventID string)
 }
 
 func (c *Container) reader() (*schemas.Reader, error) {
-	if c.cfg.SchemaRegistry.URL == "" {
-		return schemas.NewReader(nil)
-	}
-	r := c.cfg.SchemaRegistry
-	opts := []sr.ClientOpt{sr.URLs(r.URL)}
-	if r.Username != "" {
-		opts = append(opts, sr.BasicAuth(r.Username, r.Password))
-	}
-	cl, err := sr.NewClient(opts...)
+	rd, err := consumers.NewReader(c.cfg.SchemaRegistry)
 	if err != nil {
 		return nil, fmt.Errorf("bridgetest: %w", err)
 	}
-	return schemas.NewReader(cl)
+	return rd, nil
 }

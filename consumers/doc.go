@@ -5,6 +5,6 @@
 // paused until a record is due, dead-lettering, Prometheus metrics and /healthz.
 //
 // The groups themselves live in the subpackages (consumers/retries, consumers/alerts).
-// A consumer that keeps its offsets in its own database uses the pieces that fit (NewDecoder,
+// A consumer that keeps its offsets in its own database uses the pieces that fit (NewReader,
 // MemberOptions, Metrics, Serve) and not the transactional Loop.
 package consumers

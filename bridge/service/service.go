@@ -16,13 +16,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
 	"github.com/socialbridge/bridge/bridge/poll"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/kafkaconn"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -133,14 +133,10 @@ func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
 	if r.URL == "" {
 		return schemas.NewSingleObject()
 	}
-	base, user, password := r.Endpoint() // credentials never reach an error's URL
-	opts := []sr.ClientOpt{sr.URLs(base)}
-	if user != "" {
-		opts = append(opts, sr.BasicAuth(user, password))
-	}
-	rc, err := sr.NewClient(opts...)
+	base, _, _ := r.Endpoint() // credentials never reach an error's URL
+	rc, err := kafkaconn.Registry(r)
 	if err != nil {
-		return nil, fmt.Errorf("schema registry at %s: %w", base, err)
+		return nil, err
 	}
 	var ropts []schemas.RegistryOption
 	if !r.Register {

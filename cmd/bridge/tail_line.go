@@ -12,28 +12,21 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/schemas"
 )
 
 // newValueDecoder reads values in either framing, resolving schema ids through the
 // registry when one is configured.
 func newValueDecoder(r config.SchemaRegistry) (*schemas.Reader, error) {
-	if r.URL == "" {
-		return schemas.NewReader(nil)
-	}
-	opts := []sr.ClientOpt{sr.URLs(r.URL)}
-	if r.Username != "" {
-		opts = append(opts, sr.BasicAuth(r.Username, r.Password))
-	}
-	cl, err := sr.NewClient(opts...)
+	rd, err := consumers.NewReader(r)
 	if err != nil {
-		return nil, fmt.Errorf("tail: schema registry: %w", err)
+		return nil, fmt.Errorf("tail: %w", err)
 	}
-	return schemas.NewReader(cl)
+	return rd, nil
 }
 
 // line is one record as `bridge tail` prints it. Value is the decoded event; for the

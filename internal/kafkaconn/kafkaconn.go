@@ -1,11 +1,15 @@
-// Package kafkaconn turns the kafka section of the configuration into the franz-go options
-// that reach the cluster. Every client of the project (the ingress's producer, the
-// reference consumers, `bridge tail`) starts from these, so a connection setting (seeds,
-// client id, TLS, SASL) is configured once and honoured everywhere.
+// Package kafkaconn turns the kafka and schema_registry sections of the configuration into
+// the franz-go clients' settings. Every client of the project (the ingress's producer, the
+// reference consumers, `bridge tail`, bridgetest) starts from these, so a connection
+// setting (seeds, client id, TLS, SASL, registry credentials) is configured once and
+// honoured everywhere.
 package kafkaconn
 
 import (
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/socialbridge/bridge/config"
 )
@@ -25,4 +29,23 @@ func Options(k config.Kafka) []kgo.Opt {
 		opts = append(opts, kgo.SASL(mechanism(k.SASL)))
 	}
 	return opts
+}
+
+// Registry returns a client of the configured schema registry, nil when schema_registry.url
+// is empty. Credentials in the URL (https://user:pass@host) become basic auth, as do
+// schema_registry.username and .password, so that they never appear in an error's URL.
+func Registry(r config.SchemaRegistry) (*sr.Client, error) {
+	if r.URL == "" {
+		return nil, nil
+	}
+	base, user, password := r.Endpoint()
+	opts := []sr.ClientOpt{sr.URLs(base)}
+	if user != "" {
+		opts = append(opts, sr.BasicAuth(user, password))
+	}
+	cl, err := sr.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry at %s: %w", base, err)
+	}
+	return cl, nil
 }
