@@ -13,10 +13,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
@@ -89,7 +88,7 @@ func TestLoadAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	again := &kgo.Record{Topic: producer.Topic(cfg.Kafka.TopicPrefix, closed[0].typ), Key: []byte(closed[0].id)}
+	again := &kgo.Record{Topic: event.Topic(cfg.Kafka.TopicPrefix, closed[0].typ), Key: []byte(closed[0].id)}
 	if err := cl.ProduceSync(ctx, again).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/redisserver"
 )
@@ -367,7 +367,7 @@ func (r *faultRig) explain(ctx context.Context, ids []string) {
 	for _, id := range head(ids) {
 		want[id] = true
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.k.Brokers...), kgo.ConsumeTopics(producer.Topics(r.k.TopicPrefix)...),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.k.Brokers...), kgo.ConsumeTopics(event.Topics(r.k.TopicPrefix)...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		return

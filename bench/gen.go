@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // delivery is one pre-generated, signed CodivUpload webhook: what the load generator sends.

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 

@@ -31,8 +31,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 )
 
 func main() {
@@ -365,7 +365,7 @@ func (r *runner) deleteTopics(ctx context.Context) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	topics := append(producer.Topics(r.prefix), producer.Topics(r.prefix+"direct.")...)
+	topics := append(event.Topics(r.prefix), event.Topics(r.prefix+"direct.")...)
 	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, topics...); err != nil {
 		r.logf("deleting the run's topics: %v", err)
 	}

@@ -6,9 +6,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fasthttp"
 
-	"github.com/socialbridge/bridge/bridge/event"
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -80,7 +79,7 @@ func (p *requestPath) record(d *delivery, prefix string, now time.Time) (*kgo.Re
 		return nil, err
 	}
 	return &kgo.Record{
-		Topic: producer.Topic(prefix, ev.Type),
+		Topic: event.Topic(prefix, ev.Type),
 		Key:   []byte(ev.ID),
 		Value: value,
 		Headers: []kgo.RecordHeader{

@@ -11,9 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
@@ -154,7 +154,7 @@ func BenchmarkProduce(b *testing.B) {
 	if err := producer.CreateTopics(ctx, adm, k); err != nil {
 		b.Fatal(err)
 	}
-	defer adm.DeleteTopics(ctx, producer.Topics(k.TopicPrefix)...)
+	defer adm.DeleteTopics(ctx, event.Topics(k.TopicPrefix)...)
 	kp := producer.New(cl, k.ProduceTimeout.D())
 	newRecord := func(tb testing.TB) *kgo.Record {
 		rec, err := p.record(&d, k.TopicPrefix, benchNow)

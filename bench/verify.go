@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/producer"
+	"github.com/socialbridge/bridge/event"
 )
 
 // ledger is what the bridge answered for each event id over a run's phases.
@@ -55,7 +55,7 @@ type stored struct {
 // readTopics reads every record of the bridge's topics under prefix, from the start to the
 // end offsets of the moment it is called.
 func readTopics(ctx context.Context, brokers []string, prefix string) (*stored, error) {
-	topics := producer.Topics(prefix)
+	topics := event.Topics(prefix)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
 	if err != nil {
@@ -78,9 +78,9 @@ func readTopics(ctx context.Context, brokers []string, prefix string) (*stored, 
 		fetches.EachRecord(func(r *kgo.Record) {
 			s.records++
 			switch {
-			case r.Topic == prefix+producer.DeadLetter && header(r, "source") == hostileSource:
+			case r.Topic == prefix+event.QuarantineSuffix && header(r, "source") == hostileSource:
 				s.hostileDeadletter++
-			case r.Topic == prefix+producer.DeadLetter:
+			case r.Topic == prefix+event.QuarantineSuffix:
 				s.deadletter++
 			default:
 				s.topics[string(r.Key)] = append(s.topics[string(r.Key)], r.Topic)
@@ -158,7 +158,7 @@ func verify(l ledger, s *stored, prefix string) Verification {
 			bad = append(bad, fmt.Sprintf("%s: answered 200 (%d accepted, %d duplicate) but not in Kafka", id, a.accepted, a.duplicate))
 		case len(got) > 1:
 			bad = append(bad, fmt.Sprintf("%s: in Kafka %d times (%s)", id, len(got), strings.Join(got, ", ")))
-		case len(got) == 1 && got[0] != producer.Topic(prefix, a.typ):
+		case len(got) == 1 && got[0] != event.Topic(prefix, a.typ):
 			bad = append(bad, fmt.Sprintf("%s: a %s in topic %s", id, a.typ, got[0]))
 		}
 	}
@@ -168,7 +168,7 @@ func verify(l ledger, s *stored, prefix string) Verification {
 		}
 	}
 	if s.deadletter > 0 {
-		bad = append(bad, fmt.Sprintf("%d records quarantined in %s%s, none expected", s.deadletter, prefix, producer.DeadLetter))
+		bad = append(bad, fmt.Sprintf("%d records quarantined in %s%s, none expected", s.deadletter, prefix, event.QuarantineSuffix))
 	}
 	sort.Strings(bad)
 	v.Mismatches, v.Passed = len(bad), len(bad) == 0

@@ -14,10 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/consumers/alerts"
 	"github.com/socialbridge/bridge/consumers/internal/testkit"
 	"github.com/socialbridge/bridge/consumers/retries"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
@@ -53,8 +53,8 @@ func BenchmarkConsumersRetries(b *testing.B) {
 		ev.PostID, ev.Retryable = testkit.Str(fmt.Sprint("p", i)), new(bool)
 		*ev.Retryable = true
 	})
-	input := retries.Input(prefix)
-	createTopics(b, brokers, false, retries.RetryTopic(prefix, 1), retries.DLQ(prefix))
+	input := event.Topic(prefix, event.PostFailed)
+	createTopics(b, brokers, false, event.RetryTopic(prefix, 1), event.DLQTopic(prefix))
 	bare := measure(b, brokers, func(ctx context.Context) { bareConsume(b, brokers, prefix+"bare", input, nil) }, nil)
 	// Connections kept for all 32 calls in flight, as the group keeps them: net/http's
 	// default keeps 2 per host and would make the baseline open a connection per call.
@@ -88,8 +88,8 @@ func BenchmarkConsumersAlerts(b *testing.B) {
 	produce(b, brokers, prefix, event.PostTokenExpired, func(_ int, ev *event.Event) {
 		ev.ProfileName, ev.Platform = testkit.Str("brand"), testkit.Str("instagram")
 	})
-	input := alerts.Expired(prefix)
-	createTopics(b, brokers, false, alerts.Published(prefix), alerts.Keyed(prefix), alerts.DLQ(prefix))
+	input := event.Topic(prefix, event.PostTokenExpired)
+	createTopics(b, brokers, false, event.Topic(prefix, event.PostPublished), alerts.Keyed(prefix), alerts.DLQ(prefix))
 	createTopics(b, brokers, true, alerts.State(prefix))
 	bare := measure(b, brokers, func(ctx context.Context) { bareConsume(b, brokers, prefix+"bare", input, nil) }, nil)
 	cfg := testkit.Parse(b, testkit.Kafka(brokers, prefix)+fmt.Sprintf(`consumers:

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // typical is a post.published delivery as the ingress produces it: envelope, seven typed

@@ -11,7 +11,7 @@ package schemas
 import (
 	"errors"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // Encoder turns a canonical event into a Kafka record value.

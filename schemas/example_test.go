@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/schemas"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/schemas"
 )
 

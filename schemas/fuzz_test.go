@@ -3,7 +3,7 @@ package schemas_test
 import (
 	"testing"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/schemas"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // Reader decodes values in either framing the bridge writes, told apart by their first

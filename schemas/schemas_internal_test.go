@@ -5,7 +5,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 func TestLoadRefuses(t *testing.T) {

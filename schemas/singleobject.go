@@ -6,7 +6,7 @@ import (
 
 	"github.com/hamba/avro/v2"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // SingleObject is the codec used without a schema registry: Avro single-object encoding,

@@ -6,7 +6,7 @@ import (
 
 	"github.com/hamba/avro/v2"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // DecodeWithoutRaw is Decode for a reader that needs every field but the raw payload (the

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/schemas"
 )
 

@@ -11,9 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -75,7 +75,7 @@ func record(enc schemas.Encoder, r *rand.Rand, prefix string, i int, at time.Tim
 		return nil, err
 	}
 	return &kgo.Record{
-		Topic: producer.Topic(prefix, typ), Key: []byte(id), Value: value, Timestamp: at,
+		Topic: event.Topic(prefix, typ), Key: []byte(id), Value: value, Timestamp: at,
 		Headers: []kgo.RecordHeader{
 			{Key: "event-type", Value: []byte(typ)},
 			{Key: "source", Value: []byte("codivupload")},

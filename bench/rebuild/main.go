@@ -29,6 +29,7 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 )
 
 func main() {
@@ -105,7 +106,7 @@ func measure(ctx context.Context, o options, n int) (*result, error) {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	if !o.keep {
-		defer func() { _, _ = adm.DeleteTopics(context.Background(), producer.Topics(k.TopicPrefix)...) }()
+		defer func() { _, _ = adm.DeleteTopics(context.Background(), event.Topics(k.TopicPrefix)...) }()
 	}
 	have, err := stored(ctx, adm, k.TopicPrefix)
 	if err != nil {
@@ -124,11 +125,11 @@ func measure(ctx context.Context, o options, n int) (*result, error) {
 
 // stored counts the records of the bridge's topics under prefix.
 func stored(ctx context.Context, adm *kadm.Client, prefix string) (int64, error) {
-	starts, err := adm.ListStartOffsets(ctx, producer.Topics(prefix)...)
+	starts, err := adm.ListStartOffsets(ctx, event.Topics(prefix)...)
 	if err != nil {
 		return 0, err
 	}
-	ends, err := adm.ListEndOffsets(ctx, producer.Topics(prefix)...)
+	ends, err := adm.ListEndOffsets(ctx, event.Topics(prefix)...)
 	if err != nil {
 		return 0, err
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 )
 
 type result struct {
@@ -36,7 +36,7 @@ func (r *result) row() string {
 // rebuild times a plain read of the records (the floor any rebuild from the topics meets),
 // then dedup.Rebuild into a Store with room for all of them.
 func rebuild(ctx context.Context, cl *kgo.Client, k config.Kafka, n int) (*result, error) {
-	topics := producer.Topics(k.TopicPrefix)
+	topics := event.Topics(k.TopicPrefix)
 	topics = topics[:len(topics)-1]
 	res := &result{records: n}
 	start := time.Now()

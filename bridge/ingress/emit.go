@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // Emit takes an event that did not come by HTTP (a polled source's result) through the

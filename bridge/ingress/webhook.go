@@ -10,10 +10,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 )
 
 // webhook is the request path, in order: find the source, check the media type, verify the
@@ -122,7 +121,7 @@ func (s *Server) record(ev *event.Event, traceparent []byte) (*kgo.Record, error
 		return nil, failure.Wrap(failure.Internal, "encode", err)
 	}
 	rec := &kgo.Record{
-		Topic:     producer.Topic(s.prefix, ev.Type),
+		Topic:     event.Topic(s.prefix, ev.Type),
 		Key:       []byte(ev.ID),
 		Value:     value,
 		Timestamp: ev.ReceivedAt,
@@ -175,7 +174,7 @@ func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Tim
 // for Kafka's acknowledgement.
 func (s *Server) deadLetter(src *Source, body []byte, now time.Time, reason string, traceparent, contentType []byte) error {
 	rec := &kgo.Record{
-		Topic:     s.prefix + producer.DeadLetter,
+		Topic:     event.QuarantineTopic(s.prefix),
 		Value:     bytes.Clone(body),
 		Timestamp: now,
 		Headers: append(headers("", src.Name, src.Provider, now, traceparent),

@@ -17,9 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 )
 
 // Sink takes a poll's results the way the ingress takes deliveries (ingress.Server is one).

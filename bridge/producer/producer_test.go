@@ -11,6 +11,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
@@ -43,7 +44,7 @@ func TestProduceAndTopics(t *testing.T) {
 
 	p := producer.New(cl, k.ProduceTimeout.D())
 	var settled []error
-	rec := &kgo.Record{Topic: producer.Topic(k.TopicPrefix, "post.published"), Key: []byte("k"), Value: []byte("v")}
+	rec := &kgo.Record{Topic: event.Topic(k.TopicPrefix, "post.published"), Key: []byte("k"), Value: []byte("v")}
 	if err := p.Produce(rec, func(err error) { settled = append(settled, err) }); err != nil {
 		t.Fatal(err)
 	}

@@ -12,24 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 )
-
-// DeadLetter is the suffix of the quarantine topic: {prefix}deadletter.
-const DeadLetter = "deadletter"
-
-// Topic returns the topic of an event type: {prefix}{type}.
-func Topic(prefix, eventType string) string { return prefix + eventType }
-
-// Topics lists every topic the bridge writes: one per event type, then the quarantine.
-func Topics(prefix string) []string {
-	ts := make([]string, 0, len(event.Types)+1)
-	for _, t := range event.Types {
-		ts = append(ts, Topic(prefix, t))
-	}
-	return append(ts, prefix+DeadLetter)
-}
 
 // CreateTopics creates the bridge's topics that do not exist yet, with the configured
 // partitions, replication and retention, and waits until the cluster's metadata shows them
@@ -40,7 +25,7 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, k config.Kafka) error {
 		ms := strconv.FormatInt(k.Retention.D().Milliseconds(), 10)
 		configs["retention.ms"] = &ms
 	}
-	resp, err := adm.CreateTopics(ctx, k.Partitions, k.ReplicationFactor, configs, Topics(k.TopicPrefix)...)
+	resp, err := adm.CreateTopics(ctx, k.Partitions, k.ReplicationFactor, configs, event.Topics(k.TopicPrefix)...)
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
@@ -69,7 +54,7 @@ func waitForTopics(ctx context.Context, adm *kadm.Client, prefix string) error {
 // MissingTopics returns the bridge's topics that Kafka does not have. An error means Kafka
 // could not be asked.
 func MissingTopics(ctx context.Context, adm *kadm.Client, prefix string) ([]string, error) {
-	want := Topics(prefix)
+	want := event.Topics(prefix)
 	details, err := adm.ListTopics(ctx, want...)
 	if err != nil {
 		return nil, err
@@ -87,7 +72,7 @@ func MissingTopics(ctx context.Context, adm *kadm.Client, prefix string) ([]stri
 // returns those Kafka does not have. It fails when no broker answers within ctx: a cached
 // answer would say a broker that is gone is still there.
 func Probe(ctx context.Context, cl *kgo.Client, prefix string) ([]string, error) {
-	want := Topics(prefix)
+	want := event.Topics(prefix)
 	req := kmsg.NewPtrMetadataRequest()
 	req.AllowAutoTopicCreation = false
 	for _, t := range want {

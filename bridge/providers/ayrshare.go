@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
+	"github.com/socialbridge/bridge/event"
 )
 
 // Ayrshare is the preset of Ayrshare's webhooks (docs/providers.md, "Ayrshare"). The raw body

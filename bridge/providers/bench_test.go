@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 )
 
 type benchCase struct {

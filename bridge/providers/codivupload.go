@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
+	"github.com/socialbridge/bridge/event"
 )
 
 // CodivUpload is the preset of CodivUpload's webhooks: the raw body is signed with

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // TestFillKeepsTheEnvelope checks that mapping data into an event touches only its typed

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 )
 
 // A delivery goes through its source's preset: verify with the source's keys, then normalize.

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 )
 
 // headerIDPresets are preset configurations that take the event id from a header.

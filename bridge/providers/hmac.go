@@ -13,8 +13,8 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
+	"github.com/socialbridge/bridge/event"
 )
 
 // HMACScheme is how a sender signs and where its event's id, type and time are: the hmac

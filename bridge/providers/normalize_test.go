@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/")

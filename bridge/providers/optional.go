@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // The optional interfaces below are for providers that need more than Verify and Normalize.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
+	"github.com/socialbridge/bridge/event"
 )
 
 // PostBridge is the preset of Post-Bridge (docs/providers.md, "Post-Bridge"), which sends no

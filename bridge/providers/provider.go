@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // Headers gives read access to a request's headers, case-insensitively.

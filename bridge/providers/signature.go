@@ -9,8 +9,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
+	"github.com/socialbridge/bridge/event"
 )
 
 // sigEncoding says how a signature header writes the HMAC's bytes.

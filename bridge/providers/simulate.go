@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 // Delivery is one HTTP request as a provider sends it: POSTed to /webhooks/{source}

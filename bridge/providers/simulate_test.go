@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 )
 
 // header adapts an http.Header to providers.Headers.

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 )
 
 // splitDirs are the presets whose deliveries split, with cases under testdata/<name>/:

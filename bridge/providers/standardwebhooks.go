@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
+	"github.com/socialbridge/bridge/event"
 )
 
 // StandardWebhooks is the preset of the Standard Webhooks scheme (v1, HMAC-SHA256): the

@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/failure"
+	"github.com/socialbridge/bridge/event"
 )
 
 // X is the preset of X's Account Activity API webhooks (docs/providers.md, "X"). The raw body

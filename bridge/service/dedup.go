@@ -16,9 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 )
 
@@ -132,7 +132,7 @@ func (d *dedupState) start(cl *kgo.Client, prefix string) {
 	d.cancel = cancel
 	switch {
 	case d.rebuilding.Load() && cl != nil:
-		topics := producer.Topics(prefix)
+		topics := event.Topics(prefix)
 		topics = topics[:len(topics)-1] // the quarantine holds no accepted ids
 		d.wg.Go(func() { d.rebuild(ctx, cl, topics) })
 	}

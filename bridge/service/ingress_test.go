@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/producer"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
@@ -68,7 +68,7 @@ func TestAnswers(t *testing.T) {
 	if len(recs) != 1 || string(recs[0].Key) != "evt_answers_ok" {
 		t.Fatalf("post.published holds %d records, want exactly the accepted one", len(recs))
 	}
-	dead := readTopic(t, brokers, cfg.Kafka.TopicPrefix+producer.DeadLetter)
+	dead := readTopic(t, brokers, cfg.Kafka.TopicPrefix+event.QuarantineSuffix)
 	if len(dead) != 2 {
 		t.Fatalf("deadletter holds %d records, want the 2 quarantined", len(dead))
 	}
@@ -84,8 +84,8 @@ func TestAnswers(t *testing.T) {
 			t.Errorf("quarantined record: received-at %q, record timestamp %v: want the same instant", header(r, "received-at"), r.Timestamp)
 		}
 	}
-	for _, topic := range producer.Topics(cfg.Kafka.TopicPrefix) {
-		if strings.HasSuffix(topic, "post.published") || strings.HasSuffix(topic, producer.DeadLetter) {
+	for _, topic := range event.Topics(cfg.Kafka.TopicPrefix) {
+		if strings.HasSuffix(topic, "post.published") || strings.HasSuffix(topic, event.QuarantineSuffix) {
 			continue
 		}
 		if n := len(readTopic(t, brokers, topic)); n != 0 {
@@ -241,7 +241,7 @@ func TestBodyIsNeverInflated(t *testing.T) {
 	if a.Code != 202 || a.Status != "quarantined" {
 		t.Fatalf("signed gzip bytes answered %+v; want 202 quarantined", a)
 	}
-	dead := only(t, readTopic(t, brokers, cfg.Kafka.TopicPrefix+producer.DeadLetter))
+	dead := only(t, readTopic(t, brokers, cfg.Kafka.TopicPrefix+event.QuarantineSuffix))
 	if !bytes.Equal(dead.Value, zipped.Bytes()) {
 		t.Fatal("the quarantined value is not the bytes as sent")
 	}

@@ -18,9 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/sender"
 )
@@ -102,7 +102,7 @@ func TestMetaBatchPartlyFailed(t *testing.T) {
 	prefix := cfg.Kafka.TopicPrefix
 	adm := admin(t, brokers)
 	var topics []string
-	for _, topic := range producer.Topics(prefix) {
+	for _, topic := range event.Topics(prefix) {
 		if topic != prefix+"comment.received" {
 			topics = append(topics, topic)
 		}

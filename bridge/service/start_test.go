@@ -12,6 +12,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/testkit"
 )
@@ -24,7 +25,7 @@ func TestTopicsCreatedAsConfigured(t *testing.T) {
 	cfg.Kafka.Partitions, cfg.Kafka.Retention = 3, config.Duration(50*time.Hour)
 	start(t, cfg)
 	adm := admin(t, brokers)
-	topics := producer.Topics(cfg.Kafka.TopicPrefix)
+	topics := event.Topics(cfg.Kafka.TopicPrefix)
 	details, err := adm.ListTopics(t.Context(), topics...)
 	if err != nil {
 		t.Fatal(err)

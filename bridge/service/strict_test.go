@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/socialbridge/bridge/bridge/producer"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
@@ -49,7 +49,7 @@ func TestStrictIDsAreQuarantined(t *testing.T) {
 	if recs := readTopic(t, brokers, cfg.Kafka.TopicPrefix+"post.published"); len(recs) != 0 {
 		t.Errorf("post.published holds %d records, want none: %q", len(recs), recs[0].Key)
 	}
-	dead := readTopic(t, brokers, cfg.Kafka.TopicPrefix+producer.DeadLetter)
+	dead := readTopic(t, brokers, cfg.Kafka.TopicPrefix+event.QuarantineSuffix)
 	if len(dead) != len(cases) {
 		t.Fatalf("deadletter holds %d records, want %d", len(dead), len(cases))
 	}

@@ -10,9 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 )
 
@@ -79,12 +78,12 @@ func tailSettings(f tailFlags) (config.Kafka, config.SchemaRegistry, error) {
 // tailTopics maps the arguments to topic names; none means every topic the bridge writes.
 func tailTopics(prefix string, args []string) []string {
 	if len(args) == 0 {
-		return producer.Topics(prefix)
+		return event.Topics(prefix)
 	}
 	topics := make([]string, len(args))
 	for i, a := range args {
 		topics[i] = a
-		if event.Known(a) || a == producer.DeadLetter {
+		if event.Known(a) || a == event.QuarantineSuffix {
 			topics[i] = prefix + a
 		}
 	}
@@ -118,7 +117,7 @@ func tail(ctx context.Context, f tailFlags, args []string, stdout, stderr io.Wri
 			return err
 		}
 	}
-	w := &lineWriter{out: stdout, dec: dec, deadletter: k.TopicPrefix + producer.DeadLetter}
+	w := &lineWriter{out: stdout, dec: dec, deadletter: event.QuarantineTopic(k.TopicPrefix)}
 	return consume(ctx, cl, ends, w, stderr)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 )
 
@@ -38,7 +39,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 	}
 	ac, prefix := cfg.Consumers.Alerts, cfg.Kafka.TopicPrefix
 	log = log.With("group", ac.Group)
-	topics := []consumers.Topic{{Name: Expired(prefix)}, {Name: Published(prefix)}, {Name: Keyed(prefix)},
+	topics := []consumers.Topic{{Name: event.Topic(prefix, event.PostTokenExpired)}, {Name: event.Topic(prefix, event.PostPublished)}, {Name: Keyed(prefix)},
 		{Name: State(prefix), Compact: true}, {Name: DLQ(prefix)}}
 	writer, err := kgo.NewClient(append(kafkaconn.Options(cfg.Kafka), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))...)
 	if err != nil {
@@ -65,7 +66,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 			topic: State(prefix), metrics: metrics, sent: sent, log: log, backoff: bo},
 	}
 	m := &consumers.Member{
-		Kafka: cfg.Kafka, Config: ac.Member, Group: ac.Group, Reads: []string{Expired(prefix), Published(prefix), Keyed(prefix)},
+		Kafka: cfg.Kafka, Config: ac.Member, Group: ac.Group, Reads: []string{event.Topic(prefix, event.PostTokenExpired), event.Topic(prefix, event.PostPublished), Keyed(prefix)},
 		Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log, MaxRecords: maxRecords, // Topics: coPartitioned made sure of them
 		Gone: func(_ *kgo.Client, ps map[string][]int32) { owned.drop(ps[Keyed(prefix)], false) },
 		Options: []kgo.Opt{

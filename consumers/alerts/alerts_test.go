@@ -13,10 +13,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/alerts"
 	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/schemas"
 )
@@ -236,7 +236,7 @@ func TestUndecodableValuesAreDeadLettered(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	s := newSlack(t, nil)
 	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, s.srv.URL)), alerts.Run)
-	topic := alerts.Expired(prefix)
+	topic := event.Topic(prefix, event.PostTokenExpired)
 	testkit.ProduceRecords(t, brokers,
 		&kgo.Record{Topic: topic, Key: []byte("garbage"), Value: []byte("{not avro}")},
 		&kgo.Record{Topic: topic, Key: []byte("fingerprint"), Value: []byte{0xC3, 0x01, 9, 9, 9, 9, 9, 9, 9, 9, 0}},

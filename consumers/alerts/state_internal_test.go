@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
+	"github.com/socialbridge/bridge/event"
 )
 
 func ev(typ, id string, at time.Time) *notice {

@@ -13,14 +13,8 @@
 // with backoff, and each accepted message is recorded there too.
 package alerts
 
-import (
-	"github.com/socialbridge/bridge/bridge/event"
-	"github.com/socialbridge/bridge/bridge/producer"
-)
-
-// Expired and Published are the topics the group reads first.
-func Expired(prefix string) string   { return producer.Topic(prefix, event.PostTokenExpired) }
-func Published(prefix string) string { return producer.Topic(prefix, event.PostPublished) }
+// The group reads event.Topic(prefix, event.PostTokenExpired) and
+// event.Topic(prefix, event.PostPublished) first.
 
 // Keyed is the group's internal topic of input records keyed by (source, profile, platform).
 func Keyed(prefix string) string { return prefix + "alerts.keyed" }

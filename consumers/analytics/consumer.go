@@ -7,11 +7,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
+	"github.com/socialbridge/bridge/event"
 )
 
 // Types are the event types the analytics consumer counts, one topic each.
@@ -36,7 +35,7 @@ var testHookBeforeCommit func()
 func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 	topics := make([]string, len(Types))
 	for i, t := range Types {
-		topics[i] = producer.Topic(cfg.Kafka.TopicPrefix, t)
+		topics[i] = event.Topic(cfg.Kafka.TopicPrefix, t)
 	}
 	opts := append(consumers.MemberOptions(cfg.Kafka, cfg.Consumers.Analytics.Group, topics...),
 		// The database holds the offsets (see startFromStore); what is committed to Kafka is

@@ -17,8 +17,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/consumers/analytics/internal/dbtest"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/testenv"
 )
 

@@ -11,9 +11,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/consumers/analytics/internal/dbtest"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
+	"github.com/socialbridge/bridge/event"
 )
 
 // TestExactlyOnceAfterKill SIGKILLs a consumer inside a batch's transaction (its aggregates

@@ -8,10 +8,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/schemas"
 )
@@ -77,10 +77,10 @@ func (k *testKafka) produce(t *testing.T, events []event.Event, garbage int) []p
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, &kgo.Record{Topic: producer.Topic(k.prefix, events[i].Type), Key: []byte(events[i].ID), Value: v})
+		recs = append(recs, &kgo.Record{Topic: event.Topic(k.prefix, events[i].Type), Key: []byte(events[i].ID), Value: v})
 	}
 	for range garbage {
-		recs = append(recs, &kgo.Record{Topic: producer.Topic(k.prefix, event.PostPublished), Value: []byte("not avro")})
+		recs = append(recs, &kgo.Record{Topic: event.Topic(k.prefix, event.PostPublished), Value: []byte("not avro")})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -99,7 +99,7 @@ func (k *testKafka) ends(t *testing.T) map[store.TP]int64 {
 	t.Helper()
 	topics := make([]string, len(Types))
 	for i, typ := range Types {
-		topics[i] = producer.Topic(k.prefix, typ)
+		topics[i] = event.Topic(k.prefix, typ)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

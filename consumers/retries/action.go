@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 )
 
 // result is the outcome of one call of the retry action.

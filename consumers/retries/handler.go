@@ -10,8 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/consumers"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -189,7 +189,7 @@ func (h *handler) retry(ctx context.Context, j *job) {
 		h.deadLetter(j, "exhausted", fmt.Sprintf("retries exhausted after %d calls: %s", attempts, res.reason))
 	default:
 		wait := max(h.delays[attempts-1], res.retryAfter)
-		j.move = h.moved(j, RetryTopic(h.prefix, attempts), res.reason,
+		j.move = h.moved(j, event.RetryTopic(h.prefix, attempts), res.reason,
 			kgo.RecordHeader{Key: HeaderDueAt, Value: []byte(time.Now().Add(wait).UTC().Format(time.RFC3339Nano))})
 		j.outcome = "moved"
 	}
@@ -199,7 +199,7 @@ func (h *handler) retry(ctx context.Context, j *job) {
 }
 
 func (h *handler) deadLetter(j *job, class, reason string) {
-	j.move = h.moved(j, DLQ(h.prefix), reason)
+	j.move = h.moved(j, event.DLQTopic(h.prefix), reason)
 	j.outcome = "dead_lettered"
 	h.metrics.DeadLettered.WithLabelValues(class).Inc()
 	h.log.Info("dead-lettered", "topic", j.r.Topic, "offset", j.r.Offset, "event_id", j.ev.ID, "reason", reason)

@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/consumers/internal/testkit"
-	"github.com/socialbridge/bridge/consumers/retries"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
@@ -49,7 +48,7 @@ func TestMovesAreExactlyOnceAcrossKills(t *testing.T) {
 	kills := 0
 	dlqDone := make(chan struct{})
 	go func() {
-		testkit.Read(t, brokers, retries.DLQ(prefix), n, 0, 4*time.Minute)
+		testkit.Read(t, brokers, event.DLQTopic(prefix), n, 0, 4*time.Minute)
 		close(dlqDone)
 	}()
 	for running := true; running; {
@@ -68,7 +67,7 @@ func TestMovesAreExactlyOnceAcrossKills(t *testing.T) {
 	}
 	proc.Kill()
 
-	for _, topic := range []string{retries.RetryTopic(prefix, 1), retries.RetryTopic(prefix, 2), retries.DLQ(prefix)} {
+	for _, topic := range []string{event.RetryTopic(prefix, 1), event.RetryTopic(prefix, 2), event.DLQTopic(prefix)} {
 		counts := map[string]int{}
 		for _, r := range testkit.Read(t, brokers, topic, n, 2*time.Second, time.Minute) {
 			counts[string(r.Key)]++

@@ -7,6 +7,7 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
+	"github.com/socialbridge/bridge/event"
 )
 
 // recordsPerCall is how many records a batch (one transaction) holds per call in flight:
@@ -29,18 +30,18 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 	metrics := consumers.NewMetrics(reg, rc.Group)
 	holds := &consumers.Holds{}
 	h := &handler{
-		prefix: prefix, stage: map[string]int{Input(prefix): 0}, action: newAction(rc.Action, rc.Concurrency),
+		prefix: prefix, stage: map[string]int{event.Topic(prefix, event.PostFailed): 0}, action: newAction(rc.Action, rc.Concurrency),
 		dec: dec, holds: holds, metrics: metrics, log: log, workers: rc.Concurrency,
 		budget: max(0, rc.Member.TransactionTimeout.D()-rc.Action.Timeout.D()-10*time.Second),
 	}
-	reads := []string{Input(prefix)}
+	reads := []string{event.Topic(prefix, event.PostFailed)}
 	for i, d := range rc.Delays {
 		h.delays = append(h.delays, d.D())
-		h.stage[RetryTopic(prefix, i+1)] = i + 1
-		reads = append(reads, RetryTopic(prefix, i+1))
+		h.stage[event.RetryTopic(prefix, i+1)] = i + 1
+		reads = append(reads, event.RetryTopic(prefix, i+1))
 	}
 	topics := make([]consumers.Topic, 0, len(reads)+1)
-	for _, t := range append(reads, DLQ(prefix)) {
+	for _, t := range append(reads, event.DLQTopic(prefix)) {
 		topics = append(topics, consumers.Topic{Name: t})
 	}
 	return &consumers.Member{

@@ -12,9 +12,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/consumers/internal/testkit"
 	"github.com/socialbridge/bridge/consumers/retries"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
@@ -158,13 +158,13 @@ func TestSuccessAfterFailuresStopsRetrying(t *testing.T) {
 	if gap := calls[2].at.Sub(calls[1].at); gap < 400*time.Millisecond {
 		t.Errorf("3rd call %s after the 2nd, want at least the second delay (400ms)", gap)
 	}
-	for i, topic := range []string{retries.RetryTopic(prefix, 1), retries.RetryTopic(prefix, 2)} {
+	for i, topic := range []string{event.RetryTopic(prefix, 1), event.RetryTopic(prefix, 2)} {
 		rs := testkit.Read(t, brokers, topic, 1, time.Second, 20*time.Second)
 		if len(rs) != 1 || string(rs[0].Key) != ev.ID || testkit.Header(rs[0], retries.HeaderAttempt) != fmt.Sprint(i+1) {
 			t.Errorf("%s: %d records, want 1 of %s with retry-attempt %d", topic, len(rs), ev.ID, i+1)
 		}
 	}
-	if rs := testkit.Read(t, brokers, retries.DLQ(prefix), 0, time.Second, 5*time.Second); len(rs) != 0 {
+	if rs := testkit.Read(t, brokers, event.DLQTopic(prefix), 0, time.Second, 5*time.Second); len(rs) != 0 {
 		t.Errorf("DLQ holds %d records, want none", len(rs))
 	}
 }
@@ -176,13 +176,13 @@ func TestExhaustedRetriesLandInDLQWithHeaders(t *testing.T) {
 	ev := failed("evt_exhaust", nil)
 	testkit.Produce(t, brokers, prefix, 2, ev)
 
-	dlq := testkit.Read(t, brokers, retries.DLQ(prefix), 1, time.Second, 60*time.Second)
+	dlq := testkit.Read(t, brokers, event.DLQTopic(prefix), 1, time.Second, 60*time.Second)
 	if len(dlq) != 1 {
 		t.Fatalf("DLQ: %d records, want 1", len(dlq))
 	}
 	r := dlq[0]
 	want := map[string]string{
-		retries.HeaderAttempt: "3", retries.HeaderOriginTopic: retries.Input(prefix),
+		retries.HeaderAttempt: "3", retries.HeaderOriginTopic: event.Topic(prefix, event.PostFailed),
 		retries.HeaderOriginPartition: "2", retries.HeaderOriginOffset: "0", "event-type": event.PostFailed,
 	}
 	for k, v := range want {
@@ -213,7 +213,7 @@ func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
 	refused := failed("evt_refused", nil)
 	testkit.Produce(t, brokers, prefix, 0, flagged, coded, refused)
 
-	dlq := testkit.Read(t, brokers, retries.DLQ(prefix), 3, time.Second, 30*time.Second)
+	dlq := testkit.Read(t, brokers, event.DLQTopic(prefix), 3, time.Second, 30*time.Second)
 	reasons := map[string]string{}
 	for _, r := range dlq {
 		reasons[string(r.Key)] = testkit.Header(r, retries.HeaderError)
@@ -228,7 +228,7 @@ func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
 	if n := len(p.of("evt_refused")); n != 1 {
 		t.Errorf("%d calls for the refused one, want 1", n)
 	}
-	if rs := testkit.Read(t, brokers, retries.RetryTopic(prefix, 1), 0, time.Second, 3*time.Second); len(rs) != 0 {
+	if rs := testkit.Read(t, brokers, event.RetryTopic(prefix, 1), 0, time.Second, 3*time.Second); len(rs) != 0 {
 		t.Errorf("retry.1 holds %d records, want none", len(rs))
 	}
 }
@@ -267,7 +267,7 @@ func TestUndecodableValuesAreDeadLettered(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	p := newProvider(t, status(http.StatusOK))
 	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
-	input := retries.Input(prefix)
+	input := event.Topic(prefix, event.PostFailed)
 	bad := []*kgo.Record{
 		{Topic: input, Key: []byte("garbage"), Value: []byte("not avro at all")},
 		{Topic: input, Key: []byte("fingerprint"), Value: []byte{0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0}},
@@ -278,7 +278,7 @@ func TestUndecodableValuesAreDeadLettered(t *testing.T) {
 	testkit.Produce(t, brokers, prefix, 0, good) // behind them on partition 0
 
 	eventually(t, 60*time.Second, "the good record handled", func() bool { return len(p.of(good.ID)) == 1 })
-	dlq := testkit.Read(t, brokers, retries.DLQ(prefix), 3, time.Second, 30*time.Second)
+	dlq := testkit.Read(t, brokers, event.DLQTopic(prefix), 3, time.Second, 30*time.Second)
 	got := map[string]string{}
 	for _, r := range dlq {
 		got[string(r.Key)] = testkit.Header(r, retries.HeaderError)

@@ -6,12 +6,8 @@
 // the other partitions, nor the input topic.
 package retries
 
-import (
-	"strconv"
-
-	"github.com/socialbridge/bridge/bridge/event"
-	"github.com/socialbridge/bridge/bridge/producer"
-)
+// The group's topics are the contract's: event.Topic(prefix, event.PostFailed), then
+// event.RetryTopic(prefix, n) for each delay, then event.DLQTopic(prefix).
 
 // Headers on every record the group moves (to a retry topic or the dead-letter topic).
 const (
@@ -22,12 +18,3 @@ const (
 	HeaderOriginOffset    = "retry-origin-offset"    // … and offset
 	HeaderDueAt           = "retry-due-at"           // in a retry topic: not handled before this time (RFC 3339)
 )
-
-// Input is the topic the group reads first: {prefix}post.failed.
-func Input(prefix string) string { return producer.Topic(prefix, event.PostFailed) }
-
-// RetryTopic is the n-th delay topic (n from 1): {prefix}post.failed.retry.n.
-func RetryTopic(prefix string, n int) string { return Input(prefix) + ".retry." + strconv.Itoa(n) }
-
-// DLQ is where records end: {prefix}post.failed.dlq.
-func DLQ(prefix string) string { return Input(prefix) + ".dlq" }

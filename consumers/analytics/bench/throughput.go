@@ -24,6 +24,7 @@ import (
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 	"github.com/socialbridge/bridge/schemas"
 )
@@ -67,7 +68,7 @@ func throughput(ctx context.Context, o options, dbs []database, r *report) error
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	defer adm.DeleteTopics(context.WithoutCancel(ctx), producer.Topics(cfg.Kafka.TopicPrefix)...)
+	defer adm.DeleteTopics(context.WithoutCancel(ctx), event.Topics(cfg.Kafka.TopicPrefix)...)
 	if err := produceEvents(ctx, cl, adm, cfg, o); err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func produceEvents(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cfg co
 		if err != nil {
 			return err
 		}
-		rec := &kgo.Record{Topic: producer.Topic(cfg.Kafka.TopicPrefix, ev.Type), Key: []byte(ev.ID), Value: v}
+		rec := &kgo.Record{Topic: event.Topic(cfg.Kafka.TopicPrefix, ev.Type), Key: []byte(ev.ID), Value: v}
 		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
 			if err != nil {
 				select {
@@ -153,7 +154,7 @@ func produceEvents(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cfg co
 func endOffsets(ctx context.Context, adm *kadm.Client, prefix string) (map[store.TP]int64, error) {
 	var topics []string
 	for _, t := range analytics.Types {
-		topics = append(topics, producer.Topic(prefix, t))
+		topics = append(topics, event.Topic(prefix, t))
 	}
 	offs, err := adm.ListEndOffsets(ctx, topics...)
 	if err != nil {
@@ -170,7 +171,7 @@ func endOffsets(ctx context.Context, adm *kadm.Client, prefix string) (map[store
 func bare(ctx context.Context, cfg config.Config, group string, o options) (phase, error) {
 	var topics []string
 	for _, t := range analytics.Types {
-		topics = append(topics, producer.Topic(cfg.Kafka.TopicPrefix, t))
+		topics = append(topics, event.Topic(cfg.Kafka.TopicPrefix, t))
 	}
 	start, cpu := time.Now(), cpuSeconds()
 	cl, err := kgo.NewClient(append(consumers.MemberOptions(cfg.Kafka, cfg.Kafka.TopicPrefix+group, topics...), kgo.DisableAutoCommit())...)

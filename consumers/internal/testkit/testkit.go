@@ -22,8 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/event"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/schemas"
 )
 
