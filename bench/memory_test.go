@@ -22,7 +22,7 @@ import (
 // Bounds of TestMemoryWhileBrokerPaused: bodies that fit Kafka's default 1 MB record with
 // their envelope, sent from pausedConns connections until the bridge has refused
 // refusalsWanted of them past kafka.max_buffered_bytes (or pausedAtMost has passed), and the
-// bridge's peak RSS they must stay under (see README, Performance).
+// bridge's peak RSS they must stay under (see docs/performance.md).
 const (
 	bigBody        = 960 << 10
 	pausedConns    = 48
