@@ -12,7 +12,6 @@ import (
 
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
-	"github.com/socialbridge/bridge/schemas"
 )
 
 // handler handles one batch of the input topic and the retry topics.
@@ -20,13 +19,24 @@ type handler struct {
 	prefix  string
 	delays  []time.Duration
 	stage   map[string]int // topic → failed calls its records have behind them
-	action  *Action
-	dec     *schemas.Reader // values are read without their raw payload: a move forwards the record as read
+	action  caller
+	dec     decoder // values are read without their raw payload: a move forwards the record as read
 	holds   *consumers.Holds
 	metrics *consumers.Metrics
 	log     *slog.Logger
 	workers int           // calls in flight at once
 	budget  time.Duration // no call starts later than this into a batch
+	now     func() time.Time
+}
+
+// caller calls the retry action for one failed post (Action).
+type caller interface {
+	Call(ctx context.Context, ev *event.Event) result
+}
+
+// decoder reads a record's value without its raw payload (schemas.Reader).
+type decoder interface {
+	DecodeWithoutRaw(value []byte, ev *event.Event) error
 }
 
 // job is one record of a batch and what became of it.
@@ -67,10 +77,10 @@ func (h *handler) Ended(bool) {}
 
 // ready returns the jobs of one partition's records up to the first that cannot be handled
 // yet, which it holds: not due, or not decodable for now.
-func (h *handler) ready(cl *kgo.Client, records []*kgo.Record) []*job {
+func (h *handler) ready(cl consumers.Fetcher, records []*kgo.Record) []*job {
 	all := make([]job, len(records)) // one allocation for the partition's jobs
 	jobs := make([]*job, 0, len(records))
-	now := time.Now()
+	now := h.now()
 	for i, r := range records {
 		j := &all[i]
 		j.r, j.stage, j.calls = r, h.stage[r.Topic], h.stage[r.Topic]
@@ -129,8 +139,8 @@ func interleave(lanes [][]*job) []*job {
 // run does the jobs' calls on h.workers goroutines (each keeps the stack the HTTP client
 // grew, where a goroutine per call would grow one each time). Jobs not started within the
 // budget are held, with the rest of their partition, for the next batch.
-func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
-	start := time.Now()
+func (h *handler) run(ctx context.Context, cl consumers.Fetcher, jobs []*job) {
+	start := h.now()
 	next := make(chan *job)
 	var wg sync.WaitGroup
 	for range min(h.workers, len(jobs)) {
@@ -146,7 +156,7 @@ func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
 		if j.move != nil {
 			continue // dead-lettered without a call
 		}
-		if time.Since(start) > h.budget {
+		if h.now().Sub(start) > h.budget {
 			h.holdRest(cl, jobs[i:])
 			break
 		}
@@ -156,8 +166,8 @@ func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
 	wg.Wait()
 }
 
-func (h *handler) holdRest(cl *kgo.Client, rest []*job) {
-	now := time.Now()
+func (h *handler) holdRest(cl consumers.Fetcher, rest []*job) {
+	now := h.now()
 	for _, j := range rest {
 		if !h.holds.Held(j.r.Topic, j.r.Partition) {
 			h.holds.Hold(cl, j.r, now)
@@ -175,9 +185,9 @@ func (h *handler) retry(ctx context.Context, j *job) {
 		h.deadLetter(j, "permanent", "permanent failure: "+describe(ev))
 		return
 	}
-	start := time.Now()
+	start := h.now()
 	res := h.action.Call(ctx, ev)
-	h.metrics.Effect.WithLabelValues(effectOutcome(res)).Observe(time.Since(start).Seconds())
+	h.metrics.Effect.WithLabelValues(effectOutcome(res)).Observe(h.now().Sub(start).Seconds())
 	j.calls++
 	attempts := j.calls
 	switch {
@@ -190,7 +200,7 @@ func (h *handler) retry(ctx context.Context, j *job) {
 	default:
 		wait := max(h.delays[attempts-1], res.retryAfter)
 		j.move = h.moved(j, event.RetryTopic(h.prefix, attempts), res.reason,
-			kgo.RecordHeader{Key: HeaderDueAt, Value: []byte(time.Now().Add(wait).UTC().Format(time.RFC3339Nano))})
+			kgo.RecordHeader{Key: HeaderDueAt, Value: []byte(h.now().Add(wait).UTC().Format(time.RFC3339Nano))})
 		j.outcome = "moved"
 	}
 	if h.log.Enabled(ctx, slog.LevelDebug) { // spares building the attributes of every call
