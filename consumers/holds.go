@@ -26,7 +26,9 @@ type Holds struct {
 }
 
 // Hold pauses r's partition and rewinds it to r, until until. Records of that partition
-// already polled after r must be skipped by the caller.
+// already polled after r must be skipped by the caller. A later Hold of the same partition
+// replaces the earlier one, offset and time: hold a partition at its earliest record not
+// handled.
 func (h *Holds) Hold(cl Fetcher, r *kgo.Record, until time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -47,7 +47,7 @@ type job struct {
 	ev      event.Event
 	move    *kgo.Record // produced in the batch's transaction; nil when the retry succeeded
 	outcome string      // done, moved or dead_lettered
-	held    bool        // not started in this batch: polled again
+	held    bool        // not started in this batch, or after one that was not: polled again
 }
 
 // holdDecode is how long a partition waits when a value cannot be decoded for a passing
@@ -60,7 +60,8 @@ func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) 
 		lanes = append(lanes, h.ready(tx.Client(), p.Records))
 	})
 	jobs := interleave(lanes)
-	h.run(ctx, tx.Client(), jobs)
+	h.run(ctx, jobs)
+	h.holdUnstarted(tx.Client(), jobs)
 	for _, j := range jobs {
 		if j.held {
 			continue
@@ -137,10 +138,10 @@ func interleave(lanes [][]*job) []*job {
 }
 
 // run does the jobs' calls on h.workers goroutines (each keeps the stack the HTTP client
-// grew, where a goroutine per call would grow one each time). Jobs not started within the
-// budget are held, with the rest of their partition, for the next batch.
-func (h *handler) run(ctx context.Context, cl consumers.Fetcher, jobs []*job) {
-	start := h.now()
+// grew, where a goroutine per call would grow one each time). No call starts later than
+// the budget into the batch; the jobs not started by then are held (holdUnstarted).
+func (h *handler) run(ctx context.Context, jobs []*job) {
+	deadline := h.now().Add(h.budget)
 	next := make(chan *job)
 	var wg sync.WaitGroup
 	for range min(h.workers, len(jobs)) {
@@ -152,28 +153,56 @@ func (h *handler) run(ctx context.Context, cl consumers.Fetcher, jobs []*job) {
 			}
 		}()
 	}
-	for i, j := range jobs {
-		if j.move != nil {
+	for _, j := range jobs {
+		if j.outcome != "" {
 			continue // dead-lettered without a call
 		}
-		if h.now().Sub(start) > h.budget {
-			h.holdRest(cl, jobs[i:])
+		if !h.dispatch(next, j, deadline) {
 			break
 		}
-		next <- j
 	}
 	close(next)
 	wg.Wait()
 }
 
-func (h *handler) holdRest(cl consumers.Fetcher, rest []*job) {
-	now := h.now()
-	for _, j := range rest {
-		if !h.holds.Held(j.r.Topic, j.r.Partition) {
-			h.holds.Hold(cl, j.r, now)
-		}
-		j.held = true
+// dispatch hands j to the next free worker, unless the deadline passes first.
+func (h *handler) dispatch(next chan<- *job, j *job, deadline time.Time) bool {
+	left := deadline.Sub(h.now())
+	if left <= 0 {
+		return false
 	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case next <- j:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// holdUnstarted holds each partition at its first job that was not started (the budget ran
+// out before it), and marks that job and every later one of its partition held: they are
+// polled again, and the batch commits the partition's offset up to, not past, that job.
+// The partition may already be held further on (at a record not due yet): the earlier
+// hold replaces it.
+func (h *handler) holdUnstarted(cl consumers.Fetcher, jobs []*job) {
+	now := h.now()
+	cut := map[partition]bool{}
+	for _, j := range jobs { // interleaved, each partition's jobs in order
+		p := partition{j.r.Topic, j.r.Partition}
+		if !cut[p] && j.outcome == "" {
+			h.holds.Hold(cl, j.r, now)
+			cut[p] = true
+		}
+		j.held = cut[p]
+	}
+}
+
+// partition names a topic's partition.
+type partition struct {
+	topic string
+	id    int32
 }
 
 // retry decides one decoded failure: dead-lettered when permanent, else the action is
