@@ -26,6 +26,7 @@ type handler struct {
 	log     *slog.Logger
 	workers int           // calls in flight at once
 	budget  time.Duration // no call starts later than this into a batch
+	maxWait time.Duration // the longest a record waits in a retry topic (config.MaxRetryWait)
 	now     func() time.Time
 }
 
@@ -103,17 +104,22 @@ func (h *handler) ready(cl consumers.Fetcher, records []*kgo.Record) []*job {
 }
 
 // due is when a record of a retry topic may be tried: its retry-due-at header, or its
-// timestamp plus the topic's delay when the header is missing or unreadable.
+// timestamp plus the topic's delay when the header is missing or unreadable; never later
+// than its timestamp plus maxWait, so that it is read before its topic deletes it.
 func (h *handler) due(r *kgo.Record, stage int) time.Time {
 	if stage == 0 {
 		return time.Time{}
 	}
+	due := r.Timestamp.Add(h.delays[stage-1])
 	if v, ok := consumers.Header(r, HeaderDueAt); ok {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return t
+			due = t
 		}
 	}
-	return r.Timestamp.Add(h.delays[stage-1])
+	if limit := r.Timestamp.Add(h.maxWait); due.After(limit) {
+		return limit
+	}
+	return due
 }
 
 // interleave orders the jobs one from each partition in turn, keeping each partition's order,
@@ -228,6 +234,11 @@ func (h *handler) retry(ctx context.Context, j *job) {
 		h.deadLetter(j, "exhausted", fmt.Sprintf("retries exhausted after %d calls: %s", attempts, res.reason))
 	default:
 		wait := max(h.delays[attempts-1], res.retryAfter)
+		if wait > h.maxWait {
+			h.log.Warn("Retry-After capped: the retry topic would delete the record before it is due",
+				"event_id", ev.ID, "retry_after", res.retryAfter, "cap", h.maxWait)
+			wait = h.maxWait
+		}
 		j.move = h.moved(j, event.RetryTopic(h.prefix, attempts), res.reason,
 			kgo.RecordHeader{Key: HeaderDueAt, Value: []byte(h.now().Add(wait).UTC().Format(time.RFC3339Nano))})
 		j.outcome = "moved"
