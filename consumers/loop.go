@@ -158,6 +158,9 @@ func (l *Loop) ended(tx *Tx, committed bool) {
 		for c, n := range tx.processed {
 			l.Metrics.Processed.WithLabelValues(c.topic, c.outcome).Add(float64(n))
 		}
+		for reason, n := range tx.deadLettered {
+			l.Metrics.DeadLettered.WithLabelValues(reason).Add(float64(n))
+		}
 	}
 	l.Metrics.Transactions.WithLabelValues(outcome).Inc()
 	l.Handler.Ended(committed)
@@ -165,21 +168,22 @@ func (l *Loop) ended(tx *Tx, committed bool) {
 
 // Tx is the open transaction of one batch.
 type Tx struct {
-	session   Session
-	client    Fetcher
-	promise   func(*kgo.Record, error) // t.produced, made once rather than per record
-	wg        sync.WaitGroup
-	mu        sync.Mutex
-	err       error
-	moved     map[string]int
-	processed map[processedKey]int
+	session      Session
+	client       Fetcher
+	promise      func(*kgo.Record, error) // t.produced, made once rather than per record
+	wg           sync.WaitGroup
+	mu           sync.Mutex
+	err          error
+	moved        map[string]int
+	processed    map[processedKey]int
+	deadLettered map[string]int // by reason
 }
 
 // processedKey is the labels of Metrics.Processed.
 type processedKey struct{ topic, outcome string }
 
 func newTx(s Session, cl Fetcher) *Tx {
-	t := &Tx{session: s, client: cl, moved: map[string]int{}, processed: map[processedKey]int{}}
+	t := &Tx{session: s, client: cl, moved: map[string]int{}, processed: map[processedKey]int{}, deadLettered: map[string]int{}}
 	t.promise = t.produced
 	return t
 }
@@ -212,6 +216,15 @@ func (t *Tx) Count(topic, outcome string) {
 	defer t.mu.Unlock()
 	t.processed[processedKey{topic, outcome}]++
 }
+
+// CountDeadLettered counts one record sent to the dead-letter topic for reason in
+// Metrics.DeadLettered, if the batch commits.
+func (t *Tx) CountDeadLettered(reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.deadLettered[reason]++
+}
+
 func (t *Tx) wait() error {
 	t.wg.Wait()
 	t.mu.Lock()

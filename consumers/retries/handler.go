@@ -48,6 +48,8 @@ type job struct {
 	ev      event.Event
 	move    *kgo.Record // produced in the batch's transaction; nil when the retry succeeded
 	outcome string      // done, moved or dead_lettered
+	class   string      // why dead-lettered: permanent, refused, exhausted, undecodable
+	reason  string      // … in words
 	held    bool        // not started in this batch, or after one that was not: polled again
 }
 
@@ -64,15 +66,24 @@ func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) 
 	h.run(ctx, jobs)
 	h.holdUnstarted(tx.Client(), jobs)
 	for _, j := range jobs {
-		if j.held {
-			continue
+		if !j.held {
+			h.end(ctx, tx, j)
 		}
-		if j.move != nil {
-			tx.Produce(ctx, j.move)
-		}
-		tx.Count(j.r.Topic, j.outcome)
 	}
 	return nil
+}
+
+// end puts j's outcome in the transaction: its move, and its counts, which count when the
+// batch commits.
+func (h *handler) end(ctx context.Context, tx *consumers.Tx, j *job) {
+	if j.move != nil {
+		tx.Produce(ctx, j.move)
+	}
+	tx.Count(j.r.Topic, j.outcome)
+	if j.outcome == "dead_lettered" {
+		tx.CountDeadLettered(j.class)
+		h.log.Info("dead-lettered", "topic", j.r.Topic, "partition", j.r.Partition, "offset", j.r.Offset, "event_id", j.ev.ID, "reason", j.reason)
+	}
 }
 
 func (h *handler) Ended(bool) {}
@@ -250,9 +261,7 @@ func (h *handler) retry(ctx context.Context, j *job) {
 
 func (h *handler) deadLetter(j *job, class, reason string) {
 	j.move = h.moved(j, event.DLQTopic(h.prefix), reason)
-	j.outcome = "dead_lettered"
-	h.metrics.DeadLettered.WithLabelValues(class).Inc()
-	h.log.Info("dead-lettered", "topic", j.r.Topic, "offset", j.r.Offset, "event_id", j.ev.ID, "reason", reason)
+	j.outcome, j.class, j.reason = "dead_lettered", class, reason
 }
 
 // moved is j's record for topic with the headers of a move. The origin is where the record
