@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'
@@ -58,6 +58,18 @@ bench:
 bench-consumers:
 	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
 	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -run '^$$' -bench Consumers -benchtime 1x -count $${COUNT:-5} ./consumers/
+
+# TxnOffsetCommit v5 (KIP-890 part 2, what the groups use) against a cap at v4: aborts per
+# 1,000 batches and throughput, on a broker started for it (see docs/consumers.md).
+bench-txn:
+	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
+	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -run '^$$' -bench TxnOffsetCommit -benchtime 1x -count $${COUNT:-3} -timeout 60m ./consumers/
+
+# The consumers' model-based tests (rapid state machines, no broker) for RUNS runs each
+# (make test runs 1,000); e.g. make model RUNS=100000. See docs/testing.md to replay one.
+RUNS ?= 20000
+model:
+	RAPID_CHECKS=$(RUNS) $(GO) test -count=1 -run 'Model' -timeout 60m ./consumers/...
 
 # The analytics consumer's benchmark: events/s into SQLite and PostgreSQL against a bare
 # franz-go consumer, and the summary's latency over a month; updates bench/RESULTS.md.

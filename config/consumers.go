@@ -34,6 +34,37 @@ type Retries struct {
 // this are a load test of the provider, not a retry.
 const MaxRetriesConcurrency = 1024
 
+// The time of a retries batch (one transaction): calls of the action start during its call
+// budget, the last one may take action.timeout, and RetriesCommitMargin is left to
+// produce the batch's moves and commit them. transaction_timeout must hold all three with a
+// budget of at least MinRetriesCallBudget.
+const (
+	RetriesCommitMargin  = 10 * time.Second
+	MinRetriesCallBudget = 5 * time.Second
+)
+
+// CallBudget is how long into a batch a call of the action may still start:
+// transaction_timeout less action.timeout and RetriesCommitMargin. Records whose call has
+// not started by then wait for the next batch.
+func (r Retries) CallBudget() time.Duration {
+	return r.Member.TransactionTimeout.D() - r.Action.Timeout.D() - RetriesCommitMargin
+}
+
+// MaxRetryWait is the longest a record waits in a retry topic, whatever the action's
+// Retry-After asks: half the topics' retention (7 days when kafka.retention is 0, Kafka's
+// default), at most MaxRetryAfter. A record held past its topic's retention would be
+// deleted before it is due, and the partition reset to the start of its log.
+func MaxRetryWait(retention time.Duration) time.Duration {
+	if retention <= 0 {
+		retention = 7 * 24 * time.Hour
+	}
+	return min(retention/2, MaxRetryAfter)
+}
+
+// MaxRetryAfter bounds how long the retries group honours an action's Retry-After: a held
+// record holds the records behind it on its retry topic's partition.
+const MaxRetryAfter = 24 * time.Hour
+
 // Member holds what every group-commit consumer process has: where it serves /metrics and
 // /healthz, and the id that makes its Kafka transactions survive its own restart.
 type Member struct {
@@ -97,12 +128,12 @@ func defaultConsumers() Consumers {
 }
 
 func (c *Config) validateConsumers(bad complaint) {
-	c.Consumers.Retries.validate(bad)
+	c.Consumers.Retries.validate(bad, c.Kafka.Retention.D())
 	c.Consumers.Alerts.validate(bad)
 	c.Consumers.Analytics.validate(bad)
 }
 
-func (r *Retries) validate(bad complaint) {
+func (r *Retries) validate(bad complaint, retention time.Duration) {
 	const key = "consumers.retries"
 	if r.Group == "" {
 		bad(key+".group", "must not be empty")
@@ -112,6 +143,9 @@ func (r *Retries) validate(bad complaint) {
 	}
 	for i, d := range r.Delays {
 		positive(bad, fmt.Sprintf("%s.delays[%d]", key, i), d)
+		if limit := MaxRetryWait(retention); d.D() > limit {
+			bad(fmt.Sprintf("%s.delays[%d]", key, i), "%s is longer than %s, half of kafka.retention (at most %s): a record would be deleted before it is due", d, limit, MaxRetryAfter)
+		}
 	}
 	a := r.Action
 	if a.URL != "" {
@@ -133,8 +167,10 @@ func (r *Retries) validate(bad complaint) {
 		bad(key+".concurrency", "want 1 to %d calls at once, got %d", MaxRetriesConcurrency, r.Concurrency)
 	}
 	r.Member.validate(bad, key)
-	if r.Member.TransactionTimeout > 0 && r.Member.TransactionTimeout <= a.Timeout {
-		bad(key+".transaction_timeout", "must exceed action.timeout (%s): a batch waits for its calls inside one transaction", a.Timeout)
+	if r.Member.TransactionTimeout > 0 && a.Timeout > 0 && r.CallBudget() < MinRetriesCallBudget {
+		least := a.Timeout.D() + RetriesCommitMargin + MinRetriesCallBudget
+		bad(key+".transaction_timeout", "%s is too short for action.timeout %s: want at least %s (action.timeout + %s to commit a batch + %s in which calls may start)",
+			r.Member.TransactionTimeout, a.Timeout, least, RetriesCommitMargin, MinRetriesCallBudget)
 	}
 }
 

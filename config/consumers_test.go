@@ -74,7 +74,11 @@ func TestConsumersRefusedNamingTheKey(t *testing.T) {
 		{"consumers: {retries: {listen: \"8082\"}}", "consumers.retries.listen: want host:port"},
 		{"consumers: {alerts: {listen: \"\"}}", "consumers.alerts.listen: want host:port"},
 		{"consumers: {retries: {instance_id: \"a b\"}}", "consumers.retries.instance_id: must not contain spaces"},
-		{"consumers: {retries: {transaction_timeout: 5s}}", "consumers.retries.transaction_timeout: must exceed action.timeout"},
+		{"consumers: {retries: {transaction_timeout: 5s}}", "consumers.retries.transaction_timeout: 5s is too short for action.timeout 10s: want at least 25s"},
+		{"consumers: {retries: {transaction_timeout: 15s}}", "consumers.retries.transaction_timeout: 15s is too short for action.timeout 10s"},
+		{"consumers: {retries: {transaction_timeout: 24s}}", "consumers.retries.transaction_timeout: 24s is too short"},
+		{"consumers: {retries: {transaction_timeout: 30s, action: {timeout: 20s}}}", "want at least 35s (action.timeout + 10s to commit a batch + 5s in which calls may start)"},
+		{"consumers: {retries: {delays: [\"25h\"]}}", "consumers.retries.delays[0]: 25h0m0s is longer than 24h0m0s"},
 		{"consumers: {alerts: {transaction_timeout: 0s}}", "consumers.alerts.transaction_timeout: must be positive"},
 		{"consumers: {alerts: {slack_timeout: -1s}}", "consumers.alerts.slack_timeout: must be positive"},
 	}
@@ -88,6 +92,30 @@ func TestConsumersRefusedNamingTheKey(t *testing.T) {
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("%s: the error shows %q: %v", c.yaml, secret, err)
 			}
+		}
+	}
+}
+
+// TestRetriesBudgetAndWaitBounds: the least transaction_timeout is accepted, and the
+// delays are bounded by half of kafka.retention.
+func TestRetriesBudgetAndWaitBounds(t *testing.T) {
+	const sources = "sources: [{name: a, provider: codivupload, secrets: [x]}]\n"
+	cfg, err := config.Parse([]byte("kafka: {brokers: [\"127.0.0.1:9092\"]}\n"+sources+"consumers: {retries: {transaction_timeout: 25s}}"), env(nil))
+	if err != nil {
+		t.Fatalf("transaction_timeout 25s with action.timeout 10s: %v", err)
+	}
+	if got := cfg.Consumers.Retries.CallBudget(); got != 5*time.Second {
+		t.Errorf("CallBudget = %s, want 5s", got)
+	}
+	_, err = config.Parse([]byte("kafka: {brokers: [\"127.0.0.1:9092\"], retention: 1h}\n"+sources+"consumers: {retries: {delays: [\"30s\", \"31m\"]}}"), env(nil))
+	if want := "consumers.retries.delays[1]: 31m0s is longer than 30m0s, half of kafka.retention"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a delay past half the retention: %v, want %q", err, want)
+	}
+	for _, c := range []struct{ retention, want time.Duration }{
+		{0, 24 * time.Hour}, {time.Hour, 30 * time.Minute}, {7 * 24 * time.Hour, 24 * time.Hour}, {40 * time.Hour, 20 * time.Hour},
+	} {
+		if got := config.MaxRetryWait(c.retention); got != c.want {
+			t.Errorf("MaxRetryWait(%s) = %s, want %s", c.retention, got, c.want)
 		}
 	}
 }

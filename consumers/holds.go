@@ -7,6 +7,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// Fetcher is the part of a kgo.Client that Holds steers: which partitions are fetched, and
+// from where.
+type Fetcher interface {
+	PauseFetchPartitions(topicPartitions map[string][]int32) map[string][]int32
+	ResumeFetchPartitions(topicPartitions map[string][]int32)
+	SetOffsets(setOffsets map[string]map[int32]kgo.EpochOffset)
+}
+
 // Holds keeps partitions paused until a time. A partition whose head record cannot be
 // handled yet (not due, or not decodable for a passing reason) is paused with
 // PauseFetchPartitions and rewound to that record, so nothing after it is committed and the
@@ -18,8 +26,10 @@ type Holds struct {
 }
 
 // Hold pauses r's partition and rewinds it to r, until until. Records of that partition
-// already polled after r must be skipped by the caller.
-func (h *Holds) Hold(cl *kgo.Client, r *kgo.Record, until time.Time) {
+// already polled after r must be skipped by the caller. A later Hold of the same partition
+// replaces the earlier one, offset and time: hold a partition at its earliest record not
+// handled.
+func (h *Holds) Hold(cl Fetcher, r *kgo.Record, until time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.until == nil {
@@ -57,7 +67,7 @@ func (h *Holds) Next() (time.Time, bool) {
 }
 
 // Release resumes the partitions whose hold ended by now.
-func (h *Holds) Release(cl *kgo.Client, now time.Time) {
+func (h *Holds) Release(cl Fetcher, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	due := map[string][]int32{}
@@ -77,7 +87,7 @@ func (h *Holds) Release(cl *kgo.Client, now time.Time) {
 // Forget resumes and forgets the holds on partitions this member no longer owns (call it
 // from OnPartitionsRevoked and OnPartitionsLost): a pause outlives a rebalance in franz-go,
 // and the partition, if it comes back, must be fetched from its committed offset.
-func (h *Holds) Forget(cl *kgo.Client, gone map[string][]int32) {
+func (h *Holds) Forget(cl Fetcher, gone map[string][]int32) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for topic, ps := range gone {

@@ -23,18 +23,58 @@ type Handler interface {
 	Ended(committed bool)
 }
 
+// Session is what a Loop needs of a kgo.GroupTransactSession made with TransactOptions,
+// which has each of these methods (a stand-in in the model tests).
+type Session interface {
+	PollRecords(ctx context.Context, maxPollRecords int) kgo.Fetches
+	Begin() error
+	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
+	End(ctx context.Context, commit kgo.TransactionEndTry) (committed bool, err error)
+	AllowRebalance()
+}
+
+// Clock is the time a Loop goes by: when holds end, and the pause after a failed batch.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d, or until ctx ends.
+	Sleep(ctx context.Context, d time.Duration)
+}
+
 // Loop is a group member's poll loop on a GroupTransactSession made with TransactOptions:
 // poll, Begin, Handle, End, then let a waiting rebalance go on. A rebalance never lands
 // inside a batch, so every batch commits, offsets move only with the batch's effects, and a
 // crash at any point aborts the open transaction: nothing it produced is visible to
 // read-committed readers, and its records are polled again.
 type Loop struct {
-	Session    *kgo.GroupTransactSession
+	Session    Session
+	Client     Fetcher // the session's client
 	Handler    Handler
 	Holds      *Holds
 	MaxRecords int // per batch
 	Metrics    *Metrics
 	Log        *slog.Logger
+	Clock      Clock // nil: the real time
+}
+
+// realClock is the Clock of the wall.
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (l *Loop) clock() Clock {
+	if l.Clock == nil {
+		return realClock{}
+	}
+	return l.Clock
 }
 
 // endTimeout bounds ending one transaction.
@@ -46,7 +86,7 @@ const endTimeout = 30 * time.Second
 func (l *Loop) Run(ctx context.Context) error {
 	work := context.WithoutCancel(ctx)
 	for ctx.Err() == nil {
-		l.Holds.Release(l.Session.Client(), time.Now())
+		l.Holds.Release(l.Client, l.clock().Now())
 		fs := l.poll(ctx)
 		if fs.IsClientClosed() {
 			return nil
@@ -67,7 +107,7 @@ func (l *Loop) Run(ctx context.Context) error {
 func (l *Loop) poll(ctx context.Context) kgo.Fetches {
 	if next, ok := l.Holds.Next(); ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, next)
+		ctx, cancel = context.WithTimeout(ctx, next.Sub(l.clock().Now()))
 		defer cancel()
 	}
 	return l.Session.PollRecords(ctx, l.MaxRecords)
@@ -85,7 +125,7 @@ func (l *Loop) batch(ctx context.Context, fs kgo.Fetches) error {
 	if err := l.Session.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := newTx(l.Session)
+	tx := newTx(l.Session, l.Client)
 	herr := l.Handler.Handle(ctx, tx, fs)
 	if herr == nil {
 		herr = tx.wait()
@@ -103,7 +143,7 @@ func (l *Loop) batch(ctx context.Context, fs kgo.Fetches) error {
 		return fmt.Errorf("end transaction: %w", err)
 	}
 	if herr != nil {
-		pause(ctx, time.Second) // the cause (Kafka, the registry) is likely still there
+		l.clock().Sleep(ctx, time.Second) // the cause (Kafka, the registry) is likely still there
 	}
 	return nil
 }
@@ -118,42 +158,38 @@ func (l *Loop) ended(tx *Tx, committed bool) {
 		for c, n := range tx.processed {
 			l.Metrics.Processed.WithLabelValues(c.topic, c.outcome).Add(float64(n))
 		}
+		for reason, n := range tx.deadLettered {
+			l.Metrics.DeadLettered.WithLabelValues(reason).Add(float64(n))
+		}
 	}
 	l.Metrics.Transactions.WithLabelValues(outcome).Inc()
 	l.Handler.Ended(committed)
 }
 
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
 // Tx is the open transaction of one batch.
 type Tx struct {
-	session   *kgo.GroupTransactSession
-	promise   func(*kgo.Record, error) // t.produced, made once rather than per record
-	wg        sync.WaitGroup
-	mu        sync.Mutex
-	err       error
-	moved     map[string]int
-	processed map[processedKey]int
+	session      Session
+	client       Fetcher
+	promise      func(*kgo.Record, error) // t.produced, made once rather than per record
+	wg           sync.WaitGroup
+	mu           sync.Mutex
+	err          error
+	moved        map[string]int
+	processed    map[processedKey]int
+	deadLettered map[string]int // by reason
 }
 
 // processedKey is the labels of Metrics.Processed.
 type processedKey struct{ topic, outcome string }
 
-func newTx(s *kgo.GroupTransactSession) *Tx {
-	t := &Tx{session: s, moved: map[string]int{}, processed: map[processedKey]int{}}
+func newTx(s Session, cl Fetcher) *Tx {
+	t := &Tx{session: s, client: cl, moved: map[string]int{}, processed: map[processedKey]int{}, deadLettered: map[string]int{}}
 	t.promise = t.produced
 	return t
 }
 
 // Client is the session's client, for Holds.
-func (t *Tx) Client() *kgo.Client { return t.session.Client() }
+func (t *Tx) Client() Fetcher { return t.client }
 
 // Produce adds r to the transaction. A record Kafka refuses aborts the batch.
 func (t *Tx) Produce(ctx context.Context, r *kgo.Record) {
@@ -180,6 +216,15 @@ func (t *Tx) Count(topic, outcome string) {
 	defer t.mu.Unlock()
 	t.processed[processedKey{topic, outcome}]++
 }
+
+// CountDeadLettered counts one record sent to the dead-letter topic for reason in
+// Metrics.DeadLettered, if the batch commits.
+func (t *Tx) CountDeadLettered(reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.deadLettered[reason]++
+}
+
 func (t *Tx) wait() error {
 	t.wg.Wait()
 	t.mu.Lock()

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/config"
@@ -37,6 +36,15 @@ type Member struct {
 	Gone func(cl *kgo.Client, partitions map[string][]int32)
 	// Options are added to the session's (e.g. AdjustFetchOffsetsFn).
 	Options []kgo.Opt
+	// LagEvery is how often bridge_consumer_lag is measured; 0 is every 10 s.
+	LagEvery time.Duration
+}
+
+func (m *Member) lagEvery() time.Duration {
+	if m.LagEvery > 0 {
+		return m.LagEvery
+	}
+	return 10 * time.Second
 }
 
 // Run serves /metrics and /healthz, makes sure the topics exist, joins the group and runs
@@ -58,11 +66,11 @@ func (m *Member) Run(ctx context.Context) error {
 	defer session.Close()
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
-	go m.Metrics.WatchLag(lagCtx, kadm.NewClient(session.Client()), m.Group, 10*time.Second, m.Log)
+	go m.Metrics.WatchLag(lagCtx, session.Client(), m.Group, m.lagEvery(), m.Log)
 	m.Log.Info("consuming", "topics", m.Reads, "metrics", "http://"+srv.Addr()+"/metrics")
 	srv.SetRunning(true)
 	defer srv.SetRunning(false)
-	loop := &Loop{Session: session, Handler: m.Handler, Holds: m.Holds, MaxRecords: m.MaxRecords, Metrics: m.Metrics, Log: m.Log}
+	loop := &Loop{Session: session, Client: session.Client(), Handler: m.Handler, Holds: m.Holds, MaxRecords: m.MaxRecords, Metrics: m.Metrics, Log: m.Log}
 	err = loop.Run(ctx)
 	m.Log.Info("leaving the group", "err", err)
 	return err

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Metrics are the Prometheus metrics every group exports, labelled with its group name.
@@ -18,9 +19,11 @@ type Metrics struct {
 	Processed *prometheus.CounterVec
 	// Moved counts records produced onward (to a retry topic, an internal topic), by topic.
 	Moved *prometheus.CounterVec
-	// DeadLettered counts records sent to a dead-letter topic, by reason class.
+	// DeadLettered counts records sent to a dead-letter topic, by reason class, when their
+	// batch commits (Tx.CountDeadLettered).
 	DeadLettered *prometheus.CounterVec
-	// Lag is the group's committed lag per partition: end offset minus committed offset.
+	// Lag is the group's committed lag per partition this member owns: end offset minus
+	// committed offset.
 	Lag *prometheus.GaugeVec
 	// Effect is the latency of each effect (an HTTP call), by outcome.
 	Effect *prometheus.HistogramVec
@@ -57,12 +60,16 @@ func NewMetrics(reg prometheus.Registerer, group string) *Metrics {
 	return m
 }
 
-// WatchLag sets m.Lag from the group's committed offsets and the partitions' end offsets
-// every interval until ctx ends. Committed offsets, not the position of the poll, because
-// they are what a restart resumes from.
-func (m *Metrics) WatchLag(ctx context.Context, adm *kadm.Client, group string, every time.Duration, log *slog.Logger) {
+// WatchLag sets m.Lag for the partitions that cl, a member of group, owns, from the
+// group's committed offsets and the partitions' end offsets, every interval until ctx
+// ends; the series of a partition it no longer owns is deleted, so that the members of a
+// group export each partition once. Committed offsets, not the position of the poll,
+// because they are what a restart resumes from.
+func (m *Metrics) WatchLag(ctx context.Context, cl *kgo.Client, group string, every time.Duration, log *slog.Logger) {
+	adm := kadm.NewClient(cl)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var exported map[lagSeries]bool
 	for {
 		select {
 		case <-ctx.Done():
@@ -74,10 +81,35 @@ func (m *Metrics) WatchLag(ctx context.Context, adm *kadm.Client, group string, 
 			log.Debug("lag not measured", "err", err)
 			continue
 		}
-		for _, l := range lags[group].Lag.Sorted() {
-			if l.Err == nil {
-				m.Lag.WithLabelValues(l.Topic, strconv.Itoa(int(l.Partition))).Set(float64(l.Lag))
-			}
+		member, _ := cl.GroupMetadata()
+		exported = m.setLag(lags[group].Lag, member, exported)
+	}
+}
+
+// lagSeries is the labels of one series of Metrics.Lag.
+type lagSeries struct{ topic, partition string }
+
+// setLag sets the lag of the partitions member owns in lag, deletes the series in before
+// that it no longer owns, and returns the series it exports now. A partition it owns whose
+// lag could not be measured keeps its last value.
+func (m *Metrics) setLag(lag kadm.GroupLag, member string, before map[lagSeries]bool) map[lagSeries]bool {
+	now := map[lagSeries]bool{}
+	for _, l := range lag.Sorted() {
+		if l.Member == nil || l.Member.MemberID != member || member == "" {
+			continue
+		}
+		s := lagSeries{l.Topic, strconv.Itoa(int(l.Partition))}
+		if l.Err != nil {
+			now[s] = before[s]
+			continue
+		}
+		m.Lag.WithLabelValues(s.topic, s.partition).Set(float64(l.Lag))
+		now[s] = true
+	}
+	for s := range before {
+		if !now[s] {
+			m.Lag.DeleteLabelValues(s.topic, s.partition)
 		}
 	}
+	return now
 }

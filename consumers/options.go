@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
@@ -36,6 +34,21 @@ func MemberOptions(k config.Kafka, group string, topics ...string) []kgo.Opt {
 // A configured instance_id is also the member's static group instance id (KIP-345): a
 // restarted member takes its partitions back at once, without a rebalance; a stopped one
 // keeps them, unconsumed, until it returns or its session times out.
+//
+// Requests go at the newest versions both sides speak. Against a cluster with
+// transaction.version 2 (Kafka 4 formats new clusters so) that is KIP-890 part 2: Produce
+// and TxnOffsetCommit add their partitions and group to the transaction themselves, and
+// every EndTxn bumps the producer epoch, so a late write of one transaction cannot land in
+// the next. Its price: the broker answers CONCURRENT_TRANSACTIONS to a TxnOffsetCommit that
+// opens a transaction while the previous one's markers are still being written, and
+// franz-go aborts on that answer. So a batch that produced nothing (retries whose calls all
+// succeeded, a keyed batch of alerts) and ended within milliseconds of the previous commit
+// is aborted and handled again, its calls repeated under the same idempotency keys.
+// Capping TxnOffsetCommit at v4 avoids those aborts (AddOffsetsToTxn, whose
+// CONCURRENT_TRANSACTIONS franz-go waits out, adds the group) but turns part 2 off for the
+// whole client (Produce v11 with AddPartitionsToTxn, EndTxn v4, no epoch bump per
+// transaction), and the waiting made it slower: see BenchmarkTxnOffsetCommit and
+// docs/consumers.md for the figures.
 func TransactOptions(group string, m config.Member) []kgo.Opt {
 	var static []kgo.Opt
 	if m.InstanceID != "" {
@@ -49,23 +62,7 @@ func TransactOptions(group string, m config.Member) []kgo.Opt {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.FetchMaxWait(fetchMaxWait),
-		kgo.MaxVersions(offsetsAddedFirst()),
 	)
-}
-
-// offsetsAddedFirst are the request versions a transactional member uses: the newest, but
-// TxnOffsetCommit below v5, so that a transaction adds the group with AddOffsetsToTxn before
-// committing offsets, as before KIP-890. With v5, the broker checks the transaction inside
-// TxnOffsetCommit and answers CONCURRENT_TRANSACTIONS while the previous transaction's
-// markers are still being written; franz-go retries that answer to AddOffsetsToTxn but
-// aborts on it from TxnOffsetCommit. A batch that moved nothing and followed a commit
-// closely (a keyed batch of alerts, a batch of retries whose calls all succeeded) was then
-// aborted and handled again in about one run of the benchmark in two; never with v4. The
-// price is one request per transaction.
-func offsetsAddedFirst() *kversion.Versions {
-	v := kversion.Stable()
-	v.SetMaxKeyVersion(kmsg.TxnOffsetCommit.Int16(), 4)
-	return v
 }
 
 // fetchMaxWait is how long the broker may hold a fetch that has no new data. A partition

@@ -176,7 +176,7 @@ func (h *handler) current(p *partition, k Key) *Alert {
 
 func (h *handler) deadLetter(ctx context.Context, tx *consumers.Tx, r *kgo.Record, reason string) {
 	tx.Produce(ctx, consumers.DeadLetter(r, h.dlq, reason))
-	h.metrics.DeadLettered.WithLabelValues("undecodable").Inc()
+	tx.CountDeadLettered("undecodable")
 	tx.Count(r.Topic, "dead_lettered")
 	h.log.Info("dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", reason)
 }

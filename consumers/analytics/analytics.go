@@ -22,7 +22,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/config"
@@ -141,7 +140,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("analytics consumer started", "dashboard", "http://"+s.Addr()+"/analytics")
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
-	go s.metrics.shared.WatchLag(lagCtx, kadm.NewClient(s.client), s.group, lagEvery, s.log)
+	go s.metrics.shared.WatchLag(lagCtx, s.client, s.group, lagEvery, s.log)
 	committed := make(chan struct{})
 	go func() { defer close(committed); s.commits.run(ctx, s.client, s.log) }()
 	s.server.SetRunning(true)

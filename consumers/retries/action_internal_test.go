@@ -2,31 +2,43 @@ package retries
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/socialbridge/bridge/event"
 )
 
+// TestRetryable pins the documented tables (docs/consumers.md, retries, step 1): each of
+// the 14 permanent codes, in any case, goes to the DLQ; the retryable codes and unknown
+// ones are retried; the record's own flag wins both ways.
 func TestRetryable(t *testing.T) {
 	yes, no := true, false
 	code := func(s string) *string { return &s }
-	cases := []struct {
-		flag *bool
-		code *string
-		want bool
-	}{
-		{&no, code("rate_limited"), false},  // the record's flag wins
-		{&yes, code("invalid_media"), true}, // … both ways
-		{nil, code("Invalid_Media"), false}, // the table, any case
-		{nil, code("rate_limited"), true},   // retryable code
-		{nil, code("something_new"), true},  // unknown: the delays bound it
-		{nil, nil, true},
-	}
-	for _, c := range cases {
-		if got := retryable(c.flag, c.code); got != c.want {
-			t.Errorf("retryable(%v, %v) = %v", c.flag, c.code, got)
+	permanent := []string{"invalid_media", "media_invalid", "media_too_large", "unsupported_media", "invalid_post",
+		"content_rejected", "policy_violation", "duplicate_content", "token_expired", "token_revoked",
+		"access_revoked", "account_disconnected", "permission_denied", "unauthorized"}
+	for _, c := range permanent {
+		if retryable(nil, code(c)) || retryable(nil, code(strings.ToUpper(c))) {
+			t.Errorf("error code %q is retried, want it permanent", c)
 		}
+		if !retryable(&yes, code(c)) {
+			t.Errorf("retryable: true with code %q is not retried: the record's flag must win", c)
+		}
+	}
+	retried := []string{"rate_limited", "rate_limit_exceeded", "too_many_requests", "timeout", "timed_out",
+		"upload_timeout", "platform_error", "platform_unavailable", "server_error", "internal_error",
+		"service_unavailable", "temporarily_unavailable", "network_error", "something_new", ""}
+	for _, c := range retried {
+		if !retryable(nil, code(c)) {
+			t.Errorf("error code %q is not retried", c)
+		}
+		if retryable(&no, code(c)) {
+			t.Errorf("retryable: false with code %q is retried: the record's flag must win", c)
+		}
+	}
+	if !retryable(nil, nil) {
+		t.Error("no flag and no code: not retried")
 	}
 }
 
@@ -40,9 +52,15 @@ func TestAnswer(t *testing.T) {
 	}{
 		{200, "", true, false, 0},
 		{204, "", true, false, 0},
+		{400, "", false, true, 0},
 		{404, "", false, true, 0},
+		{410, "", false, true, 0},
 		{422, "", false, true, 0},
 		{401, "", false, false, 0},
+		{403, "", false, false, 0},
+		{409, "", false, false, 0},
+		{429, "", false, false, 0},
+		{302, "", false, false, 0},
 		{500, "", false, false, 0},
 		{429, "7", false, false, 7 * time.Second},
 		{503, now.Add(90 * time.Second).Format(http.TimeFormat), false, false, 90 * time.Second},

@@ -12,7 +12,6 @@ import (
 
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
-	"github.com/socialbridge/bridge/schemas"
 )
 
 // handler handles one batch of the input topic and the retry topics.
@@ -20,13 +19,25 @@ type handler struct {
 	prefix  string
 	delays  []time.Duration
 	stage   map[string]int // topic → failed calls its records have behind them
-	action  *Action
-	dec     *schemas.Reader // values are read without their raw payload: a move forwards the record as read
+	action  caller
+	dec     decoder // values are read without their raw payload: a move forwards the record as read
 	holds   *consumers.Holds
 	metrics *consumers.Metrics
 	log     *slog.Logger
 	workers int           // calls in flight at once
 	budget  time.Duration // no call starts later than this into a batch
+	maxWait time.Duration // the longest a record waits in a retry topic (config.MaxRetryWait)
+	now     func() time.Time
+}
+
+// caller calls the retry action for one failed post (Action).
+type caller interface {
+	Call(ctx context.Context, ev *event.Event) result
+}
+
+// decoder reads a record's value without its raw payload (schemas.Reader).
+type decoder interface {
+	DecodeWithoutRaw(value []byte, ev *event.Event) error
 }
 
 // job is one record of a batch and what became of it.
@@ -37,7 +48,9 @@ type job struct {
 	ev      event.Event
 	move    *kgo.Record // produced in the batch's transaction; nil when the retry succeeded
 	outcome string      // done, moved or dead_lettered
-	held    bool        // not started in this batch: polled again
+	class   string      // why dead-lettered: permanent, refused, exhausted, undecodable
+	reason  string      // … in words
+	held    bool        // not started in this batch, or after one that was not: polled again
 }
 
 // holdDecode is how long a partition waits when a value cannot be decoded for a passing
@@ -50,27 +63,37 @@ func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) 
 		lanes = append(lanes, h.ready(tx.Client(), p.Records))
 	})
 	jobs := interleave(lanes)
-	h.run(ctx, tx.Client(), jobs)
+	h.run(ctx, jobs)
+	h.holdUnstarted(tx.Client(), jobs)
 	for _, j := range jobs {
-		if j.held {
-			continue
+		if !j.held {
+			h.end(ctx, tx, j)
 		}
-		if j.move != nil {
-			tx.Produce(ctx, j.move)
-		}
-		tx.Count(j.r.Topic, j.outcome)
 	}
 	return nil
+}
+
+// end puts j's outcome in the transaction: its move, and its counts, which count when the
+// batch commits.
+func (h *handler) end(ctx context.Context, tx *consumers.Tx, j *job) {
+	if j.move != nil {
+		tx.Produce(ctx, j.move)
+	}
+	tx.Count(j.r.Topic, j.outcome)
+	if j.outcome == "dead_lettered" {
+		tx.CountDeadLettered(j.class)
+		h.log.Info("dead-lettered", "topic", j.r.Topic, "partition", j.r.Partition, "offset", j.r.Offset, "event_id", j.ev.ID, "reason", j.reason)
+	}
 }
 
 func (h *handler) Ended(bool) {}
 
 // ready returns the jobs of one partition's records up to the first that cannot be handled
 // yet, which it holds: not due, or not decodable for now.
-func (h *handler) ready(cl *kgo.Client, records []*kgo.Record) []*job {
+func (h *handler) ready(cl consumers.Fetcher, records []*kgo.Record) []*job {
 	all := make([]job, len(records)) // one allocation for the partition's jobs
 	jobs := make([]*job, 0, len(records))
-	now := time.Now()
+	now := h.now()
 	for i, r := range records {
 		j := &all[i]
 		j.r, j.stage, j.calls = r, h.stage[r.Topic], h.stage[r.Topic]
@@ -92,17 +115,22 @@ func (h *handler) ready(cl *kgo.Client, records []*kgo.Record) []*job {
 }
 
 // due is when a record of a retry topic may be tried: its retry-due-at header, or its
-// timestamp plus the topic's delay when the header is missing or unreadable.
+// timestamp plus the topic's delay when the header is missing or unreadable; never later
+// than its timestamp plus maxWait, so that it is read before its topic deletes it.
 func (h *handler) due(r *kgo.Record, stage int) time.Time {
 	if stage == 0 {
 		return time.Time{}
 	}
+	due := r.Timestamp.Add(h.delays[stage-1])
 	if v, ok := consumers.Header(r, HeaderDueAt); ok {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return t
+			due = t
 		}
 	}
-	return r.Timestamp.Add(h.delays[stage-1])
+	if limit := r.Timestamp.Add(h.maxWait); due.After(limit) {
+		return limit
+	}
+	return due
 }
 
 // interleave orders the jobs one from each partition in turn, keeping each partition's order,
@@ -127,10 +155,10 @@ func interleave(lanes [][]*job) []*job {
 }
 
 // run does the jobs' calls on h.workers goroutines (each keeps the stack the HTTP client
-// grew, where a goroutine per call would grow one each time). Jobs not started within the
-// budget are held, with the rest of their partition, for the next batch.
-func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
-	start := time.Now()
+// grew, where a goroutine per call would grow one each time). No call starts later than
+// the budget into the batch; the jobs not started by then are held (holdUnstarted).
+func (h *handler) run(ctx context.Context, jobs []*job) {
+	deadline := h.now().Add(h.budget)
 	next := make(chan *job)
 	var wg sync.WaitGroup
 	for range min(h.workers, len(jobs)) {
@@ -142,28 +170,56 @@ func (h *handler) run(ctx context.Context, cl *kgo.Client, jobs []*job) {
 			}
 		}()
 	}
-	for i, j := range jobs {
-		if j.move != nil {
+	for _, j := range jobs {
+		if j.outcome != "" {
 			continue // dead-lettered without a call
 		}
-		if time.Since(start) > h.budget {
-			h.holdRest(cl, jobs[i:])
+		if !h.dispatch(next, j, deadline) {
 			break
 		}
-		next <- j
 	}
 	close(next)
 	wg.Wait()
 }
 
-func (h *handler) holdRest(cl *kgo.Client, rest []*job) {
-	now := time.Now()
-	for _, j := range rest {
-		if !h.holds.Held(j.r.Topic, j.r.Partition) {
-			h.holds.Hold(cl, j.r, now)
-		}
-		j.held = true
+// dispatch hands j to the next free worker, unless the deadline passes first.
+func (h *handler) dispatch(next chan<- *job, j *job, deadline time.Time) bool {
+	left := deadline.Sub(h.now())
+	if left <= 0 {
+		return false
 	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case next <- j:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// holdUnstarted holds each partition at its first job that was not started (the budget ran
+// out before it), and marks that job and every later one of its partition held: they are
+// polled again, and the batch commits the partition's offset up to, not past, that job.
+// The partition may already be held further on (at a record not due yet): the earlier
+// hold replaces it.
+func (h *handler) holdUnstarted(cl consumers.Fetcher, jobs []*job) {
+	now := h.now()
+	cut := map[partition]bool{}
+	for _, j := range jobs { // interleaved, each partition's jobs in order
+		p := partition{j.r.Topic, j.r.Partition}
+		if !cut[p] && j.outcome == "" {
+			h.holds.Hold(cl, j.r, now)
+			cut[p] = true
+		}
+		j.held = cut[p]
+	}
+}
+
+// partition names a topic's partition.
+type partition struct {
+	topic string
+	id    int32
 }
 
 // retry decides one decoded failure: dead-lettered when permanent, else the action is
@@ -175,9 +231,9 @@ func (h *handler) retry(ctx context.Context, j *job) {
 		h.deadLetter(j, "permanent", "permanent failure: "+describe(ev))
 		return
 	}
-	start := time.Now()
+	start := h.now()
 	res := h.action.Call(ctx, ev)
-	h.metrics.Effect.WithLabelValues(effectOutcome(res)).Observe(time.Since(start).Seconds())
+	h.metrics.Effect.WithLabelValues(effectOutcome(res)).Observe(h.now().Sub(start).Seconds())
 	j.calls++
 	attempts := j.calls
 	switch {
@@ -189,8 +245,13 @@ func (h *handler) retry(ctx context.Context, j *job) {
 		h.deadLetter(j, "exhausted", fmt.Sprintf("retries exhausted after %d calls: %s", attempts, res.reason))
 	default:
 		wait := max(h.delays[attempts-1], res.retryAfter)
+		if wait > h.maxWait {
+			h.log.Warn("Retry-After capped: the retry topic would delete the record before it is due",
+				"event_id", ev.ID, "retry_after", res.retryAfter, "cap", h.maxWait)
+			wait = h.maxWait
+		}
 		j.move = h.moved(j, event.RetryTopic(h.prefix, attempts), res.reason,
-			kgo.RecordHeader{Key: HeaderDueAt, Value: []byte(time.Now().Add(wait).UTC().Format(time.RFC3339Nano))})
+			kgo.RecordHeader{Key: HeaderDueAt, Value: []byte(h.now().Add(wait).UTC().Format(time.RFC3339Nano))})
 		j.outcome = "moved"
 	}
 	if h.log.Enabled(ctx, slog.LevelDebug) { // spares building the attributes of every call
@@ -200,9 +261,7 @@ func (h *handler) retry(ctx context.Context, j *job) {
 
 func (h *handler) deadLetter(j *job, class, reason string) {
 	j.move = h.moved(j, event.DLQTopic(h.prefix), reason)
-	j.outcome = "dead_lettered"
-	h.metrics.DeadLettered.WithLabelValues(class).Inc()
-	h.log.Info("dead-lettered", "topic", j.r.Topic, "offset", j.r.Offset, "event_id", j.ev.ID, "reason", reason)
+	j.outcome, j.class, j.reason = "dead_lettered", class, reason
 }
 
 // moved is j's record for topic with the headers of a move. The origin is where the record

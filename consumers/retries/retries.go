@@ -32,7 +32,8 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 	h := &handler{
 		prefix: prefix, stage: map[string]int{event.Topic(prefix, event.PostFailed): 0}, action: newAction(rc.Action, rc.Concurrency),
 		dec: dec, holds: holds, metrics: metrics, log: log, workers: rc.Concurrency,
-		budget: max(0, rc.Member.TransactionTimeout.D()-rc.Action.Timeout.D()-10*time.Second),
+		budget: rc.CallBudget(), maxWait: config.MaxRetryWait(cfg.Kafka.Retention.D()),
+		now: time.Now,
 	}
 	reads := []string{event.Topic(prefix, event.PostFailed)}
 	for i, d := range rc.Delays {
