@@ -2,16 +2,17 @@ package schemas
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/socialbridge/bridge/event"
 )
@@ -28,7 +29,11 @@ type Registry struct {
 
 	mu      sync.RWMutex
 	reading map[int]*readSchema // by schema id: ours, and others fetched on first sight
+	fetches singleflight.Group  // one fetch of an unknown id at a time, shared by its callers
 }
+
+// framing is the Confluent wire format's header: franz-go's, so the two cannot disagree.
+var framing sr.ConfluentHeader
 
 var (
 	_ Encoder = (*Registry)(nil)
@@ -38,16 +43,14 @@ var (
 type registered struct {
 	c       *compiled
 	subject string
-	header  [5]byte
+	header  []byte
 }
 
 // readSchema is how to read the records of one schema id: the writer's schema resolved
-// against ours. ready is closed once typ, avro and err are set.
+// against ours.
 type readSchema struct {
-	ready chan struct{}
-	typ   string
-	avro  avro.Schema
-	err   error
+	typ  string
+	avro avro.Schema
 }
 
 // RegistryOption changes how NewRegistry finds the ids of the schemas.
@@ -110,11 +113,9 @@ func (r *Registry) register(ctx context.Context, c *compiled, subject string, lo
 		return fmt.Errorf("schemas: subject %q: registry returned schema id %d", subject, ss.ID)
 	}
 	reg := &registered{c: c, subject: subject}
-	binary.BigEndian.PutUint32(reg.header[1:], uint32(ss.ID))
+	reg.header, _ = framing.AppendEncode(nil, ss.ID, nil) // its error is always nil
 	r.writing[c.Type] = reg
-	ready := make(chan struct{})
-	close(ready)
-	r.reading[ss.ID] = &readSchema{ready: ready, typ: c.Type, avro: c.avro}
+	r.reading[ss.ID] = &readSchema{typ: c.Type, avro: c.avro}
 	return nil
 }
 
@@ -127,7 +128,7 @@ func (r *Registry) Encode(dst []byte, ev *event.Event) ([]byte, error) {
 	if !ok {
 		return dst, fmt.Errorf("%w %q", ErrUnknownType, ev.Type)
 	}
-	dst, err := reg.c.appendFramed(dst, reg.header[:], ev)
+	dst, err := reg.c.appendFramed(dst, reg.header, ev)
 	if err != nil {
 		return dst, fmt.Errorf("%w (subject %q)", err, reg.subject)
 	}
@@ -153,45 +154,42 @@ func (r *Registry) Decode(value []byte, ev *event.Event) error {
 
 // unframe returns the event type, the schema to read with and the Avro body of value.
 func (r *Registry) unframe(value []byte) (string, avro.Schema, []byte, error) {
-	if len(value) < 5 || value[0] != 0 {
+	id, body, err := framing.DecodeID(value)
+	if err != nil {
 		return "", nil, nil, fmt.Errorf("%w: no schema registry header (0 + 4-byte schema id)", ErrMalformed)
 	}
-	s, err := r.schemaByID(int(binary.BigEndian.Uint32(value[1:5])))
+	s, err := r.schemaByID(id)
 	if err != nil {
 		return "", nil, nil, err
 	}
-	return s.typ, s.avro, value[5:], nil
+	return s.typ, s.avro, body, nil
 }
 
 // schemaByID returns how to read records of schema id, fetching it on first sight; callers
-// asking for the same id meanwhile wait for that one fetch. A failure is not remembered,
-// so the next record retries.
+// asking for the same id meanwhile share that one fetch. A failure is not remembered, so
+// the next record retries.
 func (r *Registry) schemaByID(id int) (*readSchema, error) {
 	r.mu.RLock()
 	s, ok := r.reading[id]
 	r.mu.RUnlock()
-	if !ok {
-		r.mu.Lock()
-		if s, ok = r.reading[id]; !ok {
-			s = &readSchema{ready: make(chan struct{})}
-			r.reading[id] = s
-		}
-		r.mu.Unlock()
-		if !ok {
-			r.fetch(id, s)
-		}
+	if ok {
+		return s, nil
 	}
-	<-s.ready
-	return s, s.err
-}
-
-func (r *Registry) fetch(id int, s *readSchema) {
-	defer close(s.ready)
-	if s.typ, s.avro, s.err = r.resolve(id); s.err != nil {
+	v, err, _ := r.fetches.Do(strconv.Itoa(id), func() (any, error) {
+		typ, schema, err := r.resolve(id)
+		if err != nil {
+			return nil, err
+		}
+		s := &readSchema{typ: typ, avro: schema}
 		r.mu.Lock()
-		delete(r.reading, id)
+		r.reading[id] = s
 		r.mu.Unlock()
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return v.(*readSchema), nil
 }
 
 func (r *Registry) resolve(id int) (string, avro.Schema, error) {

@@ -1,9 +1,9 @@
 package ingress
 
 import (
-	"encoding/json"
 	"strconv"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/providers"
@@ -34,17 +34,11 @@ func quarantinedAnswer(reason string) []byte {
 	return append(appendJSONString(b, reason), '}')
 }
 
-// appendJSONString quotes s as a JSON string, directly when it needs no escaping.
+// appendJSONString quotes s as a JSON string. Invalid UTF-8 (never in an event id, which
+// must be UTF-8) would come out as U+FFFD, still valid JSON, hence the ignored error.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	b, _ = jsontext.AppendQuote(b, s)
+	return b
 }
 
 func ignoredAnswer(reason string) []byte {

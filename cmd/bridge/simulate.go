@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -122,7 +123,7 @@ func simulateTarget(f simulateFlags) (sender.Source, string, error) {
 			return sender.Source{}, "", fmt.Errorf("simulate: without --config only bridge dev's source codivupload is known; give --config for %q: %w", f.source, errUsage)
 		}
 		src, err := sender.NewSource("codivupload", "codivupload", devSecret)
-		return src, cmp(f.url, "http://127.0.0.1:8080"), err
+		return src, cmp.Or(f.url, "http://127.0.0.1:8080"), err
 	}
 	cfg, err := config.Load(f.config)
 	if err != nil {
@@ -133,7 +134,7 @@ func simulateTarget(f simulateFlags) (sender.Source, string, error) {
 		return sender.Source{}, "", err
 	}
 	src, err := sender.NewConfiguredSource(s.Name, s.Provider, s.Secrets[0], s.Settings())
-	return src, cmp(f.url, listenURL(cfg.HTTP)), err
+	return src, cmp.Or(f.url, listenURL(cfg.HTTP)), err
 }
 
 func configSource(cfg config.Config, name string) (config.Source, error) {
@@ -163,13 +164,6 @@ func listenURL(h config.HTTP) string {
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
-}
-
-func cmp(s, fallback string) string {
-	if s != "" {
-		return s
-	}
-	return fallback
 }
 
 // kind is what one delivery of the run is, and so which answer it must get.
