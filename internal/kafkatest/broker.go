@@ -288,11 +288,7 @@ func (b *Broker) start() error {
 	b.cmd, b.done = cmd, done
 	b.mu.Unlock()
 
-	timeout := defaultStartTimeout
-	if s, err := strconv.Atoi(os.Getenv("KAFKA_START_TIMEOUT")); err == nil && s > 0 {
-		timeout = time.Duration(s) * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout())
 	defer cancel()
 	if err := b.waitReady(ctx, done); err != nil {
 		b.mu.Lock()
@@ -325,6 +321,14 @@ func (b *Broker) waitReady(ctx context.Context, exited <-chan struct{}) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// startTimeout bounds the wait for a started node (or cluster) to serve.
+func startTimeout() time.Duration {
+	if s, err := strconv.Atoi(os.Getenv("KAFKA_START_TIMEOUT")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return defaultStartTimeout
 }
 
 // stopLocked sends SIGTERM (or SIGKILL right away if grace is 0), kills after

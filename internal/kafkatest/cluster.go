@@ -106,7 +106,7 @@ func (c *Cluster) start() error {
 	if err := each(nodes, func(_ int, b *Broker) error { return b.start() }); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), defaultStartTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout())
 	defer cancel()
 	return c.waitRegistered(ctx)
 }

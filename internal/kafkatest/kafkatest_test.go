@@ -115,35 +115,3 @@ func createTopic(t *testing.T, seeds []string, topic string) {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
 }
-
-// TestStartCluster: a cluster's brokers all register, a topic gets a replica on each, and a
-// broker stopped and started again rejoins it.
-func TestStartCluster(t *testing.T) {
-	t.Parallel()
-	start := time.Now()
-	c := kafkatest.StartCluster(t, 3)
-	t.Logf("StartCluster took %v", time.Since(start))
-	cl := newClient(t, c.Addrs())
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	resp, err := adm.CreateTopic(ctx, 1, 3, nil, "replicated")
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create a topic of 3 replicas: %v", err)
-	}
-	c.Brokers[2].Stop()
-	c.Brokers[2].Start()
-	for {
-		md, err := adm.Metadata(ctx, "replicated")
-		if err == nil && len(md.Brokers) == 3 && len(md.Topics["replicated"].Partitions[0].ISR) == 3 {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the restarted broker did not rejoin the topic's ISR: %+v, %v", md.Topics["replicated"].Partitions, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
