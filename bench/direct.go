@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 // directProducer is the Kafka-side ceiling: a franz-go client with the bridge's producer
@@ -29,7 +29,7 @@ func newDirectProducer(ctx context.Context, k config.Kafka, path *requestPath) (
 	if err != nil {
 		return nil, err
 	}
-	if err := producer.CreateTopics(ctx, kadm.NewClient(cl), k); err != nil {
+	if err := topics.Ensure(ctx, cl, k, nil, topics.Events(k.TopicPrefix)...); err != nil {
 		cl.Close()
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 // The micro-benchmarks time each step of the request path on one typical delivery: a
@@ -151,7 +152,7 @@ func BenchmarkProduce(b *testing.B) {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	ctx := context.Background()
-	if err := producer.CreateTopics(ctx, adm, k); err != nil {
+	if err := topics.Ensure(ctx, cl, k, nil, topics.Events(k.TopicPrefix)...); err != nil {
 		b.Fatal(err)
 	}
 	defer adm.DeleteTopics(ctx, event.Topics(k.TopicPrefix)...)

@@ -63,7 +63,8 @@ func Parse(b []byte, lookup func(string) (string, bool)) (Config, error) {
 	}
 	cfg := Default()
 	if len(doc.Content) == 0 {
-		return cfg, cfg.Validate()
+		err := cfg.Validate()
+		return cfg, err
 	}
 	if err := unknownKeys(b); err != nil {
 		return Config{}, err
@@ -80,7 +81,8 @@ func Parse(b []byte, lookup func(string) (string, bool)) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil {
 		return Config{}, fmt.Errorf("config: %s", cleanYAMLError(err))
 	}
-	return cfg, cfg.Validate()
+	err := cfg.Validate()
+	return cfg, err
 }
 
 // unknownKeys reports keys the Config does not have, with their lines in the file as

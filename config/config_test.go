@@ -121,10 +121,38 @@ http: {admin_pprof: true}`, `http.admin_pprof: needs http.admin_listen`},
 http: {listen: "127.0.0.1:8080", admin_listen: "127.0.0.1:8080"}`, `http.admin_listen: must differ from http.listen`},
 		{"admin listener without port", valid + `
 http: {admin_listen: "localhost"}`, `http.admin_listen: want host:port`},
-		{"buffer smaller than two bodies", `
+		{"buffer smaller than two records", `
 http: {max_body_bytes: 1048576}
-kafka: {brokers: ["127.0.0.1:9092"], max_buffered_bytes: 1048576}
-sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.max_buffered_bytes: must be at least twice http.max_body_bytes (2097152), got 1048576`},
+kafka: {brokers: ["127.0.0.1:9092"], max_buffered_bytes: 4194304}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.max_buffered_bytes: must be at least twice the largest record (kafka.max_message_bytes, derived from http.max_body_bytes: 4276224), got 4194304`},
+		{"record limit below a body's record", `
+kafka: {brokers: ["127.0.0.1:9092"], max_message_bytes: 1048588}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.max_message_bytes: 1048588 is less than a record of a body of http.max_body_bytes may take (4276224)`},
+		{"record limit over a request's", `
+kafka: {brokers: ["127.0.0.1:9092"], max_message_bytes: 104857600, max_buffered_bytes: 536870912}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.max_message_bytes: must be at most 67108864`},
+		{"body whose record is over a request's limit", `
+http: {max_body_bytes: 20971520}
+kafka: {brokers: ["127.0.0.1:9092"], max_buffered_bytes: 536870912}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `http.max_body_bytes: 20971520 is too large: a record of such a body may take 83968000 bytes`},
+		{"negative min insync replicas", `
+kafka: {brokers: ["127.0.0.1:9092"], min_insync_replicas: -1}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.min_insync_replicas: must be positive, or 0 for the default; got -1`},
+		{"min insync replicas over the replication", `
+kafka: {brokers: ["127.0.0.1:9092"], replication_factor: 2, min_insync_replicas: 3}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.min_insync_replicas: 3 is more than kafka.replication_factor (2): every write would be refused`},
+		{"durable on one replica", `
+kafka: {brokers: ["127.0.0.1:9092"], replication_factor: 1, require_durable: true}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.require_durable: needs kafka.replication_factor of 2 or more, got 1`},
+		{"durable on the broker's default replication", `
+kafka: {brokers: ["127.0.0.1:9092"], replication_factor: -1, require_durable: true}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.require_durable: needs kafka.replication_factor of 2 or more, got -1`},
+		{"durable on one in-sync replica", `
+kafka: {brokers: ["127.0.0.1:9092"], min_insync_replicas: 1, require_durable: true}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.require_durable: needs kafka.min_insync_replicas of 2 or more (a record acknowledged by two brokers), got 1`},
+		{"durable on two replicas' derived min insync replicas", `
+kafka: {brokers: ["127.0.0.1:9092"], replication_factor: 2, require_durable: true}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.require_durable: needs kafka.min_insync_replicas of 2 or more`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

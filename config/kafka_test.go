@@ -66,3 +66,50 @@ func TestKafkaSecurity(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageBytes: the record limit is derived from the http limits when
+// kafka.max_message_bytes is 0, follows them when they change and the file is validated
+// again, and is taken as it is when set.
+func TestMessageBytes(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+kafka: {brokers: ["127.0.0.1:9092"]}
+sources: [{name: a, provider: codivupload, secrets: [x]}]`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Kafka.MessageBytes(), 4*(1<<20)+2*(32<<10)+16<<10; got != want || got != config.RecordBytes(cfg.HTTP) {
+		t.Errorf("derived from the defaults: %d, want %d", got, want)
+	}
+	cfg.HTTP.MaxBodyBytes = 64 << 10
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Kafka.MessageBytes(), 4*(64<<10)+2*(32<<10)+16<<10; got != want {
+		t.Errorf("after a smaller body limit: %d, want %d", got, want)
+	}
+	cfg.Kafka.MaxMessageBytes = 8 << 20
+	if err := cfg.Validate(); err != nil || cfg.Kafka.MessageBytes() != 8<<20 {
+		t.Errorf("set: %d, %v; want 8 MiB", cfg.Kafka.MessageBytes(), err)
+	}
+	if got := config.Default().Kafka.MessageBytes(); got != 0 {
+		t.Errorf("not validated: %d, want 0 (franz-go's and the brokers' defaults)", got)
+	}
+}
+
+// TestMinISR: min.insync.replicas is 2 from three replicas on, 1 below, never more than
+// the replicas, and as configured otherwise.
+func TestMinISR(t *testing.T) {
+	for _, c := range []struct {
+		configured  int
+		replication int16
+		want        int
+	}{
+		{0, 3, 2}, {0, 5, 2}, {0, 2, 1}, {0, 1, 1}, {0, -1, 0},
+		{3, 5, 3}, {3, 2, 2}, {2, -1, 2}, {1, 3, 1},
+	} {
+		k := config.Kafka{MinInsyncReplicas: c.configured}
+		if got := k.MinISR(c.replication); got != c.want {
+			t.Errorf("min_insync_replicas %d, %d replicas: %d, want %d", c.configured, c.replication, got, c.want)
+		}
+	}
+}

@@ -5,7 +5,8 @@ import (
 	"fmt"
 )
 
-// Validate refuses contradictions and missing values, naming the key of each problem.
+// Validate refuses contradictions and missing values, naming the key of each problem, and
+// settles what derives from other keys (Kafka.MessageBytes): validate again after a change.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {

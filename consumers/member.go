@@ -11,6 +11,7 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 // startTimeout bounds each step of a member's start (topics, the metrics listener).
@@ -22,8 +23,8 @@ type Member struct {
 	Kafka    config.Kafka
 	Config   config.Member
 	Group    string
-	Reads    []string // topics consumed
-	Topics   []Topic  // topics created (or checked) at start: every one read or written, unless the caller did
+	Reads    []string       // topics consumed
+	Topics   []topics.Topic // topics created (or checked) at start: every one read or written, unless the caller did
 	Handler  Handler
 	Holds    *Holds
 	Metrics  *Metrics
@@ -87,7 +88,7 @@ func (m *Member) ensureTopics(ctx context.Context) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := EnsureTopics(ctx, cl, m.Kafka, m.Topics...); err != nil {
+	if err := topics.Ensure(ctx, cl, m.Kafka, m.Log, m.Topics...); err != nil {
 		return fmt.Errorf("kafka at %v: %w", m.Kafka.Brokers, err)
 	}
 	return nil

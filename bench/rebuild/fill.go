@@ -11,9 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/topics"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -23,7 +23,7 @@ const span = 23 * time.Hour
 // fill creates the topics and produces n records as the bridge writes them, with timestamps
 // spread evenly over the last span.
 func fill(ctx context.Context, cl *kgo.Client, adm *kadm.Client, k config.Kafka, n int) error {
-	if err := producer.CreateTopics(ctx, adm, k); err != nil {
+	if err := topics.Ensure(ctx, cl, k, nil, topics.Events(k.TopicPrefix)...); err != nil {
 		return err
 	}
 	enc, err := schemas.NewSingleObject()

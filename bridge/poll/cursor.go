@@ -7,16 +7,23 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 // StateTopic is the suffix of the compacted topic that keeps the cursors: {prefix}poll.state,
 // one partition, keyed by source name, each record a Cursor in JSON.
 const StateTopic = "poll.state"
+
+// Topic is the cursors' topic of prefix: compacted, with one partition so that a source's
+// cursors stay in order.
+func Topic(prefix string) topics.Topic {
+	return topics.Topic{Name: prefix + StateTopic, Compact: true, Partitions: 1}
+}
 
 // cursorSize bounds how many ids a cursor remembers: far more than a poll's new results, so
 // that the newest of them being deleted at the provider does not lose the cursor's place.
@@ -56,37 +63,6 @@ type KafkaCursors struct {
 // client (it must not be a group consumer: Load reads on a client built from cl.Opts()).
 func NewKafkaCursors(cl *kgo.Client, prefix string) *KafkaCursors {
 	return &KafkaCursors{cl: cl, topic: prefix + StateTopic}
-}
-
-// CreateTopic creates the state topic, compacted, with one partition so that a source's
-// cursors stay in order, if it does not exist.
-func (k *KafkaCursors) CreateTopic(ctx context.Context, replication int16) error {
-	compact := "compact"
-	resp, err := kadm.NewClient(k.cl).CreateTopic(ctx, 1, replication, map[string]*string{"cleanup.policy": &compact}, k.topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("poll: create %s: %w", k.topic, err)
-	}
-	return k.waitVisible(ctx)
-}
-
-// waitVisible returns once the cluster's metadata shows the topic, so that the first save
-// does not meet an unknown topic.
-func (k *KafkaCursors) waitVisible(ctx context.Context) error {
-	adm := kadm.NewClient(k.cl)
-	for {
-		details, err := adm.ListTopics(ctx, k.topic)
-		if d, ok := details[k.topic]; err == nil && ok && d.Err == nil && len(d.Partitions) > 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("poll: %s not visible after its creation: %w", k.topic, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // Save writes c as source's cursor and waits for Kafka's acknowledgement.

@@ -10,7 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/poll"
+	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 // TestKafkaCursors keeps cursors in the state topic of a real broker: created compacted with
@@ -28,9 +30,10 @@ func TestKafkaCursors(t *testing.T) {
 	if got, err := cursors.Load(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("Load of a missing topic = %v, %v; want no cursors", got, err)
 	}
+	k := config.Kafka{CreateTopics: true, Partitions: 6, ReplicationFactor: -1}
 	for range 2 {
-		if err := cursors.CreateTopic(ctx, -1); err != nil {
-			t.Fatalf("CreateTopic: %v", err)
+		if err := topics.Ensure(ctx, cl, k, nil, poll.Topic(prefix)); err != nil {
+			t.Fatalf("Ensure: %v", err)
 		}
 	}
 	checkStateTopic(ctx, t, kadm.NewClient(cl), prefix+poll.StateTopic)

@@ -3,6 +3,9 @@ package service_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -247,15 +250,31 @@ func TestBodyIsNeverInflated(t *testing.T) {
 	}
 }
 
-// TestRecordTooLargeForKafka: a body within http.max_body_bytes whose record Kafka would
-// refuse is answered 413 (retrying cannot help), and nothing is stored.
+// TestRecordTooLargeForKafka: topics that exist with a max.message.bytes below the record
+// limit derived from http.max_body_bytes are warned of at start; a body within
+// http.max_body_bytes whose record such a topic refuses is answered 413 (retrying cannot
+// help), and nothing is stored.
 func TestRecordTooLargeForKafka(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	cfg := testConfig(t, brokers)
-	cfg.HTTP.MaxBodyBytes = 4 << 20
+	small := "32768"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := admin(t, brokers).CreateTopics(ctx, 2, -1, map[string]*string{"max.message.bytes": &small}, event.Topics(cfg.Kafka.TopicPrefix)...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := start(t, cfg)
+	if logs := b.logs.String(); !strings.Contains(logs, "topic below the configured settings") || !strings.Contains(logs, "max.message.bytes 32768, want at least") {
+		t.Errorf("no warning of the topics' max.message.bytes at start:\n%s", logs)
+	}
+	noise := make([]byte, 45<<10) // incompressible: lz4 must not bring it under the limit
+	rand.Read(noise)
 	body := []byte(`{"event":"post.published","id":"evt_huge","data":{"post_id":"p","platform":"x"},"padding":"` +
-		strings.Repeat("p", 1500<<10) + `"}`)
+		base64.StdEncoding.EncodeToString(noise) + `"}`)
 	a := send(t, httpClient, "POST", b.url+"/webhooks/codivupload", codivHeaders("post.published", body), body)
 	if a.Code != 413 || a.Status != "too_large" || !strings.Contains(a.Error, "larger than kafka accepts") {
 		t.Fatalf("a %d-byte body: %+v; want 413, larger than kafka accepts", len(body), a)

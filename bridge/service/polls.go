@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/socialbridge/bridge/bridge/poll"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 // startPolls prepares the polled sources (post-bridge): their cursors' topic, created when
@@ -21,12 +20,8 @@ func (s *Service) startPolls(ctx context.Context) error {
 	}
 	k := s.cfg.Kafka
 	cursors := poll.NewKafkaCursors(s.cl, k.TopicPrefix)
-	topic := k.TopicPrefix + poll.StateTopic
 	err := withTimeout(ctx, func(ctx context.Context) error {
-		if k.CreateTopics {
-			return cursors.CreateTopic(ctx, int16(k.ReplicationFactor))
-		}
-		return requireTopic(ctx, s.adm, topic)
+		return topics.Ensure(ctx, s.cl, k, s.log, poll.Topic(k.TopicPrefix))
 	})
 	if err != nil {
 		return fmt.Errorf("kafka at %v: %w", k.Brokers, err)
@@ -34,17 +29,6 @@ func (s *Service) startPolls(ctx context.Context) error {
 	s.poller = poll.New(poll.Options{
 		Sources: sources, Sink: s.server, Cursors: cursors, Log: s.log, Registerer: s.metrics.Registry,
 	})
-	return nil
-}
-
-func requireTopic(ctx context.Context, adm *kadm.Client, topic string) error {
-	details, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return err
-	}
-	if d, ok := details[topic]; !ok || d.Err != nil {
-		return fmt.Errorf("topic %s is missing: create it (1 partition, cleanup.policy=compact) or set kafka.create_topics", topic)
-	}
 	return nil
 }
 

@@ -272,12 +272,18 @@ func grepLines(s, substr string) string {
 
 func admin(t *testing.T, brokers []string) *kadm.Client {
 	t.Helper()
+	return kadm.NewClient(client(t, brokers))
+}
+
+// client is a plain client of brokers, closed when the test ends.
+func client(t *testing.T, brokers []string) *kgo.Client {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
+	return cl
 }
 
 func createTopics(t *testing.T, adm *kadm.Client, topics ...string) {

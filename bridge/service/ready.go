@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
-	"github.com/socialbridge/bridge/bridge/producer"
+	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 // Readiness is checked every readyEvery, each check answering within readyTimeout, and
@@ -42,7 +43,7 @@ func (s *Service) checks() []check {
 
 // kafkaReady asks a broker for the bridge's topics.
 func (s *Service) kafkaReady(ctx context.Context) error {
-	missing, err := producer.Probe(ctx, s.cl, s.cfg.Kafka.TopicPrefix)
+	missing, err := topics.Missing(ctx, s.cl, event.Topics(s.cfg.Kafka.TopicPrefix)...)
 	if err != nil {
 		return &unready{reason: "kafka unreachable", err: err}
 	}

@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
@@ -23,6 +22,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
+	"github.com/socialbridge/bridge/internal/topics"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -32,20 +32,21 @@ const startTimeout = 30 * time.Second
 
 // Service is one running bridge.
 type Service struct {
-	cfg      config.Config
-	log      *slog.Logger
-	cl       *kgo.Client
-	adm      *kadm.Client
-	server   *ingress.Server
-	dedup    *dedupState
-	metrics  *ingress.Metrics
-	poller   *poll.Poller
-	ready    atomic.Pointer[ingress.Readiness]
-	draining atomic.Bool
-	stop     context.CancelFunc
-	watcher  sync.WaitGroup
-	ln       net.Listener
-	admin    net.Listener
+	cfg     config.Config
+	log     *slog.Logger
+	cl      *kgo.Client
+	server  *ingress.Server
+	dedup   *dedupState
+	metrics *ingress.Metrics
+	poller  *poll.Poller
+	// checkLater: the topics' settings are checked once Kafka answers, after the start.
+	checkLater bool
+	ready      atomic.Pointer[ingress.Readiness]
+	draining   atomic.Bool
+	stop       context.CancelFunc
+	watcher    sync.WaitGroup
+	ln         net.Listener
+	admin      net.Listener
 }
 
 // Option changes how New builds a Service.
@@ -77,7 +78,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	s := &Service{cfg: cfg, log: log, cl: cl, adm: kadm.NewClient(cl), metrics: ingress.NewMetrics()}
+	s := &Service{cfg: cfg, log: log, cl: cl, metrics: ingress.NewMetrics()}
 	if err := s.start(ctx, sources); err != nil {
 		cl.Close()
 		return nil, err
@@ -87,10 +88,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 
 func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
 	k := s.cfg.Kafka
-	if k.CreateTopics {
-		if err := withTimeout(ctx, func(ctx context.Context) error { return producer.CreateTopics(ctx, s.adm, k) }); err != nil {
-			return fmt.Errorf("kafka at %v: %w", k.Brokers, err)
-		}
+	if err := withTimeout(ctx, s.eventTopics); err != nil {
+		return fmt.Errorf("kafka at %v: %w", k.Brokers, err)
 	}
 	enc, err := s.encoder(ctx)
 	if err != nil {
@@ -100,6 +99,37 @@ func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
 	s.dedup.start(s.cl, k.TopicPrefix)
 	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()))
 	return s.startPolls(ctx)
+}
+
+// eventTopics creates the topics the bridge writes (kafka.create_topics) and checks their
+// settings. Without create_topics a missing topic makes the bridge unready, not its start
+// fail, and the start does not need Kafka: the settings of those that exist are checked once
+// Kafka answers (checkTopics), unless kafka.require_durable must refuse the start on them.
+func (s *Service) eventTopics(ctx context.Context) error {
+	k := s.cfg.Kafka
+	ts := topics.Events(k.TopicPrefix)
+	switch {
+	case k.CreateTopics:
+		return topics.Ensure(ctx, s.cl, k, s.log, ts...)
+	case k.RequireDurable:
+		return topics.Check(ctx, s.cl, k, s.log, ts...)
+	}
+	s.checkLater = true
+	return nil
+}
+
+// checkTopics checks the settings of the event topics that exist in the background, once
+// Kafka answers; Shutdown waits for it.
+func (s *Service) checkTopics(ctx context.Context) {
+	if !s.checkLater {
+		return
+	}
+	k := s.cfg.Kafka
+	s.watcher.Go(func() {
+		if err := topics.Check(ctx, s.cl, k, s.log, topics.Events(k.TopicPrefix)...); err != nil && ctx.Err() == nil {
+			s.log.Warn("the topics' settings could not be checked", "err", err)
+		}
+	})
 }
 
 func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (*Service, error) {
@@ -206,6 +236,7 @@ func (s *Service) Listen() error {
 	s.stop = cancel
 	if s.cl != nil {
 		s.watchReadiness(ctx)
+		s.checkTopics(ctx)
 		s.runPolls(ctx)
 	}
 	s.serve(func() error { return s.server.Serve(ln, tlsConfig) })

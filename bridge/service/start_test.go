@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/testkit"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 // TestTopicsCreatedAsConfigured: kafka.partitions and kafka.retention become the created
@@ -63,11 +63,11 @@ func TestCreateTopicsFalse(t *testing.T) {
 	cfg.HTTP.AdminListen = "127.0.0.1:0"
 	b := start(t, cfg)
 	adm := admin(t, brokers)
-	topics, err := adm.ListTopics(t.Context())
+	listed, err := adm.ListTopics(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name := range topics {
+	for name := range listed {
 		if strings.HasPrefix(name, cfg.Kafka.TopicPrefix) {
 			t.Errorf("the bridge created %s", name)
 		}
@@ -76,7 +76,7 @@ func TestCreateTopicsFalse(t *testing.T) {
 		t.Errorf("readiness %+v, want topics missing", a)
 	}
 	cfg.Kafka.CreateTopics = true
-	if err := producer.CreateTopics(t.Context(), adm, cfg.Kafka); err != nil {
+	if err := topics.Ensure(t.Context(), client(t, brokers), cfg.Kafka, nil, topics.Events(cfg.Kafka.TopicPrefix)...); err != nil {
 		t.Fatal(err)
 	}
 	waitReadyz(t, "http://"+b.AdminAddr(), 200)
@@ -149,5 +149,34 @@ func waitMetric(t *testing.T, base, line string) {
 			t.Fatalf("metrics never showed %q", line)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCreateTopicsFalseChecksSettings: without kafka.create_topics, the topics that exist
+// are still checked, once Kafka answers after the start: one with a max.message.bytes below
+// the record limit is warned of.
+func TestCreateTopicsFalseChecksSettings(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
+	cfg.Kafka.CreateTopics = false
+	small := "1024"
+	topic := event.Topic(cfg.Kafka.TopicPrefix, event.PostFailed)
+	resp, err := admin(t, brokers).CreateTopic(t.Context(), 1, -1, map[string]*string{"max.message.bytes": &small}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := launch(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	want := "topic=" + topic + ` problems="max.message.bytes 1024, want at least`
+	for !strings.Contains(b.logs.String(), want) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no warning of %s's max.message.bytes:\n%s", topic, b.logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

@@ -28,6 +28,7 @@ func devConfig(a devAddrs, brokers []string, registryURL string, stand *standIns
 	cfg.HTTP.DrainPeriod = 0 // no load balancer to tell: Ctrl-C stops at once
 	cfg.Kafka.Brokers = brokers
 	cfg.Kafka.Partitions = 1
+	cfg.Kafka.ReplicationFactor = 1 // kfake is one broker
 	cfg.SchemaRegistry.URL = registryURL
 	cfg.Sources = []config.Source{{Name: "codivupload", Provider: "codivupload", Secrets: []string{devSecret}}}
 
@@ -45,5 +46,6 @@ func devConfig(a devAddrs, brokers []string, registryURL string, stand *standIns
 	if c.Alerts.Member.Listen, err = freePort(a.alerts); err != nil {
 		return cfg, fmt.Errorf("--alerts-listen: %w", err)
 	}
-	return cfg, cfg.Validate()
+	err = cfg.Validate()
+	return cfg, err
 }

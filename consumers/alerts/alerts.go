@@ -8,13 +8,13 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 const (
@@ -39,14 +39,14 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 	}
 	ac, prefix := cfg.Consumers.Alerts, cfg.Kafka.TopicPrefix
 	log = log.With("group", ac.Group)
-	topics := []consumers.Topic{{Name: event.Topic(prefix, event.PostTokenExpired)}, {Name: event.Topic(prefix, event.PostPublished)}, {Name: Keyed(prefix)},
+	ts := []topics.Topic{{Name: event.Topic(prefix, event.PostTokenExpired)}, {Name: event.Topic(prefix, event.PostPublished)}, {Name: Keyed(prefix)},
 		{Name: State(prefix), Compact: true}, {Name: DLQ(prefix)}}
 	writer, err := kgo.NewClient(append(kafkaconn.Options(cfg.Kafka), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer writer.Close()
-	n, err := coPartitioned(ctx, writer, cfg.Kafka, topics, prefix)
+	n, err := coPartitioned(ctx, writer, cfg.Kafka, log, ts, prefix)
 	if err != nil {
 		return err
 	}
@@ -108,18 +108,17 @@ func (h *handler) assigned(ctx context.Context, k config.Kafka, writer *kgo.Clie
 
 // coPartitioned makes sure the topics exist and returns the partitions of the keyed topic,
 // which the state topic must equal: a key's records and state share a partition number.
-func coPartitioned(ctx context.Context, cl *kgo.Client, k config.Kafka, topics []consumers.Topic, prefix string) (int, error) {
+func coPartitioned(ctx context.Context, cl *kgo.Client, k config.Kafka, log *slog.Logger, ts []topics.Topic, prefix string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if err := consumers.EnsureTopics(ctx, cl, k, topics...); err != nil {
+	if err := topics.Ensure(ctx, cl, k, log, ts...); err != nil {
 		return 0, fmt.Errorf("kafka at %v: %w", k.Brokers, err)
 	}
-	adm := kadm.NewClient(cl)
-	n, err := consumers.Partitions(ctx, adm, Keyed(prefix))
+	n, err := topics.Partitions(ctx, cl, Keyed(prefix))
 	if err != nil {
 		return 0, err
 	}
-	m, err := consumers.Partitions(ctx, adm, State(prefix))
+	m, err := topics.Partitions(ctx, cl, State(prefix))
 	if err != nil {
 		return 0, err
 	}

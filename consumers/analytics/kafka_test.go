@@ -8,11 +8,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/topics"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -37,8 +37,8 @@ func newTestKafka(t *testing.T) *testKafka {
 	t.Cleanup(k.client.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg := config.Kafka{TopicPrefix: k.prefix, Partitions: testPartitions, ReplicationFactor: -1}
-	if err := producer.CreateTopics(ctx, kadm.NewClient(k.client), cfg); err != nil {
+	cfg := config.Kafka{TopicPrefix: k.prefix, CreateTopics: true, Partitions: testPartitions, ReplicationFactor: -1}
+	if err := topics.Ensure(ctx, k.client, cfg, nil, topics.Events(k.prefix)...); err != nil {
 		t.Fatal(err)
 	}
 	return k

@@ -8,6 +8,7 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
 // recordsPerCall is how many records a batch (one transaction) holds per call in flight:
@@ -41,12 +42,8 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 		h.stage[event.RetryTopic(prefix, i+1)] = i + 1
 		reads = append(reads, event.RetryTopic(prefix, i+1))
 	}
-	topics := make([]consumers.Topic, 0, len(reads)+1)
-	for _, t := range append(reads, event.DLQTopic(prefix)) {
-		topics = append(topics, consumers.Topic{Name: t})
-	}
 	return &consumers.Member{
-		Kafka: cfg.Kafka, Config: rc.Member, Group: rc.Group, Reads: reads, Topics: topics,
+		Kafka: cfg.Kafka, Config: rc.Member, Group: rc.Group, Reads: reads, Topics: topics.Plain(append(reads, event.DLQTopic(prefix))...),
 		Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log,
 		MaxRecords: recordsPerCall * rc.Concurrency,
 	}, nil

@@ -14,13 +14,18 @@ import (
 	"github.com/socialbridge/bridge/config"
 )
 
-// Options returns the options that connect a client to the configured cluster. Callers
+// Options returns the options that connect a client to the configured cluster, with the
+// largest record batch it may write (k.MessageBytes, which the topics accept: a consumer
+// that moves a record to a retry or dead-letter topic writes what the bridge wrote). Callers
 // append what their role needs (producer or consumer settings). k must have been validated
-// (config.Validate checks the TLS files and the SASL settings).
+// (config.Validate checks the TLS files and the SASL settings, and settles MessageBytes).
 func Options(k config.Kafka) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID(k.ClientID),
+	}
+	if n := k.MessageBytes(); n > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(int32(n)))
 	}
 	if k.TLS.On() {
 		opts = append(opts, tlsOption(k.TLS))

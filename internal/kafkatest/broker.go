@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -28,19 +29,20 @@ const (
 	defaultHeap         = "-Xms128m -Xmx512m"
 )
 
-// Broker is a dedicated single-node Kafka (KRaft, combined broker and
-// controller) process on loopback ports, with its data in the test's temp dir.
+// Broker is a dedicated Kafka process on loopback ports, with its data in the test's temp
+// dir: a single-node Kafka (KRaft, combined broker and controller), or a broker of a Cluster.
 // Its methods must be called from the test's goroutine.
 type Broker struct {
 	t       testing.TB
 	java    string
 	libs    string
 	dir     string
-	port    int
+	port    int // the client listener; 0 for a Cluster's controller, which has none
 	cport   int
 	logPath string // path of kafka.log
 	sec     Security
 	ports   map[string]int // the port of each listener of sec, by protocol
+	heap    string         // JVM heap flags; "" is defaultHeap
 
 	mu        sync.Mutex
 	cmd       *exec.Cmd
@@ -60,25 +62,7 @@ func StartBroker(t testing.TB) *Broker {
 // StartSecureBroker is StartBroker with the listeners of sec besides the PLAINTEXT one.
 func StartSecureBroker(t testing.TB, sec Security) *Broker {
 	t.Helper()
-	libs := os.Getenv(EnvLibs)
-	if libs == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("kafkatest: %s not set; CI must run the tests through scripts/test.sh (make test)", EnvLibs)
-		}
-		t.Skipf("%s not set; run via make test", EnvLibs)
-	}
-	if jars, _ := filepath.Glob(filepath.Join(libs, "kafka_2.13-*.jar")); len(jars) == 0 {
-		t.Fatalf("kafkatest: %s=%s holds no kafka_2.13 jar; run scripts/kafka.sh fetch", EnvLibs, libs)
-	}
-	javaName := os.Getenv(EnvJava)
-	if javaName == "" {
-		javaName = "java"
-	}
-	java, err := exec.LookPath(javaName)
-	if err != nil {
-		t.Fatalf("kafkatest: java not found (%s=%q): %v", EnvJava, os.Getenv(EnvJava), err)
-	}
-
+	java, libs := javaRuntime(t)
 	b := &Broker{t: t, java: java, libs: libs, dir: t.TempDir(), sec: sec}
 	b.logPath = filepath.Join(b.dir, "kafka.log")
 	// Registered after t.TempDir, so it runs before the dir is removed.
@@ -101,6 +85,31 @@ func StartSecureBroker(t testing.TB, sec Security) *Broker {
 		b.tailShown = true
 		t.Fatalf("kafkatest: starting Kafka: %v\n%s", err, b.logTail(60))
 	}
+}
+
+// javaRuntime returns the java binary and the folder of Kafka's jars that dedicated brokers run.
+// Without KAFKA_LIBS the test is skipped, or fails when CI is set.
+func javaRuntime(t testing.TB) (java, libs string) {
+	t.Helper()
+	libs = os.Getenv(EnvLibs)
+	if libs == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("kafkatest: %s not set; CI must run the tests through scripts/test.sh (make test)", EnvLibs)
+		}
+		t.Skipf("%s not set; run via make test", EnvLibs)
+	}
+	if jars, _ := filepath.Glob(filepath.Join(libs, "kafka_2.13-*.jar")); len(jars) == 0 {
+		t.Fatalf("kafkatest: %s=%s holds no kafka_2.13 jar; run scripts/kafka.sh fetch", EnvLibs, libs)
+	}
+	javaName := os.Getenv(EnvJava)
+	if javaName == "" {
+		javaName = "java"
+	}
+	java, err := exec.LookPath(javaName)
+	if err != nil {
+		t.Fatalf("kafkatest: java not found (%s=%q): %v", EnvJava, os.Getenv(EnvJava), err)
+	}
+	return java, libs
 }
 
 // Addr returns the broker's bootstrap address, 127.0.0.1:port. It stays the
@@ -213,6 +222,20 @@ func (b *Broker) init() error {
 			return err
 		}
 	}
+	props, err := b.config(filepath.Join(b.dir, "data"))
+	if err != nil {
+		return err
+	}
+	id, err := clusterID()
+	if err != nil {
+		return err
+	}
+	return b.format(props, id)
+}
+
+// format writes props as the node's server.properties and formats a fresh data dir in the
+// cluster id.
+func (b *Broker) format(props, id string) error {
 	if err := os.Remove(b.logPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -223,15 +246,7 @@ func (b *Broker) init() error {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		return err
 	}
-	props, err := b.config(data)
-	if err != nil {
-		return err
-	}
 	if err := os.WriteFile(b.path("server.properties"), []byte(props), 0o644); err != nil {
-		return err
-	}
-	id, err := clusterID()
-	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), formatTimeout)
@@ -273,19 +288,47 @@ func (b *Broker) start() error {
 	b.cmd, b.done = cmd, done
 	b.mu.Unlock()
 
-	timeout := defaultStartTimeout
-	if s, err := strconv.Atoi(os.Getenv("KAFKA_START_TIMEOUT")); err == nil && s > 0 {
-		timeout = time.Duration(s) * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout())
 	defer cancel()
-	if err := waitReady(ctx, []string{b.Addr()}, done); err != nil {
+	if err := b.waitReady(ctx, done); err != nil {
 		b.mu.Lock()
 		b.stopLocked(0)
 		b.mu.Unlock()
 		return err
 	}
 	return nil
+}
+
+// waitReady waits until the node serves: a broker answers metadata requests, a controller
+// of a Cluster accepts connections on its listener.
+func (b *Broker) waitReady(ctx context.Context, exited <-chan struct{}) error {
+	if b.port != 0 {
+		return waitReady(ctx, []string{b.Addr()}, exited)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.cport))
+	for {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("controller not listening: %w (last error: %v)", ctx.Err(), err)
+		case <-exited:
+			return fmt.Errorf("process exited (last error: %v)", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// startTimeout bounds the wait for a started node (or cluster) to serve.
+func startTimeout() time.Duration {
+	if s, err := strconv.Atoi(os.Getenv("KAFKA_START_TIMEOUT")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return defaultStartTimeout
 }
 
 // stopLocked sends SIGTERM (or SIGKILL right away if grace is 0), kills after
@@ -329,10 +372,7 @@ func (b *Broker) cleanup() {
 func (b *Broker) path(name string) string { return filepath.Join(b.dir, name) }
 
 func (b *Broker) jvmArgs() []string {
-	heap := os.Getenv("KAFKA_HEAP_OPTS")
-	if heap == "" {
-		heap = defaultHeap
-	}
+	heap := cmp.Or(os.Getenv("KAFKA_HEAP_OPTS"), b.heap, defaultHeap)
 	args := strings.Fields(heap)
 	return append(args,
 		// C1 only: a test broker starts faster and takes less CPU from the

@@ -12,7 +12,8 @@
 // start again, for tests of what happens while Kafka is down. It needs the
 // jars in KAFKA_LIBS (scripts/test.sh sets it). StartSecureBroker adds SSL,
 // SASL_SSL and SASL_PLAINTEXT listeners, with certificates from NewCA and
-// SCRAM and PLAIN users, for tests of TLS and SASL.
+// SCRAM and PLAIN users, for tests of TLS and SASL. StartCluster starts a dedicated
+// cluster of several brokers and a controller, for tests of replication.
 package kafkatest
 
 import (

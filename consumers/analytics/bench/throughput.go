@@ -19,13 +19,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
+	"github.com/socialbridge/bridge/internal/topics"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -114,7 +114,7 @@ func benchConfig(brokers []string, prefix string) config.Config {
 }
 
 func produceEvents(ctx context.Context, cl *kgo.Client, adm *kadm.Client, cfg config.Config, o options) error {
-	if err := producer.CreateTopics(ctx, adm, cfg.Kafka); err != nil {
+	if err := topics.Ensure(ctx, cl, cfg.Kafka, nil, topics.Events(cfg.Kafka.TopicPrefix)...); err != nil {
 		return err
 	}
 	enc, err := schemas.NewSingleObject()

@@ -1,4 +1,4 @@
-package consumers_test
+package topics_test
 
 import (
 	"context"
@@ -10,14 +10,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/config"
-	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/topics"
 )
 
-// TestEnsureTopics: the missing topics are created (compacted ones compacted, the others
+// TestEnsure: the missing topics are created (compacted ones compacted, the others
 // with the retention), the existing ones left as they are, and without create_topics the
 // missing ones are named.
-func TestEnsureTopics(t *testing.T) {
+func TestEnsure(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
@@ -31,12 +31,12 @@ func TestEnsureTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := config.Kafka{CreateTopics: true, Partitions: 2, ReplicationFactor: -1, Retention: config.Duration(time.Hour)}
-	topics := []consumers.Topic{{Name: prefix + "existing"}, {Name: prefix + "plain"}, {Name: prefix + "state", Compact: true}}
-	if err := consumers.EnsureTopics(ctx, cl, k, topics...); err != nil {
+	ts := []topics.Topic{{Name: prefix + "existing"}, {Name: prefix + "plain"}, {Name: prefix + "state", Compact: true}, {Name: prefix + "one", Partitions: 1}}
+	if err := topics.Ensure(ctx, cl, k, nil, ts...); err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]int{"existing": 1, "plain": 2, "state": 2} {
-		if n, err := consumers.Partitions(ctx, adm, prefix+name); err != nil || n != want {
+	for name, want := range map[string]int{"existing": 1, "plain": 2, "state": 2, "one": 1} {
+		if n, err := topics.Partitions(ctx, cl, prefix+name); err != nil || n != want {
 			t.Errorf("%s: %d partitions (%v), want %d", name, n, err, want)
 		}
 	}
@@ -58,15 +58,15 @@ func TestEnsureTopics(t *testing.T) {
 	}
 
 	k.CreateTopics = false
-	err = consumers.EnsureTopics(ctx, cl, k, consumers.Topic{Name: prefix + "plain"}, consumers.Topic{Name: prefix + "absent"})
-	if err == nil || !strings.Contains(err.Error(), prefix+"absent") || strings.Contains(err.Error(), prefix+"plain") {
-		t.Errorf("without create_topics: %v, want an error naming only %sabsent", err, prefix)
+	err = topics.Ensure(ctx, cl, k, nil, topics.Topic{Name: prefix + "plain"}, topics.Topic{Name: prefix + "absent", Compact: true, Partitions: 1})
+	if err == nil || !strings.Contains(err.Error(), prefix+"absent (1 partition, compacted)") || strings.Contains(err.Error(), prefix+"plain") {
+		t.Errorf("without create_topics: %v, want an error naming only %sabsent and its shape", err, prefix)
 	}
 }
 
-// TestEnsureTopicsAsksTheBroker: a client that cached a topic as missing (kadm answers from
+// TestEnsureAsksTheBroker: a client that cached a topic as missing (kadm answers from
 // the cache for the metadata min age, an hour here) still sees it once it is created.
-func TestEnsureTopicsAsksTheBroker(t *testing.T) {
+func TestEnsureAsksTheBroker(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(time.Hour), kgo.MetadataMaxAge(time.Hour))
 	if err != nil {
@@ -75,12 +75,15 @@ func TestEnsureTopicsAsksTheBroker(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	topic := consumers.Topic{Name: prefix + "late"}
+	topic := topics.Topic{Name: prefix + "late"}
 	if details, err := kadm.NewClient(cl).ListTopics(ctx, topic.Name); err != nil || details[topic.Name].Err == nil {
 		t.Fatalf("before: %v, %+v; want the topic missing", err, details)
 	}
 	k := config.Kafka{CreateTopics: true, Partitions: 1, ReplicationFactor: -1}
-	if err := consumers.EnsureTopics(ctx, cl, k, topic); err != nil {
+	if err := topics.Ensure(ctx, cl, k, nil, topic); err != nil {
 		t.Fatal(err)
+	}
+	if missing, err := topics.Missing(ctx, cl, topic.Name); err != nil || len(missing) > 0 {
+		t.Fatalf("Missing after the creation: %v, %v", missing, err)
 	}
 }
