@@ -88,6 +88,32 @@ func (c *Config) validateSources(bad complaint) {
 		}
 		c.validateSourceDedup(bad, key, *s)
 	}
+	c.validateSharedSecrets(bad)
+}
+
+// validateSharedSecrets refuses a secret shared by sources of different providers: a
+// signature made for one (a delivery's, or the answer of a handshake, which signs what anyone
+// asks within its rules) could pass at the other, whose rules differ. Sources of one provider
+// may share a secret: one account may post to several endpoints.
+func (c *Config) validateSharedSecrets(bad complaint) {
+	type owner struct {
+		source   int
+		provider string
+	}
+	first := map[string]owner{}
+	for i, s := range c.Sources {
+		for j, secret := range s.Secrets {
+			o, seen := first[secret]
+			switch {
+			case secret == "":
+			case !seen:
+				first[secret] = owner{i, s.Provider}
+			case o.provider != s.Provider:
+				bad(fmt.Sprintf("sources[%d].secrets[%d]", i, j), "also a secret of sources[%d], of provider %s: what one signs (a delivery, a handshake's answer) could pass at the other; give each its own",
+					o.source, o.provider)
+			}
+		}
+	}
 }
 
 // validatePreset builds the source's preset as the bridge will, and checks its secrets.

@@ -92,11 +92,17 @@ func TestRefusesBadSources(t *testing.T) {
 		{"poll base_url", `sources: [{name: pb, provider: post-bridge, secrets: [k], poll: {base_url: "ftp://api.post-bridge.com"}}]`, `sources[0].poll.base_url: want an http(s) URL, got "ftp://api.post-bridge.com"`},
 		{"poll interval", `sources: [{name: pb, provider: post-bridge, secrets: [k], poll: {interval: 10ms}}]`, `sources[0].poll.interval: want at least 1s, got 10ms`},
 		{"short URL token", `sources: [{name: up, provider: upload-post, secrets: [short]}]`, `sources[0].secrets[0]: upload-post: a URL token needs at least 16 characters`},
+		{"secret of another preset's source", `sources: [{name: x, provider: x, secrets: [shared-secret-1]}, {name: gh, provider: hmac, secrets: [old, shared-secret-1],
+  hmac: {header: X-Sig, prefix: "sha256=", encoding: base64, id: "json:id", type: "json:type"}}]`,
+			`sources[1].secrets[1]: also a secret of sources[0], of provider x: what one signs (a delivery, a handshake's answer) could pass at the other; give each its own`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := config.Parse([]byte(kafka+c.yaml), env(nil))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want one containing %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "shared-secret-1") {
+				t.Fatalf("the error shows a secret: %v", err)
 			}
 		})
 	}
