@@ -180,3 +180,37 @@ func TestHMACReplaysUnderUnsignedHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestCodivUploadTypeHeaderCannotRefile replays a signed CodivUpload delivery with its
+// X-CodivUpload-Event header (not signed) set to another type, known or not: the signed
+// body's event decides, so each replay is a duplicate and nothing new is stored, in the
+// event topics or the quarantine.
+func TestCodivUploadTypeHeaderCannotRefile(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	cfg := testConfig(t, brokers)
+	prefix := cfg.Kafka.TopicPrefix
+	b := start(t, cfg)
+	hook := b.url + "/webhooks/codivupload"
+	h, body := codiv(event.PostPublished, "evt_refile")
+	if a := post(t, hook, h, body); a.Status != "accepted" {
+		t.Fatalf("first delivery: %d %s", a.Code, a.Raw)
+	}
+	for _, typ := range []string{event.PostFailed, event.PostTokenExpired, "post.deleted", ""} {
+		swapped := codivHeaders(typ, body)
+		if a := post(t, hook, swapped, body); a.Code != 200 || a.Status != "duplicate" {
+			t.Errorf("replay with X-CodivUpload-Event %q: %d %s, want 200 duplicate", typ, a.Code, a.Raw)
+		}
+	}
+	h, body = codiv(event.PostPublished, "evt_after")
+	if a := post(t, hook, h, body); a.Status != "accepted" {
+		t.Fatalf("a new delivery after the replays: %d %s", a.Code, a.Raw)
+	}
+	for topic, want := range map[string]int{
+		event.Topic(prefix, event.PostPublished): 2, event.Topic(prefix, event.PostFailed): 0,
+		event.Topic(prefix, event.PostTokenExpired): 0, event.QuarantineTopic(prefix): 0,
+	} {
+		if n := len(readTopic(t, brokers, topic)); n != want {
+			t.Errorf("%s holds %d records, want %d", topic, n, want)
+		}
+	}
+}
