@@ -36,6 +36,7 @@ type Source struct {
 	Provider string
 	Preset   providers.Preset
 	Keys     []*providers.Key
+	state    sourceState
 }
 
 // Options are what a Server is built from. All fields but Ready and Now are required.
@@ -91,8 +92,9 @@ func New(o Options) *Server {
 		ready: o.Ready, now: o.Now,
 		drain: listener{drainBytes: drainFactor * int64(o.MaxBodyBytes), drainTime: o.ReadTimeout},
 	}
-	for i := range o.Sources {
-		s.sources[o.Sources[i].Name] = &o.Sources[i]
+	for _, src := range o.Sources {
+		src.prepare(o.Log)
+		s.sources[src.Name] = &src
 	}
 	if s.ready == nil {
 		s.ready = func() Readiness { return Readiness{Ready: true} }

@@ -52,6 +52,25 @@ type Handshaker interface {
 	Handshake(q Query, keys []*Key) (contentType string, body []byte, err error)
 }
 
+// ContentKeyed is a preset that may read a delivery's event id or type from a header its
+// signature does not cover (the generic preset set up for GitHub, whose X-GitHub-Delivery and
+// X-GitHub-Event are not signed). Then neither can be trusted: whoever holds one signed
+// delivery could resend it under fresh ids, each a new event, or under another type. The
+// ingress deduplicates such a source's deliveries on DedupKey, a digest of what is signed,
+// instead of on the event id, and whatever becomes of them (accepted, ignored, quarantined):
+// a resent delivery is a duplicate whatever its unsigned headers say.
+type ContentKeyed interface {
+	Preset
+	// Unsigned describes the event's fields that come from outside the signature, e.g.
+	// "id from header X-GitHub-Delivery"; none means the id and type are signed, and the
+	// source's deliveries are deduplicated by event id as any other's.
+	Unsigned() []string
+	// DedupKey is the key of an authentic delivery: a digest of what its signature covers,
+	// but for a timestamp (which a sender's retry renews). Deliveries that differ only in
+	// what is not signed get the same key.
+	DedupKey(h Headers, body []byte) string
+}
+
 // Unsigned is a preset whose provider signs nothing. Its deliveries are authenticated by a
 // token at the end of their URL, POST /webhooks/{source}/{token}, which must be one of the
 // source's secrets: a weaker proof than a signature (the token travels with every request

@@ -132,8 +132,9 @@ func (d *dedupState) start(cl *kgo.Client, prefix string) {
 	d.cancel = cancel
 	switch {
 	case d.rebuilding.Load() && cl != nil:
+		// The quarantine too: its records have no key, but those of content-keyed sources
+		// carry the key their delivery was deduplicated on (dedup.KeyHeader).
 		topics := event.Topics(prefix)
-		topics = topics[:len(topics)-1] // the quarantine holds no accepted ids
 		d.wg.Go(func() { d.rebuild(ctx, cl, topics) })
 	}
 }
