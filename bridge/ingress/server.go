@@ -36,7 +36,10 @@ type Source struct {
 	Provider string
 	Preset   providers.Preset
 	Keys     []*providers.Key
-	state    sourceState
+	// MaxAge, for a preset whose deliveries carry a signed time (providers.Dated), is how old
+	// that time may be: an older delivery is refused as a replay. 0 turns the check off.
+	MaxAge time.Duration
+	state  sourceState
 }
 
 // Options are what a Server is built from. All fields but Ready and Now are required.

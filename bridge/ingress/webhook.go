@@ -38,6 +38,9 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 		}
 		return err
 	}
+	if err := s.fresh(src, body, now); err != nil {
+		return err
+	}
 	key := src.dedupKey(headers, body)
 	if sp, ok := src.Preset.(providers.Splitter); ok {
 		return s.split(c, src, sp, body, now, key)

@@ -90,6 +90,15 @@ func codivType(header []byte, env envelope) (string, error) {
 	return canonicalType(inBody)
 }
 
+// SignedTime is the body's timestamp: when CodivUpload made the delivery.
+func (CodivUpload) SignedTime(body []byte) (time.Time, bool) {
+	env, err := readEnvelope(body, "event")
+	if err != nil || env.timestamp == "" {
+		return time.Time{}, false
+	}
+	return decodeTime(env.timestamp)
+}
+
 // Types lists what CodivUpload sends: the post events.
 func (CodivUpload) Types() []string {
 	return []string{event.PostPublished, event.PostFailed, event.PostTokenExpired, event.PostRetry}

@@ -245,6 +245,25 @@ func firstText(vs ...jsontext.Value) string {
 	return ""
 }
 
+// SignedTime is the newest entry[].time: when Meta sent the entries (a retry renews it).
+func (Meta) SignedTime(body []byte) (time.Time, bool) {
+	var d struct {
+		Entry []struct {
+			Time jsontext.Value `json:"time"`
+		} `json:"entry"`
+	}
+	if unmarshal(body, &d) != nil {
+		return time.Time{}, false
+	}
+	var newest time.Time
+	for _, e := range d.Entry {
+		if t, ok := unixTime(e.Time); ok && t.After(newest) {
+			newest = t
+		}
+	}
+	return newest, !newest.IsZero()
+}
+
 // RetryHorizon: Meta retries a failed delivery at once, then less and less often over 36
 // hours (docs/providers.md).
 func (Meta) RetryHorizon() time.Duration { return 36 * time.Hour }

@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/socialbridge/bridge/event"
 )
@@ -70,6 +71,23 @@ type ContentKeyed interface {
 	// what is not signed get the same key.
 	DedupKey(h Headers, body []byte) string
 }
+
+// Dated is a preset whose deliveries carry, in what their signature covers, when they were
+// made (CodivUpload's timestamp, Meta's entry[].time, X's event times). Without a check, a
+// captured delivery resent after its source's dedup window would be produced again: the
+// ingress refuses a delivery whose signed time is older than its source's max age, or
+// further than ClockSkew ahead of the bridge's clock.
+type Dated interface {
+	Preset
+	// SignedTime returns the newest time the delivery's body carries, and false when it
+	// carries none that can be read (Normalize then decides what becomes of it).
+	SignedTime(body []byte) (time.Time, bool)
+}
+
+// ClockSkew is how far the clocks of a sender and the bridge may disagree: how far ahead a
+// Dated delivery's signed time may be, and what a source's default max age leaves of its
+// dedup window, so that a replay is either within the window (a duplicate) or refused.
+const ClockSkew = 5 * time.Minute
 
 // Unsigned is a preset whose provider signs nothing. Its deliveries are authenticated by a
 // token at the end of their URL, POST /webhooks/{source}/{token}, which must be one of the

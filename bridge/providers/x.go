@@ -296,6 +296,63 @@ func xRevoke(elem jsontext.Value) (Part, error) {
 	}}, nil
 }
 
+// SignedTime is the newest time of the delivery's events: created_timestamp or timestamp_ms
+// (milliseconds), created_at (tweets), user_event.revoke.date_time.
+func (X) SignedTime(body []byte) (time.Time, bool) {
+	ms, err := objectMembers(body)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var newest time.Time
+	later := func(t time.Time) {
+		if t.After(newest) {
+			newest = t
+		}
+	}
+	for _, m := range ms {
+		switch {
+		case m.name == "user_event":
+			var ue struct {
+				Revoke struct {
+					DateTime string `json:"date_time"`
+				} `json:"revoke"`
+			}
+			if unmarshal(m.value, &ue) == nil {
+				t, _ := time.Parse(time.RFC3339, ue.Revoke.DateTime)
+				later(t)
+			}
+		case xEvents(m):
+			var elems []xTimes
+			if unmarshal(m.value, &elems) == nil {
+				for _, e := range elems {
+					later(e.newest())
+				}
+			}
+		}
+	}
+	return newest, !newest.IsZero()
+}
+
+// xTimes are the times an element of an event array may carry.
+type xTimes struct {
+	CreatedTimestamp jsontext.Value `json:"created_timestamp"`
+	TimestampMS      jsontext.Value `json:"timestamp_ms"`
+	CreatedAt        string         `json:"created_at"`
+}
+
+func (e xTimes) newest() time.Time {
+	var newest time.Time
+	for _, v := range []jsontext.Value{e.CreatedTimestamp, e.TimestampMS} {
+		if n, err := strconv.ParseInt(scalarText(v), 10, 64); err == nil && time.UnixMilli(n).After(newest) {
+			newest = time.UnixMilli(n)
+		}
+	}
+	if t, err := time.Parse(time.RubyDate, e.CreatedAt); err == nil && t.After(newest) {
+		newest = t
+	}
+	return newest.UTC()
+}
+
 // RetryHorizon: X's enterprise tier retries three more times over five minutes; other tiers
 // document no retries (docs/providers.md).
 func (X) RetryHorizon() time.Duration { return 5 * time.Minute }

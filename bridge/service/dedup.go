@@ -100,6 +100,10 @@ func sourceWindows(cfg config.Config, log *slog.Logger) map[string]time.Duration
 			log.Info("the dedup window of a source is its sender's retry horizon, longer than dedup.window",
 				"source", src.Name, "window", w)
 		}
+		if a := cfg.MaxAgeOf(src); a > w-providers.ClockSkew {
+			log.Warn("the max_age of a source leaves less than the clock skew allowed before its dedup window ends: a delivery replayed just after the window may be produced again",
+				"source", src.Name, "max_age", a, "window", w, "skew", providers.ClockSkew)
+		}
 	}
 	return windows
 }

@@ -214,3 +214,79 @@ func TestCodivUploadTypeHeaderCannotRefile(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleDeliveries replays deliveries whose signed time is older than their source's
+// dedup window (CodivUpload's timestamp, Meta's entry time, X's event times), or too far
+// ahead of the bridge's clock: each is refused 401 with its reason and counted, and nothing
+// is stored; the same deliveries made now are accepted, and so is an old one where max_age is
+// 0s.
+func TestStaleDeliveries(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	off := config.Duration(0)
+	cfg := withProviders(t, testConfig(t, brokers), metaSource, xSource,
+		config.Source{Name: "unchecked", Provider: "codivupload", Secrets: []string{codivSecret}, MaxAge: &off})
+	prefix := cfg.Kafka.TopicPrefix
+	b := start(t, cfg)
+	now := time.Now().UTC()
+	codivAt := func(id string, at time.Time) (map[string]string, []byte) {
+		body := []byte(fmt.Sprintf(`{"event":"post.published","id":%q,"timestamp":%q,"data":{"post_id":"p1","platform":"instagram"}}`, id, at.Format(time.RFC3339)))
+		return codivHeaders(event.PostPublished, body), body
+	}
+	metaAt := func(id string, at time.Time) (map[string]string, []byte) {
+		body := []byte(fmt.Sprintf(`{"object":"page","entry":[{"id":"104923907983682","time":%d,"changes":[{"field":"feed","value":{"item":"status","verb":"add","post_id":%q,"created_time":%d}}]}]}`,
+			at.Unix(), id, at.Unix()))
+		return metaHeaders(body), body
+	}
+	xAt := func(id string, at time.Time) (map[string]string, []byte) {
+		body := []byte(fmt.Sprintf(`{"for_user_id":"3001969357","follow_events":[{"type":"follow","created_timestamp":"%d","target":{"id":"3001969357"},"source":{"id":%q}}]}`,
+			at.UnixMilli(), id))
+		return xHeaders(body), body
+	}
+	type build func(id string, at time.Time) (map[string]string, []byte)
+	for _, c := range []struct {
+		source string
+		build  build
+		window time.Duration
+	}{{"codivupload", codivAt, 24 * time.Hour}, {"meta", metaAt, 36 * time.Hour}, {"x", xAt, 24 * time.Hour}} {
+		for _, bad := range []struct {
+			at     time.Time
+			reason string
+		}{
+			{now.Add(-c.window - time.Minute), "old"},
+			{now.Add(-c.window + time.Minute), "old"}, // within the window less the clock skew allowed
+			{now.Add(-30 * 24 * time.Hour), "old"},
+			{now.Add(time.Hour), "ahead"},
+		} {
+			h, body := c.build("evt_stale_"+c.source, bad.at)
+			a := post(t, b.url+"/webhooks/"+c.source, h, body)
+			if a.Code != 401 || !strings.Contains(a.Error, bad.reason) {
+				t.Errorf("%s, signed at now%+v: %d %s, want 401 naming it too %s", c.source, bad.at.Sub(now).Round(time.Minute), a.Code, a.Raw, bad.reason)
+			}
+		}
+		h, body := c.build("evt_fresh_"+c.source, now.Add(-c.window/2))
+		if a := post(t, b.url+"/webhooks/"+c.source, h, body); a.Code != 200 || a.Status != "accepted" {
+			t.Errorf("%s, signed half a window ago: %d %s, want accepted", c.source, a.Code, a.Raw)
+		}
+		h, body = c.build("evt_skewed_"+c.source, now.Add(2*time.Minute))
+		if a := post(t, b.url+"/webhooks/"+c.source, h, body); a.Code != 200 || a.Status != "accepted" {
+			t.Errorf("%s, signed 2 minutes ahead: %d %s, want accepted", c.source, a.Code, a.Raw)
+		}
+	}
+	h, body := codivAt("evt_unchecked", now.Add(-30*24*time.Hour))
+	if a := post(t, b.url+"/webhooks/unchecked", h, body); a.Code != 200 || a.Status != "accepted" {
+		t.Errorf("a month-old delivery to a source with max_age 0s: %d %s, want accepted", a.Code, a.Raw)
+	}
+	metrics := scrape(t, b.url)
+	for _, source := range []string{"codivupload", "meta", "x"} {
+		if line := fmt.Sprintf(`bridge_stale_deliveries_total{source=%q} 4`, source); !strings.Contains(metrics, line) {
+			t.Errorf("metrics lack %s:\n%s", line, grepLines(metrics, "stale"))
+		}
+	}
+	for topic, want := range map[string]int{
+		event.Topic(prefix, event.PostPublished): 5, event.Topic(prefix, event.FollowerGained): 2, event.QuarantineTopic(prefix): 0,
+	} {
+		if n := len(readTopic(t, brokers, topic)); n != want {
+			t.Errorf("%s holds %d records, want %d", topic, n, want)
+		}
+	}
+}
