@@ -476,6 +476,9 @@ func (p HMAC) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, 
 	put(s.typ, s.senderType(ev.Type))
 	put(s.time, ev.OccurredAt.UTC().Format(time.RFC3339))
 	put(s.data, canonicalData(ev))
+	if _, taken := root["id"]; len(p.Unsigned()) > 0 && !taken {
+		root["id"] = ev.ID // as a real sender's, the bodies of two events differ (see ContentKeyed)
+	}
 	body, err := compactJSON(root)
 	if err != nil {
 		return Delivery{}, err
