@@ -90,13 +90,23 @@ func codivType(header []byte, env envelope) (string, error) {
 	return canonicalType(inBody)
 }
 
-// SignedTime is the body's timestamp: when CodivUpload made the delivery.
+// SignedTime is the body's timestamp: when CodivUpload made the delivery. The members are
+// read up to it only (it comes before data in CodivUpload's envelope).
 func (CodivUpload) SignedTime(body []byte) (time.Time, bool) {
-	env, err := readEnvelope(body, "event")
-	if err != nil || env.timestamp == "" {
+	obj, err := parseObject(body)
+	if err != nil {
 		return time.Time{}, false
 	}
-	return decodeTime(env.timestamp)
+	defer obj.close()
+	for {
+		name, value, ok := obj.next()
+		switch {
+		case !ok:
+			return time.Time{}, false
+		case name == "timestamp":
+			return decodeTime(value)
+		}
+	}
 }
 
 // Types lists what CodivUpload sends: the post events.

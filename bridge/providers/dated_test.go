@@ -24,7 +24,9 @@ func TestSignedTimes(t *testing.T) {
 		{"codivupload", `{"event":"post.published","id":"e","timestamp":"2026-05-08T14:00:42Z","data":{}}`, at("2026-05-08T14:00:42Z")},
 		{"codivupload", `{"event":"post.published","id":"e","data":{}}`, time.Time{}},
 		{"codivupload", `{"event":"post.published","id":"e","timestamp":1767225600}`, time.Time{}},
-		{"codivupload", `{"timestamp":"2026-05-08T14:00:42Z"`, time.Time{}},
+		{"codivupload", `{"timestamp":"2026-05-08T14:00:42Z","data":{`, at("2026-05-08T14:00:42Z")}, // read up to it only
+		{"codivupload", `{"id":"e","data":{"timestamp":"2026-05-08T14:00:42Z"}}`, time.Time{}},
+		{"codivupload", `{"timestamp":`, time.Time{}},
 		{"meta", `{"object":"page","entry":[{"id":"1","time":1767225600},{"id":"2","time":1767225601}]}`, time.Unix(1767225601, 0)},
 		{"meta", `{"object":"page","entry":[{"id":"1"}]}`, time.Time{}},
 		{"meta", `{"object":"page","entry":[{"id":"1","time":"soon"}]}`, time.Time{}},
