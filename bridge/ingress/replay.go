@@ -24,12 +24,12 @@ type sourceState struct {
 
 // prepare derives src's state, and warns about what its configuration cannot protect.
 func (src *Source) prepare(log *slog.Logger) {
-	if ck, ok := src.Preset.(providers.ContentKeyed); ok && len(ck.Unsigned()) > 0 {
+	if ck, ok := src.Preset.(providers.ContentKeyed); ok && len(ck.UnsignedFields()) > 0 {
 		src.state.keyed = ck
 		log.Warn("the event id or type of a source's deliveries is not covered by its signature: "+
 			"its deliveries are deduplicated on a digest of what is signed instead, so a resent delivery "+
 			"is a duplicate whatever its unsigned headers say (and two deliveries of the same signed bytes are one event)",
-			"source", src.Name, "unsigned", ck.Unsigned())
+			"source", src.Name, "unsigned", ck.UnsignedFields())
 	}
 	if d, ok := src.Preset.(providers.Dated); ok && src.MaxAge > 0 {
 		src.state.dated = d

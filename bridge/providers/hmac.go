@@ -405,9 +405,9 @@ func jsonAt(v jsontext.Value, path []string) (jsontext.Value, bool) {
 	return v, true
 }
 
-// Unsigned names the id and type locations that are headers the signed template does not
+// UnsignedFields names the id and type locations that are headers the signed template does not
 // include: such a source is deduplicated on DedupKey (see ContentKeyed).
-func (p HMAC) Unsigned() []string {
+func (p HMAC) UnsignedFields() []string {
 	if p.s == nil {
 		return nil
 	}
@@ -476,7 +476,7 @@ func (p HMAC) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, 
 	put(s.typ, s.senderType(ev.Type))
 	put(s.time, ev.OccurredAt.UTC().Format(time.RFC3339))
 	put(s.data, canonicalData(ev))
-	if _, taken := root["id"]; len(p.Unsigned()) > 0 && !taken {
+	if _, taken := root["id"]; len(p.UnsignedFields()) > 0 && !taken {
 		root["id"] = ev.ID // as a real sender's, the bodies of two events differ (see ContentKeyed)
 	}
 	body, err := compactJSON(root)

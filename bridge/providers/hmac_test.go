@@ -201,7 +201,7 @@ func TestHMACUnsignedFields(t *testing.T) {
 		{"id signed, type not", idSigned, []string{"type from header X-Type"}},
 	} {
 		ck, ok := hmacPreset(t, c.scheme).(providers.ContentKeyed)
-		if got := ck.Unsigned(); !ok || !slices.Equal(got, c.want) {
+		if got := ck.UnsignedFields(); !ok || !slices.Equal(got, c.want) {
 			t.Errorf("%s: Unsigned() = %q, want %q", c.name, got, c.want)
 		}
 	}

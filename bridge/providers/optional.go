@@ -62,10 +62,10 @@ type Handshaker interface {
 // a resent delivery is a duplicate whatever its unsigned headers say.
 type ContentKeyed interface {
 	Preset
-	// Unsigned describes the event's fields that come from outside the signature, e.g.
+	// UnsignedFields describes the event's fields that come from outside the signature, e.g.
 	// "id from header X-GitHub-Delivery"; none means the id and type are signed, and the
 	// source's deliveries are deduplicated by event id as any other's.
-	Unsigned() []string
+	UnsignedFields() []string
 	// DedupKey is the key of an authentic delivery: a digest of what its signature covers,
 	// but for a timestamp (which a sender's retry renews). Deliveries that differ only in
 	// what is not signed get the same key.
