@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/providers"
@@ -21,6 +22,9 @@ type Source struct {
 	Poll        *Poll    `yaml:"poll"`
 	// Dedup is the source's own dedup settings (config/dedup.go).
 	Dedup SourceDedup `yaml:"dedup"`
+	// MaxAge bounds the age of the signed time of a delivery, for the presets whose
+	// deliveries carry one (providers.Dated); see MaxAgeOf. 0 turns the check off.
+	MaxAge *Duration `yaml:"max_age"`
 }
 
 // HMAC is the scheme of the generic hmac preset; providers.HMACScheme says what each key
@@ -87,6 +91,72 @@ func (c *Config) validateSources(bad complaint) {
 			validatePoll(bad, key, s, p)
 		}
 		c.validateSourceDedup(bad, key, *s)
+		validateMaxAge(bad, key, *s)
+	}
+	c.validateSharedSecrets(bad)
+}
+
+// MaxAgeOf returns how old the signed time of a delivery of s may be before it is refused as
+// a replay, 0 for no check: its max_age when set, else, for a preset whose deliveries carry a
+// signed time, its dedup window less providers.ClockSkew (less half the window when that is
+// shorter), so that a replay is either within the window, a duplicate, or refused.
+func (c *Config) MaxAgeOf(s Source) time.Duration {
+	if s.MaxAge != nil {
+		return s.MaxAge.D()
+	}
+	if !dated(s.Provider) {
+		return 0
+	}
+	w := c.SourceWindow(s)
+	return w - min(providers.ClockSkew, w/2)
+}
+
+func dated(provider string) bool {
+	p, ok := providers.Lookup(provider)
+	if ok {
+		_, ok = p.(providers.Dated)
+	}
+	return ok
+}
+
+func validateMaxAge(bad complaint, key string, s Source) {
+	switch {
+	case s.MaxAge == nil:
+	case *s.MaxAge < 0:
+		bad(key+".max_age", "must not be negative, got %s (0s turns the check off)", *s.MaxAge)
+	case !dated(s.Provider):
+		var with []string
+		for _, name := range providers.Names() {
+			if dated(name) {
+				with = append(with, name)
+			}
+		}
+		bad(key+".max_age", "provider %s signs no time to check; only %s do", s.Provider, strings.Join(with, ", "))
+	}
+}
+
+// validateSharedSecrets refuses a secret shared by sources of different providers: a
+// signature made for one (a delivery's, or the answer of a handshake, which signs what anyone
+// asks within its rules) could pass at the other, whose rules differ. Sources of one provider
+// may share a secret: one account may post to several endpoints.
+func (c *Config) validateSharedSecrets(bad complaint) {
+	type owner struct {
+		source   int
+		provider string
+	}
+	first := map[string]owner{}
+	for i, s := range c.Sources {
+		for j, secret := range s.Secrets {
+			o, seen := first[secret]
+			switch {
+			case secret == "":
+			case !seen:
+				first[secret] = owner{i, s.Provider}
+			case o.provider != s.Provider:
+				bad(fmt.Sprintf("sources[%d].secrets[%d]", i, j), "also a secret of sources[%d], of provider %s: what one signs (a delivery, a handshake's answer) could pass at the other; give each its own",
+					o.source, o.provider)
+			}
+		}
 	}
 }
 

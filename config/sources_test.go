@@ -92,11 +92,17 @@ func TestRefusesBadSources(t *testing.T) {
 		{"poll base_url", `sources: [{name: pb, provider: post-bridge, secrets: [k], poll: {base_url: "ftp://api.post-bridge.com"}}]`, `sources[0].poll.base_url: want an http(s) URL, got "ftp://api.post-bridge.com"`},
 		{"poll interval", `sources: [{name: pb, provider: post-bridge, secrets: [k], poll: {interval: 10ms}}]`, `sources[0].poll.interval: want at least 1s, got 10ms`},
 		{"short URL token", `sources: [{name: up, provider: upload-post, secrets: [short]}]`, `sources[0].secrets[0]: upload-post: a URL token needs at least 16 characters`},
+		{"secret of another preset's source", `sources: [{name: x, provider: x, secrets: [shared-secret-1]}, {name: gh, provider: hmac, secrets: [old, shared-secret-1],
+  hmac: {header: X-Sig, prefix: "sha256=", encoding: base64, id: "json:id", type: "json:type"}}]`,
+			`sources[1].secrets[1]: also a secret of sources[0], of provider x: what one signs (a delivery, a handshake's answer) could pass at the other; give each its own`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := config.Parse([]byte(kafka+c.yaml), env(nil))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want one containing %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "shared-secret-1") {
+				t.Fatalf("the error shows a secret: %v", err)
 			}
 		})
 	}
@@ -111,5 +117,39 @@ sources: [{name: m, provider: meta, secrets: [s], verify_token: very-secret-toke
 	}
 	if r := cfg.Redacted(); r.Sources[0].VerifyToken != "[redacted]" || cfg.Sources[0].VerifyToken != "very-secret-token" {
 		t.Fatalf("verify token: redacted copy %q, original %q", r.Sources[0].VerifyToken, cfg.Sources[0].VerifyToken)
+	}
+}
+
+// TestMaxAge reads sources[].max_age: by default the source's window less the clock skew
+// allowed, for the presets whose deliveries carry a signed time; as set otherwise, 0s off.
+func TestMaxAge(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+kafka: {brokers: ["127.0.0.1:9092"]}
+dedup: {window: 24h}
+sources:
+  - {name: codiv, provider: codivupload, secrets: [s1]}
+  - {name: meta, provider: meta, secrets: [s2], verify_token: t}
+  - {name: x, provider: x, secrets: [s3], max_age: 1h}
+  - {name: off, provider: codivupload, secrets: [s1], max_age: 0s}
+  - {name: short, provider: codivupload, secrets: [s1], dedup: {window: 4m}}
+  - {name: acme, provider: standard-webhooks, secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{24*time.Hour - 5*time.Minute, 36*time.Hour - 5*time.Minute, time.Hour, 0, 2 * time.Minute, 0}
+	for i, s := range cfg.Sources {
+		if got := cfg.MaxAgeOf(s); got != want[i] {
+			t.Errorf("%s: max age %v, want %v", s.Name, got, want[i])
+		}
+	}
+	for _, c := range []struct{ yaml, want string }{
+		{`{name: a, provider: codivupload, secrets: [s], max_age: -1h}`, `sources[0].max_age: must not be negative, got -1h0m0s`},
+		{`{name: a, provider: standard-webhooks, secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], max_age: 1h}`,
+			`sources[0].max_age: provider standard-webhooks signs no time to check; only codivupload, meta, x do`},
+	} {
+		_, err := config.Parse([]byte("kafka: {brokers: [\"127.0.0.1:9092\"]}\nsources: ["+c.yaml+"]"), env(nil))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("err = %v, want one containing %q", err, c.want)
+		}
 	}
 }

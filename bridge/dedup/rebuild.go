@@ -42,7 +42,7 @@ type RebuildStats struct {
 // now, so that a restarted bridge still answers redeliveries "duplicate". For each partition
 // of topics it reads from the first offset at or after now minus the longest window (or the
 // snapshot's time, with a usable snapshot) up to the end offset listed at the start, and marks
-// (header "source", key) seen at the record's timestamp when that lies within the source's
+// (header "source", key or KeyHeader) seen at the record's timestamp when that lies within the source's
 // window. Records with no key or no source header are skipped; topics that do not exist are
 // fine. At most s's maxIDs marks are held while reading (the newest), so the rebuild needs no
 // more memory than the Store it fills. The range is read on a short-lived client built from
@@ -231,23 +231,34 @@ func fetchErr(p kgo.FetchTopicPartition) error {
 	return fmt.Errorf("dedup: read %s[%d]: %w", p.Topic, p.Partition, p.Err)
 }
 
-// markOf returns the mark of an id record accepted within its source's window before now.
+// KeyHeader is the record header holding the key a record's delivery was deduplicated on,
+// when that is not the record's key (its event id): the digest of a content-keyed source's
+// delivery (see providers.ContentKeyed), on its event record or its quarantined copy.
+const KeyHeader = "dedup-key"
+
+// markOf returns the mark of a record accepted within its source's window before now: of
+// its KeyHeader when it has one, else of its key.
 func (s *Store) markOf(r *kgo.Record, now time.Time) (mark, bool) {
-	if r.Attrs.IsControl() || len(r.Key) == 0 {
+	if r.Attrs.IsControl() {
 		return mark{}, false
 	}
+	var source, key []byte = nil, r.Key
 	for _, h := range r.Headers {
-		if h.Key != "source" || len(h.Value) == 0 {
-			continue
+		switch h.Key {
+		case "source":
+			source = h.Value
+		case KeyHeader:
+			key = h.Value
 		}
-		source := string(h.Value)
-		g := s.groupOf(source)
-		if !r.Timestamp.After(now.Add(-time.Duration(g.window))) {
-			return mark{}, false
-		}
-		return mark{stamp{s.key(source, string(r.Key)), r.Timestamp.UnixNano()}, g.index}, true
 	}
-	return mark{}, false
+	if len(source) == 0 || len(key) == 0 {
+		return mark{}, false
+	}
+	g := s.groupOf(string(source))
+	if !r.Timestamp.After(now.Add(-time.Duration(g.window))) {
+		return mark{}, false
+	}
+	return mark{stamp{s.key(string(source), string(key)), r.Timestamp.UnixNano()}, g.index}, true
 }
 
 // longestWindow is the window of the group that remembers longest.

@@ -185,3 +185,41 @@ func TestRebuildWindowsAndBound(t *testing.T) {
 		}
 	}
 }
+
+// TestRebuildKeyHeader restores the key a delivery was deduplicated on when the record names
+// one (a content-keyed source's event, or its quarantined copy, which has no record key),
+// instead of the record's key.
+func TestRebuildKeyHeader(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topic := testTopic(t, kadm.NewClient(cl), 1)
+	now := time.Now()
+	rec := func(key, dedupKey string) *kgo.Record {
+		r := &kgo.Record{Topic: topic, Timestamp: now.Add(-time.Minute), Value: []byte("{}"),
+			Headers: []kgo.RecordHeader{{Key: "source", Value: []byte("github")}}}
+		if key != "" {
+			r.Key = []byte(key)
+		}
+		if dedupKey != "" {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: dedup.KeyHeader, Value: []byte(dedupKey)})
+		}
+		return r
+	}
+	if err := cl.ProduceSync(ctx, rec("d-1", "signed_1"), rec("", "signed_2"), rec("", "")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	s := dedup.New(window, 1000)
+	if st, err := dedup.Rebuild(ctx, cl, []string{topic}, now, s, dedup.RebuildOptions{}); err != nil || st.IDs != 2 {
+		t.Fatalf("restored %d ids, err %v; want 2", st.IDs, err)
+	}
+	for id, want := range map[string]bool{"signed_1": true, "signed_2": true, "d-1": false} {
+		if dup, _, err := s.Reserve(ctx, "github", id, now); dup != want || err != nil {
+			t.Errorf("github/%s: dup=%v err=%v, want dup=%v", id, dup, err, want)
+		}
+	}
+}

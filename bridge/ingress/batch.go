@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,13 +18,16 @@ import (
 // delivery of one event is answered as any other; one of none (Postiz's empty list, a
 // change no canonical type matches) is answered 200 "ignored" and produces nothing; one of
 // several produces each event as its own record and lists each outcome.
-func (s *Server) split(c *fiber.Ctx, src *Source, sp providers.Splitter, body []byte, now time.Time) error {
+//
+// key, when not "", is the delivery's dedup key (a content-keyed source's): its one event, or
+// its being ignored, is deduplicated on it; several events on it and their index.
+func (s *Server) split(c *fiber.Ctx, src *Source, sp providers.Splitter, body []byte, now time.Time, key string) error {
 	parts, err := sp.Split(&c.Request().Header, body)
 	if err != nil {
 		if failure.KindOf(err) != failure.Unnormalizable {
 			return err
 		}
-		return s.quarantine(c, src, body, now, err)
+		return s.quarantine(c, src, body, now, err, key)
 	}
 	for i := range parts {
 		if parts[i].Ignored == "" {
@@ -32,24 +36,37 @@ func (s *Server) split(c *fiber.Ctx, src *Source, sp providers.Splitter, body []
 	}
 	switch {
 	case len(parts) == 0:
-		return s.ignore(c, src, 1, "the delivery carries no event")
+		return s.ignore(c, src, "the delivery carries no event", key, now)
 	case len(parts) == 1 && parts[0].Ignored != "":
-		return s.ignore(c, src, 1, parts[0].Ignored)
+		return s.ignore(c, src, parts[0].Ignored, key, now)
 	case len(parts) == 1:
-		return s.accept(c, src, &parts[0].Event)
+		return s.accept(c, src, &parts[0].Event, key)
 	}
-	return s.acceptAll(c, src, parts)
+	return s.acceptAll(c, src, parts, key)
 }
 
-func (s *Server) ignore(c *fiber.Ctx, src *Source, n int, reason string) error {
-	s.metrics.ignored.WithLabelValues(src.Name).Add(float64(n))
+// ignore answers a delivery that carries no event to produce. With a key, it is remembered
+// as seen (nothing is produced, so only the running store remembers it), so that a resend
+// with other unsigned headers, which might map it to an event, is a duplicate.
+func (s *Server) ignore(c *fiber.Ctx, src *Source, reason, key string, now time.Time) error {
+	if key != "" {
+		dup, done, err := s.reserve(c.UserContext(), src, key, now)
+		if err != nil {
+			return err
+		}
+		if dup {
+			return s.answer(c, src, fiber.StatusOK, duplicateAnswer(key))
+		}
+		done(true)
+	}
+	s.metrics.ignored.WithLabelValues(src.Name).Inc()
 	return s.answer(c, src, fiber.StatusOK, ignoredAnswer(reason))
 }
 
 // acceptAll produces the events of parts at once, each deduplicated on its own. If Kafka
 // does not acknowledge them all, the delivery is answered 503, so that the provider sends
 // it again: the events acknowledged are remembered, and the retry produces only the rest.
-func (s *Server) acceptAll(c *fiber.Ctx, src *Source, parts []providers.Part) error {
+func (s *Server) acceptAll(c *fiber.Ctx, src *Source, parts []providers.Part, key string) error {
 	outcomes, errs := make([]outcome, len(parts)), make([]error, len(parts))
 	ctx, traceparent := c.UserContext(), c.Request().Header.Peek("traceparent")
 	var wg sync.WaitGroup
@@ -58,7 +75,12 @@ func (s *Server) acceptAll(c *fiber.Ctx, src *Source, parts []providers.Part) er
 			s.metrics.ignored.WithLabelValues(src.Name).Inc()
 			continue
 		}
-		wg.Go(func() { outcomes[i], errs[i] = s.put(ctx, src, &parts[i].Event, traceparent) })
+		ev := &parts[i].Event
+		k := ev.ID
+		if key != "" {
+			k = key + "/" + strconv.Itoa(i)
+		}
+		wg.Go(func() { outcomes[i], errs[i] = s.putAs(ctx, src, ev, k, traceparent) })
 	}
 	wg.Wait()
 	if err := batchFailure(errs); err != nil {

@@ -13,6 +13,7 @@ type Metrics struct {
 	Registry       *prometheus.Registry
 	requests       *prometheus.CounterVec
 	verifyFailures *prometheus.CounterVec
+	stale          *prometheus.CounterVec
 	dedupHits      *prometheus.CounterVec
 	ignored        *prometheus.CounterVec
 	produceSeconds *prometheus.HistogramVec
@@ -29,6 +30,9 @@ func NewMetrics() *Metrics {
 		verifyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bridge_verification_failures_total", Help: "Requests refused because their signature did not verify.",
 		}, []string{"source"}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_stale_deliveries_total", Help: "Authentic deliveries refused because their signed time is older than the source's max_age, or too far ahead of the bridge's clock: replays.",
+		}, []string{"source"}),
 		dedupHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bridge_dedup_hits_total", Help: "Deliveries answered as duplicates of an event already accepted.",
 		}, []string{"source"}),
@@ -44,7 +48,7 @@ func NewMetrics() *Metrics {
 			Name: "bridge_requests_in_flight", Help: "Webhook requests being handled now.",
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.verifyFailures, m.dedupHits, m.ignored, m.produceSeconds, m.inFlight,
+	m.Registry.MustRegister(m.requests, m.verifyFailures, m.stale, m.dedupHits, m.ignored, m.produceSeconds, m.inFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -36,6 +36,10 @@ type Source struct {
 	Provider string
 	Preset   providers.Preset
 	Keys     []*providers.Key
+	// MaxAge, for a preset whose deliveries carry a signed time (providers.Dated), is how old
+	// that time may be: an older delivery is refused as a replay. 0 turns the check off.
+	MaxAge time.Duration
+	state  sourceState
 }
 
 // Options are what a Server is built from. All fields but Ready and Now are required.
@@ -91,8 +95,9 @@ func New(o Options) *Server {
 		ready: o.Ready, now: o.Now,
 		drain: listener{drainBytes: drainFactor * int64(o.MaxBodyBytes), drainTime: o.ReadTimeout},
 	}
-	for i := range o.Sources {
-		s.sources[o.Sources[i].Name] = &o.Sources[i]
+	for _, src := range o.Sources {
+		src.prepare(o.Log)
+		s.sources[src.Name] = &src
 	}
 	if s.ready == nil {
 		s.ready = func() Readiness { return Readiness{Ready: true} }

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"mime"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/event"
@@ -36,8 +38,12 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 		}
 		return err
 	}
+	if err := s.fresh(src, body, now); err != nil {
+		return err
+	}
+	key := src.dedupKey(headers, body)
 	if sp, ok := src.Preset.(providers.Splitter); ok {
-		return s.split(c, src, sp, body, now)
+		return s.split(c, src, sp, body, now, key)
 	}
 	ev := events.Get().(*event.Event)
 	defer putEvent(ev)
@@ -45,10 +51,10 @@ func (s *Server) webhook(c *fiber.Ctx) error {
 		if failure.KindOf(err) != failure.Unnormalizable {
 			return err
 		}
-		return s.quarantine(c, src, body, now, err)
+		return s.quarantine(c, src, body, now, err, key)
 	}
 	s.envelope(ev, src, body, now)
-	return s.accept(c, src, ev)
+	return s.accept(c, src, ev, key)
 }
 
 var events = sync.Pool{New: func() any { return new(event.Event) }}
@@ -70,9 +76,10 @@ func (s *Server) envelope(ev *event.Event, src *Source, body []byte, now time.Ti
 	}
 }
 
-// accept dedups, encodes and produces an authentic, normalized event, and answers.
-func (s *Server) accept(c *fiber.Ctx, src *Source, ev *event.Event) error {
-	o, err := s.put(c.UserContext(), src, ev, c.Request().Header.Peek("traceparent"))
+// accept dedups (by key, or by event id when key is ""), encodes and produces an authentic,
+// normalized event, and answers.
+func (s *Server) accept(c *fiber.Ctx, src *Source, ev *event.Event, key string) error {
+	o, err := s.putAs(c.UserContext(), src, ev, cmp.Or(key, ev.ID), c.Request().Header.Peek("traceparent"))
 	if err != nil {
 		return err
 	}
@@ -88,29 +95,46 @@ type outcome struct {
 	dup bool
 }
 
-// put dedups, encodes and produces ev, waiting for Kafka's acknowledgement.
+// put dedups ev by its id, encodes and produces it, waiting for Kafka's acknowledgement.
 func (s *Server) put(ctx context.Context, src *Source, ev *event.Event, traceparent []byte) (outcome, error) {
-	rctx, cancel := context.WithTimeout(ctx, s.dedupTTL)
-	dup, done, err := s.dedup.Reserve(rctx, src.Name, ev.ID, ev.ReceivedAt)
-	cancel()
-	if failure.KindOf(err) == failure.Unavailable {
-		return outcome{}, err // the store's own reason: rebuilding, or unreachable
-	} else if err != nil {
-		return outcome{}, failure.Wrap(failure.Unavailable, "an earlier delivery of this event is still waiting for kafka", err)
-	}
-	if dup {
-		s.metrics.dedupHits.WithLabelValues(src.Name).Inc()
-		return outcome{dup: true}, nil
+	return s.putAs(ctx, src, ev, ev.ID, traceparent)
+}
+
+// putAs is put deduplicating on key. A key other than the event id goes with the record, in
+// the header dedup.KeyHeader, so that a restart rebuilds the dedup store with it.
+func (s *Server) putAs(ctx context.Context, src *Source, ev *event.Event, key string, traceparent []byte) (outcome, error) {
+	dup, done, err := s.reserve(ctx, src, key, ev.ReceivedAt)
+	if err != nil || dup {
+		return outcome{dup: dup}, err
 	}
 	rec, err := s.record(ev, traceparent)
 	if err != nil {
 		done(false)
 		return outcome{}, err
 	}
+	if key != ev.ID {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: dedup.KeyHeader, Value: []byte(key)})
+	}
 	if err := s.produce(rec, func(err error) { done(err == nil) }); err != nil {
 		return outcome{}, err
 	}
 	return outcome{rec: rec}, nil
+}
+
+// reserve claims key for src in the dedup store (see dedup.Reserver), counting duplicates.
+func (s *Server) reserve(ctx context.Context, src *Source, key string, now time.Time) (dup bool, done func(bool), err error) {
+	rctx, cancel := context.WithTimeout(ctx, s.dedupTTL)
+	dup, done, err = s.dedup.Reserve(rctx, src.Name, key, now)
+	cancel()
+	if failure.KindOf(err) == failure.Unavailable {
+		return false, nil, err // the store's own reason: rebuilding, or unreachable
+	} else if err != nil {
+		return false, nil, failure.Wrap(failure.Unavailable, "an earlier delivery of this event is still waiting for kafka", err)
+	}
+	if dup {
+		s.metrics.dedupHits.WithLabelValues(src.Name).Inc()
+	}
+	return dup, done, nil
 }
 
 // record builds the Kafka record of ev. Everything it holds is owned by the record, since
@@ -160,11 +184,23 @@ func (s *Server) produce(rec *kgo.Record, settle func(error)) error {
 
 // quarantine keeps an authentic delivery that cannot be normalized: its raw bytes go to the
 // dead-letter topic with the reason in headers, and the provider gets a 202 so it stops
-// retrying. It is answered only once Kafka has the record.
-func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Time, cause error) error {
+// retrying. It is answered only once Kafka has the record. With a key (a content-keyed
+// source), a delivery whose key was seen is a duplicate and stores nothing.
+func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Time, cause error, key string) error {
 	reason := cause.(*failure.Error).Reason
+	done := func(bool) {}
+	if key != "" {
+		dup, d, err := s.reserve(c.UserContext(), src, key, now)
+		if err != nil {
+			return err
+		}
+		if dup {
+			return s.answer(c, src, fiber.StatusOK, duplicateAnswer(key))
+		}
+		done = d
+	}
 	h := &c.Request().Header
-	if err := s.deadLetter(src, body, now, reason, h.Peek("traceparent"), h.ContentType()); err != nil {
+	if err := s.deadLetterAs(src, body, now, reason, h.Peek("traceparent"), h.ContentType(), key, done); err != nil {
 		return err
 	}
 	return s.answer(c, src, fiber.StatusAccepted, quarantinedAnswer(reason))
@@ -173,6 +209,13 @@ func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Tim
 // deadLetter produces body to the quarantine topic with the reason in headers, and waits
 // for Kafka's acknowledgement.
 func (s *Server) deadLetter(src *Source, body []byte, now time.Time, reason string, traceparent, contentType []byte) error {
+	return s.deadLetterAs(src, body, now, reason, traceparent, contentType, "", func(bool) {})
+}
+
+// deadLetterAs is deadLetter with the delivery's dedup key, if any, in the header
+// dedup.KeyHeader, and settle called with the record's final outcome.
+func (s *Server) deadLetterAs(src *Source, body []byte, now time.Time, reason string, traceparent, contentType []byte,
+	key string, settle func(stored bool)) error {
 	rec := &kgo.Record{
 		Topic:     event.QuarantineTopic(s.prefix),
 		Value:     bytes.Clone(body),
@@ -181,7 +224,10 @@ func (s *Server) deadLetter(src *Source, body []byte, now time.Time, reason stri
 			kgo.RecordHeader{Key: "reason", Value: []byte(reason)},
 			kgo.RecordHeader{Key: "content-type", Value: bytes.Clone(contentType)}),
 	}
-	if err := s.produce(rec, func(error) {}); err != nil {
+	if key != "" {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: dedup.KeyHeader, Value: []byte(key)})
+	}
+	if err := s.produce(rec, func(err error) { settle(err == nil) }); err != nil {
 		return err
 	}
 	s.log.Info("quarantined a delivery", "source", src.Name, "reason", reason, "offset", rec.Offset)

@@ -71,3 +71,24 @@ func BenchmarkSplit(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSignedTime reads the signed time of the dated presets' samples: what the replay
+// check adds to a delivery, to compare with BenchmarkNormalize of the same sample.
+func BenchmarkSignedTime(b *testing.B) {
+	for _, c := range benchCases {
+		b.Run(c.preset, func(b *testing.B) {
+			d, ok := mustNew(b, c.preset).(providers.Dated)
+			if !ok {
+				b.Skip("carries no signed time")
+			}
+			body, _ := sample(b, c.preset, c.sample)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := d.SignedTime(body); !ok {
+					b.Fatal("no signed time")
+				}
+			}
+		})
+	}
+}

@@ -60,8 +60,10 @@ func decodeHex(dst, src []byte) bool {
 	return err == nil
 }
 
-// Normalize takes the id from the body's id, and the type from X-CodivUpload-Event or else
-// the body's event. The header is not signed, so when both are present they must agree.
+// Normalize takes the id from the body's id, and the type from the body's event, or else
+// from X-CodivUpload-Event. The header is not signed: when the body has an event, the header
+// is not read, so a signed delivery resent with another header is still the same event (a
+// duplicate), never another type's record nor a quarantined copy.
 func (CodivUpload) Normalize(h Headers, body []byte, ev *event.Event) error {
 	reset(ev)
 	env, err := readEnvelope(body, "event")
@@ -82,18 +84,29 @@ func codivType(header []byte, env envelope) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(header) == 0 {
-		return canonicalType(inBody)
-	}
-	t, ok := canonical(string(header))
-	if !ok {
+	if inBody == "" {
 		return canonicalType(string(header))
 	}
-	if inBody != "" && inBody != t {
-		return "", failure.New(failure.Unnormalizable, "%s header %s disagrees with the body's event %s",
-			codivEventHeader, quote(t), quote(inBody))
+	return canonicalType(inBody)
+}
+
+// SignedTime is the body's timestamp: when CodivUpload made the delivery. The members are
+// read up to it only (it comes before data in CodivUpload's envelope).
+func (CodivUpload) SignedTime(body []byte) (time.Time, bool) {
+	obj, err := parseObject(body)
+	if err != nil {
+		return time.Time{}, false
 	}
-	return t, nil
+	defer obj.close()
+	for {
+		name, value, ok := obj.next()
+		switch {
+		case !ok:
+			return time.Time{}, false
+		case name == "timestamp":
+			return decodeTime(value)
+		}
+	}
 }
 
 // Types lists what CodivUpload sends: the post events.

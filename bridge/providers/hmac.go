@@ -2,6 +2,9 @@ package providers
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/http"
@@ -402,6 +405,49 @@ func jsonAt(v jsontext.Value, path []string) (jsontext.Value, bool) {
 	return v, true
 }
 
+// UnsignedFields names the id and type locations that are headers the signed template does not
+// include: such a source is deduplicated on DedupKey (see ContentKeyed).
+func (p HMAC) UnsignedFields() []string {
+	if p.s == nil {
+		return nil
+	}
+	var out []string
+	for _, l := range []struct {
+		what string
+		at   *location
+	}{{"id", p.s.id}, {"type", p.s.typ}} {
+		if l.at != nil && l.at.header != "" && !p.s.signs(l.at.header) {
+			out = append(out, l.what+" from header "+l.at.header)
+		}
+	}
+	return out
+}
+
+// signs reports whether the signed template includes header name.
+func (s *hmacScheme) signs(name string) bool {
+	for _, seg := range s.signed {
+		if seg.what != "" && seg.what != "body" && seg.what != "timestamp" && strings.EqualFold(seg.what, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// DedupKey is "signed_" and 128 bits, in hex, of the SHA-256 of the signed template's parts,
+// each length-prefixed (as in derivedID), with {timestamp} left empty.
+func (p HMAC) DedupKey(h Headers, body []byte) string {
+	if p.s == nil {
+		return ""
+	}
+	d := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, part := range p.s.signedParts(h, body, nil) {
+		d.Write(binary.AppendUvarint(n[:0], uint64(len(part))))
+		d.Write(part)
+	}
+	return "signed_" + hex.EncodeToString(d.Sum(nil)[:16])
+}
+
 // Types lists every canonical type: a sender may send any, by its name or through
 // hmac.types.
 func (HMAC) Types() []string { return event.Types }
@@ -430,6 +476,9 @@ func (p HMAC) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, 
 	put(s.typ, s.senderType(ev.Type))
 	put(s.time, ev.OccurredAt.UTC().Format(time.RFC3339))
 	put(s.data, canonicalData(ev))
+	if _, taken := root["id"]; len(p.UnsignedFields()) > 0 && !taken {
+		root["id"] = ev.ID // as a real sender's, the bodies of two events differ (see ContentKeyed)
+	}
 	body, err := compactJSON(root)
 	if err != nil {
 		return Delivery{}, err

@@ -3,6 +3,8 @@ package providers_test
 import (
 	"bytes"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,4 +183,45 @@ func TestHMACTimeAndData(t *testing.T) {
 	checkFailure(t, err, failure.Unnormalizable, `event time "tomorrow": want RFC 3339 or unix seconds`)
 	err = p.Normalize(headers{}, []byte(`{"type":"post.failed"}`), &ev)
 	checkFailure(t, err, failure.Unnormalizable, `missing event id: no string at "id"`)
+}
+
+// TestHMACUnsignedFields names the id and type locations that the signature does not cover,
+// and keys deliveries on what it does: the same for any unsigned header, or timestamp, and
+// another for any other signed byte.
+func TestHMACUnsignedFields(t *testing.T) {
+	idSigned := providers.HMACScheme{Header: "X-Sig", Signed: "{header:x-id}.{timestamp}.{body}", TimestampHeader: "X-Ts",
+		ID: "header:X-Id", Type: "header:X-Type"}
+	for _, c := range []struct {
+		name   string
+		scheme providers.HMACScheme
+		want   []string
+	}{
+		{"github", githubScheme, []string{"id from header X-GitHub-Delivery", "type from header X-GitHub-Event"}},
+		{"stripe", stripeScheme, nil},
+		{"id signed, type not", idSigned, []string{"type from header X-Type"}},
+	} {
+		ck, ok := hmacPreset(t, c.scheme).(providers.ContentKeyed)
+		if got := ck.UnsignedFields(); !ok || !slices.Equal(got, c.want) {
+			t.Errorf("%s: Unsigned() = %q, want %q", c.name, got, c.want)
+		}
+	}
+	gh := hmacPreset(t, githubScheme).(providers.ContentKeyed)
+	body := []byte(`{"zen":"Keep it logically awesome."}`)
+	key := gh.DedupKey(headers{"X-GitHub-Delivery": []byte("d-1"), "X-GitHub-Event": []byte("ping")}, body)
+	if !strings.HasPrefix(key, "signed_") || len(key) != len("signed_")+32 {
+		t.Fatalf("DedupKey = %q", key)
+	}
+	if other := gh.DedupKey(headers{"X-GitHub-Delivery": []byte("d-2"), "X-GitHub-Event": []byte("push")}, body); other != key {
+		t.Errorf("another delivery id and type changed the key: %s, %s", key, other)
+	}
+	if other := gh.DedupKey(headers{}, append(bytes.Clone(body), ' ')); other == key {
+		t.Error("another body has the same key")
+	}
+	signedID := hmacPreset(t, idSigned).(providers.ContentKeyed)
+	at := func(id, ts string) string {
+		return signedID.DedupKey(headers{"X-Id": []byte(id), "X-Ts": []byte(ts), "X-Type": []byte(ts)}, body)
+	}
+	if at("1", "100") != at("1", "200") || at("1", "100") == at("2", "100") {
+		t.Error("the key of a scheme signing its id and a timestamp must follow the id, not the timestamp")
+	}
 }

@@ -54,14 +54,16 @@ func (Meta) Verify(h Headers, body []byte, keys []*Key, _ time.Time) error {
 }
 
 // Handshake answers Meta's verification GET: hub.mode=subscribe with the configured
-// hub.verify_token gets hub.challenge back as plain text; anything else is refused.
+// hub.verify_token gets hub.challenge back as plain text; anything else is refused. The
+// challenge (an integer, in Meta's documentation) must be an opaque token: the answer then
+// never holds markup, JSON, or anything but what any client could have written itself.
 func (m Meta) Handshake(q Query, _ []*Key) (string, []byte, error) {
 	challenge := q.Peek("hub.challenge")
 	switch {
 	case string(q.Peek("hub.mode")) != "subscribe":
 		return "", nil, failure.New(failure.Unauthorized, "verification refused: hub.mode is not subscribe")
-	case len(challenge) == 0 || len(challenge) > metaMaxChallenge:
-		return "", nil, failure.New(failure.Unauthorized, "verification refused: want a hub.challenge of 1 to %d bytes", metaMaxChallenge)
+	case !opaqueToken(challenge, metaMaxChallenge):
+		return "", nil, failure.New(failure.Unauthorized, "verification refused: want a hub.challenge of 1 to %d letters, digits or -._~+/=", metaMaxChallenge)
 	case !m.tokenMatches(q.Peek("hub.verify_token")):
 		return "", nil, failure.New(failure.Unauthorized, "verification refused: hub.verify_token does not match")
 	}
@@ -241,6 +243,25 @@ func firstText(vs ...jsontext.Value) string {
 		}
 	}
 	return ""
+}
+
+// SignedTime is the newest entry[].time: when Meta sent the entries (a retry renews it).
+func (Meta) SignedTime(body []byte) (time.Time, bool) {
+	var d struct {
+		Entry []struct {
+			Time jsontext.Value `json:"time"`
+		} `json:"entry"`
+	}
+	if unmarshal(body, &d) != nil {
+		return time.Time{}, false
+	}
+	var newest time.Time
+	for _, e := range d.Entry {
+		if t, ok := unixTime(e.Time); ok && t.After(newest) {
+			newest = t
+		}
+	}
+	return newest, !newest.IsZero()
 }
 
 // RetryHorizon: Meta retries a failed delivery at once, then less and less often over 36

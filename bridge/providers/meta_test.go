@@ -112,8 +112,10 @@ func TestMetaHandshake(t *testing.T) {
 		{"verify token's prefix", with("hub.verify_token", "my-verify"), "verification refused: hub.verify_token does not match"},
 		{"missing verify token", with("hub.verify_token", "-"), "verification refused: hub.verify_token does not match"},
 		{"mode not subscribe", with("hub.mode", "unsubscribe"), "verification refused: hub.mode is not subscribe"},
-		{"no challenge", with("hub.challenge", "-"), "verification refused: want a hub.challenge of 1 to 256 bytes"},
-		{"challenge too long", with("hub.challenge", strings.Repeat("9", 257)), "verification refused: want a hub.challenge of 1 to 256 bytes"},
+		{"no challenge", with("hub.challenge", "-"), "verification refused: want a hub.challenge of 1 to 256 letters, digits or -._~+/="},
+		{"challenge too long", with("hub.challenge", strings.Repeat("9", 257)), "verification refused: want a hub.challenge of 1 to 256 letters, digits or -._~+/="},
+		{"challenge of markup", with("hub.challenge", "<script>"), "verification refused: want a hub.challenge of 1 to 256 letters, digits or -._~+/="},
+		{"challenge of JSON", with("hub.challenge", `{"a":1}`), "verification refused: want a hub.challenge of 1 to 256 letters, digits or -._~+/="},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, body, err := hs.Handshake(tc.q, nil)

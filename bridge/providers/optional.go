@@ -3,6 +3,7 @@ package providers
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/socialbridge/bridge/event"
 )
@@ -51,6 +52,42 @@ type Handshaker interface {
 	// for a GET that is not the provider's (wrong verify token, no challenge).
 	Handshake(q Query, keys []*Key) (contentType string, body []byte, err error)
 }
+
+// ContentKeyed is a preset that may read a delivery's event id or type from a header its
+// signature does not cover (the generic preset set up for GitHub, whose X-GitHub-Delivery and
+// X-GitHub-Event are not signed). Then neither can be trusted: whoever holds one signed
+// delivery could resend it under fresh ids, each a new event, or under another type. The
+// ingress deduplicates such a source's deliveries on DedupKey, a digest of what is signed,
+// instead of on the event id, and whatever becomes of them (accepted, ignored, quarantined):
+// a resent delivery is a duplicate whatever its unsigned headers say.
+type ContentKeyed interface {
+	Preset
+	// UnsignedFields describes the event's fields that come from outside the signature, e.g.
+	// "id from header X-GitHub-Delivery"; none means the id and type are signed, and the
+	// source's deliveries are deduplicated by event id as any other's.
+	UnsignedFields() []string
+	// DedupKey is the key of an authentic delivery: a digest of what its signature covers,
+	// but for a timestamp (which a sender's retry renews). Deliveries that differ only in
+	// what is not signed get the same key.
+	DedupKey(h Headers, body []byte) string
+}
+
+// Dated is a preset whose deliveries carry, in what their signature covers, when they were
+// made (CodivUpload's timestamp, Meta's entry[].time, X's event times). Without a check, a
+// captured delivery resent after its source's dedup window would be produced again: the
+// ingress refuses a delivery whose signed time is older than its source's max age, or
+// further than ClockSkew ahead of the bridge's clock.
+type Dated interface {
+	Preset
+	// SignedTime returns the newest time the delivery's body carries, and false when it
+	// carries none that can be read (Normalize then decides what becomes of it).
+	SignedTime(body []byte) (time.Time, bool)
+}
+
+// ClockSkew is how far the clocks of a sender and the bridge may disagree: how far ahead a
+// Dated delivery's signed time may be, and what a source's default max age leaves of its
+// dedup window, so that a replay is either within the window (a duplicate) or refused.
+const ClockSkew = 5 * time.Minute
 
 // Unsigned is a preset whose provider signs nothing. Its deliveries are authenticated by a
 // token at the end of their URL, POST /webhooks/{source}/{token}, which must be one of the

@@ -19,7 +19,9 @@ import (
 // and there is no event id: each event gets one derived from what tells it apart. A delivery
 // is {"for_user_id", "<kind>_events": [...]} and may carry several events; each is its own
 // record. X checks the endpoint with a CRC GET (?crc_token=), answered with the HMAC of the
-// token under the consumer secret (the last of the source's secrets).
+// token under the consumer secret (the last of the source's secrets): the same key and
+// encoding as a delivery's signature, so the CRC answers only opaque tokens, which no JSON
+// object is, and Verify accepts only JSON objects (see opaqueToken).
 //
 // Retry policy of the sender (enterprise tier): three more attempts over five minutes, each
 // given 3 seconds to be answered; no retries documented for the other tiers.
@@ -35,17 +37,23 @@ const (
 // Key uses the consumer secret's bytes as they are.
 func (X) Key(secret string) (*Key, error) { return rawKey("x", secret) }
 
-// Verify checks the sha256= base64 HMAC of body in x-twitter-webhooks-signature.
+// Verify checks the sha256= base64 HMAC of body in x-twitter-webhooks-signature. A body
+// that is not a JSON object is refused whatever its signature: X sends none, and the CRC
+// signs strings that are not (an answer to the CRC is no signature of a delivery).
 func (X) Verify(h Headers, body []byte, keys []*Key, _ time.Time) error {
+	if !jsonObject(body) {
+		return failure.New(failure.Unauthorized, "not a JSON object: X signs no other body")
+	}
 	return verifyPrefixed(h, xSignatureHeader, xSignaturePrefix, base64Sig, body, keys)
 }
 
 // Handshake answers X's CRC: {"response_token":"sha256=<base64 HMAC(secret, crc_token)>"},
-// with the last of keys, the current consumer secret. X gives it 3 seconds.
+// with the last of keys, the current consumer secret. X gives it 3 seconds. Only an opaque
+// token is answered: the answer is the signature a delivery of that body would carry.
 func (X) Handshake(q Query, keys []*Key) (string, []byte, error) {
 	token := q.Peek("crc_token")
-	if len(token) == 0 || len(token) > xMaxCRCToken || len(keys) == 0 {
-		return "", nil, failure.New(failure.Unauthorized, "CRC refused: want a crc_token of 1 to %d bytes", xMaxCRCToken)
+	if !opaqueToken(token, xMaxCRCToken) || len(keys) == 0 {
+		return "", nil, failure.New(failure.Unauthorized, "CRC refused: want a crc_token of 1 to %d letters, digits or -._~+/=", xMaxCRCToken)
 	}
 	body := fmt.Appendf(nil, `{"response_token":"%s%s"}`, xSignaturePrefix, encodeSig(keys[len(keys)-1], base64Sig, token))
 	return "application/json", body, nil
@@ -286,6 +294,63 @@ func xRevoke(elem jsontext.Value) (Part, error) {
 		ID: derivedID("x", "revoke", user, scalarText(r.Target.AppID), r.DateTime), Type: event.PostTokenExpired,
 		OccurredAt: at.UTC(), Platform: ptr(xPlatform), ProfileName: ptr(user),
 	}}, nil
+}
+
+// SignedTime is the newest time of the delivery's events: created_timestamp or timestamp_ms
+// (milliseconds), created_at (tweets), user_event.revoke.date_time.
+func (X) SignedTime(body []byte) (time.Time, bool) {
+	ms, err := objectMembers(body)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var newest time.Time
+	later := func(t time.Time) {
+		if t.After(newest) {
+			newest = t
+		}
+	}
+	for _, m := range ms {
+		switch {
+		case m.name == "user_event":
+			var ue struct {
+				Revoke struct {
+					DateTime string `json:"date_time"`
+				} `json:"revoke"`
+			}
+			if unmarshal(m.value, &ue) == nil {
+				t, _ := time.Parse(time.RFC3339, ue.Revoke.DateTime)
+				later(t)
+			}
+		case xEvents(m):
+			var elems []xTimes
+			if unmarshal(m.value, &elems) == nil {
+				for _, e := range elems {
+					later(e.newest())
+				}
+			}
+		}
+	}
+	return newest, !newest.IsZero()
+}
+
+// xTimes are the times an element of an event array may carry.
+type xTimes struct {
+	CreatedTimestamp jsontext.Value `json:"created_timestamp"`
+	TimestampMS      jsontext.Value `json:"timestamp_ms"`
+	CreatedAt        string         `json:"created_at"`
+}
+
+func (e xTimes) newest() time.Time {
+	var newest time.Time
+	for _, v := range []jsontext.Value{e.CreatedTimestamp, e.TimestampMS} {
+		if n, err := strconv.ParseInt(scalarText(v), 10, 64); err == nil && time.UnixMilli(n).After(newest) {
+			newest = time.UnixMilli(n)
+		}
+	}
+	if t, err := time.Parse(time.RubyDate, e.CreatedAt); err == nil && t.After(newest) {
+		newest = t
+	}
+	return newest.UTC()
 }
 
 // RetryHorizon: X's enterprise tier retries three more times over five minutes; other tiers

@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,10 +50,16 @@ func TestXVerify(t *testing.T) {
 		{"no prefix", h.with(header, sig[7:]), body, right, "malformed x-twitter-webhooks-signature header: want sha256=<32 bytes in base64>"},
 		{"hex instead of base64", h.with(header, "sha256="+hexSig(xSecret, body)), body, right, "malformed x-twitter-webhooks-signature header: want sha256=<32 bytes in base64>"},
 		{"unpadded base64", h.with(header, sig[:len(sig)-1]), body, right, "malformed x-twitter-webhooks-signature header: want sha256=<32 bytes in base64>"},
+		{"object after whitespace", h.with(header, "sha256="+base64Sig(xSecret, append([]byte(" \r\n\t"), body...))), append([]byte(" \r\n\t"), body...), right, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkFailure(t, p.Verify(tc.h, tc.body, tc.keys, time.Time{}), failure.Unauthorized, tc.reason)
 		})
+	}
+	// Signed by the right key, as the CRC signs its tokens, but no delivery of X's.
+	for _, other := range []string{"9b4507b3-9040-4669-9ca3-6b94edb50553", "12345", "true", "null", `"x"`, "[]", "", "\ufeff{}"} {
+		signed := h.with(header, "sha256="+base64Sig(xSecret, []byte(other)))
+		checkFailure(t, p.Verify(signed, []byte(other), right, time.Time{}), failure.Unauthorized, "not a JSON object: X signs no other body")
 	}
 }
 
@@ -72,8 +79,11 @@ func TestXCRC(t *testing.T) {
 	if _, body, _ := hs.Handshake(q, []*providers.Key{current, old}); bytes.Contains(body, []byte("Cytd4Sq")) {
 		t.Fatal("the CRC was answered with a key other than the last, the current consumer secret")
 	}
-	for _, bad := range []query{{}, {"crc_token": ""}, {"crc_token": string(make([]byte, 1025))}} {
-		_, _, err := hs.Handshake(bad, []*providers.Key{current})
-		checkFailure(t, err, failure.Unauthorized, "CRC refused: want a crc_token of 1 to 1024 bytes")
+	for _, bad := range []string{"", strings.Repeat("a", 1025), `{"user_event":{"revoke":{}}}`, "{}", `"a"`, "[1]", " 1", "a b", "a\x00", "é"} {
+		_, _, err := hs.Handshake(query{"crc_token": bad}, []*providers.Key{current})
+		checkFailure(t, err, failure.Unauthorized, "CRC refused: want a crc_token of 1 to 1024 letters, digits or -._~+/=")
+	}
+	if _, _, err := hs.Handshake(query{"crc_token": strings.Repeat("a", 1024)}, []*providers.Key{current}); err != nil {
+		t.Errorf("a token of 1024 letters: %v", err)
 	}
 }

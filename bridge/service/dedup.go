@@ -100,6 +100,10 @@ func sourceWindows(cfg config.Config, log *slog.Logger) map[string]time.Duration
 			log.Info("the dedup window of a source is its sender's retry horizon, longer than dedup.window",
 				"source", src.Name, "window", w)
 		}
+		if a := cfg.MaxAgeOf(src); a > w-providers.ClockSkew {
+			log.Warn("the max_age of a source leaves less than the clock skew allowed before its dedup window ends: a delivery replayed just after the window may be produced again",
+				"source", src.Name, "max_age", a, "window", w, "skew", providers.ClockSkew)
+		}
 	}
 	return windows
 }
@@ -132,8 +136,9 @@ func (d *dedupState) start(cl *kgo.Client, prefix string) {
 	d.cancel = cancel
 	switch {
 	case d.rebuilding.Load() && cl != nil:
+		// The quarantine too: its records have no key, but those of content-keyed sources
+		// carry the key their delivery was deduplicated on (dedup.KeyHeader).
 		topics := event.Topics(prefix)
-		topics = topics[:len(topics)-1] // the quarantine holds no accepted ids
 		d.wg.Go(func() { d.rebuild(ctx, cl, topics) })
 	}
 }

@@ -160,11 +160,16 @@ func exchange(client *http.Client, method, url string, h map[string]string, body
 	return a, nil
 }
 
-// codiv builds a signed CodivUpload delivery.
+// codiv builds a signed CodivUpload delivery, made this hour (its timestamp is signed, and a
+// delivery older than the dedup window is refused as a replay).
 func codiv(eventType, id string) (map[string]string, []byte) {
-	body := []byte(fmt.Sprintf(`{"event":%q,"id":%q,"timestamp":"2026-05-08T14:00:42Z","data":{"post_id":"post_k8m2v9x1","profile_name":"main","platform":"instagram","platform_post_id":"17891234567890","platform_post_url":"https://instagram.com/p/Cabc123/","scheduled_at":"2026-05-08T14:00:00Z","published_at":"2026-05-08T14:00:42Z"}}`, eventType, id))
+	body := []byte(fmt.Sprintf(`{"event":%q,"id":%q,"timestamp":%q,"data":{"post_id":"post_k8m2v9x1","profile_name":"main","platform":"instagram","platform_post_id":"17891234567890","platform_post_url":"https://instagram.com/p/Cabc123/","scheduled_at":"2026-05-08T14:00:00Z","published_at":"2026-05-08T14:00:42Z"}}`, eventType, id, thisHour()))
 	return codivHeaders(eventType, body), body
 }
+
+// thisHour is the start of the current hour, RFC 3339: a signed time that stays the same
+// across a test's deliveries (mostly) and is never stale.
+func thisHour() string { return time.Now().UTC().Truncate(time.Hour).Format(time.RFC3339) }
 
 func codivHeaders(eventType string, body []byte) map[string]string {
 	return testkit.CodivHeaders(codivSecret, eventType, body)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,9 +84,13 @@ func post(t *testing.T, url string, h map[string]string, body []byte) batchAnswe
 	return a
 }
 
+// metaTime is the entry time of metaBatch: when the test binary started, since Meta's entry
+// time is signed and a delivery older than the dedup window is refused as a replay.
+var metaTime = strconv.FormatInt(time.Now().Unix(), 10)
+
 // metaBatch is one Meta delivery of four changes: a follow, a comment, a Page post, and a
 // reaction no canonical type matches.
-var metaBatch = []byte(`{"object":"page","entry":[{"id":"104923907983682","time":1767225600,"changes":[` +
+var metaBatch = []byte(`{"object":"page","entry":[{"id":"104923907983682","time":` + metaTime + `,"changes":[` +
 	`{"field":"feed","value":{"item":"like","verb":"add","user_id":6543210987654321}},` +
 	`{"field":"feed","value":{"item":"comment","verb":"add","comment_id":"108683297607743_1","post_id":"104923907983682_108683297607743","message":"caf\u00e9","created_time":1767225600,"from":{"id":"42","name":"Ann"}}},` +
 	`{"field":"feed","value":{"item":"status","verb":"add","post_id":"104923907983682_2","created_time":1767225600}},` +

@@ -67,7 +67,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	for _, opt := range opts {
 		opt(&o)
 	}
-	sources, err := keyedSources(cfg.Sources)
+	sources, err := keyedSources(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -186,14 +186,14 @@ func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
 	return enc, nil
 }
 
-func keyedSources(cfg []config.Source) ([]ingress.Source, error) {
-	out := make([]ingress.Source, 0, len(cfg))
-	for _, c := range cfg {
+func keyedSources(cfg config.Config) ([]ingress.Source, error) {
+	out := make([]ingress.Source, 0, len(cfg.Sources))
+	for _, c := range cfg.Sources {
 		p, err := providers.New(c.Provider, c.Settings())
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", c.Name, err)
 		}
-		src := ingress.Source{Name: c.Name, Provider: c.Provider, Preset: p}
+		src := ingress.Source{Name: c.Name, Provider: c.Provider, Preset: p, MaxAge: cfg.MaxAgeOf(c)}
 		for i, secret := range c.Secrets {
 			key, err := p.Key(secret)
 			if err != nil {
