@@ -135,6 +135,23 @@ func TestApplyCountsEachRecordOnce(t *testing.T) {
 	})
 }
 
+// TestApplySkipsWhatTheBatchCountedAlready: a batch holding a partition's records twice, as
+// when polls of an old and a new assignment of the partition meet in one batch, counts them
+// once: a record is skipped below the highest offset counted so far, the batch's own included.
+func TestApplySkipsWhatTheBatchCountedAlready(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, database string) {
+		s := open(t, database)
+		apply(t, s, published(0, 10, t0, "instagram", "main"))
+		again := append(published(10, 10, t0, "instagram", "main"), published(10, 10, t0, "instagram", "main")...)
+		if a := apply(t, s, again); a.Counted != 10 || a.Skipped != 10 {
+			t.Errorf("offsets 10..19 twice after a stored 10: %+v, want 10 counted and 10 skipped", a)
+		}
+		if got := totals(t, s, day())["instagram"].Published; got != 20 {
+			t.Errorf("published = %d, want 20", got)
+		}
+	})
+}
+
 // TestConcurrentBatchesOfOnePartition: two transactions count the same records of a partition
 // at once, as when a consumer still holds a batch of a partition the group gave to another.
 // Whatever the database makes the second wait for, the records count once.

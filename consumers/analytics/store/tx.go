@@ -61,7 +61,9 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 
 // Apply adds recs to the aggregates and moves each partition's stored offset past its last
 // record. Records before their partition's stored offset were counted by an earlier
-// transaction and are skipped, so a batch applied twice, or by two consumers, counts once.
+// transaction, and records before the highest offset of their partition that recs counted
+// already were counted by this one: both are skipped, so a batch applied twice, by two
+// consumers, or holding the same records twice, counts each record once.
 // Records of one partition must come in offset order. ErrConflict means another
 // transaction moved an offset meanwhile, which the write lock rules out among consumers
 // that take it (see Begin), and is checked all the same: roll back and apply again.
@@ -103,7 +105,8 @@ func (t *Tx) Rollback() error {
 	return err
 }
 
-// aggregate sums the records past their partition's stored offset, and says how far each
+// aggregate sums the records past their partition's stored offset and past those of the
+// partition it summed already, and says how far each
 // partition moves and what became of the records. A poll hands over a partition's records
 // together, so the partition's state is looked up once per run of them, not per record.
 func aggregate(recs []Record, stored map[TP]int64) (*aggregates, map[TP]int64, Applied) {
@@ -117,7 +120,8 @@ func aggregate(recs []Record, stored map[TP]int64) (*aggregates, map[TP]int64, A
 			run.end(next)
 			run.start(TP{r.Topic, r.Partition}, stored, next, tallies)
 		}
-		if run.hasStored && r.Offset < run.stored {
+		// Below the stored offset: counted by an earlier batch; below next: by this one.
+		if (run.hasStored && r.Offset < run.stored) || r.Offset < run.next {
 			run.tally.Skipped++
 			continue
 		}
