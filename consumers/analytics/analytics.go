@@ -54,6 +54,9 @@ type Service struct {
 	commits  *kafkaCommits
 	maxBatch int
 	now      func() time.Time
+	// beforeCommit, set by tests only, runs inside each batch's transaction after the
+	// aggregates and offsets are written; an error it returns rolls the transaction back.
+	beforeCommit func() error
 }
 
 type options struct {

@@ -19,18 +19,8 @@ var Types = []string{event.PostPublished, event.PostFailed, event.PostTokenExpir
 // pollSize is the most records one poll takes; a batch is one poll or more.
 const pollSize = 10_000
 
-// Backoff between attempts at a batch that failed (database or registry unreachable).
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 10 * time.Second
-)
-
 // applyTimeout bounds one transaction.
 const applyTimeout = 2 * time.Minute
-
-// testHookBeforeCommit, when set (by tests only), runs inside each batch's transaction after
-// the aggregates and offsets are written and before the commit.
-var testHookBeforeCommit func()
 
 func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 	topics := make([]string, len(Types))
@@ -51,13 +41,13 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 
 // consume counts records until ctx ends. One goroutine polls and decodes, another writes:
 // each batch is everything polled while the last one was being written (up to maxBatch
-// records), so a busy stream is written in few large transactions and a quiet one at once.
-// A batch that fails is tried again, after a backoff, until it succeeds: the records stay in
-// hand, so nothing is lost while the database or the registry is away.
+// records), so a busy stream is written in few large transactions and a quiet one at once
+// (see writer). A poll that cannot be decoded now (registry away) is tried again, after a
+// backoff, until it is.
 func (s *Service) consume(ctx context.Context) {
 	polls := make(chan []store.Record, max(1, s.maxBatch/s.pollSize()))
 	written := make(chan struct{})
-	go func() { defer close(written); s.write(ctx, polls) }()
+	go func() { defer close(written); (&writer{s: s, polls: polls}).run(ctx) }()
 	defer func() { close(polls); <-written }()
 	for {
 		fetches := s.client.PollRecords(ctx, s.pollSize())
@@ -89,55 +79,6 @@ func (s *Service) consume(ctx context.Context) {
 
 func (s *Service) pollSize() int { return min(pollSize, s.maxBatch) }
 
-// write counts the polls in batches until polls is closed. After ctx ends it still tries
-// each batch in hand once, so a graceful stop does not waste them.
-func (s *Service) write(ctx context.Context, polls <-chan []store.Record) {
-	var next []store.Record
-	for {
-		batch := next
-		if batch == nil {
-			var ok bool
-			if batch, ok = <-polls; !ok {
-				return
-			}
-		}
-		batch, next = gather(batch, polls, s.maxBatch)
-		s.retry(ctx, func() error { return s.count(ctx, batch) })
-	}
-}
-
-// gather adds to first the polls already waiting, up to limit records in all, copied once
-// into a batch; a poll that would pass limit is returned as the start of the next batch.
-func gather(first []store.Record, polls <-chan []store.Record, limit int) (batch, next []store.Record) {
-	waiting := [][]store.Record{first}
-	n := len(first)
-drain:
-	for n < limit {
-		select {
-		case more, ok := <-polls:
-			if !ok {
-				break drain
-			}
-			if n+len(more) > limit {
-				next = more
-				break drain
-			}
-			waiting = append(waiting, more)
-			n += len(more)
-		default:
-			break drain
-		}
-	}
-	if len(waiting) == 1 {
-		return first, next
-	}
-	batch = make([]store.Record, 0, n)
-	for _, w := range waiting {
-		batch = append(batch, w...)
-	}
-	return batch, next
-}
-
 // retry runs attempt until it succeeds or ctx ends, backing off between failures.
 func (s *Service) retry(ctx context.Context, attempt func() error) {
 	wait := minBackoff
@@ -146,17 +87,19 @@ func (s *Service) retry(ctx context.Context, attempt func() error) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, store.ErrConflict) {
-			s.log.Info("analytics: a partition of the batch moved on; counting what is left", "err", err)
-		} else {
-			s.log.Error("analytics: batch not counted; trying again", "err", err, "in", wait)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+		s.log.Error("analytics: poll not decoded; trying again", "err", err, "in", wait)
+		sleep(ctx, wait)
 		wait = min(2*wait, maxBackoff)
+	}
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
@@ -186,8 +129,10 @@ func (s *Service) apply(ctx context.Context, batch []store.Record) (store.Applie
 	if err != nil {
 		return store.Applied{}, err
 	}
-	if testHookBeforeCommit != nil {
-		testHookBeforeCommit()
+	if s.beforeCommit != nil {
+		if err := s.beforeCommit(); err != nil {
+			return store.Applied{}, err
+		}
 	}
 	return applied, tx.Commit()
 }
