@@ -53,6 +53,8 @@ type Service struct {
 	server   *consumers.Server
 	commits  *kafkaCommits
 	maxBatch int
+	pollMax  int // the most records one poll takes
+	owned    *assignment
 	now      func() time.Time
 	// beforeCommit, set by tests only, runs inside each batch's transaction after the
 	// aggregates and offsets are written; an error it returns rolls the transaction back.
@@ -97,18 +99,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	for _, opt := range opts {
 		opt(&o)
 	}
-	group := cfg.Consumers.Analytics.Group
-	s := &Service{log: log, group: group, metrics: newMetrics(group), maxBatch: max(1, o.maxBatch), now: time.Now,
-		commits: newKafkaCommits(), registry: cfg.SchemaRegistry.URL != ""}
-	var err error
-	if s.store, err = store.Open(ctx, cfg.Consumers.Analytics.Database); err != nil {
+	st, err := store.Open(ctx, cfg.Consumers.Analytics.Database)
+	if err != nil {
 		return nil, err
 	}
+	s := newService(log, cfg.Consumers.Analytics.Group, st, o.maxBatch)
+	s.registry = cfg.SchemaRegistry.URL != ""
 	if err = s.connect(cfg, o); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// newService is the Service of group that counts into st, before it connects to anything.
+func newService(log *slog.Logger, group string, st *store.Store, maxBatch int) *Service {
+	return &Service{log: log, group: group, store: st, metrics: newMetrics(group), commits: newKafkaCommits(),
+		owned: newAssignment(), maxBatch: max(1, maxBatch), pollMax: pollSize, now: time.Now}
 }
 
 func (s *Service) connect(cfg config.Config, o options) error {

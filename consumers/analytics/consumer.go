@@ -31,6 +31,9 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 		// The database holds the offsets (see startFromStore); what is committed to Kafka is
 		// a copy for lag tools (kafkaCommits), never read back.
 		kgo.DisableAutoCommit(),
+		// Rebalances wait while a poll is tagged with the assignments it was fetched under
+		// (see assignment), and no longer.
+		kgo.BlockRebalanceOnPoll(),
 		kgo.AdjustFetchOffsetsFn(s.startFromStore),
 		kgo.OnPartitionsAssigned(s.assigned),
 		kgo.OnPartitionsRevoked(s.revoked),
@@ -45,53 +48,74 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 // (see writer). A poll that cannot be decoded now (registry away) is tried again, after a
 // backoff, until it is.
 func (s *Service) consume(ctx context.Context) {
-	polls := make(chan []store.Record, max(1, s.maxBatch/s.pollSize()))
+	polls := make(chan poll, max(1, s.maxBatch/s.pollSize()))
 	written := make(chan struct{})
 	go func() { defer close(written); (&writer{s: s, polls: polls}).run(ctx) }()
 	defer func() { close(polls); <-written }()
 	for {
-		fetches := s.client.PollRecords(ctx, s.pollSize())
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+		recs, p, ok := s.poll(ctx)
+		if !ok {
 			return
 		}
-		fetches.EachError(func(topic string, partition int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				s.metrics.fetchErrors.Inc()
-				s.log.Warn("analytics: fetch", "topic", topic, "partition", partition, "err", err)
-			}
-		})
-		recs := fetches.Records()
 		if len(recs) == 0 {
 			continue
 		}
-		var decoded []store.Record
-		s.retry(ctx, func() (err error) { decoded, err = s.decodeAll(recs); return err })
-		if ctx.Err() != nil {
+		if !s.decode(ctx, recs, p) {
 			return
 		}
 		select {
-		case polls <- decoded:
+		case polls <- p:
+			s.metrics.pending.Add(float64(len(p.records)))
 		case <-ctx.Done():
 			return
 		}
 	}
 }
 
-func (s *Service) pollSize() int { return min(pollSize, s.maxBatch) }
+// poll polls once and tags the records with their assignments before it lets rebalances go
+// on. It reports false once ctx has ended or the client is closed.
+func (s *Service) poll(ctx context.Context) ([]*kgo.Record, poll, bool) {
+	fetches := s.client.PollRecords(ctx, s.pollSize())
+	defer s.client.AllowRebalance()
+	if ctx.Err() != nil || fetches.IsClientClosed() {
+		return nil, poll{}, false
+	}
+	fetches.EachError(func(topic string, partition int32, err error) {
+		if !errors.Is(err, context.Canceled) {
+			s.metrics.fetchErrors.Inc()
+			s.log.Warn("analytics: fetch", "topic", topic, "partition", partition, "err", err)
+		}
+	})
+	recs := fetches.Records()
+	return recs, s.received(recs), true
+}
 
-// retry runs attempt until it succeeds or ctx ends, backing off between failures.
-func (s *Service) retry(ctx context.Context, attempt func() error) {
+// received tags polled records with their assignments, in a poll whose records decode fills
+// in.
+func (s *Service) received(recs []*kgo.Record) poll {
+	out := make([]store.Record, len(recs))
+	return poll{runs: s.owned.tag(recs, out), records: out}
+}
+
+// decode decodes recs into p, trying again, after a backoff, while that fails for now
+// (registry away). It reports false if ctx ends first.
+func (s *Service) decode(ctx context.Context, recs []*kgo.Record, p poll) bool {
 	wait := minBackoff
 	for {
-		err := attempt()
-		if err == nil || ctx.Err() != nil {
-			return
+		err := s.decodeAll(recs, p.records)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		s.log.Error("analytics: poll not decoded; trying again", "err", err, "in", wait)
 		sleep(ctx, wait)
 		wait = min(2*wait, maxBackoff)
 	}
 }
+
+func (s *Service) pollSize() int { return min(s.pollMax, s.maxBatch) }
 
 // sleep waits for d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {
@@ -106,26 +130,30 @@ func sleep(ctx context.Context, d time.Duration) {
 // count applies a batch in one transaction, then hands its offsets to kafkaCommits. Once
 // begun, the transaction is finished even if ctx ends meanwhile, so a graceful stop does not
 // waste the batch.
-func (s *Service) count(ctx context.Context, batch []store.Record) error {
+func (s *Service) count(ctx context.Context, b *batch) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
 	start := time.Now()
-	applied, err := s.apply(tctx, batch)
-	s.metrics.observeBatch(start, len(batch), applied, err)
+	applied, err := s.apply(tctx, b)
+	s.metrics.observeBatch(start, b.records, applied, err)
 	if err == nil {
-		s.log.Debug("analytics: batch committed", "records", len(batch), "counted", applied.Counted, "skipped", applied.Skipped, "took", time.Since(start))
+		s.log.Debug("analytics: batch committed", "records", b.records, "counted", applied.Counted, "skipped", applied.Skipped, "took", time.Since(start))
 		s.commits.add(applied.Next)
 	}
 	return err
 }
 
-func (s *Service) apply(ctx context.Context, batch []store.Record) (store.Applied, error) {
+func (s *Service) apply(ctx context.Context, b *batch) (store.Applied, error) {
+	recs := make([]store.Record, 0, b.records)
+	for _, r := range b.runs {
+		recs = append(recs, r.records...)
+	}
 	tx, err := s.store.Begin(ctx)
 	if err != nil {
 		return store.Applied{}, err
 	}
 	defer tx.Rollback()
-	applied, err := tx.Apply(ctx, batch)
+	applied, err := tx.Apply(ctx, recs)
 	if err != nil {
 		return store.Applied{}, err
 	}

@@ -16,9 +16,15 @@ import (
 // stay in hand meanwhile, so nothing is lost while the database is away.
 type writer struct {
 	s     *Service
-	polls <-chan []store.Record
-	held  []store.Record // a poll that did not fit the last batch, the start of the next
-	batch []store.Record // in hand: gathered, not written yet
+	polls <-chan poll
+	held  *poll // a poll that did not fit the last batch, the start of the next
+	batch *batch
+}
+
+// batch is what one transaction counts: runs of the polls gathered.
+type batch struct {
+	runs    []run
+	records int
 }
 
 // run writes until polls is closed and what was polled is written. Once ctx has ended (the
@@ -53,23 +59,30 @@ func (w *writer) run(ctx context.Context) {
 // and the polls already waiting, up to maxBatch records in all. It reports false if there is
 // none: polls is closed, or empty and not block.
 func (w *writer) gather(block bool) bool {
-	first := w.held
-	if first == nil {
-		var ok bool
-		if block {
-			first, ok = <-w.polls
-		} else {
-			select {
-			case first, ok = <-w.polls:
-			default:
+	for {
+		first := w.held
+		if first == nil {
+			var p poll
+			var ok bool
+			if block {
+				p, ok = <-w.polls
+			} else {
+				select {
+				case p, ok = <-w.polls:
+				default:
+				}
 			}
+			if !ok {
+				return false
+			}
+			first = &p
 		}
-		if !ok {
-			return false
+		w.batch, w.held = w.s.gather(*first, w.polls)
+		if w.batch.records > 0 {
+			return true
 		}
+		w.batch = nil // every run dropped: gather again
 	}
-	w.batch, w.held = gather(first, w.polls, w.s.maxBatch)
-	return true
 }
 
 // attempt counts the batch in hand in one transaction, and lets it go once committed.
@@ -77,40 +90,49 @@ func (w *writer) attempt(ctx context.Context) error {
 	if err := w.s.count(ctx, w.batch); err != nil {
 		return err
 	}
+	w.s.metrics.pending.Sub(float64(w.batch.records))
 	w.batch = nil
 	return nil
 }
 
-// gather adds to first the polls already waiting, up to limit records in all, copied once
-// into a batch; a poll that would pass limit is returned as the start of the next batch.
-func gather(first []store.Record, polls <-chan []store.Record, limit int) (batch, next []store.Record) {
-	waiting := [][]store.Record{first}
-	n := len(first)
+// gather makes a batch of first and the polls already waiting, up to maxBatch records in all;
+// a poll that would pass maxBatch is returned as the start of the next batch. The runs of
+// partitions whose assignment ended since they were polled are dropped.
+func (s *Service) gather(first poll, polls <-chan poll) (b *batch, next *poll) {
+	b = &batch{}
+	s.add(b, first)
+	n := len(first.records)
 drain:
-	for n < limit {
+	for n < s.maxBatch {
 		select {
 		case more, ok := <-polls:
 			if !ok {
 				break drain
 			}
-			if n+len(more) > limit {
-				next = more
+			if n+len(more.records) > s.maxBatch {
+				next = &more
 				break drain
 			}
-			waiting = append(waiting, more)
-			n += len(more)
+			s.add(b, more)
+			n += len(more.records)
 		default:
 			break drain
 		}
 	}
-	if len(waiting) == 1 {
-		return first, next
+	return b, next
+}
+
+// add adds p's runs to b, but those of partitions no longer held under the assignment they
+// were polled under: those are dropped.
+func (s *Service) add(b *batch, p poll) {
+	for _, r := range p.runs {
+		if !s.owned.current(r.tp, r.epoch) {
+			s.metrics.pending.Sub(float64(len(r.records)))
+			continue
+		}
+		b.runs = append(b.runs, r)
+		b.records += len(r.records)
 	}
-	batch = make([]store.Record, 0, n)
-	for _, w := range waiting {
-		batch = append(batch, w...)
-	}
-	return batch, next
 }
 
 // backoff bounds the wait between attempts at a batch or a poll that failed.

@@ -3,10 +3,14 @@ package analytics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 )
@@ -20,16 +24,43 @@ func testService(t *testing.T, maxBatch int) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &Service{log: slog.New(slog.NewTextHandler(io.Discard, nil)), group: "test", store: st,
-		metrics: newMetrics("test"), commits: newKafkaCommits(), maxBatch: maxBatch, now: time.Now}
+	return newService(slog.New(slog.NewTextHandler(io.Discard, nil)), "test", st, maxBatch)
+}
+
+// assign gives s the partitions of topic "pub", as the group's callbacks do.
+func assign(t *testing.T, s *Service, partitions ...int32) {
+	t.Helper()
+	s.assigned(t.Context(), nil, map[string][]int32{"pub": partitions})
+	offsets := map[string]map[int32]kgo.Offset{"pub": {}}
+	for _, p := range partitions {
+		offsets["pub"][p] = kgo.NewOffset()
+	}
+	if _, err := s.startFromStore(t.Context(), offsets); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// polled is a poll of recs, tagged as received now and decoded.
+func polled(s *Service, recs []store.Record) poll {
+	fetched := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		fetched[i] = &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	}
+	p := s.received(fetched)
+	copy(p.records, recs)
+	return p
 }
 
 // publishedAt returns post.published records of partition 0 of topic "pub", offsets first to
 // first+n-1.
-func publishedAt(first int64, n int) []store.Record {
+func publishedAt(first int64, n int) []store.Record { return publishedIn(0, first, n) }
+
+// publishedIn returns post.published records of a partition of topic "pub", offsets first to
+// first+n-1.
+func publishedIn(partition int32, first int64, n int) []store.Record {
 	out := make([]store.Record, n)
 	for i := range out {
-		out[i] = store.Record{Topic: "pub", Offset: first + int64(i), Kind: store.Published,
+		out[i] = store.Record{Topic: "pub", Partition: partition, Offset: first + int64(i), Kind: store.Published,
 			OccurredAt: hour0, Platform: "instagram", Profile: "main"}
 	}
 	return out
@@ -47,10 +78,11 @@ func TestStopAfterTheFirstFailedBatch(t *testing.T) {
 		}
 		return nil
 	}
-	polls := make(chan []store.Record, 3)
-	polls <- publishedAt(0, 10)
-	polls <- publishedAt(10, 10)
-	polls <- publishedAt(20, 10)
+	assign(t, s, 0)
+	polls := make(chan poll, 3)
+	polls <- polled(s, publishedAt(0, 10))
+	polls <- polled(s, publishedAt(10, 10))
+	polls <- polled(s, publishedAt(20, 10))
 	close(polls)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel() // stopping: the polls are the batches in hand
@@ -69,5 +101,31 @@ func TestStopAfterTheFirstFailedBatch(t *testing.T) {
 	}
 	if len(totals) != 1 || totals[0].Published != 10 {
 		t.Errorf("counted %+v, want the first batch's 10 published", totals)
+	}
+}
+
+// TestPollsOfAnEndedAssignmentAreDropped: the writer is behind, so polls wait; a partition
+// is lost and given back, and read again from the database's offset. The polls of its old
+// assignment are dropped, those of the new one and of the partitions kept are counted.
+func TestPollsOfAnEndedAssignmentAreDropped(t *testing.T) {
+	s := testService(t, 1000)
+	assign(t, s, 0, 1)
+	old := polled(s, append(publishedIn(0, 0, 10), publishedIn(1, 0, 5)...))
+	s.revoked(t.Context(), nil, map[string][]int32{"pub": {0}})
+	assign(t, s, 0)
+	again := polled(s, publishedIn(0, 0, 10))
+	polls := make(chan poll, 2)
+	polls <- old
+	polls <- again
+	w := &writer{s: s, polls: polls}
+	if !w.gather(false) {
+		t.Fatal("nothing gathered")
+	}
+	var got []string
+	for _, r := range w.batch.runs {
+		got = append(got, fmt.Sprintf("%d:%d-%d", r.tp.Partition, r.records[0].Offset, r.records[len(r.records)-1].Offset))
+	}
+	if strings.Join(got, " ") != "1:0-4 0:0-9" || w.batch.records != 15 {
+		t.Errorf("batch of %d records in runs %v, want 15 in 1:0-4 0:0-9 (the old assignment's 0:0-9 dropped)", w.batch.records, got)
 	}
 }
