@@ -46,6 +46,7 @@ type Service struct {
 	group    string
 	store    *store.Store
 	client   *kgo.Client
+	fetcher  poller // the client
 	decoder  *schemas.Reader
 	registry bool // schema_registry.url is set
 	metrics  *metrics
@@ -126,6 +127,7 @@ func (s *Service) connect(cfg config.Config, o options) error {
 	if s.client, err = kgo.NewClient(s.clientOptions(cfg, o.clientOpts)...); err != nil {
 		return fmt.Errorf("analytics: kafka client: %w", err)
 	}
+	s.fetcher = s.client
 	s.ln = o.ln
 	if s.ln == nil {
 		if s.ln, err = net.Listen("tcp", cfg.Consumers.Analytics.Listen); err != nil {
@@ -139,7 +141,10 @@ func (s *Service) connect(cfg config.Config, o options) error {
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
 // Run consumes and serves until ctx ends, then finishes the batches in hand, commits their
-// offsets to Kafka too, leaves the group and closes everything. It returns nil.
+// offsets to Kafka too, leaves the group and closes everything. It returns nil, or the error
+// that stopped it sooner: a batch the database refused because it would store an offset
+// past records not counted (store.ErrGap, a bug), after which the consumer stops rather than
+// count wrong; started again, it reads every partition from the database's offsets.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.Close()
 	s.server = consumers.ServeListener(s.ln, s.metrics.reg, s.routes(), s.log)
@@ -152,15 +157,21 @@ func (s *Service) Run(ctx context.Context) error {
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
 	go s.metrics.shared.WatchLag(lagCtx, kadm.NewClient(s.client), s.group, lagEvery, s.log)
+	commitCtx, stopCommits := context.WithCancel(ctx)
+	defer stopCommits()
 	committed := make(chan struct{})
-	go func() { defer close(committed); s.commits.run(ctx, s.client, s.log) }()
+	go func() { defer close(committed); s.commits.run(commitCtx, s.client, s.log) }()
 	s.server.SetRunning(true)
-	s.consume(ctx)
+	err := s.consume(ctx)
 	s.server.SetRunning(false)
+	stopCommits()
 	<-committed
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	s.commits.flush(fctx, s.client, s.log)
+	if err != nil {
+		return fmt.Errorf("analytics: stopped: %w", err)
+	}
 	return nil
 }
 

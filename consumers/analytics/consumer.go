@@ -47,36 +47,62 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 // records), so a busy stream is written in few large transactions and a quiet one at once
 // (see writer). A poll that cannot be decoded now (registry away) is tried again, after a
 // backoff, until it is.
-func (s *Service) consume(ctx context.Context) {
+func (s *Service) consume(ctx context.Context) error {
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	polls := make(chan poll, max(1, s.maxBatch/s.pollSize()))
-	written := make(chan struct{})
-	go func() { defer close(written); (&writer{s: s, polls: polls}).run(ctx) }()
-	defer func() { close(polls); <-written }()
-	for {
-		recs, p, ok := s.poll(ctx)
-		if !ok {
-			return
+	written := make(chan error, 1)
+	go func() {
+		err := (&writer{s: s, polls: polls}).run(ctx)
+		if err != nil {
+			stop(err) // and so stop polling
 		}
-		if len(recs) == 0 {
-			continue
-		}
-		if !s.decode(ctx, recs, p) {
-			return
-		}
-		select {
-		case polls <- p:
-			s.metrics.pending.Add(float64(len(p.records)))
-		case <-ctx.Done():
-			return
-		}
+		written <- err
+	}()
+	s.pollInto(ctx, polls)
+	close(polls)
+	return <-written
+}
+
+// pollInto polls, decodes and hands each poll to the writer until ctx ends.
+func (s *Service) pollInto(ctx context.Context, polls chan<- poll) {
+	for s.pollOnce(ctx, polls) {
 	}
+}
+
+// pollOnce polls once and hands what it got, decoded, to the writer. It reports false once
+// ctx has ended or the client is closed.
+func (s *Service) pollOnce(ctx context.Context, polls chan<- poll) bool {
+	recs, p, ok := s.poll(ctx)
+	if !ok {
+		return false
+	}
+	if len(recs) == 0 {
+		return true
+	}
+	if !s.decode(ctx, recs, p) {
+		return false
+	}
+	select {
+	case polls <- p:
+		s.metrics.pending.Add(float64(len(p.records)))
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// poller is what consume polls through: the Kafka client, or a test's stand-in.
+type poller interface {
+	PollRecords(ctx context.Context, maxPollRecords int) kgo.Fetches
+	AllowRebalance()
 }
 
 // poll polls once and tags the records with their assignments before it lets rebalances go
 // on. It reports false once ctx has ended or the client is closed.
 func (s *Service) poll(ctx context.Context) ([]*kgo.Record, poll, bool) {
-	fetches := s.client.PollRecords(ctx, s.pollSize())
-	defer s.client.AllowRebalance()
+	fetches := s.fetcher.PollRecords(ctx, s.pollSize())
+	defer s.fetcher.AllowRebalance()
 	if ctx.Err() != nil || fetches.IsClientClosed() {
 		return nil, poll{}, false
 	}
@@ -144,16 +170,12 @@ func (s *Service) count(ctx context.Context, b *batch) error {
 }
 
 func (s *Service) apply(ctx context.Context, b *batch) (store.Applied, error) {
-	recs := make([]store.Record, 0, b.records)
-	for _, r := range b.runs {
-		recs = append(recs, r.records...)
-	}
 	tx, err := s.store.Begin(ctx)
 	if err != nil {
 		return store.Applied{}, err
 	}
 	defer tx.Rollback()
-	applied, err := tx.Apply(ctx, recs)
+	applied, err := tx.Apply(ctx, b.runs)
 	if err != nil {
 		return store.Applied{}, err
 	}

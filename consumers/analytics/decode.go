@@ -46,7 +46,7 @@ func (s *Service) decodeAll(recs []*kgo.Record, out []store.Record) error {
 func (s *Service) decodeInto(recs []*kgo.Record, out []store.Record) error {
 	var o schemas.Outcome
 	for i, r := range recs {
-		out[i] = store.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+		out[i] = store.Record{Offset: r.Offset}
 		if len(r.Value) > 0 && r.Value[0] == 0 && !s.registry {
 			return errNoRegistry
 		}

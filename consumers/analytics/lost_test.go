@@ -100,8 +100,8 @@ func waitReassigned(t *testing.T, s *Service, partitions int, after uint64) {
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		s.owned.mu.Lock()
 		n := 0
-		for _, e := range s.owned.epoch {
-			if e > after {
+		for _, r := range s.owned.held {
+			if r.epoch > after {
 				n++
 			}
 		}

@@ -21,7 +21,7 @@ func (s *Service) startFromStore(ctx context.Context, assigned map[string]map[in
 	if err != nil {
 		return nil, fmt.Errorf("analytics: offsets from the database: %w", err)
 	}
-	var tps []store.TP
+	from := map[store.TP]int64{}
 	for topic, partitions := range assigned {
 		for p := range partitions {
 			tp := store.TP{Topic: topic, Partition: p}
@@ -30,10 +30,10 @@ func (s *Service) startFromStore(ctx context.Context, assigned map[string]map[in
 			} else {
 				partitions[p] = kgo.NewOffset().AtStart()
 			}
-			tps = append(tps, tp)
+			from[tp] = stored[tp] // 0, the start, for a partition not stored
 		}
 	}
-	s.owned.start(tps)
+	s.owned.start(from)
 	return assigned, nil
 }
 

@@ -23,28 +23,33 @@ type writer struct {
 
 // batch is what one transaction counts: runs of the polls gathered.
 type batch struct {
-	runs    []run
+	runs    []store.Run
 	records int
 }
 
 // run writes until polls is closed and what was polled is written. Once ctx has ended (the
 // consumer is stopping), each batch is tried once more at most, and the first that fails ends
 // the writing: the records from it on are left for whoever counts their partitions next, who
-// reads them again from the database's offsets.
-func (w *writer) run(ctx context.Context) {
+// reads them again from the database's offsets. A batch the store refuses for a gap
+// (store.ErrGap, a bug) ends the writing too, and is returned: the consumer stops rather than
+// count wrong, and its next start reads every partition from the database's offsets again.
+func (w *writer) run(ctx context.Context) error {
 	wait := minBackoff
 	for {
 		if w.batch == nil && !w.gather(true) {
-			return
+			return nil
 		}
 		err := w.attempt(ctx)
 		switch {
 		case err == nil:
 			wait = minBackoff
 			continue
+		case errors.Is(err, store.ErrGap):
+			w.s.log.Error("analytics: batch refused by the database; stopping", "err", err)
+			return err
 		case ctx.Err() != nil:
 			w.s.log.Warn("analytics: stopping with records not counted; they are read again from the database's offsets", "err", err)
-			return
+			return nil
 		case errors.Is(err, store.ErrConflict):
 			w.s.log.Info("analytics: a partition of the batch moved on; counting what is left", "err", err)
 		default:
@@ -126,12 +131,12 @@ drain:
 // were polled under: those are dropped.
 func (s *Service) add(b *batch, p poll) {
 	for _, r := range p.runs {
-		if !s.owned.current(r.tp, r.epoch) {
-			s.metrics.pending.Sub(float64(len(r.records)))
+		if !s.owned.current(r.TP, r.epoch) {
+			s.metrics.pending.Sub(float64(len(r.Records)))
 			continue
 		}
-		b.runs = append(b.runs, r)
-		b.records += len(r.records)
+		b.runs = append(b.runs, r.Run)
+		b.records += len(r.Records)
 	}
 }
 

@@ -40,27 +40,27 @@ func assign(t *testing.T, s *Service, partitions ...int32) {
 	}
 }
 
-// polled is a poll of recs, tagged as received now and decoded.
-func polled(s *Service, recs []store.Record) poll {
-	fetched := make([]*kgo.Record, len(recs))
-	for i, r := range recs {
-		fetched[i] = &kgo.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+// polled is a poll of the records of partitions of topic "pub", one after the other, tagged
+// as received now and decoded.
+func polled(s *Service, partitions ...[]store.Record) poll {
+	var fetched []*kgo.Record
+	var recs []store.Record
+	for p, part := range partitions {
+		for _, r := range part {
+			fetched = append(fetched, &kgo.Record{Topic: "pub", Partition: int32(p), Offset: r.Offset})
+		}
+		recs = append(recs, part...)
 	}
 	p := s.received(fetched)
 	copy(p.records, recs)
 	return p
 }
 
-// publishedAt returns post.published records of partition 0 of topic "pub", offsets first to
-// first+n-1.
-func publishedAt(first int64, n int) []store.Record { return publishedIn(0, first, n) }
-
-// publishedIn returns post.published records of a partition of topic "pub", offsets first to
-// first+n-1.
-func publishedIn(partition int32, first int64, n int) []store.Record {
+// publishedAt returns post.published records at offsets first to first+n-1.
+func publishedAt(first int64, n int) []store.Record {
 	out := make([]store.Record, n)
 	for i := range out {
-		out[i] = store.Record{Topic: "pub", Partition: partition, Offset: first + int64(i), Kind: store.Published,
+		out[i] = store.Record{Offset: first + int64(i), Kind: store.Published,
 			OccurredAt: hour0, Platform: "instagram", Profile: "main"}
 	}
 	return out
@@ -110,10 +110,10 @@ func TestStopAfterTheFirstFailedBatch(t *testing.T) {
 func TestPollsOfAnEndedAssignmentAreDropped(t *testing.T) {
 	s := testService(t, 1000)
 	assign(t, s, 0, 1)
-	old := polled(s, append(publishedIn(0, 0, 10), publishedIn(1, 0, 5)...))
+	old := polled(s, publishedAt(0, 10), publishedAt(0, 5))
 	s.revoked(t.Context(), nil, map[string][]int32{"pub": {0}})
 	assign(t, s, 0)
-	again := polled(s, publishedIn(0, 0, 10))
+	again := polled(s, publishedAt(0, 10))
 	polls := make(chan poll, 2)
 	polls <- old
 	polls <- again
@@ -123,9 +123,53 @@ func TestPollsOfAnEndedAssignmentAreDropped(t *testing.T) {
 	}
 	var got []string
 	for _, r := range w.batch.runs {
-		got = append(got, fmt.Sprintf("%d:%d-%d", r.tp.Partition, r.records[0].Offset, r.records[len(r.records)-1].Offset))
+		got = append(got, fmt.Sprintf("%d:%d-%d", r.Partition, r.Records[0].Offset, r.Records[len(r.Records)-1].Offset))
 	}
 	if strings.Join(got, " ") != "1:0-4 0:0-9" || w.batch.records != 15 {
 		t.Errorf("batch of %d records in runs %v, want 15 in 1:0-4 0:0-9 (the old assignment's 0:0-9 dropped)", w.batch.records, got)
+	}
+}
+
+// TestRunsSayWhereTheyWereReadFrom: each run is read from where the partition's assignment
+// started (the database's offset) or where its last run ended, so offsets that held no
+// record, such as transaction markers, are no gap to the store.
+func TestRunsSayWhereTheyWereReadFrom(t *testing.T) {
+	s := testService(t, 1000)
+	assign(t, s, 0)
+	first := polled(s, publishedAt(0, 5))
+	afterMarkers := polled(s, publishedAt(7, 3)) // 5 and 6 were markers
+	if f, m := first.runs[0].From, afterMarkers.runs[0].From; f != 0 || m != 5 {
+		t.Fatalf("runs read from %d and %d, want 0 and 5", f, m)
+	}
+	polls := make(chan poll, 2)
+	polls <- first
+	polls <- afterMarkers
+	close(polls)
+	if err := (&writer{s: s, polls: polls}).run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.revoked(t.Context(), nil, map[string][]int32{"pub": {0}})
+	assign(t, s, 0) // again: from the database's offset
+	if p := polled(s, publishedAt(10, 1)); p.runs[0].From != 10 {
+		t.Errorf("after the batch, the partition is read again from %d, want 10", p.runs[0].From)
+	}
+}
+
+// TestAGapStopsTheWriter: a batch the store refuses for a gap is never retried and nothing
+// after it is written; the writer returns the error, which stops the consumer.
+func TestAGapStopsTheWriter(t *testing.T) {
+	s := testService(t, 5)
+	assign(t, s, 0)
+	gap := polled(s, publishedAt(0, 5))
+	gap.runs[0].From = 3 // as if a batch before it had been dropped
+	polls := make(chan poll, 2)
+	polls <- gap
+	polls <- polled(s, publishedAt(5, 5))
+	close(polls)
+	if err := (&writer{s: s, polls: polls}).run(t.Context()); !errors.Is(err, store.ErrGap) {
+		t.Fatalf("writer ended with %v, want ErrGap", err)
+	}
+	if offs, err := s.store.Offsets(t.Context()); err != nil || len(offs) != 0 {
+		t.Errorf("offsets %v (%v) after the gap, want none", offs, err)
 	}
 }
