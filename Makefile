@@ -3,12 +3,23 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test model fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
-# e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'
+# e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'. Without ARGS it then runs the
+# model tests again without the race detector, which slows them tenfold: thousands of
+# sequences in seconds (see docs/testing.md).
 test:
 	scripts/test.sh $(ARGS)
+ifeq ($(strip $(ARGS)),)
+	$(GO) test -count=1 -run '^TestModel$$' ./consumers/analytics/
+endif
+
+# The model tests for longer, CHECKS sequences (seeded; a failure prints how to replay it);
+# e.g. make model CHECKS=100000
+CHECKS ?= 20000
+model:
+	$(GO) test -count=1 -timeout 0 -run '^TestModel$$' -rapid.checks=$(CHECKS) -v ./consumers/analytics/
 
 # Every fuzz target (presets' Verify and Normalize, the JSON reader, raw HTTP requests into
 # the ingress) for FUZZTIME each; CI runs it with FUZZTIME=5s. e.g. make fuzz FUZZTIME=10m
