@@ -9,9 +9,9 @@
 // thousands of rows, not hundreds of thousands. Queries run in a View: one snapshot.
 //
 // Exactly-once rests on one rule: a batch's aggregates and the next offset of each of its
-// partitions are written in one transaction, and a transaction counts only the records at or
-// past the offsets it read (see Tx.Apply). The database, not the group's committed offsets,
-// says where each partition resumes. Batches write one at a time (see Begin), which also
+// partitions are written in one transaction, which counts only the records not counted yet
+// and never stores an offset past a record it does not count (see Tx.Apply). The database,
+// not the group's committed offsets, says where each partition resumes. Batches write one at a time (see Begin), which also
 // makes merging a batch's sketches into the stored ones safe.
 package store
 
