@@ -46,7 +46,8 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 // each batch is everything polled while the last one was being written (up to maxBatch
 // records), so a busy stream is written in few large transactions and a quiet one at once
 // (see writer). A poll that cannot be decoded now (registry away) is tried again, after a
-// backoff, until it is.
+// backoff, until it is. It returns nil, or the error that stopped the writer sooner
+// (store.ErrGap).
 func (s *Service) consume(ctx context.Context) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)

@@ -13,12 +13,14 @@ import (
 // transaction. Batches are written in the order they were polled, and none is written while
 // the one before it is not: a partition's stored offset only ever moves past records that are
 // counted. A batch that fails is tried again, after a backoff, until it is written; its records
-// stay in hand meanwhile, so nothing is lost while the database is away.
+// stay in hand meanwhile, so nothing is lost while the database is away. The records of
+// partitions revoked or lost since they were polled are dropped as batches are gathered (see
+// assignment).
 type writer struct {
 	s     *Service
 	polls <-chan poll
-	held  *poll // a poll that did not fit the last batch, the start of the next
-	batch *batch
+	held  *poll  // a poll that did not fit the last batch, the start of the next
+	batch *batch // in hand: gathered, not written yet
 }
 
 // batch is what one transaction counts: runs of the polls gathered.
