@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -111,6 +112,30 @@ func TestMigrations(t *testing.T) {
 			t.Fatalf("schema missing after migration: %v", err)
 		}
 	})
+}
+
+// TestOpenANewSQLiteFileTogether: consumers starting together on an SQLite file that does not
+// exist yet all open it. The first connections race to turn it to WAL mode, which SQLite
+// answers SQLITE_BUSY at once, without waiting for the busy timeout; each must wait its turn.
+func TestOpenANewSQLiteFileTogether(t *testing.T) {
+	for round := range 20 {
+		path := "sqlite:" + filepath.Join(t.TempDir(), "analytics.db")
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := range errs {
+			wg.Go(func() {
+				s, err := store.Open(context.Background(), path)
+				if err == nil {
+					s.Close()
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
 }
 
 func TestApplyCountsEachRecordOnce(t *testing.T) {
