@@ -6,9 +6,21 @@ ARGS ?=
 .PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
-# e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'
+# e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'. Without ARGS it then runs the
+# model tests again without the race detector, which slows them tenfold: thousands of
+# sequences in seconds (see docs/testing.md).
 test:
 	scripts/test.sh $(ARGS)
+ifeq ($(strip $(ARGS)),)
+	$(GO) test -count=1 -run '^TestModel$$' ./consumers/analytics/
+endif
+
+# The consumers' model-based tests (rapid state machines, no broker) for CHECKS sequences
+# each (seeded; a failure prints how to replay it; see docs/testing.md); e.g.
+# make model CHECKS=100000
+CHECKS ?= 20000
+model:
+	$(GO) test -count=1 -timeout 0 -run '^TestModel$$' -rapid.checks=$(CHECKS) ./consumers/...
 
 # Every fuzz target (presets' Verify and Normalize, the JSON reader, raw HTTP requests into
 # the ingress) for FUZZTIME each; CI runs it with FUZZTIME=5s. e.g. make fuzz FUZZTIME=10m
@@ -64,12 +76,6 @@ bench-consumers:
 bench-txn:
 	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
 	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -run '^$$' -bench TxnOffsetCommit -benchtime 1x -count $${COUNT:-3} -timeout 60m ./consumers/
-
-# The consumers' model-based tests (rapid state machines, no broker) for RUNS runs each
-# (make test runs 1,000); e.g. make model RUNS=100000. See docs/testing.md to replay one.
-RUNS ?= 20000
-model:
-	RAPID_CHECKS=$(RUNS) $(GO) test -count=1 -run 'Model' -timeout 60m ./consumers/...
 
 # The analytics consumer's benchmark: events/s into SQLite and PostgreSQL against a bare
 # franz-go consumer, and the summary's latency over a month; updates bench/RESULTS.md.

@@ -45,6 +45,7 @@ type Service struct {
 	group    string
 	store    *store.Store
 	client   *kgo.Client
+	fetcher  poller // the client
 	decoder  *schemas.Reader
 	registry bool // schema_registry.url is set
 	metrics  *metrics
@@ -52,7 +53,12 @@ type Service struct {
 	server   *consumers.Server
 	commits  *kafkaCommits
 	maxBatch int
+	pollMax  int // the most records one poll takes
+	owned    *assignment
 	now      func() time.Time
+	// beforeCommit, set by tests only, runs inside each batch's transaction after the
+	// aggregates and offsets are written; an error it returns rolls the transaction back.
+	beforeCommit func() error
 }
 
 type options struct {
@@ -93,18 +99,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	for _, opt := range opts {
 		opt(&o)
 	}
-	group := cfg.Consumers.Analytics.Group
-	s := &Service{log: log, group: group, metrics: newMetrics(group), maxBatch: max(1, o.maxBatch), now: time.Now,
-		commits: newKafkaCommits(), registry: cfg.SchemaRegistry.URL != ""}
-	var err error
-	if s.store, err = store.Open(ctx, cfg.Consumers.Analytics.Database); err != nil {
+	st, err := store.Open(ctx, cfg.Consumers.Analytics.Database)
+	if err != nil {
 		return nil, err
 	}
+	s := newService(log, cfg.Consumers.Analytics.Group, st, o.maxBatch)
+	s.registry = cfg.SchemaRegistry.URL != ""
 	if err = s.connect(cfg, o); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// newService is the Service of group that counts into st, before it connects to anything.
+func newService(log *slog.Logger, group string, st *store.Store, maxBatch int) *Service {
+	return &Service{log: log, group: group, store: st, metrics: newMetrics(group), commits: newKafkaCommits(),
+		owned: newAssignment(), maxBatch: max(1, maxBatch), pollMax: pollSize, now: time.Now}
 }
 
 func (s *Service) connect(cfg config.Config, o options) error {
@@ -115,6 +126,7 @@ func (s *Service) connect(cfg config.Config, o options) error {
 	if s.client, err = kgo.NewClient(s.clientOptions(cfg, o.clientOpts)...); err != nil {
 		return fmt.Errorf("analytics: kafka client: %w", err)
 	}
+	s.fetcher = s.client
 	s.ln = o.ln
 	if s.ln == nil {
 		if s.ln, err = net.Listen("tcp", cfg.Consumers.Analytics.Listen); err != nil {
@@ -128,7 +140,10 @@ func (s *Service) connect(cfg config.Config, o options) error {
 func (s *Service) Addr() string { return s.ln.Addr().String() }
 
 // Run consumes and serves until ctx ends, then finishes the batches in hand, commits their
-// offsets to Kafka too, leaves the group and closes everything. It returns nil.
+// offsets to Kafka too, leaves the group and closes everything. It returns nil, or the error
+// that stopped it sooner: a batch the database refused because it would store an offset
+// past records not counted (store.ErrGap, a bug), after which the consumer stops rather than
+// count wrong; started again, it reads every partition from the database's offsets.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.Close()
 	s.server = consumers.ServeListener(s.ln, s.metrics.reg, s.routes(), s.log)
@@ -141,15 +156,21 @@ func (s *Service) Run(ctx context.Context) error {
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
 	go s.metrics.shared.WatchLag(lagCtx, s.client, s.group, lagEvery, s.log)
+	commitCtx, stopCommits := context.WithCancel(ctx)
+	defer stopCommits()
 	committed := make(chan struct{})
-	go func() { defer close(committed); s.commits.run(ctx, s.client, s.log) }()
+	go func() { defer close(committed); s.commits.run(commitCtx, s.client, s.log) }()
 	s.server.SetRunning(true)
-	s.consume(ctx)
+	err := s.consume(ctx)
 	s.server.SetRunning(false)
+	stopCommits()
 	<-committed
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	s.commits.flush(fctx, s.client, s.log)
+	if err != nil {
+		return fmt.Errorf("analytics: stopped: %w", err)
+	}
 	return nil
 }
 

@@ -49,14 +49,6 @@ func runChild(spec string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
-	batches := 0
-	testHookBeforeCommit = func() {
-		if batches++; batches == c.BlockAtBatch {
-			fmt.Println("in-transaction")
-			select {}
-		}
-		time.Sleep(c.CommitDelay)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	k := testKafka{brokers: c.Brokers, prefix: c.Prefix}
@@ -67,6 +59,15 @@ func runChild(spec string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
+	}
+	batches := 0
+	s.beforeCommit = func() error {
+		if batches++; batches == c.BlockAtBatch {
+			fmt.Println("in-transaction")
+			select {}
+		}
+		time.Sleep(c.CommitDelay)
+		return nil
 	}
 	fmt.Println("addr", s.Addr())
 	if err := s.Run(ctx); err != nil {

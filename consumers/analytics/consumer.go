@@ -19,18 +19,8 @@ var Types = []string{event.PostPublished, event.PostFailed, event.PostTokenExpir
 // pollSize is the most records one poll takes; a batch is one poll or more.
 const pollSize = 10_000
 
-// Backoff between attempts at a batch that failed (database or registry unreachable).
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 10 * time.Second
-)
-
 // applyTimeout bounds one transaction.
 const applyTimeout = 2 * time.Minute
-
-// testHookBeforeCommit, when set (by tests only), runs inside each batch's transaction after
-// the aggregates and offsets are written and before the commit.
-var testHookBeforeCommit func()
 
 func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 	topics := make([]string, len(Types))
@@ -41,6 +31,9 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 		// The database holds the offsets (see startFromStore); what is committed to Kafka is
 		// a copy for lag tools (kafkaCommits), never read back.
 		kgo.DisableAutoCommit(),
+		// Rebalances wait while a poll is tagged with the assignments it was fetched under
+		// (see assignment), and no longer.
+		kgo.BlockRebalanceOnPoll(),
 		kgo.AdjustFetchOffsetsFn(s.startFromStore),
 		kgo.OnPartitionsAssigned(s.assigned),
 		kgo.OnPartitionsRevoked(s.revoked),
@@ -51,143 +44,146 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 
 // consume counts records until ctx ends. One goroutine polls and decodes, another writes:
 // each batch is everything polled while the last one was being written (up to maxBatch
-// records), so a busy stream is written in few large transactions and a quiet one at once.
-// A batch that fails is tried again, after a backoff, until it succeeds: the records stay in
-// hand, so nothing is lost while the database or the registry is away.
-func (s *Service) consume(ctx context.Context) {
-	polls := make(chan []store.Record, max(1, s.maxBatch/s.pollSize()))
-	written := make(chan struct{})
-	go func() { defer close(written); s.write(ctx, polls) }()
-	defer func() { close(polls); <-written }()
-	for {
-		fetches := s.client.PollRecords(ctx, s.pollSize())
-		if ctx.Err() != nil || fetches.IsClientClosed() {
-			return
+// records), so a busy stream is written in few large transactions and a quiet one at once
+// (see writer). A poll that cannot be decoded now (registry away) is tried again, after a
+// backoff, until it is. It returns nil, or the error that stopped the writer sooner
+// (store.ErrGap).
+func (s *Service) consume(ctx context.Context) error {
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	polls := make(chan poll, max(1, s.maxBatch/s.pollSize()))
+	written := make(chan error, 1)
+	go func() {
+		err := (&writer{s: s, polls: polls}).run(ctx)
+		if err != nil {
+			stop(err) // and so stop polling
 		}
-		fetches.EachError(func(topic string, partition int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				s.metrics.fetchErrors.Inc()
-				s.log.Warn("analytics: fetch", "topic", topic, "partition", partition, "err", err)
-			}
-		})
-		recs := fetches.Records()
-		if len(recs) == 0 {
-			continue
-		}
-		var decoded []store.Record
-		s.retry(ctx, func() (err error) { decoded, err = s.decodeAll(recs); return err })
-		if ctx.Err() != nil {
-			return
-		}
-		select {
-		case polls <- decoded:
-		case <-ctx.Done():
-			return
-		}
+		written <- err
+	}()
+	s.pollInto(ctx, polls)
+	close(polls)
+	return <-written
+}
+
+// pollInto polls, decodes and hands each poll to the writer until ctx ends.
+func (s *Service) pollInto(ctx context.Context, polls chan<- poll) {
+	for s.pollOnce(ctx, polls) {
 	}
 }
 
-func (s *Service) pollSize() int { return min(pollSize, s.maxBatch) }
-
-// write counts the polls in batches until polls is closed. After ctx ends it still tries
-// each batch in hand once, so a graceful stop does not waste them.
-func (s *Service) write(ctx context.Context, polls <-chan []store.Record) {
-	var next []store.Record
-	for {
-		batch := next
-		if batch == nil {
-			var ok bool
-			if batch, ok = <-polls; !ok {
-				return
-			}
-		}
-		batch, next = gather(batch, polls, s.maxBatch)
-		s.retry(ctx, func() error { return s.count(ctx, batch) })
+// pollOnce polls once and hands what it got, decoded, to the writer. It reports false once
+// ctx has ended or the client is closed.
+func (s *Service) pollOnce(ctx context.Context, polls chan<- poll) bool {
+	recs, p, ok := s.poll(ctx)
+	if !ok {
+		return false
+	}
+	if len(recs) == 0 {
+		return true
+	}
+	if !s.decode(ctx, recs, p) {
+		return false
+	}
+	select {
+	case polls <- p:
+		s.metrics.pending.Add(float64(len(p.records)))
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
-// gather adds to first the polls already waiting, up to limit records in all, copied once
-// into a batch; a poll that would pass limit is returned as the start of the next batch.
-func gather(first []store.Record, polls <-chan []store.Record, limit int) (batch, next []store.Record) {
-	waiting := [][]store.Record{first}
-	n := len(first)
-drain:
-	for n < limit {
-		select {
-		case more, ok := <-polls:
-			if !ok {
-				break drain
-			}
-			if n+len(more) > limit {
-				next = more
-				break drain
-			}
-			waiting = append(waiting, more)
-			n += len(more)
-		default:
-			break drain
-		}
-	}
-	if len(waiting) == 1 {
-		return first, next
-	}
-	batch = make([]store.Record, 0, n)
-	for _, w := range waiting {
-		batch = append(batch, w...)
-	}
-	return batch, next
+// poller is what consume polls through: the Kafka client, or a test's stand-in.
+type poller interface {
+	PollRecords(ctx context.Context, maxPollRecords int) kgo.Fetches
+	AllowRebalance()
 }
 
-// retry runs attempt until it succeeds or ctx ends, backing off between failures.
-func (s *Service) retry(ctx context.Context, attempt func() error) {
+// poll polls once and tags the records with their assignments before it lets rebalances go
+// on. It reports false once ctx has ended or the client is closed.
+func (s *Service) poll(ctx context.Context) ([]*kgo.Record, poll, bool) {
+	fetches := s.fetcher.PollRecords(ctx, s.pollSize())
+	defer s.fetcher.AllowRebalance()
+	if ctx.Err() != nil || fetches.IsClientClosed() {
+		return nil, poll{}, false
+	}
+	fetches.EachError(func(topic string, partition int32, err error) {
+		if !errors.Is(err, context.Canceled) {
+			s.metrics.fetchErrors.Inc()
+			s.log.Warn("analytics: fetch", "topic", topic, "partition", partition, "err", err)
+		}
+	})
+	recs := fetches.Records()
+	return recs, s.received(recs), true
+}
+
+// received tags polled records with their assignments, in a poll whose records decode fills
+// in.
+func (s *Service) received(recs []*kgo.Record) poll {
+	out := make([]store.Record, len(recs))
+	return poll{runs: s.owned.tag(recs, out), records: out}
+}
+
+// decode decodes recs into p, trying again, after a backoff, while that fails for now
+// (registry away). It reports false if ctx ends first.
+func (s *Service) decode(ctx context.Context, recs []*kgo.Record, p poll) bool {
 	wait := minBackoff
 	for {
-		err := attempt()
-		if err == nil || ctx.Err() != nil {
-			return
+		err := s.decodeAll(recs, p.records)
+		if err == nil {
+			return true
 		}
-		if errors.Is(err, store.ErrConflict) {
-			s.log.Info("analytics: a partition of the batch moved on; counting what is left", "err", err)
-		} else {
-			s.log.Error("analytics: batch not counted; trying again", "err", err, "in", wait)
+		if ctx.Err() != nil {
+			return false
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+		s.log.Error("analytics: poll not decoded; trying again", "err", err, "in", wait)
+		sleep(ctx, wait)
 		wait = min(2*wait, maxBackoff)
+	}
+}
+
+func (s *Service) pollSize() int { return min(s.pollMax, s.maxBatch) }
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
 // count applies a batch in one transaction, then hands its offsets to kafkaCommits. Once
 // begun, the transaction is finished even if ctx ends meanwhile, so a graceful stop does not
 // waste the batch.
-func (s *Service) count(ctx context.Context, batch []store.Record) error {
+func (s *Service) count(ctx context.Context, b *batch) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
 	start := time.Now()
-	applied, err := s.apply(tctx, batch)
-	s.metrics.observeBatch(start, len(batch), applied, err)
+	applied, err := s.apply(tctx, b)
+	s.metrics.observeBatch(start, b.records, applied, err)
 	if err == nil {
-		s.log.Debug("analytics: batch committed", "records", len(batch), "counted", applied.Counted, "skipped", applied.Skipped, "took", time.Since(start))
+		s.log.Debug("analytics: batch committed", "records", b.records, "counted", applied.Counted, "skipped", applied.Skipped, "took", time.Since(start))
 		s.commits.add(applied.Next)
 	}
 	return err
 }
 
-func (s *Service) apply(ctx context.Context, batch []store.Record) (store.Applied, error) {
+func (s *Service) apply(ctx context.Context, b *batch) (store.Applied, error) {
 	tx, err := s.store.Begin(ctx)
 	if err != nil {
 		return store.Applied{}, err
 	}
 	defer tx.Rollback()
-	applied, err := tx.Apply(ctx, batch)
+	applied, err := tx.Apply(ctx, b.runs)
 	if err != nil {
 		return store.Applied{}, err
 	}
-	if testHookBeforeCommit != nil {
-		testHookBeforeCommit()
+	if s.beforeCommit != nil {
+		if err := s.beforeCommit(); err != nil {
+			return store.Applied{}, err
+		}
 	}
 	return applied, tx.Commit()
 }

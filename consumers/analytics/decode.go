@@ -25,11 +25,10 @@ var errNoRegistry = errors.New("analytics: a value is in the schema registry's w
 // decodeChunk is the fewest records worth a goroutine of their own.
 const decodeChunk = 500
 
-// decodeAll turns records into what the store counts, on every CPU. A value that can never be
-// decoded is logged and counted as Ignored (its offset still moves); any other failure, such
-// as the registry being unreachable, fails the batch so it is tried again.
-func (s *Service) decodeAll(recs []*kgo.Record) ([]store.Record, error) {
-	out := make([]store.Record, len(recs))
+// decodeAll turns recs into what the store counts, in out (as long), on every CPU. A value
+// that can never be decoded is logged and counted as Ignored (its offset still moves); any
+// other failure, such as the registry being unreachable, fails the poll so it is tried again.
+func (s *Service) decodeAll(recs []*kgo.Record, out []store.Record) error {
 	workers := min(runtime.GOMAXPROCS(0), (len(recs)+decodeChunk-1)/decodeChunk)
 	per := (len(recs) + workers - 1) / workers
 	errs := make([]error, workers)
@@ -39,10 +38,7 @@ func (s *Service) decodeAll(recs []*kgo.Record) ([]store.Record, error) {
 		wg.Go(func() { errs[w] = s.decodeInto(recs[lo:hi], out[lo:hi]) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return errors.Join(errs...)
 }
 
 // decodeInto reads only what is counted of each value (schemas.Outcome): a few times
@@ -50,7 +46,7 @@ func (s *Service) decodeAll(recs []*kgo.Record) ([]store.Record, error) {
 func (s *Service) decodeInto(recs []*kgo.Record, out []store.Record) error {
 	var o schemas.Outcome
 	for i, r := range recs {
-		out[i] = store.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+		out[i] = store.Record{Offset: r.Offset}
 		if len(r.Value) > 0 && r.Value[0] == 0 && !s.registry {
 			return errNoRegistry
 		}

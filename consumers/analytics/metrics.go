@@ -19,6 +19,7 @@ type metrics struct {
 	batchRecords prometheus.Histogram
 	undecodable  prometheus.Counter
 	fetchErrors  prometheus.Counter
+	pending      prometheus.Gauge
 }
 
 func newMetrics(group string) *metrics {
@@ -44,8 +45,12 @@ func newMetrics(group string) *metrics {
 			Name: "analytics_fetch_errors_total",
 			Help: "Errors fetching from Kafka (the client retries).",
 		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "analytics_records_pending",
+			Help: "Records polled and decoded, neither committed to the database yet nor dropped (their partition revoked or lost): how far the writer is behind.",
+		}),
 	}
-	reg.MustRegister(m.batchTime, m.batchRecords, m.undecodable, m.fetchErrors)
+	reg.MustRegister(m.batchTime, m.batchRecords, m.undecodable, m.fetchErrors, m.pending)
 	return m
 }
 

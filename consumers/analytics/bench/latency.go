@@ -77,7 +77,7 @@ func fill(ctx context.Context, dsn string, start time.Time, o options) (monthDat
 	d := monthData{hours: o.days * 24, rows: int64(o.days * 24 * o.platforms * o.profiles)}
 	var batch []store.Record
 	add := func(kind store.Kind, at time.Time, platform, profile string, delay int64) {
-		batch = append(batch, store.Record{Topic: "fill", Offset: int64(d.records), Kind: kind, OccurredAt: at,
+		batch = append(batch, store.Record{Offset: int64(d.records), Kind: kind, OccurredAt: at,
 			Platform: platform, Profile: profile, DelayMs: delay, HasDelay: kind == store.Published})
 		d.records++
 	}
@@ -117,7 +117,8 @@ func applyBatch(ctx context.Context, st *store.Store, batch []store.Record) erro
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.Apply(ctx, batch); err != nil {
+	run := store.Run{TP: store.TP{Topic: "fill"}, From: batch[0].Offset, Records: batch}
+	if _, err := tx.Apply(ctx, []store.Run{run}); err != nil {
 		return err
 	}
 	return tx.Commit()

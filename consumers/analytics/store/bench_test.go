@@ -25,7 +25,7 @@ func BenchmarkApply(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				for i := range recs {
-					recs[i] = store.Record{Topic: "t", Offset: offset, Kind: store.Kind(1 + i%4), OccurredAt: t0.Add(time.Duration(i%120) * time.Minute),
+					recs[i] = store.Record{Offset: offset, Kind: store.Kind(1 + i%4), OccurredAt: t0.Add(time.Duration(i%120) * time.Minute),
 						Platform: fmt.Sprintf("p%d", i%6), Profile: fmt.Sprintf("profile-%d", i%100), DelayMs: int64(1000 + i), HasDelay: i%4 == 0}
 					offset++
 				}
@@ -33,7 +33,7 @@ func BenchmarkApply(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := tx.Apply(context.Background(), recs); err != nil {
+				if _, err := tx.Apply(context.Background(), []store.Run{{TP: store.TP{Topic: "t"}, From: recs[0].Offset, Records: recs}}); err != nil {
 					b.Fatal(err)
 				}
 				if err := tx.Commit(); err != nil {

@@ -54,7 +54,7 @@ func migrationRecords() []Record {
 	t0 := time.Date(2026, 5, 8, 20, 0, 0, 0, time.UTC)
 	var out []Record
 	for i := range 600 {
-		r := Record{Topic: "t", Offset: int64(i), Kind: Kind(1 + rng.IntN(4)),
+		r := Record{Offset: int64(i), Kind: Kind(1 + rng.IntN(4)),
 			OccurredAt: t0.Add(time.Duration(rng.Int64N(int64(60 * time.Hour)))),
 			Platform:   fmt.Sprintf("p%d", rng.IntN(2)), Profile: fmt.Sprintf("profile-%d", rng.IntN(3))}
 		if r.Kind == Published && rng.IntN(10) > 0 {
@@ -124,7 +124,7 @@ func applyAll(t *testing.T, s *Store, recs []Record) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.Apply(ctx, recs[i:min(i+70, len(recs))]); err != nil {
+		if _, err := tx.Apply(ctx, []Run{{TP: TP{Topic: "t"}, From: int64(i), Records: recs[i:min(i+70, len(recs))]}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {

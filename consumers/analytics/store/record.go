@@ -17,9 +17,7 @@ const (
 
 // Record is one Kafka record as the aggregates see it.
 type Record struct {
-	Topic     string
-	Partition int32
-	Offset    int64
+	Offset int64
 
 	Kind       Kind
 	OccurredAt time.Time // the hour it counts in
@@ -35,4 +33,15 @@ type Record struct {
 type TP struct {
 	Topic     string
 	Partition int32
+}
+
+// Run is records of one partition as a consumer read them, one after another.
+type Run struct {
+	TP
+	// From is the offset the consumer read the partition from: every offset from From up to
+	// the first record's was read and held nothing to count (a transaction marker or an
+	// aborted record, read_committed; a record compacted away or past retention). For a
+	// partition read from its start, 0.
+	From    int64
+	Records []Record // in offset order
 }

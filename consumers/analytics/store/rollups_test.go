@@ -26,12 +26,12 @@ func TestMostTroubledAcrossDays(t *testing.T) {
 		day0 := time.Date(2026, 5, 8, 0, 0, 0, 0, time.UTC)
 		var recs []store.Record
 		for i := range 3000 {
-			recs = append(recs, store.Record{Topic: "t", Offset: int64(i), Kind: store.Kind(1 + rng.IntN(4)),
+			recs = append(recs, store.Record{Offset: int64(i), Kind: store.Kind(1 + rng.IntN(4)),
 				OccurredAt: day0.Add(time.Duration(rng.Int64N(int64(4 * 24 * time.Hour)))),
 				Platform:   fmt.Sprintf("p%d", rng.IntN(3)), Profile: fmt.Sprintf("profile-%d", rng.IntN(8))})
 		}
 		for i := 0; i < len(recs); i += 400 {
-			apply(t, s, recs[i:min(i+400, len(recs))])
+			apply(t, s, runOf("t", recs[i:min(i+400, len(recs))]))
 		}
 		for _, r := range []store.Range{
 			{From: day0, To: day0.Add(4 * 24 * time.Hour)},
@@ -126,12 +126,9 @@ func TestApplyInterleavedPartitions(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, database string) {
 		s := open(t, database)
 		a, b := published(0, 10, t0, "x", "acme"), published(0, 10, t0, "y", "acme")
-		for i := range b {
-			b[i].Partition = 1
-		}
-		apply(t, s, append(slices.Clone(a[:3]), b[:6]...))
-		batch := slices.Concat(a[:5], b[:8], a[5:], b[8:]) // a[0:3] and b[0:6] again
-		got := apply(t, s, batch)
+		b.Partition = 1
+		apply(t, s, part(a, 0, 3), part(b, 0, 6))
+		got := apply(t, s, part(a, 0, 5), part(b, 0, 8), part(a, 5, 10), part(b, 8, 10)) // a 0..2 and b 0..5 again
 		if got.Counted != 11 || got.Skipped != 9 || got.Next[store.TP{Topic: "pub", Partition: 0}] != 10 || got.Next[store.TP{Topic: "pub", Partition: 1}] != 10 {
 			t.Errorf("applied %+v, want 11 counted, 9 skipped, both partitions at 10", got)
 		}
@@ -154,13 +151,13 @@ func TestTwoWritersShareRows(t *testing.T) {
 		var delays []int64
 		for i, who := range []int{0, 0, 1, 0, 1, 1, 0, 0, 0, 1} {
 			batch := published(offsets[who], 7, t0, "x", "acme")
-			for j := range batch {
-				batch[j].Partition = int32(who)
-				batch[j].DelayMs = int64(1000*(i+1) + j)
-				delays = append(delays, batch[j].DelayMs)
+			batch.Partition = int32(who)
+			for j := range batch.Records {
+				batch.Records[j].DelayMs = int64(1000*(i+1) + j)
+				delays = append(delays, batch.Records[j].DelayMs)
 			}
-			offsets[who] += int64(len(batch))
-			if a := apply(t, stores[who], batch); a.Counted != len(batch) {
+			offsets[who] += int64(len(batch.Records))
+			if a := apply(t, stores[who], batch); a.Counted != len(batch.Records) {
 				t.Fatalf("batch %d: %+v", i, a)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +32,7 @@ func open(t *testing.T, database string) *store.Store {
 }
 
 // apply runs one batch in its own transaction and commits it.
-func apply(t *testing.T, s *store.Store, recs []store.Record) store.Applied {
+func apply(t *testing.T, s *store.Store, runs ...store.Run) store.Applied {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := s.Begin(ctx)
@@ -39,7 +40,7 @@ func apply(t *testing.T, s *store.Store, recs []store.Record) store.Applied {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	a, err := tx.Apply(ctx, recs)
+	a, err := tx.Apply(ctx, runs)
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
@@ -49,18 +50,28 @@ func apply(t *testing.T, s *store.Store, recs []store.Record) store.Applied {
 	return a
 }
 
-// published returns n post.published records of partition 0 of topic "pub" from offset
-// first, one a minute from at, with delays of 1s, 2s, … n s.
-func published(first int64, n int, at time.Time, platform, profile string) []store.Record {
-	var out []store.Record
+// published returns a run of n post.published records of partition 0 of topic "pub" from
+// offset first, one a minute from at, with delays of 1s, 2s, … n s.
+func published(first int64, n int, at time.Time, platform, profile string) store.Run {
+	run := store.Run{TP: store.TP{Topic: "pub"}, From: first}
 	for i := range n {
-		out = append(out, store.Record{
-			Topic: "pub", Partition: 0, Offset: first + int64(i), Kind: store.Published,
+		run.Records = append(run.Records, store.Record{
+			Offset: first + int64(i), Kind: store.Published,
 			OccurredAt: at.Add(time.Duration(i) * time.Minute), Platform: platform, Profile: profile,
 			DelayMs: int64(i+1) * 1000, HasDelay: true,
 		})
 	}
-	return out
+	return run
+}
+
+// part is the run of r's records lo to hi-1, read from the first of them.
+func part(r store.Run, lo, hi int) store.Run {
+	return store.Run{TP: r.TP, From: r.Records[lo].Offset, Records: r.Records[lo:hi]}
+}
+
+// runOf is a run of topic's partition 0 holding recs, read from the first of them.
+func runOf(topic string, recs []store.Record) store.Run {
+	return store.Run{TP: store.TP{Topic: topic}, From: recs[0].Offset, Records: recs}
 }
 
 func totals(t *testing.T, s *store.Store, r store.Range) map[string]store.Counts {
@@ -103,6 +114,30 @@ func TestMigrations(t *testing.T) {
 	})
 }
 
+// TestOpenANewSQLiteFileTogether: consumers starting together on an SQLite file that does not
+// exist yet all open it. The first connections race to turn it to WAL mode, which SQLite
+// answers SQLITE_BUSY at once, without waiting for the busy timeout; each must wait its turn.
+func TestOpenANewSQLiteFileTogether(t *testing.T) {
+	for round := range 20 {
+		path := "sqlite:" + filepath.Join(t.TempDir(), "analytics.db")
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := range errs {
+			wg.Go(func() {
+				s, err := store.Open(context.Background(), path)
+				if err == nil {
+					s.Close()
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}
+
 func TestApplyCountsEachRecordOnce(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, database string) {
 		s := open(t, database)
@@ -118,7 +153,7 @@ func TestApplyCountsEachRecordOnce(t *testing.T) {
 		if a := apply(t, s, more); a.Counted != 5 || a.Skipped != 5 {
 			t.Fatalf("overlapping batch: %+v", a)
 		}
-		ignored := []store.Record{{Topic: "pub", Partition: 0, Offset: 15, Kind: store.Ignored}}
+		ignored := store.Run{TP: store.TP{Topic: "pub"}, From: 15, Records: []store.Record{{Offset: 15, Kind: store.Ignored}}}
 		if a := apply(t, s, ignored); a.Ignored != 1 {
 			t.Fatalf("ignored record: %+v", a)
 		}
@@ -135,6 +170,67 @@ func TestApplyCountsEachRecordOnce(t *testing.T) {
 	})
 }
 
+// TestApplySkipsWhatTheBatchCountedAlready: a batch holding a partition's records twice, as
+// when polls of an old and a new assignment of the partition meet in one batch, counts them
+// once: a record is skipped below the highest offset counted so far, the batch's own included.
+func TestApplySkipsWhatTheBatchCountedAlready(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, database string) {
+		s := open(t, database)
+		apply(t, s, published(0, 10, t0, "instagram", "main"))
+		again := published(10, 10, t0, "instagram", "main")
+		if a := apply(t, s, again, again); a.Counted != 10 || a.Skipped != 10 {
+			t.Errorf("offsets 10..19 twice after a stored 10: %+v, want 10 counted and 10 skipped", a)
+		}
+		if got := totals(t, s, day())["instagram"].Published; got != 20 {
+			t.Errorf("published = %d, want 20", got)
+		}
+	})
+}
+
+// TestApplyNeverStoresAnOffsetPastRecordsNotCounted: a run read from past what its partition
+// counted (the stored offset, or the end of the batch's run before it) would store an offset
+// past records that nobody counted: the batch fails with ErrGap and writes nothing. Offsets
+// the reader went past without a record (transaction markers, aborted or compacted records)
+// are no gap: the run says it read from the stored offset.
+func TestApplyNeverStoresAnOffsetPastRecordsNotCounted(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, database string) {
+		s := open(t, database)
+		apply(t, s, published(0, 10, t0, "instagram", "main"))
+		markers := published(12, 3, t0, "instagram", "main")
+		pastGap := markers
+		other := published(0, 4, t0, "x", "acme")
+		other.Partition = 1
+		outOfOrder := published(10, 3, t0, "instagram", "main")
+		outOfOrder.Records[1], outOfOrder.Records[2] = outOfOrder.Records[2], outOfOrder.Records[1]
+		for name, runs := range map[string][]store.Run{
+			"a run read from past the stored offset":                     {other, pastGap},
+			"a run read from past the batch's run before it":             {published(10, 1, t0, "instagram", "main"), pastGap},
+			"a partition with no offset stored read from past its start": {part(other, 1, 4)},
+			"a run out of offset order":                                  {outOfOrder},
+		} {
+			tx, err := s.Begin(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Apply(t.Context(), runs); !errors.Is(err, store.ErrGap) {
+				t.Errorf("%s: %v, want ErrGap", name, err)
+			}
+			tx.Rollback()
+		}
+		markers.From = 10 // 10 and 11 held no record to count
+		if a := apply(t, s, markers); a.Counted != 3 || a.Next[store.TP{Topic: "pub"}] != 15 {
+			t.Errorf("a run read from the stored offset past two markers: %+v, want 3 counted, at 15", a)
+		}
+		offs, err := s.Offsets(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := totals(t, s, day()); got["instagram"].Published != 13 || got["x"].Published != 0 || len(offs) != 1 {
+			t.Errorf("counted %+v with offsets %v, want 13 published on instagram only", got, offs)
+		}
+	})
+}
+
 // TestConcurrentBatchesOfOnePartition: two transactions count the same records of a partition
 // at once, as when a consumer still holds a batch of a partition the group gave to another.
 // Whatever the database makes the second wait for, the records count once.
@@ -147,7 +243,7 @@ func TestConcurrentBatchesOfOnePartition(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := first.Apply(ctx, batch); err != nil {
+		if _, err := first.Apply(ctx, []store.Run{batch}); err != nil {
 			t.Fatal(err)
 		}
 		second := make(chan error, 1)
@@ -158,7 +254,7 @@ func TestConcurrentBatchesOfOnePartition(t *testing.T) {
 				return
 			}
 			defer tx.Rollback()
-			a, err := tx.Apply(ctx, batch) // PostgreSQL: waits here on the first's rows
+			a, err := tx.Apply(ctx, []store.Run{batch}) // PostgreSQL: waits here on the first's rows
 			if err == nil && a.Counted > 0 {
 				err = fmt.Errorf("counted %d records again", a.Counted)
 			}
@@ -185,7 +281,7 @@ func TestQueries(t *testing.T) {
 		s := open(t, database)
 		var recs []store.Record
 		add := func(kind store.Kind, at time.Time, platform, profile string, delayMs int64) {
-			recs = append(recs, store.Record{Topic: "all", Offset: int64(len(recs)), Kind: kind, OccurredAt: at,
+			recs = append(recs, store.Record{Offset: int64(len(recs)), Kind: kind, OccurredAt: at,
 				Platform: platform, Profile: profile, DelayMs: delayMs, HasDelay: kind == store.Published && delayMs >= 0})
 		}
 		var exact []int64 // instagram's delays in hours 0 and 1
@@ -207,7 +303,7 @@ func TestQueries(t *testing.T) {
 		add(store.Retry, t0.Add(time.Hour), "instagram", "p2", 0)
 		// Several batches, so the hours' rows are merged in the database, not in memory.
 		for i := 0; i < len(recs); i += 37 {
-			apply(t, s, recs[i:min(i+37, len(recs))])
+			apply(t, s, runOf("all", recs[i:min(i+37, len(recs))]))
 		}
 
 		twoHours := store.Range{From: t0, To: t0.Add(2 * time.Hour)}

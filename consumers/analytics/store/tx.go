@@ -12,6 +12,13 @@ import (
 // transaction must be rolled back; applying the batch again counts only what is left.
 var ErrConflict = errors.New("store: another consumer moved the offsets of a partition of this batch")
 
+// ErrGap: a batch would store an offset past records it does not count. One of its runs of
+// a partition starts past the partition's stored offset, or past the end of the batch's
+// run of the partition before it (the records in between were read by nobody), or holds
+// records out of offset order. It is the caller's bug: nothing is written, and applying the
+// same batch again fails again.
+var ErrGap = errors.New("store: the batch would store an offset past records it does not count")
+
 // Tx is one batch's transaction: Apply, then Commit, or Rollback. It is not safe for
 // concurrent use.
 type Tx struct {
@@ -59,18 +66,24 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 	return &Tx{tx: tx, dialect: s.dialect, cache: &s.cache}, nil
 }
 
-// Apply adds recs to the aggregates and moves each partition's stored offset past its last
-// record. Records before their partition's stored offset were counted by an earlier
-// transaction and are skipped, so a batch applied twice, or by two consumers, counts once.
-// Records of one partition must come in offset order. ErrConflict means another
-// transaction moved an offset meanwhile, which the write lock rules out among consumers
-// that take it (see Begin), and is checked all the same: roll back and apply again.
-func (t *Tx) Apply(ctx context.Context, recs []Record) (Applied, error) {
+// Apply adds the runs' records to the aggregates and moves each partition's stored offset
+// past its last record. A record is skipped if an earlier transaction counted it (it is
+// before its partition's stored offset) or this one did (it is before the end of what the
+// batch counted of its partition so far), so a batch applied twice, by two consumers, or
+// holding the same records twice, counts each record once. An offset is never stored past a
+// record not counted: a run that starts past what is counted of its partition (From after
+// the stored offset) fails the batch with ErrGap. ErrConflict means another transaction
+// moved an offset meanwhile, which the write lock rules out among consumers that take it
+// (see Begin), and is checked all the same: roll back and apply again.
+func (t *Tx) Apply(ctx context.Context, runs []Run) (Applied, error) {
 	stored, err := readOffsets(ctx, t.tx)
 	if err != nil {
 		return Applied{}, err
 	}
-	agg, next, applied := aggregate(recs, stored)
+	agg, next, applied, err := aggregate(runs, stored)
+	if err != nil {
+		return Applied{}, err
+	}
 	agg.cachedHourly, agg.cachedPlatform = t.cache.take(stored)
 	if err := agg.write(ctx, t.tx, t.dialect); err != nil {
 		return Applied{}, err
@@ -103,61 +116,62 @@ func (t *Tx) Rollback() error {
 	return err
 }
 
-// aggregate sums the records past their partition's stored offset, and says how far each
-// partition moves and what became of the records. A poll hands over a partition's records
-// together, so the partition's state is looked up once per run of them, not per record.
-func aggregate(recs []Record, stored map[TP]int64) (*aggregates, map[TP]int64, Applied) {
+// aggregate sums the records not counted yet, and says how far each partition moves and
+// what became of the records.
+func aggregate(runs []Run, stored map[TP]int64) (*aggregates, map[TP]int64, Applied, error) {
 	agg := newAggregates()
 	next := make(map[TP]int64)
 	tallies := map[string]*Tally{}
-	var run partitionRun
-	for i := range recs {
-		r := &recs[i]
-		if i == 0 || r.Partition != run.tp.Partition || r.Topic != run.tp.Topic {
-			run.end(next)
-			run.start(TP{r.Topic, r.Partition}, stored, next, tallies)
+	for i := range runs {
+		r := &runs[i]
+		tally := tallies[r.Topic]
+		if tally == nil {
+			tally = &Tally{}
+			tallies[r.Topic] = tally
 		}
-		if run.hasStored && r.Offset < run.stored {
-			run.tally.Skipped++
-			continue
+		if err := r.aggregate(agg, stored, next, tally); err != nil {
+			return nil, nil, Applied{}, err
 		}
-		if r.Kind == Ignored {
-			run.tally.Ignored++
-		} else {
-			agg.add(r)
-			run.tally.Counted++
-		}
-		run.next = max(run.next, r.Offset+1)
 	}
-	run.end(next)
 	a := Applied{Topics: make(map[string]Tally, len(tallies))}
 	for topic, t := range tallies {
 		a.Topics[topic] = *t
 		a.Counted, a.Ignored, a.Skipped = a.Counted+t.Counted, a.Ignored+t.Ignored, a.Skipped+t.Skipped
 	}
-	return agg, next, a
+	return agg, next, a, nil
 }
 
-// partitionRun is the state of the partition whose records aggregate is reading.
-type partitionRun struct {
-	tp        TP
-	stored    int64 // the partition's stored offset, if hasStored
-	hasStored bool
-	next      int64 // the next offset after its records past stored, 0 for none yet
-	tally     *Tally
-}
-
-func (p *partitionRun) start(tp TP, stored, next map[TP]int64, tallies map[string]*Tally) {
-	p.tp, p.next = tp, next[tp]
-	p.stored, p.hasStored = stored[tp]
-	if p.tally = tallies[tp.Topic]; p.tally == nil {
-		p.tally = &Tally{}
-		tallies[tp.Topic] = p.tally
+// aggregate adds to agg the run's records from counted on, the first offset of the partition
+// not counted yet (where the batch moved it, else the stored offset, else 0), and moves next.
+func (r *Run) aggregate(agg *aggregates, stored, next map[TP]int64, tally *Tally) error {
+	counted, ok := next[r.TP]
+	if !ok {
+		counted = stored[r.TP]
 	}
-}
-
-func (p *partitionRun) end(next map[TP]int64) {
-	if p.tally != nil && p.next > 0 {
-		next[p.tp] = p.next
+	if r.From > counted {
+		return fmt.Errorf("%w: %s/%d read from %d, counted up to %d", ErrGap, r.Topic, r.Partition, r.From, counted)
 	}
+	moved, prev := false, r.From-1
+	for i := range r.Records {
+		rec := &r.Records[i]
+		if rec.Offset <= prev {
+			return fmt.Errorf("%w: %s/%d: offset %d after %d", ErrGap, r.Topic, r.Partition, rec.Offset, prev)
+		}
+		prev = rec.Offset
+		if rec.Offset < counted {
+			tally.Skipped++
+			continue
+		}
+		if rec.Kind == Ignored {
+			tally.Ignored++
+		} else {
+			agg.add(rec)
+			tally.Counted++
+		}
+		counted, moved = rec.Offset+1, true
+	}
+	if moved {
+		next[r.TP] = counted
+	}
+	return nil
 }
