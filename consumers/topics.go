@@ -21,6 +21,9 @@ type Topic struct {
 	// Compact makes it a compacted topic (cleanup.policy=compact, kept forever): the state a
 	// group rebuilds by reading it whole. Otherwise kafka.retention applies.
 	Compact bool
+	// Configs are set when the topic is created, beside those above (e.g. segment.ms of a
+	// compacted topic); an existing topic keeps its own.
+	Configs map[string]string
 }
 
 // EnsureTopics creates the topics that do not exist yet (when kafka.create_topics is set),
@@ -49,24 +52,41 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, k config.Kafka, topics ..
 	}
 }
 
-// create creates topics in one request per kind (compacted or not).
+// create creates topics in one request per kind (compacted or not), and one for each
+// topic with configs of its own.
 func create(ctx context.Context, adm *kadm.Client, k config.Kafka, topics []Topic) error {
 	var plain, compact []string
 	for _, t := range topics {
-		if t.Compact {
+		switch {
+		case len(t.Configs) > 0:
+			if err := createAll(ctx, adm, k, t.configs(k), []string{t.Name}); err != nil {
+				return err
+			}
+		case t.Compact:
 			compact = append(compact, t.Name)
-		} else {
+		default:
 			plain = append(plain, t.Name)
 		}
 	}
-	configs := map[string]*string{}
-	if k.Retention > 0 {
-		configs["retention.ms"] = ptr(strconv.FormatInt(k.Retention.D().Milliseconds(), 10))
-	}
-	if err := createAll(ctx, adm, k, configs, plain); err != nil {
+	if err := createAll(ctx, adm, k, Topic{}.configs(k), plain); err != nil {
 		return err
 	}
-	return createAll(ctx, adm, k, map[string]*string{"cleanup.policy": ptr("compact")}, compact)
+	return createAll(ctx, adm, k, Topic{Compact: true}.configs(k), compact)
+}
+
+// configs are the configs t is created with.
+func (t Topic) configs(k config.Kafka) map[string]*string {
+	configs := map[string]*string{}
+	switch {
+	case t.Compact:
+		configs["cleanup.policy"] = ptr("compact")
+	case k.Retention > 0:
+		configs["retention.ms"] = ptr(strconv.FormatInt(k.Retention.D().Milliseconds(), 10))
+	}
+	for name, v := range t.Configs {
+		configs[name] = ptr(v)
+	}
+	return configs
 }
 
 func createAll(ctx context.Context, adm *kadm.Client, k config.Kafka, configs map[string]*string, topics []string) error {
