@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'. Without ARGS it then runs the
@@ -104,3 +104,12 @@ faults:
 rebuild-bench:
 	@scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
 	$(GO) run ./bench/rebuild -brokers 127.0.0.1:$${KAFKA_PORT:-39092} $(ARGS)
+
+# The alerts group's state under churn: 100,000 profiles that alert, resolve and never come
+# back, and the same with forgetting off as the baseline, on a broker started for it: keys
+# held, keys live in the state topic, what an assignment's load reads and takes (see
+# bench/RESULTS.md, "Alerts state under churn"). make test runs its short form (1,200).
+churn-alerts:
+	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
+	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} BRIDGE_ALERTS_CHURN=$${PROFILES:-100000} \
+	$(GO) test -run '^TestStateStaysBoundedUnderChurn$$' -v -timeout 90m ./consumers/alerts/

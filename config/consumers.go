@@ -65,6 +65,10 @@ func MaxRetryWait(retention time.Duration) time.Duration {
 // record holds the records behind it on its retry topic's partition.
 const MaxRetryAfter = 24 * time.Hour
 
+// MaxSlackRate bounds consumers.alerts.slack_rate: Slack's own limit is about one message a
+// second per webhook.
+const MaxSlackRate = 1000
+
 // Member holds what every group-commit consumer process has: where it serves /metrics and
 // /healthz, and the id that makes its Kafka transactions survive its own restart.
 type Member struct {
@@ -97,7 +101,15 @@ type Alerts struct {
 	SlackWebhookURL string   `yaml:"slack_webhook_url"`
 	// SlackTimeout bounds one POST to Slack; a slower answer counts as a failure, retried.
 	SlackTimeout Duration `yaml:"slack_timeout"`
-	Member       Member   `yaml:",inline"`
+	// SlackRate is how many messages a second go to the webhook at most, whatever their
+	// key: Slack takes about one a second per incoming webhook.
+	SlackRate float64 `yaml:"slack_rate"`
+	// ForgetAfter is how long the state of a settled key (its alert resolved and both
+	// messages sent, or no alert) is kept after the last event it holds, measured in the
+	// received_at of the events decided since: an event received that much earlier than
+	// the newest of its partition may be decided without that history.
+	ForgetAfter Duration `yaml:"forget_after"`
+	Member      Member   `yaml:",inline"`
 }
 
 // Analytics configures the group that keeps hourly aggregates and serves the dashboard.
@@ -121,6 +133,7 @@ func defaultConsumers() Consumers {
 		},
 		Alerts: Alerts{
 			Group: "social.alerts", Cooldown: Duration(6 * time.Hour), SlackTimeout: Duration(10 * time.Second),
+			SlackRate: 1, ForgetAfter: Duration(7 * 24 * time.Hour),
 			Member: Member{Listen: "127.0.0.1:8083", TransactionTimeout: Duration(30 * time.Second)},
 		},
 		Analytics: Analytics{Group: "social.analytics", Database: "sqlite:analytics.db", Listen: "127.0.0.1:8081"},
@@ -194,6 +207,10 @@ func (a *Alerts) validate(bad complaint) {
 		checkURL(bad, key+".slack_webhook_url", a.SlackWebhookURL)
 	}
 	positive(bad, key+".slack_timeout", a.SlackTimeout)
+	if !(a.SlackRate > 0) || a.SlackRate > MaxSlackRate {
+		bad(key+".slack_rate", "want more than 0 and at most %d messages a second, got %v", MaxSlackRate, a.SlackRate)
+	}
+	positive(bad, key+".forget_after", a.ForgetAfter)
 	a.Member.validate(bad, key)
 }
 

@@ -81,6 +81,10 @@ func TestConsumersRefusedNamingTheKey(t *testing.T) {
 		{"consumers: {retries: {delays: [\"25h\"]}}", "consumers.retries.delays[0]: 25h0m0s is longer than 24h0m0s"},
 		{"consumers: {alerts: {transaction_timeout: 0s}}", "consumers.alerts.transaction_timeout: must be positive"},
 		{"consumers: {alerts: {slack_timeout: -1s}}", "consumers.alerts.slack_timeout: must be positive"},
+		{"consumers: {alerts: {slack_rate: 0}}", "consumers.alerts.slack_rate: want more than 0 and at most 1000 messages a second, got 0"},
+		{"consumers: {alerts: {slack_rate: 1001}}", "consumers.alerts.slack_rate: want more than 0"},
+		{"consumers: {alerts: {slack_rate: .nan}}", "consumers.alerts.slack_rate: want more than 0"},
+		{"consumers: {alerts: {forget_after: 0s}}", "consumers.alerts.forget_after: must be positive"},
 	}
 	for _, c := range cases {
 		_, err := config.Parse([]byte(base+c.yaml), env(nil))

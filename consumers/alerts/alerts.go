@@ -15,6 +15,7 @@ import (
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 	"github.com/socialbridge/bridge/internal/topics"
+	"github.com/socialbridge/bridge/schemas"
 )
 
 const (
@@ -26,10 +27,16 @@ const (
 // batch in hand is committed, the POSTs in flight are finished and recorded, and the
 // member leaves the group.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	return run(ctx, cfg, log, defaultBackoff)
+	return run(ctx, cfg, log, tuning{})
 }
 
-func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() backoff.BackOff) error {
+// tuning is what tests set of a run; the zero value is Run's.
+type tuning struct {
+	backoff  func() backoff.BackOff // between tries of a message (defaultBackoff)
+	registry *prometheus.Registry   // of the metrics (a new one)
+}
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, tune tuning) error {
 	if err := cfg.RequireAlerts(); err != nil {
 		return err
 	}
@@ -39,35 +46,31 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 	}
 	ac, prefix := cfg.Consumers.Alerts, cfg.Kafka.TopicPrefix
 	log = log.With("group", ac.Group)
-	ts := []topics.Topic{{Name: event.Topic(prefix, event.PostTokenExpired)}, {Name: event.Topic(prefix, event.PostPublished)}, {Name: Keyed(prefix)},
-		{Name: State(prefix), Compact: true}, {Name: DLQ(prefix)}}
 	writer, err := kgo.NewClient(append(kafkaconn.Options(cfg.Kafka), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer writer.Close()
-	n, err := coPartitioned(ctx, writer, cfg.Kafka, log, ts, prefix)
+	n, err := coPartitioned(ctx, writer, cfg.Kafka, log, stateTopics(prefix), prefix)
 	if err != nil {
 		return err
 	}
-
-	reg := consumers.NewRegistry()
+	reg := tune.registry
+	if reg == nil {
+		reg = consumers.NewRegistry()
+	}
 	metrics := consumers.NewMetrics(reg, ac.Group)
-	sent := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_alerts_sent_total",
-		Help: "Slack messages accepted, by kind (alert, resolution).", ConstLabels: prometheus.Labels{"group": ac.Group}}, []string{"kind"})
-	reg.MustRegister(sent)
 	owned := &parts{}
 	defer owned.drop(nil, true)
-	holds := &consumers.Holds{}
-	h := &handler{
-		keyed: Keyed(prefix), state: State(prefix), dlq: DLQ(prefix), cooldown: ac.Cooldown.D(), dec: dec, holds: holds, metrics: metrics, log: log,
-		parts: owned, keyedN: n, hash: kgo.StickyKeyPartitioner(nil).ForTopic(Keyed(prefix)),
-		deliver: &deliverer{slack: newSlack(ac.SlackWebhookURL, ac.SlackTimeout.D()), writer: writer,
-			topic: State(prefix), metrics: metrics, sent: sent, log: log, backoff: bo},
+	h := newHandler(cfg, n, dec, metrics, newAlertsMetrics(reg, ac.Group, owned), owned, log)
+	h.deliver.slack = newSlack(ac.SlackWebhookURL, ac.SlackTimeout.D(), ac.SlackRate)
+	h.deliver.write = produceSync(writer)
+	if tune.backoff != nil {
+		h.deliver.backoff = tune.backoff
 	}
 	m := &consumers.Member{
 		Kafka: cfg.Kafka, Config: ac.Member, Group: ac.Group, Reads: []string{event.Topic(prefix, event.PostTokenExpired), event.Topic(prefix, event.PostPublished), Keyed(prefix)},
-		Handler: h, Holds: holds, Metrics: metrics, Registry: reg, Log: log, MaxRecords: maxRecords, // Topics: coPartitioned made sure of them
+		Handler: h, Holds: h.holds, Metrics: metrics, Registry: reg, Log: log, MaxRecords: maxRecords, // Topics: coPartitioned made sure of them
 		Gone: func(_ *kgo.Client, ps map[string][]int32) { owned.drop(ps[Keyed(prefix)], false) },
 		Options: []kgo.Opt{
 			kgo.RecordPartitioner(partitioner{manual: map[string]bool{Keyed(prefix): true, State(prefix): true}}),
@@ -77,6 +80,50 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, bo func() bac
 		},
 	}
 	return m.Run(ctx)
+}
+
+// topics are the topics the group reads and writes.
+func stateTopics(prefix string) []topics.Topic {
+	return []topics.Topic{{Name: event.Topic(prefix, event.PostTokenExpired)}, {Name: event.Topic(prefix, event.PostPublished)}, {Name: Keyed(prefix)},
+		{Name: State(prefix), Compact: true}, {Name: DLQ(prefix)}}
+}
+
+// newHandler is the group's handler, without its Slack and its delivery writer.
+func newHandler(cfg config.Config, keyedN int, dec *schemas.Reader, metrics *consumers.Metrics, am alertsMetrics, owned *parts, log *slog.Logger) *handler {
+	ac, prefix := cfg.Consumers.Alerts, cfg.Kafka.TopicPrefix
+	return &handler{
+		keyed: Keyed(prefix), state: State(prefix), dlq: DLQ(prefix), cooldown: ac.Cooldown.D(),
+		forgetAfter: ac.ForgetAfter.D(), sweepEvery: ac.ForgetAfter.D() / sweepsPerHorizon,
+		dec: dec, holds: &consumers.Holds{}, metrics: metrics, log: log, parts: owned, loads: am.loads,
+		keyedN: keyedN, hash: kgo.StickyKeyPartitioner(nil).ForTopic(Keyed(prefix)),
+		deliver: &deliverer{topic: State(prefix), metrics: metrics, sent: am.sent, gaveUp: am.gaveUp, log: log, backoff: defaultBackoff},
+	}
+}
+
+// sweepsPerHorizon is how often, per forget_after of stream time, a partition's keys are
+// looked at for the forgettable: a settled key's state lives at most 1/16 longer.
+const sweepsPerHorizon = 16
+
+// alertsMetrics are the group's own metrics, beside consumers.Metrics.
+type alertsMetrics struct {
+	sent, gaveUp *prometheus.CounterVec
+	loads        prometheus.Histogram
+}
+
+func newAlertsMetrics(reg prometheus.Registerer, group string, owned *parts) alertsMetrics {
+	l := prometheus.Labels{"group": group}
+	m := alertsMetrics{
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_alerts_sent_total",
+			Help: "Slack messages accepted, by kind (alert, resolution).", ConstLabels: l}, []string{"kind"}),
+		gaveUp: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_alerts_given_up_total",
+			Help: "Slack messages given up, by kind: Slack refused them with blocks and as text only.", ConstLabels: l}, []string{"kind"}),
+		loads: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bridge_alerts_state_load_seconds",
+			Help: "Time to read the state of newly assigned partitions.", ConstLabels: l, Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
+	}
+	keys := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bridge_alerts_state_keys",
+		Help: "Keys (source, profile, platform) whose state this member holds.", ConstLabels: l}, func() float64 { return float64(owned.keys()) })
+	reg.MustRegister(m.sent, m.gaveUp, m.loads, keys)
+	return m
 }
 
 // assigned loads the state of newly assigned keyed partitions, before any of their records
@@ -89,21 +136,32 @@ func (h *handler) assigned(ctx context.Context, k config.Kafka, writer *kgo.Clie
 	if len(ids) == 0 {
 		return nil
 	}
-	loaded, err := load(ctx, k, writer, h.state, ids)
+	start := time.Now()
+	loaded, records, err := load(ctx, k, writer, h.state, ids)
 	if err != nil {
 		h.log.Error("state not loaded", "partitions", ids, "err", err)
 		return err
 	}
+	h.loads.Observe(time.Since(start).Seconds())
+	keys := h.install(loaded)
+	h.log.Info("state loaded", "partitions", ids, "records", records, "keys", keys, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// install makes loaded partitions owned and starts the workers of the messages they owe;
+// it returns how many keys they hold.
+func (h *handler) install(loaded map[int32]*partition) int {
 	h.parts.add(loaded)
+	keys := 0
 	for _, p := range loaded {
 		p.mu.Lock()
 		for key := range p.alerts {
 			h.deliver.kick(p, key)
 		}
 		p.mu.Unlock()
+		keys += p.keys()
 	}
-	h.log.Info("state loaded", "partitions", ids)
-	return nil
+	return keys
 }
 
 // coPartitioned makes sure the topics exist and returns the partitions of the keyed topic,

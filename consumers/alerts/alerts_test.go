@@ -1,6 +1,7 @@
 package alerts_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/alerts"
 	"github.com/socialbridge/bridge/consumers/internal/testkit"
@@ -37,22 +42,29 @@ type message struct {
 // slack plays a Slack incoming webhook; answer decides the status of each POST (200 when
 // nil). Only the messages it answered 200 count as posted.
 type slack struct {
-	mu     sync.Mutex
-	all    []message
-	answer func(m message, n int) int
-	srv    *httptest.Server
+	mu       sync.Mutex
+	all      []message
+	answered []answered // when each answer was written, in order
+	answer   func(m message, n int) int
+	srv      *httptest.Server
+}
+
+type answered struct {
+	status int
+	at     time.Time
 }
 
 func newSlack(t *testing.T, answer func(m message, n int) int) *slack {
 	s := &slack{answer: answer}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived := time.Now()
 		var m message
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || m.Text == "" || len(m.Blocks) == 0 {
-			t.Errorf("slack got a message without text or blocks (%v)", err)
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || m.Text == "" {
+			t.Errorf("slack got a message without text (%v)", err)
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		m.at, m.status = time.Now(), http.StatusOK
+		m.at, m.status = arrived, http.StatusOK
 		s.mu.Lock()
 		n := len(s.all) + 1
 		s.mu.Unlock()
@@ -66,9 +78,25 @@ func newSlack(t *testing.T, answer func(m message, n int) int) *slack {
 			w.Header().Set("Retry-After", "1")
 		}
 		w.WriteHeader(m.status)
+		s.mu.Lock()
+		s.answered = append(s.answered, answered{status: m.status, at: time.Now()})
+		s.mu.Unlock()
 	}))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// tried returns every message whose text holds every one of parts, whatever the answer.
+func (s *slack) tried(parts ...string) []message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []message
+	for _, m := range s.all {
+		if containsAll(m.Text, parts) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // posted returns the accepted messages whose text holds every one of parts.
@@ -93,13 +121,14 @@ func containsAll(s string, parts []string) bool {
 	return true
 }
 
-func config(brokers []string, prefix, url string) string {
+func configYAML(brokers []string, prefix, url string) string {
 	return testkit.Kafka(brokers, prefix) + fmt.Sprintf(`consumers:
   alerts:
     group: %q
     cooldown: 1h
     slack_webhook_url: %q
     slack_timeout: 5s
+    slack_rate: 50
     listen: "127.0.0.1:0"
     instance_id: "only"
     transaction_timeout: 20s
@@ -130,20 +159,133 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// settle waits long enough for a message that should not come to have come.
-func settle() { time.Sleep(3 * time.Second) }
+// group runs the alerts group of yaml in-process, its metrics in the registry returned.
+func group(t *testing.T, yaml string) (*prometheus.Registry, func() error) {
+	reg := prometheus.NewRegistry()
+	return reg, testkit.Run(t, testkit.Parse(t, yaml), alerts.RunWith(reg))
+}
+
+// metric is the sum of the samples of the metric name whose labels include labels.
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if hasLabels(m.GetLabel(), labels) {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func hasLabels(got []*dto.LabelPair, want map[string]string) bool {
+	n := 0
+	for _, l := range got {
+		if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+			n++
+		}
+	}
+	return n == len(want)
+}
+
+// decisions waits until the group has committed n decisions on notices of the keyed topic
+// (each batch counts its outcomes when it commits), and returns them by outcome. What the
+// group will post follows from them: this is the positive signal before a check that
+// something was not posted.
+func decisions(t *testing.T, reg *prometheus.Registry, prefix string, n int) map[string]int {
+	t.Helper()
+	keyed := map[string]string{"topic": alerts.Keyed(prefix)}
+	eventually(t, 60*time.Second, fmt.Sprintf("%d decisions committed", n), func() bool {
+		return metric(t, reg, "bridge_consumer_processed_total", keyed) >= float64(n)
+	})
+	out := map[string]int{}
+	for _, o := range []string{"alerted", "suppressed", "resolved", "ignored", "dead_lettered"} {
+		if v := int(metric(t, reg, "bridge_consumer_processed_total", map[string]string{"topic": alerts.Keyed(prefix), "outcome": o})); v > 0 {
+			out[o] = v
+		}
+	}
+	return out
+}
+
+// sent waits until Slack accepted n messages of kind from the group.
+func sent(t *testing.T, reg *prometheus.Registry, kind string, n int) {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("%d %s messages sent", n, kind), func() bool {
+		return metric(t, reg, "bridge_alerts_sent_total", map[string]string{"kind": kind}) >= float64(n)
+	})
+}
+
+// at is ev received at t.
+func at(ev *event.Event, t time.Time) *event.Event {
+	ev.ReceivedAt, ev.OccurredAt = t, t
+	return ev
+}
+
+// committed is the sum of group's committed offsets on topic.
+func committed(t *testing.T, brokers []string, group, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	if err != nil {
+		return -1
+	}
+	var sum int64
+	for _, o := range offs[topic] {
+		sum += o.At
+	}
+	return sum
+}
+
+// waitDecided waits until the group has committed n notices of the keyed topic: their
+// decisions are then in the state topic.
+func waitDecided(t *testing.T, brokers []string, prefix string, n int64) {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("%d notices decided", n), func() bool {
+		return committed(t, brokers, prefix+"alerts", alerts.Keyed(prefix)) >= n
+	})
+}
+
+// state reads the group's state topic as a member reads it at an assignment.
+func state(t *testing.T, cfg config.Config) map[alerts.Key]alerts.KeyState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, _, err := alerts.LoadState(ctx, cfg, testkit.Partitions)
+	if err != nil {
+		t.Fatalf("load the state: %v", err)
+	}
+	return st
+}
+
+func key(profile string) alerts.Key {
+	return alerts.Key{Source: "acme", Profile: profile, Platform: "instagram"}
+}
 
 func TestOneAlertPerProfilePerCooldownThenResolved(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	s := newSlack(t, nil)
-	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, s.srv.URL)), alerts.Run)
+	reg, _ := group(t, configYAML(brokers, prefix, s.srv.URL))
 
 	testkit.Produce(t, brokers, prefix, 0, expired("evt_b1", "brand"))
 	testkit.Produce(t, brokers, prefix, 1, expired("evt_b2", "brand"), expired("evt_o1", "other"))
-	eventually(t, 60*time.Second, "an alert for each profile", func() bool {
-		return len(s.posted("Token expired", "brand")) >= 1 && len(s.posted("Token expired", "other")) >= 1
-	})
-	settle()
+	if got := decisions(t, reg, prefix, 3); got["alerted"] != 2 || got["suppressed"] != 1 {
+		t.Fatalf("decisions %v: want 2 alerted (brand, other) and 1 suppressed (brand's second expiry)", got)
+	}
+	sent(t, reg, "alert", 2)
 	if n := len(s.posted("Token expired", "brand")); n != 1 {
 		t.Fatalf("%d alerts for brand after two expiries inside the cool-down, want 1", n)
 	}
@@ -154,10 +296,15 @@ func TestOneAlertPerProfilePerCooldownThenResolved(t *testing.T) {
 
 	testkit.Produce(t, brokers, prefix, 2, published("evt_p1", "brand"))
 	testkit.Produce(t, brokers, prefix, 0, published("evt_p2", "brand"))
-	eventually(t, 60*time.Second, "brand resolved", func() bool { return len(s.posted("Resolved", "brand")) >= 1 })
-	testkit.Produce(t, brokers, prefix, 1, expired("evt_b3", "brand")) // after the resolution: cool-down over
-	eventually(t, 60*time.Second, "a new alert for brand", func() bool { return len(s.posted("Token expired", "brand")) == 2 })
-	settle()
+	if got := decisions(t, reg, prefix, 5); got["resolved"] != 1 || got["ignored"] != 1 {
+		t.Fatalf("decisions %v: want 1 resolved and 1 ignored (the second publish)", got)
+	}
+	testkit.Produce(t, brokers, prefix, 1, at(expired("evt_b3", "brand"), time.Now().Add(time.Second))) // after the resolution: cool-down over
+	if got := decisions(t, reg, prefix, 6); got["alerted"] != 3 {
+		t.Fatalf("decisions %v: want brand alerted again after its resolution", got)
+	}
+	sent(t, reg, "alert", 3)
+	sent(t, reg, "resolution", 1)
 	if n := len(s.posted("Resolved", "brand")); n != 1 {
 		t.Errorf("%d resolutions for brand, want 1", n)
 	}
@@ -180,23 +327,31 @@ func checkButton(t *testing.T, m message, url string) {
 func TestCooldownSurvivesRestart(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	s := newSlack(t, nil)
-	cfg := testkit.Parse(t, config(brokers, prefix, s.srv.URL))
-	stop := testkit.Run(t, cfg, alerts.Run)
+	yaml := configYAML(brokers, prefix, s.srv.URL)
+	reg, stop := group(t, yaml)
 	testkit.Produce(t, brokers, prefix, 0, expired("evt_r1", "restart"))
-	eventually(t, 60*time.Second, "the alert", func() bool { return len(s.posted("restart")) == 1 })
+	sent(t, reg, "alert", 1)
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 
-	testkit.Run(t, cfg, alerts.Run)
+	reg, _ = group(t, yaml)
 	testkit.Produce(t, brokers, prefix, 2, expired("evt_r2", "restart"), expired("evt_x1", "fresh"))
-	eventually(t, 60*time.Second, "the other profile's alert", func() bool { return len(s.posted("fresh")) == 1 })
-	settle()
+	if got := decisions(t, reg, prefix, 2); got["alerted"] != 1 || got["suppressed"] != 1 {
+		t.Fatalf("decisions after the restart %v: want fresh alerted, restart suppressed", got)
+	}
+	sent(t, reg, "alert", 1)
 	if n := len(s.posted("restart")); n != 1 {
 		t.Errorf("%d alerts for the profile across the restart, want 1", n)
 	}
+	if n := len(s.posted("fresh")); n != 1 {
+		t.Errorf("%d alerts for the other profile, want 1", n)
+	}
 }
 
+// TestSlackFailuresAreRetriedWithoutBlockingOthers: Slack answers one key's alert 429
+// once, then 503 three times. The alert is retried until it goes, the other key's is not
+// held behind it, and the 429's Retry-After holds back every message to the webhook.
 func TestSlackFailuresAreRetriedWithoutBlockingOthers(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	var mu sync.Mutex
@@ -213,11 +368,10 @@ func TestSlackFailuresAreRetriedWithoutBlockingOthers(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, s.srv.URL)), alerts.Run)
+	reg, _ := group(t, configYAML(brokers, prefix, s.srv.URL))
 	testkit.Produce(t, brokers, prefix, 0, expired("evt_d1", "down"), expired("evt_u1", "up"))
 
-	eventually(t, 60*time.Second, "the failing profile's alert after Slack recovers", func() bool { return len(s.posted("down")) == 1 })
-	settle()
+	sent(t, reg, "alert", 2)
 	up, down := s.posted("up"), s.posted("down")
 	if len(up) != 1 || len(down) != 1 {
 		t.Fatalf("alerts: up %d, down %d; want one each, none dropped or doubled", len(up), len(down))
@@ -230,12 +384,76 @@ func TestSlackFailuresAreRetriedWithoutBlockingOthers(t *testing.T) {
 	if downFails != 4 {
 		t.Errorf("slack refused down's alert %d times, want 4", downFails)
 	}
+	// The next try of the refused message is sent only once the 429 has arrived and its
+	// Retry-After has passed. (That every key waits with it is shown on fake time, without
+	// the network's races, by TestSlackRateIsPerWebhook.)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var limited time.Time
+	for _, a := range s.answered {
+		if a.status == http.StatusTooManyRequests {
+			limited = a.at
+		}
+	}
+	for _, m := range s.all {
+		if strings.Contains(m.Text, "down") && m.at.After(limited) && m.at.Before(limited.Add(time.Second)) {
+			t.Errorf("down's alert tried again %s after the 429 that asked for 1 s", m.at.Sub(limited))
+		}
+	}
+}
+
+// TestRefusedBlocksDoNotBlockTheKey: Slack refuses a message with blocks (invalid_blocks,
+// as for a reconnect link it will not take in a button). The key's alert goes as text
+// only, and its resolution after it: nothing waits forever behind the refusal.
+func TestRefusedBlocksDoNotBlockTheKey(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	s := newSlack(t, func(m message, _ int) int {
+		if strings.Contains(m.Text, "badlink") && m.Blocks != nil {
+			return http.StatusBadRequest
+		}
+		return http.StatusOK
+	})
+	testkit.Run(t, testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
+	bad := expired("evt_bad", "badlink")
+	bad.ReconnectURL = testkit.Str("https://app.example.com/reconnect?next=|<x>")
+	testkit.Produce(t, brokers, prefix, 0, bad)
+	eventually(t, 60*time.Second, "badlink's alert, as text only", func() bool { return len(s.posted("Token expired", "badlink")) == 1 })
+	if m := s.posted("Token expired", "badlink")[0]; m.Blocks != nil || !strings.Contains(m.Text, "https://app.example.com/reconnect?next=|&lt;x&gt;") {
+		t.Errorf("text-only alert %q (blocks %v): want the reconnect link in the text, escaped", m.Text, m.Blocks)
+	}
+	testkit.Produce(t, brokers, prefix, 1, at(published("evt_badp", "badlink"), time.Now().Add(time.Second)))
+	eventually(t, 60*time.Second, "badlink's resolution", func() bool { return len(s.posted("Resolved", "badlink")) == 1 })
+}
+
+// TestGroupGivesUpWhatSlackRefusesForGood: Slack refuses every form of one key's messages
+// (410, a channel archived). Each is tried with blocks and as text, then given up
+// (counted), and the key's next message goes: none is retried forever.
+func TestGroupGivesUpWhatSlackRefusesForGood(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	s := newSlack(t, func(m message, _ int) int {
+		if strings.Contains(m.Text, "archived") {
+			return http.StatusGone
+		}
+		return http.StatusOK
+	})
+	reg, _ := group(t, configYAML(brokers, prefix, s.srv.URL))
+	testkit.Produce(t, brokers, prefix, 0, expired("evt_g1", "archived"))
+	eventually(t, 60*time.Second, "the alert given up", func() bool {
+		return metric(t, reg, "bridge_alerts_given_up_total", map[string]string{"kind": "alert"}) == 1
+	})
+	testkit.Produce(t, brokers, prefix, 1, at(published("evt_g2", "archived"), time.Now().Add(time.Second)))
+	eventually(t, 60*time.Second, "the resolution given up", func() bool {
+		return metric(t, reg, "bridge_alerts_given_up_total", nil) == 2
+	})
+	if a, r := len(s.tried("Token expired", "archived")), len(s.tried("Resolved", "archived")); a != 2 || r != 2 {
+		t.Errorf("slack got %d tries of the alert and %d of the resolution, want 2 each (blocks, then text only)", a, r)
+	}
 }
 
 func TestUndecodableValuesAreDeadLettered(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	s := newSlack(t, nil)
-	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, s.srv.URL)), alerts.Run)
+	testkit.Run(t, testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
 	topic := event.Topic(prefix, event.PostTokenExpired)
 	testkit.ProduceRecords(t, brokers,
 		&kgo.Record{Topic: topic, Key: []byte("garbage"), Value: []byte("{not avro}")},
@@ -268,6 +486,67 @@ func TestWholeValuesInTheKeyedTopicAreDecided(t *testing.T) {
 	r := &kgo.Record{Topic: alerts.Keyed(prefix), Key: []byte(`["acme","legacy","instagram"]`), Value: value}
 	r.Partition = int32(kgo.StickyKeyPartitioner(nil).ForTopic(r.Topic).Partition(r, testkit.Partitions))
 	testkit.ProduceRecords(t, brokers, r)
-	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, s.srv.URL)), alerts.Run)
+	testkit.Run(t, testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
 	eventually(t, 60*time.Second, "the alert of the whole value", func() bool { return len(s.posted("Token expired", "legacy")) == 1 })
+}
+
+// TestPublishDecidedBeforeItsExpiryIsNotAlerted: an expiry and the publish that follows it
+// travel in two topics, so the publish may be decided first (here it is produced first,
+// and decided before the expiry is produced). The expiry must not raise an alert the
+// publish already answered: nothing would ever resolve it.
+func TestPublishDecidedBeforeItsExpiryIsNotAlerted(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	s := newSlack(t, nil)
+	cfg := testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL))
+	testkit.Run(t, cfg, alerts.Run)
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+
+	testkit.Produce(t, brokers, prefix, 0, at(published("evt_p1", "caught_up"), t0.Add(time.Minute)))
+	waitDecided(t, brokers, prefix, 1)
+	testkit.Produce(t, brokers, prefix, 1, at(expired("evt_e1", "caught_up"), t0))
+	waitDecided(t, brokers, prefix, 2)
+	if a := state(t, cfg)[key("caught_up")].Alert; a != nil {
+		t.Fatalf("alert %s raised for an expiry received before a publish already decided: it is never resolved", a.ID)
+	}
+	if n := len(s.posted("caught_up")); n != 0 {
+		t.Errorf("%d messages for caught_up, want none", n)
+	}
+}
+
+// TestStateTopicIsCreatedToCompactWithinAnHour: what a load reads is the live keys plus
+// what compaction has not cleaned: the segment being written and young tombstones, an hour
+// of each as the group creates the topic (Kafka's defaults are a week and a day).
+func TestStateTopicIsCreatedToCompactWithinAnHour(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	s := newSlack(t, nil)
+	testkit.Run(t, testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
+	testkit.Produce(t, brokers, prefix, 0, expired("evt_c1", "compact"))
+	eventually(t, 60*time.Second, "the alert: the group made its topics", func() bool { return len(s.posted("compact")) == 1 })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, alerts.State(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(alerts.State(prefix), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"cleanup.policy": "compact", "segment.ms": "3600000", "delete.retention.ms": "3600000"}
+	for _, c := range rc.Configs {
+		if w, ok := want[c.Key]; ok {
+			if c.MaybeValue() != w {
+				t.Errorf("%s = %s, want %s", c.Key, c.MaybeValue(), w)
+			}
+			delete(want, c.Key)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("configs not described: %v", want)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/consumers"
@@ -19,31 +20,62 @@ import (
 type handler struct {
 	keyed, state, dlq string // topics
 	cooldown          time.Duration
+	forgetAfter       time.Duration // how long a settled key's state outlives its last event
+	sweepEvery        time.Duration // of stream time, between two looks for forgettable keys
 	dec               *schemas.Reader
 	holds             *consumers.Holds
 	metrics           *consumers.Metrics
 	log               *slog.Logger
 	parts             *parts
+	loads             prometheus.Histogram // state loads' durations
 	deliver           *deliverer
-	keyedN            int                           // partitions of the keyed and state topics
-	hash              kgo.TopicPartitioner          // the Kafka default, murmur2 of the key; safe for concurrent use with a key
-	pending           map[*partition]map[Key]*Alert // decisions of the open batch
+	keyedN            int                     // partitions of the keyed and state topics
+	hash              kgo.TopicPartitioner    // the Kafka default, murmur2 of the key; safe for concurrent use with a key
+	pending           map[*partition]*changes // decisions of the open batch
 }
 
+// batch is what handling needs of the open transaction: consumers.Tx, and holding a
+// partition. The model test drives the handler through it without Kafka.
+type batch interface {
+	Produce(ctx context.Context, r *kgo.Record)
+	Count(topic, outcome string)
+	CountDeadLettered(reason string)
+	Hold(r *kgo.Record, until time.Time)
+}
+
+// txBatch is the batch of a consumers.Loop.
+type txBatch struct {
+	*consumers.Tx
+	holds *consumers.Holds
+}
+
+func (b txBatch) Hold(r *kgo.Record, until time.Time) { b.holds.Hold(b.Client(), r, until) }
+
 // holdRetry is how long a partition waits when a record cannot be handled for a passing
-// reason (the schema registry unreachable).
+// reason (the schema registry unreachable, the partition's state not loaded).
 const holdRetry = time.Second
 
-// Handle re-keys each input partition's records in a goroutine of its own (decoding them is
+// Handle handles a batch of a consumers.Loop.
+func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) error {
+	return h.handle(ctx, txBatch{Tx: tx, holds: h.holds}, fs)
+}
+
+// handle re-keys each input partition's records in a goroutine of its own (decoding them is
 // most of the batch's work, and each partition's records keep their order), and decides
 // the keyed partitions' one partition after another, as they share the batch's pending
-// decisions.
-func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) error {
-	h.pending = map[*partition]map[Key]*Alert{}
+// decisions. A keyed partition's changed keys are written to the state topic once each,
+// after its records are decided and its forgettable keys found.
+func (h *handler) handle(ctx context.Context, tx batch, fs kgo.Fetches) error {
+	h.pending = map[*partition]*changes{}
 	var wg sync.WaitGroup
 	fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if fp.Topic == h.keyed {
-			h.decideAll(ctx, tx, h.parts.get(fp.Partition), fp.Records)
+			p := h.parts.get(fp.Partition)
+			h.decideAll(ctx, tx, p, fp.Records)
+			if c := h.pending[p]; c != nil {
+				h.sweep(p, c)
+				h.write(ctx, tx, p, c)
+			}
 			return
 		}
 		wg.Add(1)
@@ -58,11 +90,11 @@ func (h *handler) Handle(ctx context.Context, tx *consumers.Tx, fs kgo.Fetches) 
 
 // forwardAll re-keys one input partition's records, up to the first that cannot be handled
 // yet, which it holds.
-func (h *handler) forwardAll(ctx context.Context, tx *consumers.Tx, rs []*kgo.Record) {
+func (h *handler) forwardAll(ctx context.Context, tx batch, rs []*kgo.Record) {
 	var ev event.Event // reused: each decode replaces it whole
 	for _, r := range rs {
 		if !h.forward(ctx, tx, r, &ev) {
-			h.holds.Hold(tx.Client(), r, time.Now().Add(holdRetry))
+			tx.Hold(r, time.Now().Add(holdRetry))
 			return
 		}
 	}
@@ -70,10 +102,10 @@ func (h *handler) forwardAll(ctx context.Context, tx *consumers.Tx, rs []*kgo.Re
 
 // decideAll decides one keyed partition's records, whose state is p (nil while it is not
 // loaded), up to the first that cannot be handled yet, which it holds.
-func (h *handler) decideAll(ctx context.Context, tx *consumers.Tx, p *partition, rs []*kgo.Record) {
+func (h *handler) decideAll(ctx context.Context, tx batch, p *partition, rs []*kgo.Record) {
 	for _, r := range rs {
 		if p == nil || !h.decideRecord(ctx, tx, p, r) {
-			h.holds.Hold(tx.Client(), r, time.Now().Add(holdRetry))
+			tx.Hold(r, time.Now().Add(holdRetry))
 			return
 		}
 	}
@@ -82,7 +114,7 @@ func (h *handler) decideAll(ctx context.Context, tx *consumers.Tx, p *partition,
 // forward re-keys an input record into the keyed topic, as a notice on the partition of its
 // key, or reports that it cannot be handled yet. A record of a type the group does not
 // decide on goes no further.
-func (h *handler) forward(ctx context.Context, tx *consumers.Tx, r *kgo.Record, ev *event.Event) bool {
+func (h *handler) forward(ctx context.Context, tx batch, r *kgo.Record, ev *event.Event) bool {
 	if err := h.dec.DecodeWithoutRaw(r.Value, ev); err != nil {
 		return h.undecodable(ctx, tx, r, err)
 	}
@@ -99,12 +131,12 @@ func (h *handler) forward(ctx context.Context, tx *consumers.Tx, r *kgo.Record, 
 }
 
 // decideRecord decides one keyed record, or reports that it cannot be handled yet.
-func (h *handler) decideRecord(ctx context.Context, tx *consumers.Tx, p *partition, r *kgo.Record) bool {
+func (h *handler) decideRecord(ctx context.Context, tx batch, p *partition, r *kgo.Record) bool {
 	n, err := h.notice(r)
 	if err != nil {
 		return h.undecodable(ctx, tx, r, err)
 	}
-	h.decide(ctx, tx, p, r, &n)
+	h.decide(tx, p, r, &n)
 	return true
 }
 
@@ -128,7 +160,7 @@ func (h *handler) notice(r *kgo.Record) (notice, error) {
 
 // undecodable dead-letters r when err means its value will never decode, and reports
 // whether r is handled; after a passing failure (the registry unreachable) it is not.
-func (h *handler) undecodable(ctx context.Context, tx *consumers.Tx, r *kgo.Record, err error) bool {
+func (h *handler) undecodable(ctx context.Context, tx batch, r *kgo.Record, err error) bool {
 	if !errors.Is(err, errBadNotice) && !consumers.Undecodable(err) {
 		h.log.Warn("decode failed; partition held", "topic", r.Topic, "partition", r.Partition, "err", err)
 		return false
@@ -137,44 +169,105 @@ func (h *handler) undecodable(ctx context.Context, tx *consumers.Tx, r *kgo.Reco
 	return true
 }
 
-// decide applies a notice to its key's alert; a change is written to the state topic in
-// this batch's transaction, and its message posted once the transaction commits.
-func (h *handler) decide(ctx context.Context, tx *consumers.Tx, p *partition, r *kgo.Record, n *notice) {
-	cur := h.current(p, n.Key)
-	var next *Alert
-	changed, outcome := false, "ignored"
+// decide applies a notice to its key's state as the batch left it. The changes are
+// written to the state topic in this batch's transaction, and the messages they owe
+// posted once it commits.
+func (h *handler) decide(tx batch, p *partition, r *kgo.Record, n *notice) {
+	c := h.changesOf(p)
+	e := c.entry(p, n.Key)
+	if n.ReceivedAt.After(c.stream) {
+		c.stream = n.ReceivedAt
+	}
+	outcome := "ignored"
 	switch n.Type {
 	case event.PostTokenExpired:
-		next, changed = expire(cur, n, h.cooldown)
-		outcome = pick(changed, "alerted", "suppressed")
+		next, alerted := expire(e.alert, e.last, n, h.cooldown)
+		outcome = pick(alerted, "alerted", "suppressed")
+		e.setAlert(next, alerted)
 	case event.PostPublished:
-		next, changed = publish(cur, n)
-		outcome = pick(changed, "resolved", "ignored")
+		next, resolved, last := publish(e.alert, e.last, n)
+		outcome = pick(resolved, "resolved", "ignored")
+		e.setAlert(next, resolved)
+		e.setLast(last, last.At.After(e.last.At))
 	}
 	tx.Count(r.Topic, outcome)
-	if !changed {
-		return
+	if outcome != "ignored" && outcome != "suppressed" {
+		h.log.Debug("decided", "outcome", outcome, "event_id", n.ID, "source", n.Key.Source, "profile", n.Key.Profile, "platform", n.Key.Platform,
+			"origin_topic", n.Origin.Topic, "origin_partition", n.Origin.Partition, "origin_offset", n.Origin.Offset)
 	}
-	h.log.Debug("decided", "outcome", outcome, "event_id", n.ID, "source", n.Key.Source, "profile", n.Key.Profile, "platform", n.Key.Platform,
-		"origin_topic", n.Origin.Topic, "origin_partition", n.Origin.Partition, "origin_offset", n.Origin.Offset)
-	if h.pending[p] == nil {
-		h.pending[p] = map[Key]*Alert{}
-	}
-	h.pending[p][n.Key] = next
-	tx.Produce(ctx, &kgo.Record{Topic: h.state, Partition: p.id, Key: n.Key.stateKey(kindAlert), Value: mustJSON(next)})
 }
 
-// current is k's alert as this batch left it, else as committed.
-func (h *handler) current(p *partition, k Key) *Alert {
-	if a, ok := h.pending[p][k]; ok {
-		return a
+func (h *handler) changesOf(p *partition) *changes {
+	c := h.pending[p]
+	if c == nil {
+		c = &changes{keys: map[Key]*entry{}}
+		h.pending[p] = c
 	}
+	return c
+}
+
+// sweep marks p's forgettable keys forgotten in c, when p's stream time moved on by
+// sweepEvery since the last sweep: a look at every key, so not at every batch.
+func (h *handler) sweep(p *partition, c *changes) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.alerts[k]
+	now := p.stream
+	if c.stream.After(now) {
+		now = c.stream
+	}
+	if now.Sub(p.swept) < h.sweepEvery {
+		return
+	}
+	c.swept = now
+	p.eachKey(c, func(k Key) {
+		e := c.keys[k]
+		if e == nil {
+			e = &entry{alert: p.alerts[k], last: p.published[k]}
+		}
+		if forgettable(e.alert, e.last, p.deliveries[k], now, h.forgetAfter) {
+			c.keys[k] = &entry{forgotten: true}
+		}
+	})
 }
 
-func (h *handler) deadLetter(ctx context.Context, tx *consumers.Tx, r *kgo.Record, reason string) {
+// write produces the records of c's keys to p's state partition: the alert and publish
+// records a decision changed, or tombstones for every record of a forgotten key.
+func (h *handler) write(ctx context.Context, tx batch, p *partition, c *changes) {
+	for _, r := range h.records(p, c) {
+		tx.Produce(ctx, r)
+	}
+}
+
+// records are the state records of c's keys (a produce may block: not under p.mu).
+func (h *handler) records(p *partition, c *changes) []*kgo.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*kgo.Record
+	add := func(k Key, kind string, v []byte) {
+		out = append(out, &kgo.Record{Topic: h.state, Partition: p.id, Key: k.stateKey(kind), Value: v})
+	}
+	for k, e := range c.keys {
+		switch {
+		case e.forgotten:
+			has := [...]bool{p.alerts[k] != nil, !p.published[k].At.IsZero(), p.hasDelivery(k)}
+			for i, kind := range [...]string{kindAlert, kindPublish, kindDelivery} {
+				if has[i] {
+					add(k, kind, nil) // a tombstone
+				}
+			}
+		default:
+			if e.alertSet {
+				add(k, kindAlert, mustJSON(e.alert))
+			}
+			if e.lastSet {
+				add(k, kindPublish, mustJSON(e.last))
+			}
+		}
+	}
+	return out
+}
+
+func (h *handler) deadLetter(ctx context.Context, tx batch, r *kgo.Record, reason string) {
 	tx.Produce(ctx, consumers.DeadLetter(r, h.dlq, reason))
 	tx.CountDeadLettered("undecodable")
 	tx.Count(r.Topic, "dead_lettered")
@@ -185,13 +278,8 @@ func (h *handler) deadLetter(ctx context.Context, tx *consumers.Tx, r *kgo.Recor
 // messages they owe; after an abort they are forgotten, as the records are polled again.
 func (h *handler) Ended(committed bool) {
 	if committed {
-		for p, decided := range h.pending {
-			p.mu.Lock()
-			for k, a := range decided {
-				p.alerts[k] = a
-				h.deliver.kick(p, k)
-			}
-			p.mu.Unlock()
+		for p, c := range h.pending {
+			p.commit(c, h.deliver)
 		}
 	}
 	h.pending = nil

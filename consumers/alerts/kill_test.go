@@ -29,7 +29,7 @@ func TestKilledWhileSendingRepeatsOnceMarked(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	yaml := config(brokers, prefix, s.srv.URL)
+	yaml := configYAML(brokers, prefix, s.srv.URL)
 	proc := testkit.Child(t, yaml)
 	testkit.Produce(t, brokers, prefix, 0, expired("evt_k1", "killed"))
 	select {
@@ -42,7 +42,11 @@ func TestKilledWhileSendingRepeatsOnceMarked(t *testing.T) {
 	testkit.Child(t, yaml)
 	eventually(t, 90*time.Second, "the alert sent again", func() bool { return len(s.posted("killed")) == 2 })
 	testkit.Produce(t, brokers, prefix, 1, expired("evt_k2", "killed"))
-	settle()
+	waitDecided(t, brokers, prefix, 2)
+	st := state(t, testkit.Parse(t, yaml))[key("killed")]
+	if st.Alert == nil || st.Alert.ID != "evt_k1" || st.Delivery == nil || st.Delivery.Alert != "evt_k1" || st.Delivery.Sending != "" {
+		t.Fatalf("state after the second expiry %+v: want evt_k1's alert, delivered, and nothing being sent", st)
+	}
 	got := s.posted("killed")
 	if len(got) != 2 {
 		t.Fatalf("%d alerts, want 2: the one whose answer was lost, and its marked repeat", len(got))
@@ -52,36 +56,53 @@ func TestKilledWhileSendingRepeatsOnceMarked(t *testing.T) {
 	}
 }
 
-// TestKillsNeverLoseAnAlert kills the consumer at arbitrary moments while alerts for many
-// profiles are being decided and sent, restarting it each time: every profile gets its
-// alert; a profile gets a second one only when a kill left its outcome unknown, and that
-// one is marked.
+// TestKillsNeverLoseAnAlert kills the consumer while alerts for many profiles are being
+// decided and sent (each kill once the running child has posted more), restarting it each
+// time: every profile gets its alert; a profile gets a second one only when a kill left
+// its outcome unknown, and that one is marked.
 func TestKillsNeverLoseAnAlert(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	s := newSlack(t, func(message, int) int {
 		time.Sleep(20 * time.Millisecond) // a little time in flight, for kills to land in
 		return http.StatusOK
 	})
-	yaml := config(brokers, prefix, s.srv.URL)
+	yaml := strings.Replace(configYAML(brokers, prefix, s.srv.URL), "slack_rate: 50", "slack_rate: 10", 1) // seconds of sending, for three kills
 	const n = 30
 	proc := testkit.Child(t, yaml)
 	for i := range n {
 		testkit.Produce(t, brokers, prefix, int32(i%testkit.Partitions), expired(fmt.Sprintf("evt_m%02d", i), fmt.Sprintf("many%02d", i)))
 	}
-	for _, after := range []time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond, 3 * time.Second} {
-		time.Sleep(after)
-		proc.Kill()
-		proc = testkit.Child(t, yaml)
-	}
-	eventually(t, 2*time.Minute, "an alert for every profile", func() bool {
+	all := func() bool {
 		for i := range n {
 			if len(s.posted(fmt.Sprintf("many%02d ", i))) == 0 {
 				return false
 			}
 		}
 		return true
+	}
+	kills := 0
+	for range 3 {
+		before := len(s.tried())
+		eventually(t, 90*time.Second, "the child posting", func() bool { return len(s.tried()) >= before+3 || all() })
+		if all() {
+			break
+		}
+		proc.Kill()
+		kills++
+		proc = testkit.Child(t, yaml)
+	}
+	eventually(t, 2*time.Minute, "an alert for every profile", all)
+	cfg := testkit.Parse(t, yaml)
+	eventually(t, 60*time.Second, "every alert's delivery recorded", func() bool {
+		st := state(t, cfg)
+		for i := range n {
+			d := st[key(fmt.Sprintf("many%02d", i))].Delivery
+			if d == nil || d.Alert != fmt.Sprintf("evt_m%02d", i) || d.Sending != "" {
+				return false
+			}
+		}
+		return true
 	})
-	settle()
 	repeats := 0
 	for i := range n {
 		got := s.posted(fmt.Sprintf("many%02d ", i))
@@ -95,5 +116,8 @@ func TestKillsNeverLoseAnAlert(t *testing.T) {
 			t.Errorf("many%02d: %d alerts, want at most 2", i, len(got))
 		}
 	}
-	t.Logf("3 kills, %d marked repeats among %d profiles", repeats, n)
+	if kills == 0 {
+		t.Error("no kill landed while the child was sending")
+	}
+	t.Logf("%d kills, %d marked repeats among %d profiles", kills, repeats, n)
 }

@@ -58,6 +58,7 @@ func plainJSON(s string) bool {
 // Kinds of state records.
 const (
 	kindAlert    = "alert"
+	kindPublish  = "publish" // the last post.published of the key
 	kindDelivery = "delivery"
 	kindMark     = "mark" // ["mark", partition]: where a load read up to; no state
 )
@@ -87,6 +88,14 @@ type Resolution struct {
 	PostURL string    `json:"post_url,omitempty"`
 }
 
+// Published is the latest post.published of a key (by received_at), resolving or not:
+// an expiry received before it is not alerted, whatever the order the two are processed
+// in. Written in the transaction of the record that moved it.
+type Published struct {
+	ID string    `json:"id"`
+	At time.Time `json:"at"` // when the bridge received it
+}
+
 // Delivery is what Slack accepted for one key. Written by the key's delivery worker only:
 // Sending before each POST, then the message's id once Slack accepted it.
 type Delivery struct {
@@ -97,18 +106,17 @@ type Delivery struct {
 	Sending string `json:"sending,omitempty"`
 }
 
-// expire is the alert after a token expiry, and whether it is a new one to send: not when
-// the key's alert is inside its cool-down and unresolved, nor when the expiry is older than
-// the publish that resolved it, nor for the same event again.
-func expire(cur *Alert, n *notice, cooldown time.Duration) (*Alert, bool) {
+// expire is the alert after a token expiry, and whether it is a new one to send: not for
+// the same event again, nor when the key's alert is inside its cool-down and unresolved,
+// nor when a publish received at or after the expiry was already seen (the profile posts
+// again: the alert would be resolved before it is read).
+func expire(cur *Alert, last Published, n *notice, cooldown time.Duration) (*Alert, bool) {
 	t := n.ReceivedAt
-	if cur != nil {
-		switch {
-		case cur.ID == n.ID,
-			cur.Resolution == nil && t.Before(cur.Until),
-			cur.Resolution != nil && !t.After(cur.Resolution.At):
-			return cur, false
-		}
+	if !t.After(lastPublish(cur, last)) {
+		return cur, false
+	}
+	if cur != nil && (cur.ID == n.ID || cur.Resolution == nil && t.Before(cur.Until)) {
+		return cur, false
 	}
 	return &Alert{
 		ID: n.ID, RaisedAt: t, Until: t.Add(cooldown), Source: n.Key.Source, Provider: n.Provider,
@@ -117,16 +125,64 @@ func expire(cur *Alert, n *notice, cooldown time.Duration) (*Alert, bool) {
 	}, true
 }
 
+// lastPublish is when the latest publish of a key was received: the later of its publish
+// record and its alert's resolution (state written before publish records existed has
+// only the latter).
+func lastPublish(cur *Alert, last Published) time.Time {
+	if cur != nil && cur.Resolution != nil && cur.Resolution.At.After(last.At) {
+		return cur.Resolution.At
+	}
+	return last.At
+}
+
 // publish is the alert after a post.published, and whether it resolves it: the alert is
-// open and the publish was received after the expiry that raised it. Resolving ends the
-// cool-down: the next expiry alerts again.
-func publish(cur *Alert, n *notice) (*Alert, bool) {
-	if cur == nil || cur.Resolution != nil || !n.ReceivedAt.After(cur.RaisedAt) {
-		return cur, false
+// open and the publish was received at or after the expiry that raised it (the same
+// instant counts as after, as in expire). Resolving ends the cool-down: the next expiry
+// alerts again. last is the key's latest publish after this one.
+func publish(cur *Alert, last Published, n *notice) (a *Alert, resolved bool, after Published) {
+	if n.ReceivedAt.After(last.At) {
+		last = Published{ID: n.ID, At: n.ReceivedAt}
+	}
+	if cur == nil || cur.Resolution != nil || n.ReceivedAt.Before(cur.RaisedAt) {
+		return cur, false, last
 	}
 	next := *cur
 	next.Resolution = &Resolution{ID: n.ID, At: n.ReceivedAt, PostID: n.PostID, PostURL: n.PostURL}
-	return &next, true
+	return &next, true, last
+}
+
+// forgettable reports whether a key's state can be deleted when the newest record of its
+// partition was received at now: deleting it changes no decision on a record received
+// after now-horizon, and loses no message. That is: its alert, if any, is resolved (an
+// open alert still owes its resolution); Slack has both messages, or they were given up
+// (nothing owed means no worker is posting, and no Sending mark is left); and its last
+// expiry, cool-down and publish all lie before now-horizon. A record received before
+// that ("late") may be decided without the key's history.
+func forgettable(a *Alert, last Published, d Delivery, now time.Time, horizon time.Duration) bool {
+	if a != nil && a.Resolution == nil {
+		return false
+	}
+	if kind, _ := owed(a, d); kind != "" {
+		return false
+	}
+	return latest(a, last).Before(now.Add(-horizon))
+}
+
+// latest is the last time a key's state speaks of.
+func latest(a *Alert, last Published) time.Time {
+	t := last.At
+	if a == nil {
+		return t
+	}
+	for _, u := range []time.Time{a.RaisedAt, a.Until} {
+		if u.After(t) {
+			t = u
+		}
+	}
+	if a.Resolution != nil && a.Resolution.At.After(t) {
+		t = a.Resolution.At
+	}
+	return t
 }
 
 // message kinds a key may owe Slack.

@@ -14,43 +14,59 @@ func ev(typ, id string, at time.Time) *notice {
 func TestDecisions(t *testing.T) {
 	t0 := time.Date(2026, 5, 8, 12, 0, 0, 0, time.UTC)
 	const cool = time.Hour
-	first, alerted := expire(nil, ev(event.PostTokenExpired, "e1", t0), cool)
+	none := Published{}
+	first, alerted := expire(nil, none, ev(event.PostTokenExpired, "e1", t0), cool)
 	if !alerted || first.Until != t0.Add(cool) {
 		t.Fatalf("first expiry: alerted %v, %+v", alerted, first)
 	}
 	cases := []struct {
 		name string
 		cur  *Alert
+		last Published
 		ev   *notice
 		want bool
 	}{
-		{"same event again", first, ev(event.PostTokenExpired, "e1", t0), false},
-		{"inside the cool-down", first, ev(event.PostTokenExpired, "e2", t0.Add(59*time.Minute)), false},
-		{"after the cool-down", first, ev(event.PostTokenExpired, "e3", t0.Add(cool)), true},
-		{"publish after the expiry resolves", first, ev(event.PostPublished, "p1", t0.Add(time.Minute)), true},
-		{"publish before the expiry does not", first, ev(event.PostPublished, "p0", t0.Add(-time.Minute)), false},
-		{"publish without an alert does nothing", nil, ev(event.PostPublished, "p2", t0), false},
+		{"same event again", first, none, ev(event.PostTokenExpired, "e1", t0), false},
+		{"inside the cool-down", first, none, ev(event.PostTokenExpired, "e2", t0.Add(59*time.Minute)), false},
+		{"after the cool-down", first, none, ev(event.PostTokenExpired, "e3", t0.Add(cool)), true},
+		{"publish after the expiry resolves", first, none, ev(event.PostPublished, "p1", t0.Add(time.Minute)), true},
+		{"publish at the expiry's instant resolves", first, none, ev(event.PostPublished, "p1", t0), true},
+		{"publish before the expiry does not", first, none, ev(event.PostPublished, "p0", t0.Add(-time.Minute)), false},
+		{"publish without an alert does nothing", nil, none, ev(event.PostPublished, "p2", t0), false},
+		{"expiry before a publish already seen", nil, Published{ID: "p3", At: t0.Add(time.Minute)}, ev(event.PostTokenExpired, "e4", t0), false},
+		{"expiry at a publish's instant", nil, Published{ID: "p3", At: t0}, ev(event.PostTokenExpired, "e4", t0), false},
+		{"expiry after the last publish", nil, Published{ID: "p3", At: t0}, ev(event.PostTokenExpired, "e4", t0.Add(time.Second)), true},
 	}
 	for _, c := range cases {
 		var got bool
 		if c.ev.Type == event.PostPublished {
-			_, got = publish(c.cur, c.ev)
+			_, got, _ = publish(c.cur, c.last, c.ev)
 		} else {
-			_, got = expire(c.cur, c.ev, cool)
+			_, got = expire(c.cur, c.last, c.ev, cool)
 		}
 		if got != c.want {
 			t.Errorf("%s: changed %v, want %v", c.name, got, c.want)
 		}
 	}
-	resolved, _ := publish(first, ev(event.PostPublished, "p1", t0.Add(time.Minute)))
-	if _, again := publish(resolved, ev(event.PostPublished, "p3", t0.Add(2*time.Minute))); again {
+	resolved, _, last := publish(first, none, ev(event.PostPublished, "p1", t0.Add(time.Minute)))
+	if last.ID != "p1" {
+		t.Errorf("last publish after p1: %+v", last)
+	}
+	if _, again, _ := publish(resolved, last, ev(event.PostPublished, "p3", t0.Add(2*time.Minute))); again {
 		t.Error("a second publish resolved again")
 	}
-	if _, a := expire(resolved, ev(event.PostTokenExpired, "e4", t0.Add(2*time.Minute)), cool); !a {
+	if _, a := expire(resolved, last, ev(event.PostTokenExpired, "e4", t0.Add(2*time.Minute)), cool); !a {
 		t.Error("an expiry after the resolution, inside the old cool-down, did not alert: resolving ends it")
 	}
-	if _, a := expire(resolved, ev(event.PostTokenExpired, "e5", t0.Add(30*time.Second)), cool); a {
-		t.Error("an expiry older than the resolution alerted")
+	if _, a := expire(resolved, none, ev(event.PostTokenExpired, "e5", t0.Add(30*time.Second)), cool); a {
+		t.Error("an expiry older than the resolution alerted (state without a publish record)")
+	}
+	_, _, later := publish(resolved, last, ev(event.PostPublished, "p4", t0.Add(3*time.Hour)))
+	if _, a := expire(resolved, later, ev(event.PostTokenExpired, "e6", t0.Add(2*time.Hour)), cool); a {
+		t.Error("an expiry older than the last publish, after the resolution, alerted")
+	}
+	if _, _, l := publish(nil, later, ev(event.PostPublished, "p0", t0)); l != later {
+		t.Errorf("an older publish moved the last publish back: %+v", l)
 	}
 }
 

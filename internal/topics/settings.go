@@ -39,6 +39,10 @@ func settingsFor(k config.Kafka, brokers int, log *slog.Logger) (settings, error
 	return s, nil
 }
 
+// compactedSegmentMS is how long a compacted topic writes a segment before compaction may
+// clean it, and how long a tombstone outlives its cleaning: an hour.
+const compactedSegmentMS = 3600000
+
 // request returns the creation of t.
 func (s settings) request(t Topic) kmsg.CreateTopicsRequestTopic {
 	rt := kmsg.NewCreateTopicsRequestTopic()
@@ -52,7 +56,13 @@ func (s settings) request(t Topic) kmsg.CreateTopicsRequestTopic {
 	}
 	switch {
 	case t.Compact:
+		// A compacted topic is state read whole by its owner (alerts, poll cursors, redrive
+		// markers). Compaction never cleans the segment being written and keeps a tombstone
+		// for delete.retention.ms: an hour of each, not Kafka's week and day, so that what a
+		// load reads stays near the keys alive.
 		config("cleanup.policy", "compact")
+		config("segment.ms", strconv.Itoa(compactedSegmentMS))
+		config("delete.retention.ms", strconv.Itoa(compactedSegmentMS))
 	case s.retention > 0:
 		config("retention.ms", strconv.FormatInt(s.retention.Milliseconds(), 10))
 	}
