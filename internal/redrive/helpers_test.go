@@ -22,20 +22,25 @@ import (
 // testPartitions is the partition count of the topics tests create.
 const testPartitions = 2
 
-// testConfig is a valid configuration on brokers with prefix, one source of each preset
+// testConfig is a valid configuration on brokers with prefix, with a source of each preset
 // the quarantine tests use.
 func testConfig(t testing.TB, brokers []string, prefix string) config.Config {
 	t.Helper()
+	cfg, err := newConfig(brokers, prefix)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+func newConfig(brokers []string, prefix string) (config.Config, error) {
 	cfg := config.Default()
 	cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix, cfg.Kafka.Partitions = brokers, prefix, testPartitions
 	cfg.Sources = []config.Source{
 		{Name: "codiv", Provider: "codivupload", Secrets: []string{"codiv-secret"}},
 		{Name: "acme", Provider: "standard-webhooks", Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	return cfg
+	return cfg, cfg.Validate()
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -122,6 +127,17 @@ func produceTxn(t testing.TB, brokers []string, commit bool, rs ...*kgo.Record) 
 // knows when it is done.
 func readTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
+	return readToEnd(t, brokers, topic, kgo.ReadCommitted())
+}
+
+// uncommitted counts the records of topic, committed or not (control records aside).
+func uncommitted(t testing.TB, brokers []string, topic string) int {
+	t.Helper()
+	return len(readToEnd(t, brokers, topic, kgo.ReadUncommitted()))
+}
+
+func readToEnd(t testing.TB, brokers []string, topic string, level kgo.IsolationLevel) []*kgo.Record {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ends, err := kadm.NewClient(client(t, brokers)).ListEndOffsets(ctx, topic)
@@ -135,7 +151,7 @@ func readTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
 		}
 	})
 	cl := client(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+		kgo.FetchIsolationLevel(level), kgo.KeepControlRecords())
 	var out []*kgo.Record
 	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
@@ -143,10 +159,14 @@ func readTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
 			t.Fatalf("reading %s: %d partitions not read to their end %v", topic, len(left), left)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := left[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
 			if !r.Attrs.IsControl() {
 				out = append(out, r)
 			}
-			if end, ok := left[r.Partition]; ok && r.Offset >= end-1 {
+			if r.Offset >= end-1 {
 				delete(left, r.Partition)
 			}
 		})

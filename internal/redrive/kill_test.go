@@ -1,0 +1,94 @@
+package redrive
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/kafkatest"
+)
+
+// seedMany writes n dead-letter records, in committed transactions of 50.
+func seedMany(t *testing.T, brokers []string, prefix string, n int) {
+	t.Helper()
+	var ids, codes []string
+	for i := range n {
+		ids, codes = append(ids, fmt.Sprintf("evt_%03d", i)), append(codes, "timeout")
+	}
+	for i := 0; i < n; i += 50 {
+		seedDLQ(t, brokers, prefix, ids[i:min(n, i+50)], codes[i:min(n, i+50)])
+	}
+}
+
+func childEnv(brokers []string, prefix string, batch int, pause int) []string {
+	return []string{envBrokers + "=" + strings.Join(brokers, ","), envPrefix + "=" + prefix,
+		fmt.Sprintf("%s=%d", envBatch, batch), fmt.Sprintf("%s=%d", envPause, pause)}
+}
+
+// TestRedriveTwoProcessesAtOnce starts two redrive processes at the same moment over the
+// same dead-letter topic, in small batches so that their runs overlap. Whichever way they
+// interleave, each record is moved once; a process that the other took over exits with
+// ErrTakenOver, and what the two report redriven adds up to the records.
+func TestRedriveTwoProcessesAtOnce(t *testing.T) {
+	if !kafkatest.Real() {
+		t.Skip("processes of their own need the shared real broker (BRIDGE_TEST_KAFKA)")
+	}
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	const n = 300
+	seedMany(t, brokers, prefix, n)
+	env := childEnv(brokers, prefix, 10, 0)
+	a, b := startChild(t, "redrive", env...), startChild(t, "redrive", env...)
+	total, takenOver := 0, 0
+	for _, p := range []*proc{a, b} {
+		var res Result
+		if err := json.Unmarshal([]byte(p.line(t)), &res); err != nil {
+			t.Fatal(err)
+		}
+		switch code := p.wait(t); code {
+		case 0:
+		case exitTakenOver:
+			takenOver++
+		default:
+			t.Fatalf("a redrive exited %d", code)
+		}
+		total += res.Redriven
+	}
+	t.Logf("redriven in all %d, runs taken over %d", total, takenOver)
+	if total != n {
+		t.Errorf("the two runs report %d redriven, want %d", total, n)
+	}
+	assertOnce(t, brokers, prefix, n)
+}
+
+// TestRedriveKilledMidway SIGKILLs a redrive while its second batch's transaction is open
+// (its moves and marks produced, not committed), then runs another: the first batch stays
+// redriven, the open one is aborted at once by the new run's taking the id, and the new
+// run redrives the rest: each record is in the retry topic once. Before the second run,
+// the killed run's uncommitted moves are in the log, so the kill did land midway.
+func TestRedriveKilledMidway(t *testing.T) {
+	if !kafkatest.Real() {
+		t.Skip("processes of their own need the shared real broker (BRIDGE_TEST_KAFKA)")
+	}
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	const n, batch = 40, 10
+	seedMany(t, brokers, prefix, n)
+	p := startChild(t, "redrive", childEnv(brokers, prefix, batch, 2)...)
+	if l := p.line(t); l != "paused" {
+		t.Fatalf("child said %q, want paused", l)
+	}
+	p.kill()
+	if got := uncommitted(t, brokers, event.RetryTopic(prefix, 1)); got != 2*batch {
+		t.Fatalf("the retry topic holds %d records before the rerun, want %d (one committed batch, one open)", got, 2*batch)
+	}
+	again := startChild(t, "redrive", childEnv(brokers, prefix, batch, 0)...)
+	var res Result
+	if err := json.Unmarshal([]byte(again.line(t)), &res); err != nil {
+		t.Fatal(err)
+	}
+	if code := again.wait(t); code != 0 || res != (Result{Redriven: n - batch, Skipped: batch}) {
+		t.Fatalf("the rerun: %+v, exit %d; want %d redriven, %d skipped", res, code, n-batch, batch)
+	}
+	assertOnce(t, brokers, prefix, n)
+}
