@@ -62,6 +62,8 @@ func childMain() int {
 	switch os.Getenv(envChild) {
 	case "redrive":
 		res, err = childRedrive(cfg, batch)
+	case "replay":
+		res, err = childReplay(cfg, batch)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -86,6 +88,18 @@ func childRedrive(cfg config.Config, batch int) (Result, error) {
 		d.batch = batch
 	}
 	res, _, err := d.Redrive(context.Background(), Filter{}, false)
+	return res, err
+}
+
+func childReplay(cfg config.Config, batch int) (ReplayResult, error) {
+	q, err := NewQuarantine(cfg, discardLog())
+	if err != nil {
+		return ReplayResult{}, err
+	}
+	if batch > 0 {
+		q.batch = batch
+	}
+	res, _, err := q.Replay(context.Background(), Filter{}, false)
 	return res, err
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
@@ -91,4 +93,95 @@ func TestRedriveKilledMidway(t *testing.T) {
 		t.Fatalf("the rerun: %+v, exit %d; want %d redriven, %d skipped", res, code, n-batch, batch)
 	}
 	assertOnce(t, brokers, prefix, n)
+}
+
+// seedDeliveries quarantines n deliveries of distinct post.published events.
+func seedDeliveries(t *testing.T, brokers []string, prefix string, n int) {
+	t.Helper()
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, quarantined(prefix, int32(i%2), "codiv", "codivupload", codivBody("post.published", fmt.Sprintf("evt_%03d", i))))
+	}
+	produceAsIngress(t, brokers, rs...)
+}
+
+// assertReplayedOnce checks that post.published holds, committed, each of the n events once,
+// and the marks topic one mark per delivery.
+func assertReplayedOnce(t *testing.T, brokers []string, prefix string, n int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, r := range readTopic(t, brokers, event.Topic(prefix, event.PostPublished)) {
+		seen[string(r.Key)]++
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Errorf("event %s produced %d times", k, c)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d events produced, want %d", len(seen), n)
+	}
+	marks := map[string]int{}
+	for _, r := range readTopic(t, brokers, ReplayedTopic(prefix)) {
+		marks[string(r.Key)]++
+	}
+	if len(marks) != n {
+		t.Errorf("%d deliveries marked replayed, want %d", len(marks), n)
+	}
+}
+
+// TestReplayTwoProcessesAtOnce: as TestRedriveTwoProcessesAtOnce, for quarantine replay.
+func TestReplayTwoProcessesAtOnce(t *testing.T) {
+	if !kafkatest.Real() {
+		t.Skip("processes of their own need the shared real broker (BRIDGE_TEST_KAFKA)")
+	}
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	const n = 200
+	seedDeliveries(t, brokers, prefix, n)
+	env := childEnv(brokers, prefix, 10, 0)
+	a, b := startChild(t, "replay", env...), startChild(t, "replay", env...)
+	total := 0
+	for _, p := range []*proc{a, b} {
+		var res ReplayResult
+		if err := json.Unmarshal([]byte(p.line(t)), &res); err != nil {
+			t.Fatal(err)
+		}
+		if code := p.wait(t); code != 0 && code != exitTakenOver {
+			t.Fatalf("a replay exited %d", code)
+		}
+		total += res.Replayed
+	}
+	if total != n {
+		t.Errorf("the two runs report %d replayed, want %d", total, n)
+	}
+	assertReplayedOnce(t, brokers, prefix, n)
+}
+
+// TestReplayKilledMidway: as TestRedriveKilledMidway, for quarantine replay. The rerun
+// reads the event topic for dedup as well: the killed run's aborted events must not count
+// there as accepted, or they would never be produced.
+func TestReplayKilledMidway(t *testing.T) {
+	if !kafkatest.Real() {
+		t.Skip("processes of their own need the shared real broker (BRIDGE_TEST_KAFKA)")
+	}
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	const n, batch = 40, 10
+	seedDeliveries(t, brokers, prefix, n)
+	p := startChild(t, "replay", childEnv(brokers, prefix, batch, 2)...)
+	if l := p.line(t); l != "paused" {
+		t.Fatalf("child said %q, want paused", l)
+	}
+	p.kill()
+	if got := uncommitted(t, brokers, event.Topic(prefix, event.PostPublished)); got != 2*batch {
+		t.Fatalf("post.published holds %d records before the rerun, want %d (one committed batch, one open)", got, 2*batch)
+	}
+	again := startChild(t, "replay", childEnv(brokers, prefix, batch, 0)...)
+	var res ReplayResult
+	if err := json.Unmarshal([]byte(again.line(t)), &res); err != nil {
+		t.Fatal(err)
+	}
+	if code := again.wait(t); code != 0 || res != (ReplayResult{Replayed: n - batch, Skipped: batch}) {
+		t.Fatalf("the rerun: %+v, exit %d; want %d replayed, %d skipped", res, code, n-batch, batch)
+	}
+	assertReplayedOnce(t, brokers, prefix, n)
 }
