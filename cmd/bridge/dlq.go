@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,8 +14,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/internal/redrive"
 )
+
+// runRetries runs the retries group, whose /metrics also tells of its dead-letter topic:
+// how many records it holds, how many were redriven, how many wait and for how long.
+func runRetries(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	m, err := retries.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	m.Registry.MustRegister(redrive.NewDLQMetrics(cfg.Kafka, log))
+	return m.Run(ctx)
+}
 
 // dlqFlags are the settings of one `bridge dlq` command.
 type dlqFlags struct {

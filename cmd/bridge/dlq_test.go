@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -184,4 +186,36 @@ func TestParseAge(t *testing.T) {
 			t.Errorf("parseAge(%q) accepted", in)
 		}
 	}
+}
+
+// TestRetriesExportsDLQMetrics: `bridge consume retries` serves the dead-letter topic's
+// metrics on its /metrics.
+func TestRetriesExportsDLQMetrics(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	seedDeadLetters(t, brokers, prefix, []string{"evt_m1", "evt_m2"}, []string{"timeout", "timeout"})
+	listen := testkit.FreeAddr(t)
+	path := operatorConfig(t, brokers, prefix)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "consumers:\n  retries:\n    group: %q\n    listen: %q\n    action: {url: \"http://127.0.0.1:1/retry\"}\n", prefix+"retries", listen)
+	f.Close()
+	runInBackground(t, []string{"consume", "retries", "--config", path}, io.Discard, io.Discard)
+	waitHealthy(t, "http://"+listen)
+	_, body := get(t, "http://"+listen+"/metrics")
+	want := fmt.Sprintf(`bridge_dlq_pending_records{topic="%s"} 2`, event.DLQTopic(prefix))
+	if !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %s:\n%s", want, grepLines(body, "bridge_dlq"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -134,6 +134,9 @@ func TestRedrive(t *testing.T) {
 		t.Fatalf("redrive --all again: %+v, %v; want 3 skipped", res, err)
 	}
 	assertOnce(t, brokers, prefix, 3)
+	if s, err := d.Summary(ctx); err != nil || s.Records != 3 || s.Redriven != 3 || s.ByError[0] != (Count{"", 1, 1}) {
+		t.Errorf("Summary after redriving all: %+v, %v", s, err)
+	}
 }
 
 // assertOnce checks that the first retry topic holds, committed, exactly one move of each

@@ -24,8 +24,10 @@ type mark struct {
 }
 
 func markKey(id kadm.TopicID, p int32, offset int64) []byte {
-	return []byte(hex.EncodeToString(id[:]) + "/" + strconv.Itoa(int(p)) + "/" + strconv.FormatInt(offset, 10))
+	return []byte(hexID(id) + "/" + strconv.Itoa(int(p)) + "/" + strconv.FormatInt(offset, 10))
 }
+
+func hexID(id kadm.TopicID) string { return hex.EncodeToString(id[:]) }
 
 // parseMarkKey reads a mark's key; ok is false for a key of another form.
 func parseMarkKey(b []byte) (id string, m mark, ok bool) {
@@ -48,7 +50,7 @@ func readMarks(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, topic stri
 	if err != nil {
 		return nil, err
 	}
-	want := hex.EncodeToString(id[:])
+	want := hexID(id)
 	marks := map[mark][]byte{}
 	_, err = readCommitted(ctx, opts, ss, func(r *kgo.Record) {
 		src, m, ok := parseMarkKey(r.Key)
