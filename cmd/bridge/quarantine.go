@@ -58,7 +58,7 @@ deliveries by the event ids they normalize to today.
 Each delivery is replayed once, even when two replays run at once or one was killed
 midway: the events are produced in Kafka transactions together with marks in
 {prefix}deadletter.replayed, under one transactional id that each replay takes before it
-reads the marks. With dedup.store: memory, see docs/operations.md for the one case this
+reads the marks. With dedup.store: memory, see docs/consumers.md ("Dead letters and quarantine") for the one case it
 cannot deduplicate. --dry-run prints what it would do, a JSON line per chosen delivery,
 and changes nothing.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return quarantineReplay(cmd, f, args) },
