@@ -92,7 +92,7 @@ func (d *DLQ) List(ctx context.Context, f Filter) ([]Entry, error) {
 		return nil, err
 	}
 	defer c.Close()
-	es, _, err := d.read(ctx, c)
+	es, _, err := d.read(ctx, c, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -101,10 +101,15 @@ func (d *DLQ) List(ctx context.Context, f Filter) ([]Entry, error) {
 }
 
 // read returns every committed record of the dead-letter topic, marked redriven or not, and
-// the topic's id; none when the topic does not exist.
-func (d *DLQ) read(ctx context.Context, c *cluster) ([]Entry, kadm.TopicID, error) {
+// the topic's id; none when the topic does not exist. An entry keeps its record (its value,
+// for a move) only when hold says so: the others' values are let go as the topic is read.
+func (d *DLQ) read(ctx context.Context, c *cluster, hold func(*Entry) bool) ([]Entry, kadm.TopicID, error) {
 	id, ok, err := c.topicID(ctx, d.Topic())
 	if err != nil || !ok {
+		return nil, id, err
+	}
+	marks, err := readMarks(ctx, c.opts, c.adm, RedrivenTopic(d.prefix), id)
+	if err != nil {
 		return nil, id, err
 	}
 	ss, err := spans(ctx, c.adm, time.Time{}, d.Topic())
@@ -113,18 +118,17 @@ func (d *DLQ) read(ctx context.Context, c *cluster) ([]Entry, kadm.TopicID, erro
 	}
 	var es []Entry
 	if _, err := readCommitted(ctx, c.opts, ss, func(r *kgo.Record) {
-		if !r.Attrs.IsControl() {
-			es = append(es, d.entry(r))
+		if r.Attrs.IsControl() {
+			return
 		}
+		e := d.entry(r)
+		_, e.Redriven = marks[mark{e.DLQPartition, e.DLQOffset}]
+		if hold == nil || !hold(&e) {
+			e.record = nil
+		}
+		es = append(es, e)
 	}); err != nil {
 		return nil, id, err
-	}
-	marks, err := readMarks(ctx, c.opts, c.adm, RedrivenTopic(d.prefix), id)
-	if err != nil {
-		return nil, id, err
-	}
-	for i := range es {
-		_, es[i].Redriven = marks[mark{es[i].DLQPartition, es[i].DLQOffset}]
 	}
 	slices.SortFunc(es, func(a, b Entry) int {
 		return cmp.Or(cmp.Compare(a.DLQPartition, b.DLQPartition), cmp.Compare(a.DLQOffset, b.DLQOffset))

@@ -112,7 +112,7 @@ func (q *Quarantine) List(ctx context.Context, f Filter) ([]Delivery, error) {
 		return nil, err
 	}
 	defer c.Close()
-	ds, _, err := q.read(ctx, c)
+	ds, _, err := q.read(ctx, c, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -128,10 +128,15 @@ func (f Filter) matchDelivery(d *Delivery, now time.Time) bool {
 }
 
 // read returns every quarantined delivery, normalized with today's presets and marked
-// replayed or not, and the topic's id; none when the topic does not exist.
-func (q *Quarantine) read(ctx context.Context, c *cluster) ([]Delivery, kadm.TopicID, error) {
+// replayed or not, and the topic's id; none when the topic does not exist. A delivery keeps
+// its record and events (for a replay) only when hold says so.
+func (q *Quarantine) read(ctx context.Context, c *cluster, hold func(*Delivery) bool) ([]Delivery, kadm.TopicID, error) {
 	id, ok, err := c.topicID(ctx, q.Topic())
 	if err != nil || !ok {
+		return nil, id, err
+	}
+	marks, err := readMarks(ctx, c.opts, c.adm, ReplayedTopic(q.prefix), id)
+	if err != nil {
 		return nil, id, err
 	}
 	ss, err := spans(ctx, c.adm, time.Time{}, q.Topic())
@@ -140,18 +145,17 @@ func (q *Quarantine) read(ctx context.Context, c *cluster) ([]Delivery, kadm.Top
 	}
 	var ds []Delivery
 	if _, err := readCommitted(ctx, c.opts, ss, func(r *kgo.Record) {
-		if !r.Attrs.IsControl() {
-			ds = append(ds, q.delivery(r))
+		if r.Attrs.IsControl() {
+			return
 		}
+		d := q.delivery(r)
+		_, d.Replayed = marks[mark{d.Partition, d.Offset}]
+		if hold == nil || !hold(&d) {
+			d.record, d.evs = nil, nil
+		}
+		ds = append(ds, d)
 	}); err != nil {
 		return nil, id, err
-	}
-	marks, err := readMarks(ctx, c.opts, c.adm, ReplayedTopic(q.prefix), id)
-	if err != nil {
-		return nil, id, err
-	}
-	for i := range ds {
-		_, ds[i].Replayed = marks[mark{ds[i].Partition, ds[i].Offset}]
 	}
 	slices.SortFunc(ds, func(a, b Delivery) int {
 		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))

@@ -78,14 +78,15 @@ func (d *DLQ) Redrive(ctx context.Context, f Filter, dryRun bool) (Result, []Ste
 		}
 		defer tx.Close()
 	}
-	es, id, err := d.read(ctx, c)
+	now := d.now()
+	es, id, err := d.read(ctx, c, func(e *Entry) bool { return !dryRun && !e.Redriven && f.match(e, now) })
 	if err != nil {
 		return Result{}, nil, err
 	}
 	if testHookAfterRead != nil {
 		testHookAfterRead()
 	}
-	chosen, steps, res, err := d.choose(es, f)
+	chosen, steps, res, err := d.choose(es, f, now)
 	if err != nil || dryRun {
 		return res, steps, err
 	}
@@ -108,11 +109,10 @@ func (d *DLQ) take(ctx context.Context, c *cluster) (*kgo.Client, error) {
 
 // choose returns the records f matches that were not redriven, and the steps for all it
 // matches.
-func (d *DLQ) choose(es []Entry, f Filter) ([]*Entry, []Step, Result, error) {
+func (d *DLQ) choose(es []Entry, f Filter, now time.Time) ([]*Entry, []Step, Result, error) {
 	if err := missing(es, f.IDs, d.Topic()); err != nil {
 		return nil, nil, Result{}, err
 	}
-	now := d.now()
 	var chosen []*Entry
 	var steps []Step
 	var res Result

@@ -68,14 +68,15 @@ func (q *Quarantine) Replay(ctx context.Context, f Filter, dryRun bool) (ReplayR
 		}
 		defer tx.Close()
 	}
-	ds, id, err := q.read(ctx, c)
+	now := q.now()
+	ds, id, err := q.read(ctx, c, func(d *Delivery) bool { return !d.Replayed && d.Normalizes && f.matchDelivery(d, now) })
 	if err != nil {
 		return ReplayResult{}, nil, err
 	}
 	if testHookAfterRead != nil {
 		testHookAfterRead()
 	}
-	r, err := q.newReplay(ctx, c, tx, id, ds, f, dryRun)
+	r, err := q.newReplay(ctx, c, tx, id, ds, f, now)
 	if err != nil {
 		return ReplayResult{}, nil, err
 	}
@@ -101,14 +102,14 @@ type replay struct {
 	steps   []ReplayStep
 }
 
-func (q *Quarantine) newReplay(ctx context.Context, c *cluster, tx *kgo.Client, id kadm.TopicID, ds []Delivery, f Filter, dryRun bool) (*replay, error) {
+func (q *Quarantine) newReplay(ctx context.Context, c *cluster, tx *kgo.Client, id kadm.TopicID, ds []Delivery, f Filter, now time.Time) (*replay, error) {
 	if err := missingEvents(ds, f.IDs, q.Topic()); err != nil {
 		return nil, err
 	}
-	r := &replay{q: q, tx: tx, id: id, now: q.now(), claimed: map[[2]string]bool{}}
+	r := &replay{q: q, tx: tx, id: id, now: now, claimed: map[[2]string]bool{}}
 	types := r.choose(ds, f)
 	var err error
-	if !dryRun && len(types) > 0 {
+	if tx != nil && len(types) > 0 {
 		topics := make([]consumers.Topic, len(types))
 		for i, t := range types {
 			topics[i] = consumers.Topic{Name: event.Topic(q.prefix, t)}

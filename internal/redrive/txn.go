@@ -54,7 +54,9 @@ func transact(ctx context.Context, cl *kgo.Client, produce func() error) error {
 		testHookBeforeCommit()
 	}
 	if err == nil {
-		err = cl.EndTransaction(ctx, kgo.TryCommit)
+		// Not cut short by the caller's cancel (Ctrl-C): a commit whose answer is lost has an
+		// unknown outcome, which only the next run would settle.
+		err = cl.EndTransaction(context.WithoutCancel(ctx), kgo.TryCommit)
 	}
 	if err != nil {
 		// The documented follow-up of any failed commit; a no-op when nothing is open.
