@@ -34,9 +34,6 @@ func childEnv(brokers []string, prefix string, batch int, pause int) []string {
 // interleave, each record is moved once; a process that the other took over exits with
 // ErrTakenOver, and what the two report redriven adds up to the records.
 func TestRedriveTwoProcessesAtOnce(t *testing.T) {
-	if !kafkatest.Real() {
-		t.Skip("processes of their own need the shared real broker (BRIDGE_TEST_KAFKA)")
-	}
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	const n = 300
 	seedMany(t, brokers, prefix, n)
@@ -70,9 +67,6 @@ func TestRedriveTwoProcessesAtOnce(t *testing.T) {
 // run redrives the rest: each record is in the retry topic once. Before the second run,
 // the killed run's uncommitted moves are in the log, so the kill did land midway.
 func TestRedriveKilledMidway(t *testing.T) {
-	if !kafkatest.Real() {
-		t.Skip("processes of their own need the shared real broker (BRIDGE_TEST_KAFKA)")
-	}
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	const n, batch = 40, 10
 	seedMany(t, brokers, prefix, n)
@@ -132,9 +126,6 @@ func assertReplayedOnce(t *testing.T, brokers []string, prefix string, n int) {
 
 // TestReplayTwoProcessesAtOnce: as TestRedriveTwoProcessesAtOnce, for quarantine replay.
 func TestReplayTwoProcessesAtOnce(t *testing.T) {
-	if !kafkatest.Real() {
-		t.Skip("processes of their own need the shared real broker (BRIDGE_TEST_KAFKA)")
-	}
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	const n = 200
 	seedDeliveries(t, brokers, prefix, n)
@@ -161,9 +152,6 @@ func TestReplayTwoProcessesAtOnce(t *testing.T) {
 // reads the event topic for dedup as well: the killed run's aborted events must not count
 // there as accepted, or they would never be produced.
 func TestReplayKilledMidway(t *testing.T) {
-	if !kafkatest.Real() {
-		t.Skip("processes of their own need the shared real broker (BRIDGE_TEST_KAFKA)")
-	}
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	const n, batch = 40, 10
 	seedDeliveries(t, brokers, prefix, n)
