@@ -195,12 +195,14 @@ func TestRetriesExportsDLQMetrics(t *testing.T) {
 	seedDeadLetters(t, brokers, prefix, []string{"evt_m1", "evt_m2"}, []string{"timeout", "timeout"})
 	listen := testkit.FreeAddr(t)
 	path := operatorConfig(t, brokers, prefix)
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	yaml, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(f, "consumers:\n  retries:\n    group: %q\n    listen: %q\n    action: {url: \"http://127.0.0.1:1/retry\"}\n", prefix+"retries", listen)
-	f.Close()
+	yaml = fmt.Appendf(yaml, "consumers:\n  retries:\n    group: %q\n    listen: %q\n    action: {url: \"http://127.0.0.1:1/retry\"}\n", prefix+"retries", listen)
+	if err := os.WriteFile(path, yaml, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	runInBackground(t, []string{"consume", "retries", "--config", path}, io.Discard, io.Discard)
 	waitHealthy(t, "http://"+listen)
 	_, body := get(t, "http://"+listen+"/metrics")

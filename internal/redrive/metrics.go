@@ -43,19 +43,19 @@ func NewQuarantineMetrics(k config.Kafka, log *slog.Logger) prometheus.Collector
 // watch keeps, from one refresh to the next, where each record of the topic is, when it
 // came, and which are marked; the read of each topic resumes where the last one ended.
 type watch struct {
-	k                    config.Kafka
-	topic, marksTopic    string
-	log                  *slog.Logger
-	records, done, wait  *prometheus.Desc
-	oldest               *prometheus.Desc
-	errors               prometheus.Counter
-	now                  func() time.Time
-	mu                   sync.Mutex
-	id                   kadm.TopicID
-	at, marksAt          map[tp]int64
-	added                map[mark]time.Time
-	marked               map[mark]bool
-	refreshed, attempted time.Time
+	k                   config.Kafka
+	topic, marksTopic   string
+	log                 *slog.Logger
+	records, done, wait *prometheus.Desc
+	oldest              *prometheus.Desc
+	errors              prometheus.Counter
+	now                 func() time.Time
+	mu                  sync.Mutex
+	id                  kadm.TopicID
+	at, marksAt         map[tp]int64
+	added               map[mark]time.Time
+	marked              map[mark]bool
+	attempted           time.Time
 }
 
 func newWatch(k config.Kafka, topic, marksTopic, ns, doneWord string, log *slog.Logger) *watch {

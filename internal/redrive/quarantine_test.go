@@ -212,7 +212,7 @@ func TestReplayWithRedis(t *testing.T) {
 	cfg := testConfig(t, brokers, prefix)
 	cfg.Dedup.Store, cfg.Dedup.Redis.Addr, cfg.Dedup.Redis.KeyPrefix = config.StoreRedis, addr, "test:"+prefix
 	bridge := dedup.NewRedis(&redis.Options{Addr: addr}, dedup.RedisOptions{KeyPrefix: cfg.Dedup.Redis.KeyPrefix, Window: time.Hour, Lease: 10 * time.Second})
-	defer bridge.Close(context.Background())
+	t.Cleanup(func() { _ = bridge.Close(context.Background()) })
 	_, done, err := bridge.Reserve(context.Background(), "codiv", "evt_r2", time.Now())
 	if err != nil {
 		t.Fatal(err)

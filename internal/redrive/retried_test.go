@@ -2,6 +2,7 @@ package redrive
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -40,7 +41,12 @@ func TestRedrivenRecordIsRetried(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- retries.Run(ctx, cfg, discardLog()) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("the retries group stopped with %v", err)
+		}
+	}()
 	select {
 	case key := <-keys:
 		if key != "evt_again" {
