@@ -9,7 +9,6 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers/alerts"
-	"github.com/socialbridge/bridge/consumers/retries"
 )
 
 func consumeCommand() *cobra.Command {
@@ -20,7 +19,7 @@ func consumeCommand() *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(
-		groupCommand("retries", "Retry failed posts through delay topics, then a dead-letter topic", retries.Run),
+		groupCommand("retries", "Retry failed posts through delay topics, then a dead-letter topic", runRetries),
 		groupCommand("alerts", "Post token expiries to Slack, once per profile per cool-down", alerts.Run),
 		consumeAnalyticsCommand(),
 	)
