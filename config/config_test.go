@@ -96,6 +96,8 @@ dedup: {store: redis, redis: {addr: "127.0.0.1:6379", lease: 0s}}`, `dedup.redis
 dedup: {store: redis, redis: {addr: "127.0.0.1:6379", db: -1}}`, `dedup.redis.db: must not be negative`},
 		{"snapshot with redis", valid + `
 dedup: {store: redis, snapshot: /var/lib/bridge/dedup, redis: {addr: "127.0.0.1:6379"}}`, `dedup.snapshot: only the memory store`},
+		{"snapshot without rebuild", valid + `
+dedup: {snapshot: /var/lib/bridge/dedup, rebuild: false}`, `dedup.snapshot: is read only by the rebuild at start, and dedup.rebuild is false`},
 		{"snapshot every zero", valid + `
 dedup: {snapshot: /var/lib/bridge/dedup, snapshot_every: 0s}`, `dedup.snapshot_every: must be positive`},
 		{"negative source window", `

@@ -87,6 +87,9 @@ func (c *Config) validateDedup(bad complaint) {
 	default:
 		bad("dedup.store", "want memory or redis, got %q", c.Dedup.Store)
 	}
+	if c.Dedup.Snapshot != "" && !c.Dedup.Rebuild {
+		bad("dedup.snapshot", "is read only by the rebuild at start, and dedup.rebuild is false: set dedup.rebuild: true, or remove dedup.snapshot")
+	}
 	positive(bad, "dedup.snapshot_every", c.Dedup.SnapshotEvery)
 	if c.Kafka.Retention > 0 && c.Kafka.Retention < c.Dedup.Window {
 		bad("dedup.window", "%s is longer than kafka.retention %s: a restart could not rebuild it", c.Dedup.Window, c.Kafka.Retention)

@@ -181,6 +181,10 @@ func (d *dedupState) rebuildOnce(ctx context.Context, cl *kgo.Client, topics []s
 	if st.SnapshotErr != nil && !errors.Is(st.SnapshotErr, fs.ErrNotExist) {
 		d.log.Warn("dedup snapshot not used; reading the whole window from kafka", "path", d.snapshot, "err", st.SnapshotErr)
 	}
+	if len(st.Reread) > 0 {
+		d.log.Warn("dedup snapshot written under other windows: reading these sources' whole window from kafka",
+			"path", d.snapshot, "sources", st.Reread)
+	}
 	if err != nil {
 		return err
 	}
