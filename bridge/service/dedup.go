@@ -49,6 +49,9 @@ type dedupState struct {
 const (
 	rebuildLogEvery   = 5 * time.Second
 	rebuildMaxBackoff = 30 * time.Second
+	// evictionCheckTimeout bounds the start's question about Redis's eviction policy; a
+	// server that does not answer in time is warned about as not checked.
+	evictionCheckTimeout = 5 * time.Second
 )
 
 // newDedup builds the configured store; with rebuild, a memory store waits for rebuild to
@@ -135,6 +138,12 @@ func (d *dedupState) start(cl *kgo.Client, prefix string) {
 		topics := event.Topics(prefix)
 		topics = topics[:len(topics)-1] // the quarantine holds no accepted ids
 		d.wg.Go(func() { d.rebuild(ctx, cl, topics) })
+	case d.redis != nil:
+		d.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, evictionCheckTimeout)
+			defer cancel()
+			d.redis.CheckEviction(ctx)
+		})
 	}
 }
 
