@@ -9,10 +9,9 @@ import (
 	"time"
 )
 
-// Consumers configures the reference consumer groups run by `bridge consume GROUP`. Only
-// the section of the group being run must be complete (see RequireRetries and the like);
-// Validate checks the form of all of them, so a mistake shows whichever command reads
-// the file.
+// Consumers configures the reference consumer groups run by `bridge consume GROUP`. Each
+// group expands and validates only its own section (see Scope), which must then be complete
+// (see RequireRetries and the like).
 type Consumers struct {
 	Retries   Retries   `yaml:"retries"`
 	Alerts    Alerts    `yaml:"alerts"`
@@ -94,12 +93,6 @@ func defaultConsumers() Consumers {
 		},
 		Analytics: Analytics{Group: "social.analytics", Database: "sqlite:analytics.db", Listen: "127.0.0.1:8081"},
 	}
-}
-
-func (c *Config) validateConsumers(bad complaint) {
-	c.Consumers.Retries.validate(bad)
-	c.Consumers.Alerts.validate(bad)
-	c.Consumers.Analytics.validate(bad)
 }
 
 func (r *Retries) validate(bad complaint) {

@@ -68,11 +68,15 @@ func (c *Config) validateKafka(bad complaint) {
 	if c.Kafka.Retention < 0 {
 		bad("kafka.retention", "must not be negative (0 keeps the broker default)")
 	}
+	c.Kafka.TLS.validate(bad)
+	c.Kafka.SASL.validate(bad, c.Kafka.TLS.On())
+}
+
+// validateBuffered checks the producer's buffer against the largest body it must hold.
+func (c *Config) validateBuffered(bad complaint) {
 	if min := 2 * c.HTTP.MaxBodyBytes; c.Kafka.MaxBufferedBytes < min {
 		bad("kafka.max_buffered_bytes", "must be at least twice http.max_body_bytes (%d), got %d", min, c.Kafka.MaxBufferedBytes)
 	}
-	c.Kafka.TLS.validate(bad)
-	c.Kafka.SASL.validate(bad, c.Kafka.TLS.On())
 }
 
 // KafkaTLS configures TLS to the brokers. It is on when enabled or any file is set; without a
