@@ -113,6 +113,10 @@ sources: [{name: acme, provider: standard-webhooks, secrets: ["whsec_MfKQ9r8GKYq
 		{"bad compression", `
 kafka: {brokers: ["127.0.0.1:9092"], compression: brotli}
 sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.compression: want none, gzip, snappy, lz4 or zstd; got "brotli"`},
+		{"body budget below one body", valid + `
+http: {max_body_bytes_in_flight: 1024}`, `http.max_body_bytes_in_flight: must be at least http.max_body_bytes (1048576), got 1024`},
+		{"no requests in flight", valid + `
+http: {max_requests_in_flight: 0}`, `http.max_requests_in_flight: must be positive, got 0`},
 		{"header buffer too small", valid + `
 http: {max_header_bytes: 1024}`, `http.max_header_bytes: must be at least 4096, got 1024`},
 		{"drain as long as the shutdown", valid + `
