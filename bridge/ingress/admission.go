@@ -30,7 +30,8 @@ type admission struct {
 	bytes    int64
 	requests int64
 	uploads  map[*upload]struct{} // bodies being received
-	freed    chan struct{}        // closed, and replaced, whenever bytes are released
+	freed    chan struct{}        // closed, and replaced, when bytes are released to waiters
+	waiting  int                  // reservations waiting on freed
 	shed     uint64               // uploads shed so far
 }
 
@@ -129,8 +130,12 @@ func (a *admission) reserve(u *upload, n int64) error {
 // await waits, unlocking a.mu meanwhile, until bytes are released or deadline passes.
 func (a *admission) await(deadline time.Time) bool {
 	freed := a.freed
+	a.waiting++
 	a.mu.Unlock()
-	defer a.mu.Lock()
+	defer func() {
+		a.mu.Lock()
+		a.waiting--
+	}()
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
@@ -216,10 +221,12 @@ func (a *admission) end(u *upload) {
 	u.held = 0
 }
 
-// wake tells the reservations waiting that bytes were released; under a.mu.
+// wake tells the reservations waiting, if any, that bytes were released; under a.mu.
 func (a *admission) wake() {
-	close(a.freed)
-	a.freed = make(chan struct{})
+	if a.waiting > 0 {
+		close(a.freed)
+		a.freed = make(chan struct{})
+	}
 }
 
 // errRequests is the answer past the request cap.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -18,19 +17,39 @@ import (
 // any handler runs, allocating its declared length at once: 2,000 unauthenticated
 // connections announcing 1 MiB each held 2 GiB.
 
-// A body is read in chunks from a pool, each reserved before it is filled, and copied into
-// one buffer of its size once it is whole, so that the uploads that never end (shed, timed
-// out) leave their chunks to the next ones instead of garbage. A body that fits in one chunk
+// A body is read in chunks, each reserved before it is filled, and copied into one buffer of
+// its size once it is whole. The chunks of uploads that end (shed, timed out, joined) wait
+// for the next ones in a free list of at most spareChunks, so that a crowd of uploads
+// cut off and reopened makes little garbage, and the idle chunks stay bounded (a sync.Pool
+// would keep up to two collections' worth). A body that fits in one chunk
 // is read into its own buffer at once. A body of at most prefetched bytes is in memory
-// before admit runs (fasthttp reads it with the headers, per connection): it is copied
-// without a reservation, so that an attack holding the whole budget, however fast, never
-// refuses the small deliveries webhooks are.
+// before admit runs (fasthttp reads it with the headers, per connection): it is taken as it
+// is, without a reservation, so that an attack holding the whole budget, however fast,
+// never refuses the small deliveries webhooks are.
 const (
-	chunkSize  = 16 << 10
-	prefetched = 8 << 10
+	chunkSize   = 16 << 10
+	prefetched  = 8 << 10
+	spareChunks = 1024 // 16 MiB
 )
 
-var chunks = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+// chunk is one piece of a body being read.
+type chunk = [chunkSize]byte
+
+func (s *Server) takeChunk() *chunk {
+	select {
+	case c := <-s.spare:
+		return c
+	default:
+		return new(chunk)
+	}
+}
+
+func (s *Server) dropChunk(c *chunk) {
+	select {
+	case s.spare <- c:
+	default: // enough spares: to the collector
+	}
+}
 
 // admit reads a webhook's body into memory within the caps, then runs the request path on
 // it among the requests in flight. A body it answers before reading whole closes its
@@ -41,15 +60,19 @@ func (s *Server) admit(c *fiber.Ctx) error {
 		c.Context().SetConnectionClose()
 		return failure.New(failure.TooLarge, "body larger than %d bytes", s.maxBody)
 	}
-	u := s.adm.begin(c.Context().Conn())
-	defer s.adm.end(u)
-	body, err := s.readBody(c, u, n)
-	s.adm.doneReading(u)
-	if err != nil {
-		c.Context().SetConnectionClose()
-		return err
+	if n >= 0 && n <= prefetched {
+		c.Request().Body() // in memory already: no read from the connection, no reservation
+	} else {
+		u := s.adm.begin(c.Context().Conn())
+		defer s.adm.end(u)
+		body, err := s.readBody(c, u, n)
+		s.adm.doneReading(u)
+		if err != nil {
+			c.Context().SetConnectionClose()
+			return err
+		}
+		c.Request().SetBodyRaw(body)
 	}
-	c.Request().SetBodyRaw(body)
 	if err := s.adm.enter(); err != nil {
 		return err
 	}
@@ -64,7 +87,7 @@ func (s *Server) readBody(c *fiber.Ctx, u *upload, n int) ([]byte, error) {
 		return nil, nil
 	}
 	if n > 0 && n <= chunkSize {
-		if err := s.reserveUnlessPrefetched(u, n); err != nil {
+		if err := s.adm.reserve(u, int64(n)); err != nil {
 			return nil, err
 		}
 		buf := make([]byte, n)
@@ -75,14 +98,14 @@ func (s *Server) readBody(c *fiber.Ctx, u *upload, n int) ([]byte, error) {
 	if n < 0 {
 		limit = s.maxBody + 1 // one more, to tell a body over the limit
 	}
-	var parts []*[chunkSize]byte
+	var parts []*chunk
 	defer func() { s.dropParts(u, parts) }()
 	total := 0
 	for total < limit {
 		if err := s.adm.reserve(u, chunkSize); err != nil {
 			return nil, err
 		}
-		p := chunks.Get().(*[chunkSize]byte)
+		p := s.takeChunk()
 		parts = append(parts, p)
 		got, err := s.fill(u, r, p[:min(chunkSize, limit-total)])
 		if total += got; err != nil || got < chunkSize {
@@ -101,20 +124,13 @@ func (s *Server) readBody(c *fiber.Ctx, u *upload, n int) ([]byte, error) {
 }
 
 // dropParts gives the chunks of a body that was not joined back, with their bytes.
-func (s *Server) dropParts(u *upload, parts []*[chunkSize]byte) {
+func (s *Server) dropParts(u *upload, parts []*chunk) {
 	for _, p := range parts {
-		chunks.Put(p)
+		s.dropChunk(p)
 	}
 	if len(parts) > 0 {
 		s.adm.release(u, int64(len(parts)*chunkSize))
 	}
-}
-
-func (s *Server) reserveUnlessPrefetched(u *upload, n int) error {
-	if n <= prefetched {
-		return nil
-	}
-	return s.adm.reserve(u, int64(n))
 }
 
 // fill reads into buf until it is full, the body ends (err nil), or a read fails, keeping
@@ -153,11 +169,11 @@ func (s *Server) bodyError(u *upload, n, got int, err error) error {
 
 // join copies the first total bytes of parts into one buffer, which takes over their
 // reservation, and gives the chunks back.
-func (s *Server) join(u *upload, parts []*[chunkSize]byte, total int) []byte {
+func (s *Server) join(u *upload, parts []*chunk, total int) []byte {
 	buf := make([]byte, 0, total)
 	for _, p := range parts {
 		buf = append(buf, p[:min(chunkSize, total-len(buf))]...)
-		chunks.Put(p)
+		s.dropChunk(p)
 	}
 	s.adm.shrink(u, int64(len(parts)*chunkSize), int64(total))
 	return buf

@@ -78,6 +78,7 @@ type Server struct {
 	draining atomic.Bool
 	adm      *admission
 	maxBody  int
+	spare    chan *chunk // idle chunks of bodies (see body.go)
 	sources  map[string]*Source
 	prefix   string
 	dedupTTL time.Duration
@@ -99,6 +100,7 @@ func New(o Options) *Server {
 		drain:   listener{drainBytes: drainFactor * int64(o.MaxBodyBytes), drainTime: o.ReadTimeout},
 		adm:     newAdmission(cmp.Or(o.MaxBodyBytesInFlight, 64<<20), int64(cmp.Or(o.MaxRequestsInFlight, 4096))),
 		maxBody: o.MaxBodyBytes,
+		spare:   make(chan *chunk, spareChunks),
 	}
 	for i := range o.Sources {
 		s.sources[o.Sources[i].Name] = &o.Sources[i]
