@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"errors"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -33,7 +34,14 @@ type admission struct {
 	freed    chan struct{}        // closed, and replaced, when bytes are released to waiters
 	waiting  int                  // reservations waiting on freed
 	shed     uint64               // uploads shed so far
+
+	refusals atomic.Int64 // answered 503 past a cap since the last warning
+	warned   atomic.Int64 // when that warning was, unix nanoseconds
 }
+
+// warnEvery spaces the warnings about refusals past the caps: unauthenticated senders cause
+// them at will, and a line each would flood the log.
+const warnEvery = time.Minute
 
 // Shedding's bounds: how long an upload waits on its chunk before it may be shed, and how
 // long a reservation waits for a shed upload's bytes.
@@ -255,4 +263,20 @@ func (a *admission) usage() (bytes, requests int64, shed uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.bytes, a.requests, a.shed
+}
+
+// isRefusal reports whether err is a 503 of the caps.
+func isRefusal(err error) bool {
+	return errors.Is(err, errBodyBytes) || errors.Is(err, errShed) || errors.Is(err, errRequests)
+}
+
+// refused counts a refusal and returns how many there were since the last warning, when
+// one is due now (0 otherwise).
+func (a *admission) refused(now time.Time) int64 {
+	a.refusals.Add(1)
+	last := a.warned.Load()
+	if now.UnixNano()-last < int64(warnEvery) || !a.warned.CompareAndSwap(last, now.UnixNano()) {
+		return 0
+	}
+	return a.refusals.Swap(0)
 }

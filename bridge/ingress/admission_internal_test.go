@@ -109,3 +109,21 @@ func TestAdmissionRequests(t *testing.T) {
 		t.Fatalf("after one left: %v", err)
 	}
 }
+
+// TestAdmissionWarnsSparingly: refusals past the caps are counted, and a warning is due at
+// most every warnEvery, with the count since the last one.
+func TestAdmissionWarnsSparingly(t *testing.T) {
+	a := newAdmission(100, 1)
+	start := time.Now()
+	if n := a.refused(start); n != 1 {
+		t.Fatalf("the first refusal: warning with %d, want 1", n)
+	}
+	for i := range 5 {
+		if n := a.refused(start.Add(time.Duration(i) * time.Second)); n != 0 {
+			t.Fatalf("refusal %d within warnEvery: warning with %d", i, n)
+		}
+	}
+	if n := a.refused(start.Add(warnEvery)); n != 6 {
+		t.Fatalf("after warnEvery: warning with %d, want the 6 since the last", n)
+	}
+}
