@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts faults slow-bodies rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'. Without ARGS it then runs the
@@ -99,6 +99,12 @@ kafka-status:
 faults:
 	scripts/kafka.sh fetch
 	KAFKA_LIBS=$${KAFKA_CACHE:-$(CURDIR)/.cache/kafka}/libs $(GO) test -count=1 -run '^TestFaults$$' -v -timeout 30m ./bench/ -args -faults.full
+
+# The bridge's memory under 2,000 slow unauthenticated uploads, for 3 minutes (make test runs
+# it for 20 s); see docs/performance.md.
+slow-bodies:
+	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
+	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -count=1 -run '^TestMemoryUnderSlowUploads$$' -v -timeout 20m ./bench/ -args -slowbody.full
 
 # The dedup rebuild at 1 M and 10 M records (about 6 GB for the broker; not in CI).
 rebuild-bench:

@@ -8,17 +8,22 @@ import (
 
 // HTTP configures the ingress listener.
 type HTTP struct {
-	Listen          string   `yaml:"listen"`
-	MaxBodyBytes    int      `yaml:"max_body_bytes"`
-	MaxHeaderBytes  int      `yaml:"max_header_bytes"`
-	ReadTimeout     Duration `yaml:"read_timeout"`
-	WriteTimeout    Duration `yaml:"write_timeout"`
-	IdleTimeout     Duration `yaml:"idle_timeout"`
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	DrainPeriod     Duration `yaml:"drain_period"`
-	AdminListen     string   `yaml:"admin_listen"`
-	AdminPprof      bool     `yaml:"admin_pprof"`
-	TLS             TLS      `yaml:"tls"`
+	Listen         string `yaml:"listen"`
+	MaxBodyBytes   int    `yaml:"max_body_bytes"`
+	MaxHeaderBytes int    `yaml:"max_header_bytes"`
+	// MaxBodyBytesInFlight bounds the bytes of request bodies the ingress holds at once,
+	// being received or handled; MaxRequestsInFlight the deliveries handled at once past
+	// their body. Past either, 503 with Retry-After.
+	MaxBodyBytesInFlight int64    `yaml:"max_body_bytes_in_flight"`
+	MaxRequestsInFlight  int      `yaml:"max_requests_in_flight"`
+	ReadTimeout          Duration `yaml:"read_timeout"`
+	WriteTimeout         Duration `yaml:"write_timeout"`
+	IdleTimeout          Duration `yaml:"idle_timeout"`
+	ShutdownTimeout      Duration `yaml:"shutdown_timeout"`
+	DrainPeriod          Duration `yaml:"drain_period"`
+	AdminListen          string   `yaml:"admin_listen"`
+	AdminPprof           bool     `yaml:"admin_pprof"`
+	TLS                  TLS      `yaml:"tls"`
 }
 
 // TLS names a PEM certificate and key; with both set the ingress serves HTTPS only.
@@ -35,14 +40,16 @@ const minHeaderBytes = 4096
 
 func defaultHTTP() HTTP {
 	return HTTP{
-		Listen:          "127.0.0.1:8080",
-		MaxBodyBytes:    1 << 20,
-		MaxHeaderBytes:  32 << 10,
-		ReadTimeout:     Duration(10 * time.Second),
-		WriteTimeout:    Duration(30 * time.Second),
-		IdleTimeout:     Duration(120 * time.Second),
-		ShutdownTimeout: Duration(30 * time.Second),
-		DrainPeriod:     Duration(5 * time.Second),
+		Listen:               "127.0.0.1:8080",
+		MaxBodyBytes:         1 << 20,
+		MaxHeaderBytes:       32 << 10,
+		MaxBodyBytesInFlight: 64 << 20,
+		MaxRequestsInFlight:  4096,
+		ReadTimeout:          Duration(10 * time.Second),
+		WriteTimeout:         Duration(30 * time.Second),
+		IdleTimeout:          Duration(120 * time.Second),
+		ShutdownTimeout:      Duration(30 * time.Second),
+		DrainPeriod:          Duration(5 * time.Second),
 	}
 }
 
@@ -52,6 +59,12 @@ func (c *Config) validateHTTP(bad complaint) {
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		bad("http.max_body_bytes", "must be positive, got %d", c.HTTP.MaxBodyBytes)
+	}
+	if c.HTTP.MaxBodyBytesInFlight < int64(c.HTTP.MaxBodyBytes) {
+		bad("http.max_body_bytes_in_flight", "must be at least http.max_body_bytes (%d), got %d", c.HTTP.MaxBodyBytes, c.HTTP.MaxBodyBytesInFlight)
+	}
+	if c.HTTP.MaxRequestsInFlight < 1 {
+		bad("http.max_requests_in_flight", "must be positive, got %d", c.HTTP.MaxRequestsInFlight)
 	}
 	if c.HTTP.MaxHeaderBytes < minHeaderBytes {
 		bad("http.max_header_bytes", "must be at least %d, got %d", minHeaderBytes, c.HTTP.MaxHeaderBytes)

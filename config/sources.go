@@ -90,7 +90,9 @@ func (c *Config) validateSources(bad complaint) {
 		if p := validatePreset(bad, key, *s); p != nil {
 			validatePoll(bad, key, s, p)
 		}
-		c.validateSourceDedup(bad, key, *s)
+		if s.Dedup.Window < 0 {
+			bad(key+".dedup.window", "must be positive, got %s", s.Dedup.Window)
+		}
 		validateMaxAge(bad, key, *s)
 	}
 	c.validateSharedSecrets(bad)

@@ -69,7 +69,7 @@ func FuzzHandshakeOracle(f *testing.F) {
 					}
 					hh := h.Clone()
 					hh.Set(header, sig)
-					if code := post(t, client, "http://"+addr+"/webhooks/"+name, hh, []byte(v)); code < 400 || code >= 500 {
+					if code := postStatus(t, client, "http://"+addr+"/webhooks/"+name, hh, []byte(v)); code < 400 || code >= 500 {
 						t.Fatalf("%s: the handshake's answer to %q, %q in %s, makes a POST of it answered %d", name, v, sig, header, code)
 					}
 				}
@@ -78,7 +78,7 @@ func FuzzHandshakeOracle(f *testing.F) {
 	})
 }
 
-func post(t *testing.T, client *http.Client, url string, h http.Header, body []byte) int {
+func postStatus(t *testing.T, client *http.Client, url string, h http.Header, body []byte) int {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 400 // a value no request can carry

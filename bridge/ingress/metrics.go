@@ -53,6 +53,19 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// watchAdmission exports the caps' use: body bytes reserved, requests past their body, and
+// slow uploads shed.
+func (m *Metrics) watchAdmission(a *admission) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bridge_body_bytes_in_flight", Help: "Bytes of request bodies reserved now, of http.max_body_bytes_in_flight.",
+		}, func() float64 { b, _, _ := a.usage(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bridge_uploads_shed_total", Help: "Slow request bodies cut off (503) to make room in http.max_body_bytes_in_flight for faster ones.",
+		}, func() float64 { _, _, n := a.usage(); return float64(n) }),
+	)
+}
+
 // dedupSizer is a dedup store that knows its size (the memory store does).
 type dedupSizer interface {
 	Len() int

@@ -4,6 +4,7 @@
 package ingress
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -47,6 +48,10 @@ type Options struct {
 	Sources      []Source
 	TopicPrefix  string
 	MaxBodyBytes int
+	// MaxBodyBytesInFlight and MaxRequestsInFlight are the caps of admission (see
+	// admission.go); zero takes the configuration's defaults, 64 MiB and 4096.
+	MaxBodyBytesInFlight int64
+	MaxRequestsInFlight  int
 	// MaxHeaderBytes bounds the request line and headers: Fiber's read buffer.
 	MaxHeaderBytes int
 	ReadTimeout    time.Duration
@@ -75,6 +80,9 @@ type Server struct {
 	admin    *fiber.App // nil: the operator endpoints are on app
 	drain    listener   // what Serve's connections discard after an early answer
 	draining atomic.Bool
+	adm      *admission
+	maxBody  int
+	spare    chan *chunk // idle chunks of bodies (see body.go)
 	sources  map[string]*Source
 	prefix   string
 	dedupTTL time.Duration
@@ -93,7 +101,10 @@ func New(o Options) *Server {
 		sources: make(map[string]*Source, len(o.Sources)), prefix: o.TopicPrefix, dedupTTL: o.DedupWait,
 		encoder: o.Encoder, producer: o.Producer, dedup: o.Dedup, metrics: o.Metrics, log: o.Log,
 		ready: o.Ready, now: o.Now,
-		drain: listener{drainBytes: drainFactor * int64(o.MaxBodyBytes), drainTime: o.ReadTimeout},
+		drain:   listener{drainBytes: drainFactor * int64(o.MaxBodyBytes), drainTime: o.ReadTimeout},
+		adm:     newAdmission(cmp.Or(o.MaxBodyBytesInFlight, 64<<20), int64(cmp.Or(o.MaxRequestsInFlight, 4096))),
+		maxBody: o.MaxBodyBytes,
+		spare:   make(chan *chunk, spareChunks),
 	}
 	for _, src := range o.Sources {
 		src.prepare(o.Log)
@@ -111,11 +122,13 @@ func New(o Options) *Server {
 		ReadTimeout:           o.ReadTimeout,
 		WriteTimeout:          o.WriteTimeout,
 		IdleTimeout:           o.IdleTimeout,
+		StreamRequestBody:     true, // admit reads the bodies, within the caps
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 	})
 	s.app.Server().ErrorHandler = connErrors(s.app.Server().ErrorHandler)
 	s.app.Server().Handler = s.knownMethods(s.app.Server().Handler)
+	s.metrics.watchAdmission(s.adm)
 	if st, ok := o.Dedup.(dedupSizer); ok {
 		s.metrics.watchDedup(st)
 	}
@@ -136,10 +149,10 @@ func (s *Server) Serve(ln net.Listener, tlsConfig *tls.Config) error {
 }
 
 func (s *Server) routes(o Options) {
-	s.app.Post("/webhooks/:source", s.countInFlight, s.webhook)
+	s.app.Post("/webhooks/:source", s.admit, s.countInFlight, s.webhook)
 	s.app.Get("/webhooks/:source", s.handshake)
 	s.app.All("/webhooks/:source", s.wrongMethod)
-	s.app.Post("/webhooks/:source/:token", s.countInFlight, s.webhook)
+	s.app.Post("/webhooks/:source/:token", s.admit, s.countInFlight, s.webhook)
 	s.app.All("/webhooks/:source/:token", s.wrongMethod)
 	s.app.All("/webhooks/*", s.noEndpoint)
 	if !o.Admin {

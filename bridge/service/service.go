@@ -150,8 +150,8 @@ func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingre
 	s.dedup.register(s.metrics.Registry)
 	return ingress.New(ingress.Options{
 		Sources: sources, TopicPrefix: s.cfg.Kafka.TopicPrefix, MaxBodyBytes: h.MaxBodyBytes,
-		MaxHeaderBytes: h.MaxHeaderBytes,
-		ReadTimeout:    h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
+		MaxHeaderBytes: h.MaxHeaderBytes, MaxBodyBytesInFlight: h.MaxBodyBytesInFlight, MaxRequestsInFlight: h.MaxRequestsInFlight,
+		ReadTimeout: h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
 		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: s.dedup.store,
 		Metrics: s.metrics, Log: s.log, Ready: s.isReady,
 		Admin: h.AdminListen != "", Pprof: h.AdminPprof,

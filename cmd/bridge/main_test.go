@@ -139,3 +139,32 @@ func TestServeRefusesABadFile(t *testing.T) {
 		t.Fatalf("unknown command: %v", err)
 	}
 }
+
+// TestServeNeedsNoConsumersSecrets runs serve on one file for every process, as PRODUCT.md
+// has it, with only the ingress's variables set: the consumers' (the Slack webhook URL, the
+// retry API's key) are none of its business.
+func TestServeNeedsNoConsumersSecrets(t *testing.T) {
+	t.Setenv("TEST_CODIV_SECRET", "cdv_whsec_from_the_environment_0123456789")
+	addr := testkit.FreeAddr(t)
+	path := filepath.Join(t.TempDir(), "bridge.yaml")
+	cfg := fmt.Sprintf(`
+http: {listen: %q}
+kafka: {brokers: [%q], topic_prefix: %q, partitions: 1}
+sources:
+  - {name: codivupload, provider: codivupload, secrets: ["${TEST_CODIV_SECRET}"]}
+consumers:
+  retries:
+    action:
+      url: "https://api.codivupload.com/v1/posts/{post_id}/retry-failed"
+      headers: {Authorization: "Bearer ${TEST_UNSET_RETRY_API_KEY}"}
+  alerts: {slack_webhook_url: "${TEST_UNSET_SLACK_WEBHOOK_URL}"}
+`, addr, strings.Join(kafkatest.Brokers(t), ","), kafkatest.Prefix(t))
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stop := runInBackground(t, []string{"serve", "--config", path}, io.Discard, io.Discard)
+	waitHealthy(t, "http://"+addr)
+	if err := stop(); err != nil {
+		t.Fatalf("serve ended with %v", err)
+	}
+}

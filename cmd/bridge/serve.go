@@ -23,7 +23,7 @@ func serveCommand() *cobra.Command {
 			if path == "" {
 				return fmt.Errorf("serve needs --config FILE: %w", errUsage)
 			}
-			cfg, err := config.Load(path)
+			cfg, err := config.LoadFor(path, config.Ingress)
 			if err != nil {
 				return err
 			}

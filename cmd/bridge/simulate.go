@@ -125,7 +125,7 @@ func simulateTarget(f simulateFlags) (sender.Source, string, error) {
 		src, err := sender.NewSource("codivupload", "codivupload", devSecret)
 		return src, cmp.Or(f.url, "http://127.0.0.1:8080"), err
 	}
-	cfg, err := config.Load(f.config)
+	cfg, err := config.LoadFor(f.config, config.Sender)
 	if err != nil {
 		return sender.Source{}, "", err
 	}

@@ -22,14 +22,15 @@ import (
 // Server is a redis-server process. Its methods are not safe for concurrent use.
 type Server struct {
 	bin, dir string
+	args     []string // more of redis-server's options, e.g. "--maxmemory-policy", "allkeys-lru"
 	port     int
 	cmd      *exec.Cmd
 	done     chan struct{}
 }
 
 // Start runs redis-server (found on PATH) with its data in dir on a free loopback port, and
-// waits until it answers.
-func Start(dir string) (*Server, error) {
+// waits until it answers. args are more options for redis-server, kept across restarts.
+func Start(dir string, args ...string) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redisserver: %w", err)
@@ -38,13 +39,13 @@ func Start(dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{bin: bin, dir: dir, port: port}
+	s := &Server{bin: bin, dir: dir, args: args, port: port}
 	return s, s.Start()
 }
 
-// Require starts a Server for t in a temp dir and kills it at cleanup. Without a
-// redis-server binary the test is skipped, or fails under CI.
-func Require(t testing.TB) *Server {
+// Require starts a Server for t in a temp dir, with args as in Start, and kills it at
+// cleanup. Without a redis-server binary the test is skipped, or fails under CI.
+func Require(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -52,7 +53,7 @@ func Require(t testing.TB) *Server {
 		}
 		t.Skipf("redisserver: %v", err)
 	}
-	s, err := Start(t.TempDir())
+	s, err := Start(t.TempDir(), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +80,7 @@ func (s *Server) Start() error {
 	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
 		"--logfile", filepath.Join(s.dir, "redis.log"))
+	cmd.Args = append(cmd.Args, s.args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("redisserver: %w", err)
