@@ -29,7 +29,7 @@ import (
 // bug); a JSON answer with a status field on /webhooks/ (but a handshake's); and the memory a
 // request allocates growing with its size alone. Records go to a discarding producer: this is about HTTP.
 // Seeds: every preset's simulated deliveries (providers.Names(), one source each), plus
-// requests on the edges of HTTP and the FORMATS.md samples in testdata/fuzz/.
+// requests on the edges of HTTP and the providers' samples in testdata/fuzz/.
 //
 //	go test -run '^$' -fuzz '^FuzzRequest$' -fuzztime 1m ./bridge/ingress/   (or make fuzz)
 func FuzzRequest(f *testing.F) {

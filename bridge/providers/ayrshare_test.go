@@ -10,7 +10,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 )
 
-// FORMATS.md §5: Ayrshare's samples are signed with this secret at TS 1767225600. The docs do
+// Ayrshare's samples (testdata/ayrshare) are signed with this secret at TS 1767225600. The docs do
 // not say whether the HMAC is sent in hex or base64; the samples' headers hold hex, and these
 // are the base64 forms of the same HMACs.
 const ayrSecret = "my-ayrshare-webhook-secret"

@@ -24,7 +24,7 @@ import (
 // short UTF-8 reason; a normalized event has a UTF-8 id, a known type, UTF-8 fields, and comes
 // only from strict JSON; and the memory either allocates grows with the input's size alone.
 // Seeds: each preset's simulated deliveries of every type it sends, the golden inputs of
-// testdata/<preset>/, the bodies below, and the FORMATS.md samples in testdata/fuzz/.
+// testdata/<preset>/, the bodies below, and the providers' samples in testdata/fuzz/.
 //
 //	go test -run '^$' -fuzz '^FuzzNormalize$' -fuzztime 1m ./bridge/providers/   (or make fuzz)
 

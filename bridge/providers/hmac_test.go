@@ -13,7 +13,7 @@ import (
 	"github.com/socialbridge/bridge/event"
 )
 
-// The worked configurations of docs/providers.md, with FORMATS.md §9 and §10's samples.
+// The worked configurations of docs/providers.md, with GitHub's and Stripe's samples (testdata/hmac).
 var (
 	githubScheme = providers.HMACScheme{
 		Header: "X-Hub-Signature-256", Prefix: "sha256=", Encoding: "hex", Signed: "{body}",
@@ -43,7 +43,7 @@ func hmacPreset(t *testing.T, s providers.HMACScheme) providers.Preset {
 	return p
 }
 
-// TestHMACGitHub is GitHub's published known answer and FORMATS.md's ping.
+// TestHMACGitHub is GitHub's published known answer and its ping sample.
 func TestHMACGitHub(t *testing.T) {
 	p := hmacPreset(t, githubScheme)
 	right := []*providers.Key{mustKey(t, p, githubSecret)}
@@ -85,7 +85,7 @@ func TestHMACGitHub(t *testing.T) {
 	}
 }
 
-// TestHMACStripe is FORMATS.md's Stripe sample: a timestamp and signatures in one header.
+// TestHMACStripe is Stripe's sample: a timestamp and signatures in one header.
 func TestHMACStripe(t *testing.T) {
 	p := hmacPreset(t, stripeScheme)
 	right := []*providers.Key{mustKey(t, p, stripeSecret)}

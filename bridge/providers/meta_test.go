@@ -12,7 +12,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 )
 
-// FORMATS.md §6: Meta's samples are signed with this app secret.
+// Meta's samples (testdata/meta) are signed with this app secret.
 const metaSecret = "0123456789abcdef0123456789abcdef"
 
 var metaSamples = []string{"page_feed_comment", "page_feed_post", "page_feed_like", "instagram_comments", "instagram_mentions"}

@@ -14,7 +14,7 @@ import (
 )
 
 // splitDirs are the presets whose deliveries split, with cases under testdata/<name>/:
-// FORMATS.md's samples, batches, and quarantine_* bodies that must be refused.
+// the providers' samples (docs/providers.md), batches, and quarantine_* bodies that must be refused.
 var splitDirs = []string{"ayrshare", "meta", "postiz", "upload-post", "x"}
 
 // testSettings are the settings each preset is built with in these tests.

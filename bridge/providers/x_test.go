@@ -10,7 +10,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 )
 
-// FORMATS.md §7: X's own example consumer secret, from its public CRC gist.
+// X's own example consumer secret, from its public CRC gist (docs/providers.md, "X").
 const xSecret = "z3ZX4v7mAAUGykl3EcmkqbartmuW8VFOOzCloLx9Q45P0hLrFu"
 
 var xSamples = []string{"follow_events", "tweet_reply", "favorite_events", "user_event_revoke"}
@@ -63,7 +63,7 @@ func TestXVerify(t *testing.T) {
 	}
 }
 
-// TestXCRC is FORMATS.md's known answer: X's CRC of its example secret and token.
+// TestXCRC is X's published known answer: the CRC of its example secret and token.
 func TestXCRC(t *testing.T) {
 	p := mustNew(t, "x")
 	hs := p.(providers.Handshaker)

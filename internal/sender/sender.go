@@ -83,7 +83,7 @@ func Tamper(d providers.Delivery) providers.Delivery {
 }
 
 // Answer is the bridge's answer to one delivery: the HTTP status code, and the fields of its
-// JSON body (PRODUCT.md) when it has them.
+// JSON body (docs/http.md) when it has them.
 type Answer struct {
 	Code      int    `json:"-"`
 	Status    string `json:"status"`
