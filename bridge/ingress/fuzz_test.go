@@ -19,6 +19,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/ingress"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/internal/sender"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -123,7 +124,7 @@ func simulated(name string, p providers.Preset, secret string) [][]byte {
 	}
 	var out [][]byte
 	for i, typ := range sim.Types() {
-		d, err := sim.Deliver(providers.Sample(typ, fmt.Sprintf("evt_fuzz_%d", i), fuzzNow, i), secret, fuzzNow)
+		d, err := sim.Deliver(sender.SampleEvent(typ, fmt.Sprintf("evt_fuzz_%d", i), fuzzNow, i), secret, fuzzNow)
 		if err != nil {
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/sender"
 )
 
 // The fuzz targets hold every registered preset (providers.Names(), so a new preset is
@@ -38,7 +39,7 @@ func addSeeds(f *testing.F) {
 			continue // TestEveryPresetSimulates fails for it
 		}
 		for i, typ := range sim.Types() {
-			d, err := sim.Deliver(providers.Sample(typ, "evt_seed", fuzzNow, i), simulationSecrets[name], fuzzNow)
+			d, err := sim.Deliver(sender.SampleEvent(typ, "evt_seed", fuzzNow, i), simulationSecrets[name], fuzzNow)
 			if err == nil {
 				f.Add(d.Body, headerBlock(d.Header))
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/sender"
 )
 
 // header adapts an http.Header to providers.Headers.
@@ -55,9 +56,9 @@ func TestEveryPresetSimulates(t *testing.T) {
 				t.Fatal("Types lists nothing")
 			}
 			for i, typ := range sim.Types() {
-				first := roundTrip(t, p, sim, key, secret, providers.Sample(typ, "evt_a", now, i), now)
-				again := roundTrip(t, p, sim, key, secret, providers.Sample(typ, "evt_a", now, i), now)
-				other := roundTrip(t, p, sim, key, secret, providers.Sample(typ, "evt_b", now, i), now)
+				first := roundTrip(t, p, sim, key, secret, sender.SampleEvent(typ, "evt_a", now, i), now)
+				again := roundTrip(t, p, sim, key, secret, sender.SampleEvent(typ, "evt_a", now, i), now)
+				other := roundTrip(t, p, sim, key, secret, sender.SampleEvent(typ, "evt_b", now, i), now)
 				if first.Type != typ || first.ID == "" {
 					t.Errorf("%s: normalized to type %q id %q", typ, first.Type, first.ID)
 				}
@@ -117,7 +118,7 @@ func TestCanonicalPresetsKeepEveryField(t *testing.T) {
 		sim := p.(providers.Simulator)
 		key, _ := p.Key(simulationSecrets[name])
 		for i, typ := range sim.Types() {
-			want := providers.Sample(typ, "evt_"+name, now, i)
+			want := sender.SampleEvent(typ, "evt_"+name, now, i)
 			got := roundTrip(t, p, sim, key, simulationSecrets[name], want, now)
 			if !reflect.DeepEqual(&got, want) {
 				t.Errorf("%s %s:\n got %+v\nwant %+v", name, typ, got, *want)
