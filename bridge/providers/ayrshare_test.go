@@ -67,7 +67,7 @@ func TestAyrshareVerify(t *testing.T) {
 		{"stale timestamp", h, body, right, ayrNow.Add(61 * time.Minute), "X-Authorization-Timestamp too old: more than 1h0m0s before now"},
 		{"timestamp from the future", h, body, right, ayrNow.Add(-61 * time.Minute), "X-Authorization-Timestamp too new: more than 1h0m0s after now"},
 		{"timestamp in milliseconds", h.with(tsHeader, "1767225600000"), body, right, ayrNow, "X-Authorization-Timestamp too new: more than 1h0m0s after now"},
-		{"malformed timestamp", h.with(tsHeader, "yesterday"), body, right, ayrNow, "malformed X-Authorization-Timestamp: want unix seconds"},
+		{"malformed timestamp", h.with(tsHeader, "yesterday"), body, right, ayrNow, "malformed X-Authorization-Timestamp header: want unix seconds"},
 		{"missing timestamp", h.with(tsHeader, "-"), body, right, ayrNow, "missing X-Authorization-Timestamp header"},
 		{"missing signature", h.with(sigHeader, "-"), body, right, ayrNow, "missing X-Authorization-Content-SHA256 header"},
 		{"sha256= prefix", h.with(sigHeader, "sha256="+sig), body, right, ayrNow, "malformed X-Authorization-Content-SHA256 header: want <64 hex digits or 32 bytes in base64>"},

@@ -80,3 +80,8 @@ func compactJSON(v any) ([]byte, error) {
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
+
+// httpHeader adapts an http.Header to Headers, for a simulator that reads what it signs.
+type httpHeader http.Header
+
+func (h httpHeader) Peek(key string) []byte { return []byte(http.Header(h).Get(key)) }
