@@ -27,7 +27,7 @@ var ayrBase64 = map[string]string{
 var ayrNow = time.Unix(1767225600, 0)
 
 func TestAyrshareVerifySamples(t *testing.T) {
-	p := mustNew(t, "ayrshare")
+	p := mustSigned(t, "ayrshare")
 	right, old := mustKey(t, p, ayrSecret), mustKey(t, p, "the secret before rotation")
 	for name, b64 := range ayrBase64 {
 		body, h := sample(t, "ayrshare", name)
@@ -42,7 +42,7 @@ func TestAyrshareVerifySamples(t *testing.T) {
 }
 
 func TestAyrshareVerify(t *testing.T) {
-	p := mustNew(t, "ayrshare")
+	p := mustSigned(t, "ayrshare")
 	right := []*providers.Key{mustKey(t, p, ayrSecret)}
 	body, h := sample(t, "ayrshare", "scheduled_success")
 	const sigHeader, v2, tsHeader = "X-Authorization-Content-SHA256", "X-Authorization-Content-SHA256-V2", "X-Authorization-Timestamp"

@@ -34,13 +34,13 @@ const (
 
 var stripeNow = time.Unix(1767225600, 0)
 
-func hmacPreset(t *testing.T, s providers.HMACScheme) providers.Preset {
+func hmacPreset(t *testing.T, s providers.HMACScheme) providers.Signed {
 	t.Helper()
 	p, err := providers.New("hmac", providers.Settings{HMAC: &s})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return p.(providers.Signed)
 }
 
 // TestHMACGitHub is GitHub's published known answer and its ping sample.

@@ -26,11 +26,6 @@ var postizToken = urlToken{"postiz"}
 // Key accepts a URL token: at least 16 characters of the URL alphabet.
 func (Postiz) Key(secret string) (*Key, error) { return postizToken.Key(secret) }
 
-// Verify refuses every request: Postiz's are authenticated by VerifyToken.
-func (Postiz) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {
-	return postizToken.Verify(h, body, keys, now)
-}
-
 // VerifyToken checks the URL's token against the source's secrets in constant time.
 func (Postiz) VerifyToken(token []byte, keys []*Key) error {
 	return postizToken.VerifyToken(token, keys)

@@ -1,11 +1,10 @@
-// Package providers holds one preset per webhook provider: how its deliveries are signed and
-// verified, and how its body maps to the canonical event. Adding a provider is one file with
+// Package providers holds one preset per webhook provider: how its deliveries are proven
+// authentic, and how its body maps to the canonical event. Adding a provider is one file with
 // its test, plus a line in the registry below.
 package providers
 
 import (
 	"sort"
-	"time"
 
 	"github.com/socialbridge/bridge/event"
 )
@@ -16,15 +15,15 @@ type Headers interface {
 	Peek(key string) []byte
 }
 
-// Preset verifies and normalizes the deliveries of one provider.
+// Preset is what every provider's preset does: take the source's secrets, and map its
+// authentic deliveries. How a delivery is proven authentic depends on the provider, and is a
+// capability of its own (optional.go): a signature (Signed), the token that ends the URL
+// (Unsigned), or nothing at all for a provider whose results are polled (Poller).
 type Preset interface {
-	// Key turns a configured secret into the key its signatures are made with.
+	// Key turns a configured secret into the key its signatures are made with (or the token,
+	// or the API key, as the provider's proof is).
 	// It fails, at start, on a secret this provider can never accept.
 	Key(secret string) (*Key, error)
-	// Verify checks body against the request's signature headers with any of keys
-	// (several during rotation), comparing in constant time. now is for replay windows.
-	// It returns a failure.Unauthorized error whose reason names no secret or signature.
-	Verify(h Headers, body []byte, keys []*Key, now time.Time) error
 	// Normalize maps an authentic delivery into ev, filling the envelope's ID, Type and
 	// OccurredAt (zero when the body has no time) and the typed fields. The caller sets
 	// Source, Provider, ReceivedAt and Raw, which Normalize keeps; it clears the rest first.

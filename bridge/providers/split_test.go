@@ -35,6 +35,16 @@ func mustNew(t testing.TB, name string) providers.Preset {
 	return p
 }
 
+// mustSigned is mustNew for a preset whose provider signs its deliveries.
+func mustSigned(t testing.TB, name string) providers.Signed {
+	t.Helper()
+	p, ok := mustNew(t, name).(providers.Signed)
+	if !ok {
+		t.Fatalf("%s is not Signed", name)
+	}
+	return p
+}
+
 // renderParts is what a split golden file holds: each part's event (its narrowed raw payload
 // as text) or why it is ignored, or the failure of a quarantined body.
 func renderParts(parts []providers.Part, err error) []byte {

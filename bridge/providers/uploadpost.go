@@ -26,11 +26,6 @@ var upToken = urlToken{"upload-post"}
 // Key accepts a URL token: at least 16 characters of the URL alphabet.
 func (UploadPost) Key(secret string) (*Key, error) { return upToken.Key(secret) }
 
-// Verify refuses every request: Upload-Post's are authenticated by VerifyToken.
-func (UploadPost) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {
-	return upToken.Verify(h, body, keys, now)
-}
-
 // VerifyToken checks the URL's token against the source's secrets in constant time.
 func (UploadPost) VerifyToken(token []byte, keys []*Key) error {
 	return upToken.VerifyToken(token, keys)
