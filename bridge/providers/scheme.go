@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,13 +12,14 @@ import (
 // of a provider that signs with an HMAC is a configuration of it, written as the generic hmac
 // preset's would be (HMACScheme): each of those presets' files says its own.
 type scheme struct {
-	headers   []string    // the signature header, then any twin that may hold one instead
-	prefix    string      // what each signature starts with; "" for a header of one signature
-	enc       sigEncoding // the encodings a signature may be in; a signer writes hex if allowed
-	signed    []segment   // the signed bytes, in order
-	timestamp string      // the header whose timestamp's age is checked; "" for none
-	tsPrefix  string      // the timestamp is the item of its header after this
-	tolerance time.Duration
+	headers       []string    // the signature header, then any twin that may hold one instead
+	prefix        string      // what each signature starts with; "" for a header of one signature
+	enc           sigEncoding // the encodings a signature may be in; a signer writes hex if allowed
+	signed        []segment   // the signed bytes, in order
+	signedHeaders []string    // the headers signed, which a request must have
+	timestamp     string      // the header whose timestamp's age is checked; "" for none
+	tsPrefix      string      // the timestamp is the item of its header after this
+	tolerance     time.Duration
 }
 
 // segment is a piece of the signed bytes: literal text, the body, the timestamp, or a header.
@@ -36,8 +38,9 @@ const (
 	headerSegment
 )
 
-// maxSegments is how many parts a delivery's signed bytes have before verify allocates.
-const maxSegments = 8
+// maxSegments is how many parts a delivery's signed bytes have before verify allocates:
+// Standard Webhooks' "{webhook-id}.{timestamp}.{body}" has five.
+const maxSegments = 5
 
 // hmacTolerance is the default replay window, Stripe's and Standard Webhooks'.
 const hmacTolerance = 5 * time.Minute
@@ -101,8 +104,11 @@ func (s *scheme) compileTemplate(template string) error {
 		if err != nil {
 			return err
 		}
-		if seg.kind == bodySegment {
+		switch seg.kind {
+		case bodySegment:
 			bodies++
+		case headerSegment:
+			s.signedHeaders = append(s.signedHeaders, seg.header)
 		}
 		s.signed, rest = append(s.signed, seg), rest[open+end+1:]
 	}
@@ -138,12 +144,7 @@ func (s *scheme) has(kind segmentKind) bool {
 
 // signs reports whether the signed bytes include the header name.
 func (s *scheme) signs(name string) bool {
-	for _, seg := range s.signed {
-		if seg.kind == headerSegment && strings.EqualFold(seg.header, name) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.signedHeaders, func(h string) bool { return strings.EqualFold(h, name) })
 }
 
 // parts appends to dst the signed bytes of a delivery, in order; ts stands for {timestamp}.

@@ -15,44 +15,57 @@ import (
 // verify checks a request as the scheme's senders sign it: the signature header is there,
 // and every header the signature covers; the timestamp, when the scheme has one, is within
 // its tolerance of now; and one of the request's signatures (several during rotation) is the
-// HMAC of the signed bytes under one of keys. Each key's HMAC is computed once, however many
-// signatures the request carries, and compared in constant time. It fails with a
+// HMAC of the signed bytes under one of keys, compared in constant time. It fails with a
 // failure.Unauthorized error that names no secret or signature.
 func (s *scheme) verify(h Headers, body []byte, keys []*Key, now time.Time) error {
-	if err := s.checkHeaders(h); err != nil {
+	var sigBuf [2][]byte // the signature header's value and its twin's: each read once
+	sigs := sigBuf[:0]
+	for _, name := range s.headers {
+		sigs = append(sigs, h.Peek(name))
+	}
+	if err := s.checkHeaders(h, sigs); err != nil {
 		return err
 	}
 	ts, err := s.checkTimestamp(h, now)
 	if err != nil {
 		return err
 	}
-	var buf [maxSegments][]byte
-	parts := s.parts(buf[:0], h, body, ts)
-	var want [sha256.Size]byte
-	for _, k := range keys {
-		k.Sum(&want, parts...)
-		if found, _ := s.find(h, &want); found {
-			return nil
-		}
+	var partBuf [maxSegments][]byte
+	if s.signedBy(sigs, keys, s.parts(partBuf[:0], h, body, ts)) {
+		return nil
 	}
-	if _, wellFormed := s.find(h, nil); !wellFormed {
+	if _, wellFormed := s.find(sigs, nil); !wellFormed {
 		return failure.New(failure.Unauthorized, "malformed %s header: want %s%s", s.headers[0], s.prefix, encodingName(s.enc))
 	}
 	return failure.New(failure.Unauthorized, "signature does not match")
 }
 
-// checkHeaders checks that the request has a signature header, and every header signed.
-func (s *scheme) checkHeaders(h Headers) error {
+// signedBy reports whether one of the signatures in sigs is the HMAC of parts under one of
+// keys. Each key's HMAC is computed once, however many signatures there are.
+func (s *scheme) signedBy(sigs [][]byte, keys []*Key, parts [][]byte) bool {
+	var want [sha256.Size]byte
+	for _, k := range keys {
+		k.Sum(&want, parts...)
+		if found, _ := s.find(sigs, &want); found {
+			return true
+		}
+	}
+	return false
+}
+
+// checkHeaders checks that the request has a signature header (sigs are their values), and
+// every header signed.
+func (s *scheme) checkHeaders(h Headers, sigs [][]byte) error {
 	sent := false
-	for _, name := range s.headers {
-		sent = sent || len(h.Peek(name)) > 0
+	for _, v := range sigs {
+		sent = sent || len(v) > 0
 	}
 	if !sent {
 		return failure.New(failure.Unauthorized, "missing %s header", s.headers[0])
 	}
-	for _, seg := range s.signed {
-		if seg.kind == headerSegment && len(h.Peek(seg.header)) == 0 {
-			return failure.New(failure.Unauthorized, "missing %s header", seg.header)
+	for _, name := range s.signedHeaders {
+		if len(h.Peek(name)) == 0 {
+			return failure.New(failure.Unauthorized, "missing %s header", name)
 		}
 	}
 	return nil
@@ -75,13 +88,20 @@ func (s *scheme) checkTimestamp(h Headers, now time.Time) ([]byte, error) {
 	return ts, checkAge(s.timestamp, ts, now, s.tolerance)
 }
 
-// find looks through the request's signatures for want, comparing in constant time, and
-// reports whether any of them is well formed. With want nil it only tells the latter.
-func (s *scheme) find(h Headers, want *[sha256.Size]byte) (found, wellFormed bool) {
-	for _, name := range s.headers {
-		header := h.Peek(name)
+// find looks through the signature headers' values for want, comparing in constant time,
+// and reports whether any of their signatures is well formed. With want nil it only tells
+// the latter.
+func (s *scheme) find(sigs [][]byte, want *[sha256.Size]byte) (found, wellFormed bool) {
+	var sig [sha256.Size]byte
+	for _, header := range sigs {
+		if s.whole(header, &sig) { // the common case, read without looking for items
+			if want == nil || hmac.Equal(sig[:], want[:]) {
+				return want != nil, true
+			}
+			wellFormed = true
+			continue
+		}
 		for item, next, ok := nextItem(header, s.prefix, 0); ok; item, next, ok = nextItem(header, s.prefix, next) {
-			var sig [sha256.Size]byte
 			if !decodeSig(&sig, item, s.enc) {
 				continue
 			}
@@ -92,6 +112,13 @@ func (s *scheme) find(h Headers, want *[sha256.Size]byte) (found, wellFormed boo
 		}
 	}
 	return false, wellFormed
+}
+
+// whole decodes into sig a header that is the prefix and one signature, and nothing else:
+// the one item nextItem would find in it.
+func (s *scheme) whole(header []byte, sig *[sha256.Size]byte) bool {
+	n := len(s.prefix)
+	return len(header) > n && string(header[:n]) == s.prefix && decodeSig(sig, header[n:], s.enc)
 }
 
 // nextItem returns the first item of header at or after from: what follows prefix where
@@ -125,9 +152,9 @@ func isItemEnd(c byte) bool { return c == ',' || c == ' ' || c == '\t' }
 // timestamp, when the scheme has one, and the signature under key. A signed header that h
 // lacks is set first, to "simulated".
 func (s *scheme) sign(h http.Header, key *Key, body []byte, ts string) {
-	for _, seg := range s.signed {
-		if seg.kind == headerSegment && h.Get(seg.header) == "" {
-			h.Set(seg.header, "simulated")
+	for _, name := range s.signedHeaders {
+		if h.Get(name) == "" {
+			h.Set(name, "simulated")
 		}
 	}
 	sig := s.signature(key, s.parts(nil, httpHeader(h), body, []byte(ts))...)
