@@ -2,7 +2,6 @@ package providers
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -241,12 +240,10 @@ func (p Ayrshare) Deliver(ev *event.Event, secret string, now time.Time) (Delive
 	default:
 		return Delivery{}, fmt.Errorf("ayrshare: sends no %s", ev.Type)
 	}
-	b, err := compactJSON(body)
+	d, err := jsonDelivery(body)
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	ayrScheme.sign(h, key, b, strconv.FormatInt(now.Unix(), 10))
-	return Delivery{Header: h, Body: b}, nil
+	ayrScheme.sign(d.Header, key, d.Body, strconv.FormatInt(now.Unix(), 10))
+	return d, nil
 }

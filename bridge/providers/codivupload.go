@@ -1,7 +1,6 @@
 package providers
 
 import (
-	"net/http"
 	"time"
 
 	"github.com/socialbridge/bridge/event"
@@ -91,7 +90,7 @@ func (p CodivUpload) Deliver(ev *event.Event, secret string, now time.Time) (Del
 	if err != nil {
 		return Delivery{}, err
 	}
-	body, err := compactJSON(struct {
+	d, err := jsonDelivery(struct {
 		Event     string         `json:"event"`
 		ID        string         `json:"id"`
 		Timestamp string         `json:"timestamp"`
@@ -100,9 +99,7 @@ func (p CodivUpload) Deliver(ev *event.Event, secret string, now time.Time) (Del
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set(codivEventHeader, ev.Type)
-	codivScheme.sign(h, key, body, "")
-	return Delivery{Header: h, Body: body}, nil
+	d.Header.Set(codivEventHeader, ev.Type)
+	codivScheme.sign(d.Header, key, d.Body, "")
+	return d, nil
 }

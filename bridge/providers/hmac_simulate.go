@@ -38,13 +38,13 @@ func (p HMAC) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, 
 	if _, taken := root["id"]; len(p.UnsignedFields()) > 0 && !taken {
 		root["id"] = ev.ID // as a real sender's, the bodies of two events differ (see ContentKeyed)
 	}
-	body, err := compactJSON(root)
+	d, err := jsonDelivery(root)
 	if err != nil {
 		return Delivery{}, err
 	}
-	h.Set("Content-Type", "application/json")
-	c.sig.sign(h, key, body, strconv.FormatInt(now.Unix(), 10))
-	return Delivery{Header: h, Body: body}, nil
+	maps.Copy(d.Header, h)
+	c.sig.sign(d.Header, key, d.Body, strconv.FormatInt(now.Unix(), 10))
+	return d, nil
 }
 
 // senderType is the sender's name for a canonical type: the first, in order, that

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -296,16 +295,14 @@ func (Meta) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, er
 	default:
 		return Delivery{}, fmt.Errorf("meta: sends no %s", ev.Type)
 	}
-	body, err := compactJSON(map[string]any{"object": "page", "entry": []any{map[string]any{
+	d, err := jsonDelivery(map[string]any{"object": "page", "entry": []any{map[string]any{
 		"id": metaSimPage, "time": now.Unix(), "changes": []any{map[string]any{"field": "feed", "value": value}},
 	}}})
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	metaScheme.sign(h, key, body, "")
-	return Delivery{Header: h, Body: body}, nil
+	metaScheme.sign(d.Header, key, d.Body, "")
+	return d, nil
 }
 
 // deref is *s, or "" for nil.

@@ -152,11 +152,5 @@ func (PostBridge) Deliver(ev *event.Event, _ string, _ time.Time) (Delivery, err
 	default:
 		return Delivery{}, fmt.Errorf("post-bridge: has no %s", ev.Type)
 	}
-	body, err := compactJSON(r)
-	if err != nil {
-		return Delivery{}, err
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	return Delivery{Header: h, Body: body}, nil
+	return jsonDelivery(r)
 }

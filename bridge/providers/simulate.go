@@ -70,15 +70,17 @@ func canonicalData(ev *event.Event) map[string]any {
 	return d
 }
 
-// compactJSON encodes v as compact JSON without HTML escaping, as providers send it.
-func compactJSON(v any) ([]byte, error) {
+// jsonDelivery is a delivery of v in compact JSON without HTML escaping, as providers send
+// it: what a preset's Deliver then signs.
+func jsonDelivery(v any) (Delivery, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return nil, err
+		return Delivery{}, err
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	h := http.Header{"Content-Type": {"application/json"}}
+	return Delivery{Header: h, Body: bytes.TrimSuffix(b.Bytes(), []byte("\n"))}, nil
 }
 
 // httpHeader adapts an http.Header to Headers, for a simulator that reads what it signs.

@@ -3,7 +3,6 @@ package providers
 import (
 	"encoding/base64"
 	"errors"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +77,7 @@ func (p StandardWebhooks) Deliver(ev *event.Event, secret string, now time.Time)
 	if err != nil {
 		return Delivery{}, err
 	}
-	body, err := compactJSON(struct {
+	d, err := jsonDelivery(struct {
 		Type      string         `json:"type"`
 		Timestamp string         `json:"timestamp"`
 		Data      map[string]any `json:"data"`
@@ -86,9 +85,7 @@ func (p StandardWebhooks) Deliver(ev *event.Event, secret string, now time.Time)
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("webhook-id", ev.ID)
-	swScheme.sign(h, key, body, strconv.FormatInt(now.Unix(), 10))
-	return Delivery{Header: h, Body: body}, nil
+	d.Header.Set("webhook-id", ev.ID)
+	swScheme.sign(d.Header, key, d.Body, strconv.FormatInt(now.Unix(), 10))
+	return d, nil
 }

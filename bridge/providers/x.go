@@ -2,7 +2,6 @@ package providers
 
 import (
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -397,12 +396,10 @@ func (X) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, error
 	default:
 		return Delivery{}, fmt.Errorf("x: sends no %s", ev.Type)
 	}
-	b, err := compactJSON(body)
+	d, err := jsonDelivery(body)
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	xScheme.sign(h, key, b, "")
-	return Delivery{Header: h, Body: b}, nil
+	xScheme.sign(d.Header, key, d.Body, "")
+	return d, nil
 }
