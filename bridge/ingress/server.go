@@ -1,5 +1,5 @@
 // Package ingress is the bridge's HTTP front: POST /webhooks/{source} runs the request path
-// (verify → normalize → dedup → encode → produce) and answers per PRODUCT.md; /healthz,
+// (verify → normalize → dedup → encode → produce) and answers per docs/http.md; /healthz,
 // /readyz and /metrics serve operators, beside the webhooks or on an admin listener.
 package ingress
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"mime"
 	"sync"
 	"time"
@@ -185,9 +186,14 @@ func (s *Server) produce(rec *kgo.Record, settle func(error)) error {
 // quarantine keeps an authentic delivery that cannot be normalized: its raw bytes go to the
 // dead-letter topic with the reason in headers, and the provider gets a 202 so it stops
 // retrying. It is answered only once Kafka has the record. With a key (a content-keyed
-// source), a delivery whose key was seen is a duplicate and stores nothing.
+// source), a delivery whose key was seen is a duplicate and stores nothing. cause is the
+// failure, wrapped or not, found by errors.As as failure.KindOf finds its kind.
 func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Time, cause error, key string) error {
-	reason := cause.(*failure.Error).Reason
+	fe, ok := errors.AsType[*failure.Error](cause)
+	if !ok {
+		return cause
+	}
+	reason := fe.Reason
 	done := func(bool) {}
 	if key != "" {
 		dup, d, err := s.reserve(c.UserContext(), src, key, now)

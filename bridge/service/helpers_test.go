@@ -20,7 +20,7 @@ import (
 	"github.com/socialbridge/bridge/internal/testkit"
 )
 
-// The secrets of FORMATS.md's samples.
+// The secrets of the providers' samples (bridge/providers/testdata, docs/providers.md).
 const (
 	codivSecret    = "cdv_whsec_3b9c1f7a2e5d8b6c4a1f0e9d8c7b6a5f"
 	standardSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
