@@ -16,6 +16,7 @@ func (c *Config) Validate() error {
 	c.validateKafka(bad)
 	c.validateRegistry(bad)
 	c.validateDedup(bad)
+	c.validateSpool(bad)
 	c.validateSources(bad)
 	c.validateConsumers(bad)
 	c.validateLog(bad)
