@@ -40,8 +40,7 @@ func (o *DrainOptions) fill() {
 	}
 }
 
-// Drain produces the records ready to go until ctx ends, and returns once its last batch is
-// settled. A batch is the oldest ready records of every source, in spool order, handed to p
+// Drain produces the records ready to go until ctx ends. A batch is the oldest ready records of every source, in spool order, handed to p
 // at once: franz-go keeps their order within each partition, and a source's records wait
 // behind one of its own whose fate is open (a first attempt in doubt, an entry not yet
 // verified or reconciled). A record p acknowledges is done; one it fails stays, and is
@@ -49,7 +48,10 @@ func (o *DrainOptions) fill() {
 //
 // A record that fails while a later one of its source gets through (to another partition)
 // is produced after it: the order of a source's records holds except across such a failure.
-// Nothing is produced twice, nothing is dropped.
+// Nothing is produced twice, nothing is dropped. When ctx ends with a batch still with p,
+// Drain returns at once and the batch's outcomes are applied as they come (p should be given a
+// chance to Flush, then closed: a record it fails stays in the spool, and one whose fate it
+// never told is looked for in Kafka after a restart).
 func (s *Spool) Drain(ctx context.Context, p Producer, o DrainOptions) {
 	o.fill()
 	backoff := o.MinBackoff
@@ -62,7 +64,11 @@ func (s *Spool) Drain(ctx context.Context, p Producer, o DrainOptions) {
 		if its == nil {
 			return
 		}
-		if s.produce(p, its) == 0 {
+		failed, ok := s.produce(ctx, p, its)
+		if !ok {
+			return
+		}
+		if failed == 0 {
 			s.down.Store(false)
 			backoff = o.MinBackoff
 			continue
@@ -125,8 +131,9 @@ func (s *Spool) pick(limit int, maxBytes int64) []*item {
 	return its
 }
 
-// produce hands its to p, waits for every outcome, and returns how many failed.
-func (s *Spool) produce(p Producer, its []*item) (failed int) {
+// produce hands its to p, waits for every outcome, and returns how many failed; ok is false
+// when ctx ended first (the outcomes are then applied as they come).
+func (s *Spool) produce(ctx context.Context, p Producer, its []*item) (failed int, ok bool) {
 	errs := make([]error, len(its))
 	var wg sync.WaitGroup
 	var lost []*item
@@ -144,13 +151,30 @@ func (s *Spool) produce(p Producer, its []*item) (failed int) {
 			wg.Done()
 		})
 	}
-	wg.Wait()
-	acked, first := s.settleBatch(its, errs, lost)
-	s.drained.Add(uint64(len(acked)))
-	if failed = len(its) - len(acked) - len(lost); failed > 0 {
-		s.log.Warn("spool: kafka did not take spooled records; retrying", "failed", failed, "of", len(its), "err", first)
+	settled := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(settled)
+	}()
+	apply := func() int {
+		acked, first := s.settleBatch(its, errs, lost)
+		s.drained.Add(uint64(len(acked)))
+		failed := len(its) - len(acked) - len(lost)
+		if failed > 0 {
+			s.log.Warn("spool: kafka did not take spooled records; retrying", "failed", failed, "of", len(its), "err", first)
+		}
+		return failed
 	}
-	return failed
+	select {
+	case <-settled:
+		return apply(), true
+	case <-ctx.Done():
+		go func() {
+			<-settled
+			apply()
+		}()
+		return 0, false
+	}
 }
 
 func (s *Spool) settleBatch(its []*item, errs []error, lost []*item) (acked []*item, first error) {
