@@ -218,13 +218,17 @@ func (s *Service) spoolReadiness(r *ingress.Readiness) *ingress.Readiness {
 	}
 }
 
-// closeSpool gives the drainer's records in flight until ctx ends to be settled, then closes
-// its client and the spool; after the drainer has returned and the ingress's client has settled
-// the records it held (whose outcomes the spool may wait for).
+// closeSpool gives the drainer's records in flight kafka.produce_timeout (within ctx) to be
+// settled, then closes its client and the spool; after the drainer has returned and the
+// ingress's client has settled the records it held (whose outcomes the spool may wait for).
+// Kafka being down must not hold a stop for long: what is not settled stays in the spool and is
+// looked for in Kafka after the restart.
 func (s *Service) closeSpool(ctx context.Context) error {
 	if s.spool == nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Kafka.ProduceTimeout.D())
+	defer cancel()
 	err := s.spool.cl.Flush(ctx)
 	if err != nil {
 		err = fmt.Errorf("drainer flush: %w (its records stay in the spool)", err)
