@@ -32,8 +32,9 @@ type spoolState struct {
 	pendingMarks []spool.Mark
 }
 
-// Spool's background work: how long Redis is asked for one id read back (a killed
-// process's reservation lasts one lease), and the backoff of a reconcile that failed.
+// The spool's background work: how many ids read back are reserved in Redis at once, and the
+// longest wait between the attempts of what must eventually succeed (creating the topics,
+// reconciling with Kafka, telling Redis).
 const (
 	remarkWorkers     = 32
 	reconcileMaxRetry = 30 * time.Second

@@ -1,7 +1,9 @@
 package spool
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -134,69 +136,89 @@ func (s *Spool) pick(limit int, maxBytes int64) []*item {
 // produce hands its to p, waits for every outcome, and returns how many failed; ok is false
 // when ctx ended first (the outcomes are then applied as they come).
 func (s *Spool) produce(ctx context.Context, p Producer, its []*item) (failed int, ok bool) {
-	errs := make([]error, len(its))
-	var wg sync.WaitGroup
-	var lost []*item
-	for i, it := range its {
-		rec, err := s.read(it)
-		if err != nil {
-			s.log.Error("spool: a record cannot be read back (the disk corrupted it); it is lost", "seq", it.seq, "err", err)
-			lost = append(lost, it)
-			continue
-		}
-		wg.Add(1)
-		// The record's own delivery timeout bounds it, not a context (see producer.Kafka).
-		p.TryProduce(context.Background(), rec, func(_ *kgo.Record, err error) {
-			errs[i] = err
-			wg.Done()
-		})
-	}
-	settled := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(settled)
-	}()
-	apply := func() int {
-		acked, first := s.settleBatch(its, errs, lost)
-		s.drained.Add(uint64(len(acked)))
-		failed := len(its) - len(acked) - len(lost)
-		if failed > 0 {
-			s.log.Warn("spool: kafka did not take spooled records; retrying", "failed", failed, "of", len(its), "err", first)
-		}
-		return failed
-	}
+	b := s.hand(p, its)
 	select {
-	case <-settled:
-		return apply(), true
+	case <-b.settled:
+		return s.apply(b), true
 	case <-ctx.Done():
 		go func() {
-			<-settled
-			apply()
+			<-b.settled
+			s.apply(b)
 		}()
 		return 0, false
 	}
 }
 
-func (s *Spool) settleBatch(its []*item, errs []error, lost []*item) (acked []*item, first error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, it := range its {
-		switch {
-		case slices.Contains(lost, it):
-		case errs[i] == nil:
-			acked = append(acked, it)
-		default:
-			it.state = ready
-			if first == nil {
-				first = errs[i]
-			}
-		}
-	}
-	s.ackLocked(append(acked, lost...)...)
-	return acked, first
+// batch is records handed to the producer at once, with their outcomes (errs[i] is its[i]'s).
+type batch struct {
+	its     []*item
+	errs    []error
+	settled chan struct{} // closed once every outcome is in errs
 }
 
-// read reads it's record back from its segment.
+// errLost is the outcome of a record that cannot be read back: the disk corrupted it.
+var errLost = errors.New("spool: the record cannot be read back")
+
+// hand gives its records to p.
+func (s *Spool) hand(p Producer, its []*item) *batch {
+	b := &batch{its: its, errs: make([]error, len(its)), settled: make(chan struct{})}
+	var wg sync.WaitGroup
+	for i, it := range its {
+		rec, err := s.read(it)
+		if err != nil {
+			s.log.Error("spool: a record cannot be read back (the disk corrupted it); it is lost", "seq", it.seq, "err", err)
+			b.errs[i] = errLost
+			continue
+		}
+		wg.Add(1)
+		// The record's own delivery timeout bounds it, not a context (see producer.Kafka).
+		p.TryProduce(context.Background(), rec, func(_ *kgo.Record, err error) {
+			b.errs[i] = err
+			wg.Done()
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(b.settled)
+	}()
+	return b
+}
+
+// apply marks the records of b acknowledged (or lost) done and the failed ones ready again,
+// and returns how many failed.
+func (s *Spool) apply(b *batch) (failed int) {
+	var finished []*item
+	var first error
+	drained := 0
+	s.mu.Lock()
+	for i, it := range b.its {
+		switch err := b.errs[i]; {
+		case err == nil || err == errLost:
+			finished = append(finished, it)
+			drained += b2i(err == nil)
+		default:
+			it.state = ready
+			failed++
+			first = cmp.Or(first, err)
+		}
+	}
+	s.ackLocked(finished...)
+	s.mu.Unlock()
+	s.drained.Add(uint64(drained))
+	if failed > 0 {
+		s.log.Warn("spool: kafka did not take spooled records; retrying", "failed", failed, "of", len(b.its), "err", first)
+	}
+	return failed
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// read reads the record of it back from its segment.
 func (s *Spool) read(it *item) (*kgo.Record, error) {
 	buf := make([]byte, it.size)
 	if _, err := it.seg.f.ReadAt(buf, it.off); err != nil {

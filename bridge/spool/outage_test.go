@@ -29,8 +29,8 @@ const (
 
 // outageConfig is a bridge whose postiz and x sources spool by default (their senders retry
 // for less than spool.horizon_below: Postiz never, X for 5 minutes) and whose codivupload
-// source does not. produce_timeout is short: the test asserts what happens once Kafka does
-// not answer, not how long that takes.
+// source does not. produce_timeout is short (yet long enough for a loaded machine's first
+// produce): the test asserts what happens once Kafka does not answer, not how long that takes.
 func outageConfig(t *testing.T, dir string, brokers []string, prefix string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`http:
@@ -40,7 +40,7 @@ func outageConfig(t *testing.T, dir string, brokers []string, prefix string) str
 kafka:
   brokers: [%q]
   topic_prefix: %q
-  produce_timeout: 1s
+  produce_timeout: 3s
   partitions: 2
   replication_factor: 1
 spool:
