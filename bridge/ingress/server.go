@@ -41,6 +41,9 @@ type Source struct {
 	// that time may be: an older delivery is refused as a replay. 0 turns the check off.
 	MaxAge time.Duration
 	state  sourceState
+
+	// Spool: the source's deliveries go to Options.Spool when Kafka cannot take them.
+	Spool bool
 }
 
 // Options are what a Server is built from. All fields but Ready and Now are required.
@@ -72,6 +75,10 @@ type Options struct {
 	Pprof bool
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+
+	// Spool keeps the records of the sources with Spool set while Kafka cannot take them
+	// (bridge/spool); nil for none.
+	Spool Spooler
 }
 
 // Server is the Fiber application serving the ingress.
@@ -93,6 +100,7 @@ type Server struct {
 	log      *slog.Logger
 	ready    func() Readiness
 	now      func() time.Time
+	spool    Spooler
 }
 
 // New builds the Server and its routes.
@@ -110,6 +118,7 @@ func New(o Options) *Server {
 		src.prepare(o.Log)
 		s.sources[src.Name] = &src
 	}
+	s.spool = o.Spool
 	if s.ready == nil {
 		s.ready = func() Readiness { return Readiness{Ready: true} }
 	}

@@ -84,16 +84,21 @@ func (s *Server) accept(c *fiber.Ctx, src *Source, ev *event.Event, key string) 
 	if err != nil {
 		return err
 	}
-	if o.dup {
+	switch {
+	case o.dup:
 		return s.answer(c, src, fiber.StatusOK, duplicateAnswer(ev.ID))
+	case o.spooled:
+		return s.answer(c, src, fiber.StatusOK, spooledAnswer(ev.ID))
 	}
 	return s.answer(c, src, fiber.StatusOK, acceptedAnswer(ev.ID, o.rec))
 }
 
-// outcome is what became of one event: produced, as rec, or a duplicate.
+// outcome is what became of one event: produced, as rec; spooled (rec is in the local spool,
+// see spool.go); or a duplicate.
 type outcome struct {
-	rec *kgo.Record
-	dup bool
+	rec     *kgo.Record
+	dup     bool
+	spooled bool
 }
 
 // put dedups ev by its id, encodes and produces it, waiting for Kafka's acknowledgement.
@@ -102,8 +107,12 @@ func (s *Server) put(ctx context.Context, src *Source, ev *event.Event, tracepar
 }
 
 // putAs is put deduplicating on key. A key other than the event id goes with the record, in
-// the header dedup.KeyHeader, so that a restart rebuilds the dedup store with it.
+// the header dedup.KeyHeader, so that a restart rebuilds the dedup store with it. The records of
+// a source that spools may go to the spool instead (putSpooling).
 func (s *Server) putAs(ctx context.Context, src *Source, ev *event.Event, key string, traceparent []byte) (outcome, error) {
+	if src.Spool && s.spool != nil {
+		return s.putSpooling(ctx, src, ev, key, traceparent)
+	}
 	dup, done, err := s.reserve(ctx, src, key, ev.ReceivedAt)
 	if err != nil || dup {
 		return outcome{dup: dup}, err

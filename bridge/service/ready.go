@@ -45,6 +45,9 @@ func (s *Service) checks() []check {
 func (s *Service) kafkaReady(ctx context.Context) error {
 	missing, err := topics.Missing(ctx, s.cl, event.Topics(s.cfg.Kafka.TopicPrefix)...)
 	if err != nil {
+		if s.spool != nil {
+			s.spool.sp.KafkaDown() // spool at once rather than keep senders waiting
+		}
 		return &unready{reason: "kafka unreachable", err: err}
 	}
 	if len(missing) > 0 {
@@ -96,7 +99,8 @@ func (s *Service) checkReady(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // stopping: the checks were cut short, not failed
 	}
-	if prev := s.ready.Load(); prev == nil || prev.Ready != r.Ready {
+	r = s.spoolReadiness(r)
+	if prev := s.ready.Load(); prev == nil || prev.Ready != r.Ready || prev.Reason != r.Reason {
 		s.log.Info("readiness changed", "ready", r.Ready, "reason", r.Detail)
 	}
 	s.ready.Store(r)
