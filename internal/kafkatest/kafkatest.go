@@ -3,10 +3,13 @@
 //
 // Brokers returns the shared broker that `make test` (scripts/test.sh) starts
 // and names in BRIDGE_TEST_KAFKA, or, when that variable is unset (a plain
-// `go test`), an in-process kfake cluster. This is franz-go's own style: the
-// same tests run against kfake or a real broker depending on the environment.
+// `go test` on a developer's machine), an in-process kfake cluster. This is
+// franz-go's own style: the same tests run against kfake or a real broker
+// depending on the environment. Under CI (CI set) the variable must be set: a
+// run that silently fell back to kfake would pass for one against Kafka.
 // Tests sharing one broker keep apart by putting Prefix(t) in front of every
-// topic (and group) name they use.
+// topic (and group) name they use; the topics and groups under a prefix are
+// deleted when its test ends, so a reused broker does not fill up.
 //
 // StartBroker starts a dedicated real Kafka process that a test may stop and
 // start again, for tests of what happens while Kafka is down. It needs the
@@ -66,12 +69,16 @@ var (
 
 // Brokers returns seed brokers for the test. With BRIDGE_TEST_KAFKA set it is
 // that list, checked once per test binary to answer a metadata request;
-// otherwise it starts a one-broker kfake cluster on 127.0.0.1 that is closed
-// when the test ends. kfake, like the real test broker, does not create
-// topics on first use: create them.
+// otherwise, outside CI, it starts a one-broker kfake cluster on 127.0.0.1 that
+// is closed when the test ends, and under CI it fails the test. kfake, like the
+// real test broker, does not create topics on first use: create them.
 func Brokers(t testing.TB) []string {
 	t.Helper()
-	if seeds := envBrokers(); len(seeds) > 0 {
+	seeds := envBrokers()
+	if len(seeds) == 0 && os.Getenv("CI") != "" {
+		t.Fatalf("kafkatest: %s is not set under CI: run the tests through scripts/test.sh (make test), not against kfake", EnvBrokers)
+	}
+	if len(seeds) > 0 {
 		realOnce.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -92,6 +99,10 @@ func Brokers(t testing.TB) []string {
 
 // Prefix returns a topic-name prefix unique to this call, like "t1a2b3c4d.",
 // so that tests sharing one broker never see each other's topics or groups.
+// When the test ends, the topics and consumer groups under the prefix are
+// deleted from the shared broker (BRIDGE_TEST_KAFKA), so that a broker reused
+// from run to run does not gather every test's topics; a dedicated broker's go
+// with it.
 func Prefix(t testing.TB) string {
 	t.Helper()
 	var b [4]byte
@@ -100,6 +111,13 @@ func Prefix(t testing.TB) string {
 	}
 	p := "t" + hex.EncodeToString(b[:]) + "."
 	t.Logf("kafkatest: topic prefix %q", p)
+	if seeds := envBrokers(); len(seeds) > 0 {
+		t.Cleanup(func() {
+			if err := deletePrefixed(seeds, p); err != nil {
+				t.Logf("kafkatest: deleting the topics and groups under %q: %v", p, err)
+			}
+		})
+	}
 	return p
 }
 
