@@ -19,6 +19,7 @@ import (
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/redisserver"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 var (
@@ -119,7 +120,7 @@ func TestFaults(t *testing.T) {
 
 func newFaultRig(t *testing.T, load faultLoad) *faultRig {
 	r := &faultRig{t: t, broker: kafkatest.StartBroker(t), redis: redisserver.Require(t), dir: t.TempDir()}
-	r.bin = buildBridge(t)
+	r.bin = testkit.BuildBridge(t)
 	r.k = config.Default().Kafka
 	r.k.Brokers, r.k.TopicPrefix, r.k.Partitions = []string{r.broker.Addr()}, kafkatest.Prefix(t), 3
 	r.k.ProduceTimeout = config.Duration(load.produceTimout)

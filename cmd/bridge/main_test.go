@@ -48,17 +48,14 @@ func waitReadyz(t *testing.T, base string) { t.Helper(); waitFor200(t, base+"/re
 
 func waitFor200(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+	testkit.Eventually(t, time.Minute, url+" answers 200", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s never answered 200", url)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 }
 
 func post(t *testing.T, url string, h http.Header, body string) (int, string) {
