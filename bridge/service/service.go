@@ -47,6 +47,9 @@ type Service struct {
 	watcher    sync.WaitGroup
 	ln         net.Listener
 	admin      net.Listener
+	// tick, if set, makes the ticks of readiness rounds instead of a ticker (tests drive the
+	// rounds one by one with it).
+	tick func(every time.Duration) (ticks <-chan time.Time, stop func())
 }
 
 // Option changes how New builds a Service.
@@ -334,7 +337,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	log.Info("bridge listening", "addr", scheme+"://"+s.Addr(), "sources", len(cfg.Sources), "brokers", cfg.Kafka.Brokers)
 	<-ctx.Done()
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())
+	sctx, cancel := shutdownContext(cfg.HTTP)
 	defer cancel()
 	return s.Shutdown(sctx)
+}
+
+// shutdownContext bounds a graceful stop by http.shutdown_timeout.
+func shutdownContext(h config.HTTP) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), h.ShutdownTimeout.D())
 }
