@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,15 @@ func runInBackground(t *testing.T, args []string, stdout, stderr io.Writer) func
 
 func waitHealthy(t *testing.T, base string) { t.Helper(); waitFor200(t, base+"/healthz") }
 
+// listeningOn waits for serve's "bridge listening" line in logs and returns the base URL it
+// names: the address serve bound, so that no port is picked free and bound later.
+func listeningOn(t *testing.T, logs *testkit.LogBuffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`msg="bridge listening" addr=(http://\S+)`)
+	testkit.Eventually(t, time.Minute, "serve listens", func() bool { return re.MatchString(logs.String()) }, logs.String)
+	return re.FindStringSubmatch(logs.String())[1]
+}
+
 // waitReadyz waits until the bridge is ready: /healthz answers from the start, but the dedup
 // window is rebuilt, and the topics' leaders settled, only later.
 func waitReadyz(t *testing.T, base string) { t.Helper(); waitFor200(t, base+"/readyz") }
@@ -75,31 +85,31 @@ func TestServeKeepsSecretsOutOfLogs(t *testing.T) {
 	const envSecret = "cdv_whsec_from_the_environment_0123456789"
 	const fileSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	t.Setenv("TEST_CODIV_SECRET", envSecret)
-	addr := testkit.FreeAddr(t)
 	path := filepath.Join(t.TempDir(), "bridge.yaml")
 	cfg := fmt.Sprintf(`
-http: {listen: %q}
+http: {listen: "127.0.0.1:0"}
 kafka: {brokers: [%q], topic_prefix: %q, partitions: 1}
 schema_registry: {url: "", password: "registry-password-xyz"}
 sources:
   - {name: codivupload, provider: codivupload, secrets: ["${TEST_CODIV_SECRET}"]}
   - {name: acme, provider: standard-webhooks, secrets: [%q]}
 log: {level: debug}
-`, addr, strings.Join(kafkatest.Brokers(t), ","), kafkatest.Prefix(t), fileSecret)
+`, strings.Join(kafkatest.Brokers(t), ","), kafkatest.Prefix(t), fileSecret)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var logs testkit.LogBuffer
 	stop := runInBackground(t, []string{"serve", "--config", path}, io.Discard, &logs)
-	waitHealthy(t, "http://"+addr)
+	base := listeningOn(t, &logs)
+	waitHealthy(t, base)
 
 	h := http.Header{"Content-Type": {"application/json"}, "X-Codivupload-Event": {"post.published"},
 		"X-Codivupload-Signature": {strings.Repeat("00", 32)}}
-	if code, _ := post(t, "http://"+addr+"/webhooks/codivupload", h, `{"id":"evt_x"}`); code != 401 {
+	if code, _ := post(t, base+"/webhooks/codivupload", h, `{"id":"evt_x"}`); code != 401 {
 		t.Errorf("bad signature answered %d", code)
 	}
 	h = http.Header{"Content-Type": {"application/json"}, "Webhook-Id": {"msg_1"}, "Webhook-Timestamp": {"1"}, "Webhook-Signature": {"v1,AAAA"}}
-	if code, _ := post(t, "http://"+addr+"/webhooks/acme", h, `{}`); code != 401 {
+	if code, _ := post(t, base+"/webhooks/acme", h, `{}`); code != 401 {
 		t.Errorf("stale standard webhook answered %d", code)
 	}
 	if err := stop(); err != nil {

@@ -10,23 +10,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"net"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 )
-
-// FreeAddr returns a loopback host:port that was free a moment ago.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // CodivHeaders returns the headers of a CodivUpload delivery of body: JSON, the event type,
 // and the hex HMAC-SHA256 of body under secret.
