@@ -10,11 +10,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// deletePrefixed deletes the topics and the consumer groups whose names start with prefix.
+// DeletePrefixed deletes the topics and the consumer groups whose names start with prefix
+// from the cluster of seeds (Prefix does it for each test at cleanup).
 // A group that still has members (a child process killed a moment ago, whose session has not
 // expired) cannot be deleted and is left; so is anything the broker does not answer about
 // within 10 s.
-func deletePrefixed(seeds []string, prefix string) error {
+func DeletePrefixed(seeds []string, prefix string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))

@@ -113,7 +113,7 @@ func Prefix(t testing.TB) string {
 	t.Logf("kafkatest: topic prefix %q", p)
 	if seeds := envBrokers(); len(seeds) > 0 {
 		t.Cleanup(func() {
-			if err := deletePrefixed(seeds, p); err != nil {
+			if err := DeletePrefixed(seeds, p); err != nil {
 				t.Logf("kafkatest: deleting the topics and groups under %q: %v", p, err)
 			}
 		})
