@@ -55,7 +55,12 @@ type Service struct {
 // Option changes how New builds a Service.
 type Option func(*options)
 
-type options struct{ discard bool }
+type options struct {
+	discard bool
+	// rebuildOpts are added to the dedup rebuild's reading client (tests slow it down or
+	// hold it with them).
+	rebuildOpts []kgo.Opt
+}
 
 // DiscardRecords builds a bridge that runs the whole request path but drops the records
 // instead of producing them, and never contacts Kafka or a registry: the HTTP-side baseline
@@ -82,14 +87,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	s := &Service{cfg: cfg, log: log, cl: cl, metrics: ingress.NewMetrics()}
-	if err := s.start(ctx, sources); err != nil {
+	if err := s.start(ctx, sources, o); err != nil {
 		cl.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
+func (s *Service) start(ctx context.Context, sources []ingress.Source, o options) error {
 	k := s.cfg.Kafka
 	if err := withTimeout(ctx, s.eventTopics); err != nil {
 		return fmt.Errorf("kafka at %v: %w", k.Brokers, err)
@@ -99,6 +104,7 @@ func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
 		return err
 	}
 	s.dedup = newDedup(s.cfg, s.log, s.cfg.Dedup.Rebuild)
+	s.dedup.clientOpts = append(s.dedup.clientOpts, o.rebuildOpts...)
 	s.dedup.start(s.cl, k.TopicPrefix)
 	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()))
 	return s.startPolls(ctx)
