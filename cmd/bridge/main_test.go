@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -145,4 +146,45 @@ func TestServeRefusesABadFile(t *testing.T) {
 	if err := run(context.Background(), []string{"launch"}, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Fatalf("unknown command: %v", err)
 	}
+}
+
+// TestServeLogsAsConfigured runs serve with log.format json and log.level warn: every line
+// it writes is a JSON object at WARN or above, and the info lines of a start and a stop (the
+// address it listens on, the dedup store) are left out. The warning of a dedup window
+// shorter than its sender's horizon, written at start, is the positive signal that serve
+// logs at all.
+func TestServeLogsAsConfigured(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bridge.yaml")
+	cfg := fmt.Sprintf(`
+http: {listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0"}
+kafka: {brokers: [%q], topic_prefix: %q, partitions: 1}
+sources:
+  - {name: codivupload, provider: codivupload, secrets: [%q], dedup: {window: 1h}}
+log: {format: json, level: warn}
+`, strings.Join(kafkatest.Brokers(t), ","), kafkatest.Prefix(t), testCodivSecret)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs testkit.LogBuffer
+	stop := runInBackground(t, []string{"serve", "--config", path}, io.Discard, &logs)
+	testkit.Eventually(t, time.Minute, "the warning of a short window", func() bool {
+		return strings.Contains(logs.String(), "shorter than its sender's retry horizon")
+	}, logs.String)
+	if err := stop(); err != nil {
+		t.Fatalf("serve ended with %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	for _, line := range lines {
+		var rec struct {
+			Level, Msg string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("a line that is not JSON: %q (%v)", line, err)
+			continue
+		}
+		if rec.Level != "WARN" && rec.Level != "ERROR" {
+			t.Errorf("a %s line at log.level warn: %s", rec.Level, line)
+		}
+	}
+	t.Logf("%d lines, all JSON at WARN or above", len(lines))
 }
