@@ -82,7 +82,7 @@ func Brokers(t testing.TB) []string {
 		realOnce.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			realErr = waitReady(ctx, seeds, nil)
+			realErr = waitReady(ctx, seeds, nil, "")
 		})
 		if realErr != nil {
 			t.Fatalf("kafkatest: %s=%s is not answering: %v", EnvBrokers, os.Getenv(EnvBrokers), realErr)
@@ -124,10 +124,13 @@ func Prefix(t testing.TB) string {
 // waitReady returns nil once addrs accept a TCP connection and answer a
 // metadata request that names at least one broker, trying until ctx ends.
 // exited, if not nil, aborts the wait when it is closed (the process died).
-func waitReady(ctx context.Context, addrs []string, exited <-chan struct{}) error {
+// cluster, if not empty, is the cluster id the answer must name: a port picked
+// free may have been taken by another broker first, which must not pass for
+// the one started.
+func waitReady(ctx context.Context, addrs []string, exited <-chan struct{}, cluster string) error {
 	var last error
 	for {
-		if last = probe(ctx, addrs); last == nil {
+		if last = probe(ctx, addrs, cluster); last == nil {
 			return nil
 		}
 		select {
@@ -140,7 +143,7 @@ func waitReady(ctx context.Context, addrs []string, exited <-chan struct{}) erro
 	}
 }
 
-func probe(ctx context.Context, addrs []string) error {
+func probe(ctx context.Context, addrs []string, cluster string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	var d net.Dialer
@@ -160,6 +163,9 @@ func probe(ctx context.Context, addrs []string) error {
 	}
 	if len(md.Brokers) == 0 {
 		return fmt.Errorf("metadata lists no brokers")
+	}
+	if cluster != "" && md.Cluster != cluster {
+		return fmt.Errorf("%s is another cluster's broker (%s, not %s)", addrs[0], md.Cluster, cluster)
 	}
 	return nil
 }
