@@ -68,20 +68,28 @@ func (s *Service) isReady() ingress.Readiness {
 
 func (s *Service) watchReadiness(ctx context.Context) {
 	s.checkReady(ctx)
-	s.watcher.Add(1)
-	go func() {
-		defer s.watcher.Done()
-		t := time.NewTicker(readyEvery)
-		defer t.Stop()
+	ticks, stop := s.readyTicker(readyEvery)
+	s.watcher.Go(func() {
+		defer stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-ticks:
 				s.checkReady(ctx)
 			}
 		}
-	}()
+	})
+}
+
+// readyTicker returns the ticks of readiness rounds every d, and what stops them: a ticker, or
+// what a test drives them with (Service.tick).
+func (s *Service) readyTicker(d time.Duration) (<-chan time.Time, func()) {
+	if s.tick != nil {
+		return s.tick(d)
+	}
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 // checkReady runs the checks and keeps their verdict for /readyz.

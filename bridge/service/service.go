@@ -52,12 +52,20 @@ type Service struct {
 	watcher     sync.WaitGroup
 	ln          net.Listener
 	admin       net.Listener
+	// tick, if set, makes the ticks of readiness rounds instead of a ticker (tests drive the
+	// rounds one by one with it).
+	tick func(every time.Duration) (ticks <-chan time.Time, stop func())
 }
 
 // Option changes how New builds a Service.
 type Option func(*options)
 
-type options struct{ discard bool }
+type options struct {
+	discard bool
+	// rebuildOpts are added to the dedup rebuild's reading client (tests slow it down or
+	// hold it with them).
+	rebuildOpts []kgo.Opt
+}
 
 // DiscardRecords builds a bridge that runs the whole request path but drops the records
 // instead of producing them, and never contacts Kafka or a registry: the HTTP-side baseline
@@ -84,7 +92,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	s := &Service{cfg: cfg, log: log, cl: cl, metrics: ingress.NewMetrics(), topicsReady: make(chan struct{})}
-	if err := s.start(ctx, sources); err != nil {
+	if err := s.start(ctx, sources, o); err != nil {
 		cl.Close()
 		s.closeSpool(ctx)
 		return nil, err
@@ -92,7 +100,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	return s, nil
 }
 
-func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
+func (s *Service) start(ctx context.Context, sources []ingress.Source, o options) error {
 	k := s.cfg.Kafka
 	if err := s.openSpool(); err != nil {
 		return err
@@ -105,6 +113,7 @@ func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
 		return err
 	}
 	s.dedup = newDedup(s.cfg, s.log, s.cfg.Dedup.Rebuild)
+	s.dedup.clientOpts = append(s.dedup.clientOpts, o.rebuildOpts...)
 	s.remarkSpooled()
 	s.dedup.start(s.cl, k.TopicPrefix)
 	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()))
@@ -361,7 +370,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	log.Info("bridge listening", "addr", scheme+"://"+s.Addr(), "sources", len(cfg.Sources), "brokers", cfg.Kafka.Brokers)
 	<-ctx.Done()
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())
+	sctx, cancel := shutdownContext(cfg.HTTP)
 	defer cancel()
 	return s.Shutdown(sctx)
+}
+
+// shutdownContext bounds a graceful stop by http.shutdown_timeout.
+func shutdownContext(h config.HTTP) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), h.ShutdownTimeout.D())
 }

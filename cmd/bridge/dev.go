@@ -17,6 +17,11 @@ import (
 	"github.com/socialbridge/bridge/config"
 )
 
+// devIngress is where `bridge dev` serves its ingress by default, and so where `bridge
+// simulate` sends without --config or --url. A variable only so that a test can point both at
+// a dev on a free port while still going through simulate's default (see simulate_test.go).
+var devIngress = "127.0.0.1:8080"
+
 // devAddrs are where `bridge dev` serves each part; a port 0 picks a free one.
 type devAddrs struct {
 	ingress, dashboard, retries, alerts, standins string
@@ -40,7 +45,7 @@ A port 0 in any address picks a free port; the welcome prints every URL.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&a.ingress, "listen", "127.0.0.1:8080", "the address of the ingress")
+	fl.StringVar(&a.ingress, "listen", devIngress, "the address of the ingress")
 	fl.StringVar(&a.dashboard, "dashboard-listen", "127.0.0.1:8081", "the address of the analytics dashboard, its API and /metrics")
 	fl.StringVar(&a.retries, "retries-listen", "127.0.0.1:8082", "the address of the retries group's /metrics and /healthz")
 	fl.StringVar(&a.alerts, "alerts-listen", "127.0.0.1:8083", "the address of the alerts group's /metrics and /healthz")

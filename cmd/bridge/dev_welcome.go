@@ -85,7 +85,7 @@ curl -sS -X POST http://%s/webhooks/codivupload \
 // simulateHint is a simulate command that works against this dev bridge as printed.
 func simulateHint(addr, args string) string {
 	cmd := self() + " simulate " + args
-	if addr != "127.0.0.1:8080" {
+	if addr != devIngress {
 		cmd += " --url http://" + addr
 	}
 	return cmd
