@@ -12,7 +12,9 @@ import (
 
 // verify authenticates a delivery: by the token that ends its URL for a preset whose
 // provider signs nothing (POST /webhooks/{source}/{token}), by its signature otherwise.
-func (s *Server) verify(c *fiber.Ctx, src *Source, body []byte, now time.Time) error {
+func (s *Server) verify(c *fiber.Ctx, src *Source, body []byte, now time.Time) (err error) {
+	_, span := s.span(c.UserContext(), "verify")
+	defer func() { endSpan(span, err) }()
 	token := c.Params("token")
 	u, unsigned := src.Preset.(providers.Unsigned)
 	switch {
