@@ -23,10 +23,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
+	"github.com/socialbridge/bridge/internal/telemetry"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -56,6 +58,7 @@ type Service struct {
 	pollMax  int // the most records one poll takes
 	owned    *assignment
 	now      func() time.Time
+	tracer   trace.Tracer // nil: tracing is off
 	// beforeCommit, set by tests only, runs inside each batch's transaction after the
 	// aggregates and offsets are written; an error it returns rolls the transaction back.
 	beforeCommit func() error
@@ -115,7 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 // newService is the Service of group that counts into st, before it connects to anything.
 func newService(log *slog.Logger, group string, st *store.Store, maxBatch int) *Service {
 	return &Service{log: log, group: group, store: st, metrics: newMetrics(group), commits: newKafkaCommits(),
-		owned: newAssignment(), maxBatch: max(1, maxBatch), pollMax: pollSize, now: time.Now}
+		owned: newAssignment(), maxBatch: max(1, maxBatch), pollMax: pollSize, now: time.Now, tracer: telemetry.Tracer(tracerScope)}
 }
 
 func (s *Service) connect(cfg config.Config, o options) error {
