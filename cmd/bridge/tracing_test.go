@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/telemetry/otlptest"
+	"github.com/socialbridge/bridge/internal/testkit"
+)
+
+// The sender's own trace, which a delivery's trace is linked to, never part of.
+const (
+	senderTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	senderSpan  = "00f067aa0ba902b7"
+)
+
+// TestOneTraceFromWebhookToRetryAction runs `bridge serve` and `bridge consume retries` as
+// processes of their own on the real broker, both exporting to an OTLP receiver, and sends
+// a signed, retryable post.failed with a sender's traceparent. The retry action's call
+// carries a traceparent whose trace is the one the record carries, and the receiver has
+// that trace whole: the action call's client span, its processing in the retries group,
+// the record's receive span there, the produce span in the bridge and, at its root, the
+// delivery's server span, linked to the sender's span and not its child.
+func TestOneTraceFromWebhookToRetryAction(t *testing.T) {
+	recv := otlptest.New(t)
+	run := startTraced(t, recv, "OTEL_BSP_SCHEDULE_DELAY=100")
+	id := run.deliver(t)
+
+	call := run.action.first(t)
+	trace, parent, flags := splitTraceparent(t, call)
+	if flags != "01" || trace == senderTrace {
+		t.Fatalf("the action was called with traceparent %q: want a sampled one of the delivery's own trace", call)
+	}
+	if got, _, _ := splitTraceparent(t, run.recordTraceparent(t)); got != trace {
+		t.Fatalf("the record's traceparent is of trace %s, the action call's of %s", got, trace)
+	}
+
+	want := []struct{ service, kind, name string }{
+		{"bridge-retries", "client", "POST /v1/posts/{post_id}/retry-failed"},
+		{"bridge-retries", "consumer", "process " + run.prefix + "post.failed"},
+		{"bridge-retries", "consumer", run.prefix + "post.failed receive"},
+		{"bridge", "producer", run.prefix + "post.failed publish"},
+		{"bridge", "server", "POST /webhooks/{source}"},
+	}
+	var chain []otlptest.Span
+	eventually(t, "the receiver has the trace from the action call to the delivery", func() bool {
+		chain = ancestry(recv.Trace(trace), parent)
+		return len(chain) == len(want)
+	}, func() string { return describe(recv.Spans()) })
+	for i, w := range want {
+		if s := chain[i]; s.Service != w.service || s.Kind != w.kind || s.Name != w.name {
+			t.Errorf("span %d from the action call: %s %s %q, want %s %s %q", i, s.Service, s.Kind, s.Name, w.service, w.kind, w.name)
+		}
+	}
+	root := chain[len(chain)-1]
+	if root.ParentID != "" {
+		t.Errorf("the delivery's span has the parent %s: a sender's traceparent must be a link", root.ParentID)
+	}
+	if len(root.Links) != 1 || root.Links[0].TraceID != senderTrace || root.Links[0].SpanID != senderSpan {
+		t.Errorf("the delivery's span links to %+v, want the sender's span %s/%s", root.Links, senderTrace, senderSpan)
+	}
+	for k, v := range map[string]string{"bridge.source": "codivupload", "bridge.event.id": id, "bridge.event.type": "post.failed",
+		"bridge.outcome": "accepted", "http.response.status_code": "200", "http.route": "/webhooks/{source}"} {
+		if root.Attrs[k] != v {
+			t.Errorf("the delivery's span has %s=%q, want %q", k, root.Attrs[k], v)
+		}
+	}
+	if got := chain[0].Attrs["http.response.status_code"]; got != "200" {
+		t.Errorf("the action call's span has status code %q", got)
+	}
+	for _, step := range []string{"verify", "dedup"} {
+		if !hasChild(recv.Trace(trace), root.SpanID, step) {
+			t.Errorf("the delivery's span has no %s span", step)
+		}
+	}
+}
+
+// TestSamplingOffExportsNothing: with OTEL_TRACES_SAMPLER=always_off the same run exports
+// no span from either process (stopped gracefully, so they flushed whatever they held),
+// while the record and the action call still carry the delivery's trace context, unsampled.
+func TestSamplingOffExportsNothing(t *testing.T) {
+	recv := otlptest.New(t)
+	run := startTraced(t, recv, "OTEL_TRACES_SAMPLER=always_off", "OTEL_BSP_SCHEDULE_DELAY=100")
+	run.deliver(t)
+	call := run.action.first(t)
+	trace, _, flags := splitTraceparent(t, call)
+	if flags != "00" {
+		t.Errorf("the action was called with traceparent %q: want the unsampled flag", call)
+	}
+	if got, _, _ := splitTraceparent(t, run.recordTraceparent(t)); got != trace {
+		t.Errorf("the record's traceparent is of trace %s, the action call's of %s", got, trace)
+	}
+	for _, c := range []*child{run.retries, run.bridge} {
+		if err := c.stop(); err != nil {
+			t.Fatalf("a child did not stop cleanly: %v\n%s", err, c.stderr.String())
+		}
+	}
+	if n, spans := recv.Requests(), recv.Spans(); n != 0 || len(spans) != 0 {
+		t.Fatalf("sampling off exported %d requests, %d spans:\n%s", n, len(spans), describe(spans))
+	}
+}
+
+// tracedRun is a bridge and a retries group, as processes, and the retry API they call.
+type tracedRun struct {
+	addr, prefix    string
+	brokers         []string
+	bridge, retries *child
+	action          *actionRecorder
+}
+
+// startTraced starts `bridge serve` and `bridge consume retries` on one configuration,
+// exporting to recv, with env added, and waits until the bridge is ready.
+func startTraced(t *testing.T, recv *otlptest.Receiver, env ...string) *tracedRun {
+	t.Helper()
+	r := &tracedRun{addr: testkit.FreeAddr(t), prefix: kafkatest.Prefix(t), brokers: kafkatest.Brokers(t), action: newActionRecorder(t)}
+	path := filepath.Join(t.TempDir(), "bridge.yaml")
+	cfg := fmt.Sprintf(`
+http: {listen: %q, drain_period: 0s}
+kafka: {brokers: [%q], topic_prefix: %q, partitions: 1}
+sources:
+  - {name: codivupload, provider: codivupload, secrets: [%q]}
+consumers:
+  retries:
+    group: %q
+    listen: %q
+    action: {url: %q}
+`, r.addr, strings.Join(r.brokers, ","), r.prefix, devSecret, r.prefix+"retries", testkit.FreeAddr(t),
+		r.action.URL+"/v1/posts/{post_id}/retry-failed")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+recv.URL())
+	r.bridge = startChild(t, env, "serve", "--config", path)
+	r.retries = startChild(t, env, "consume", "retries", "--config", path)
+	waitReadyz(t, "http://"+r.addr)
+	return r
+}
+
+// deliver sends a signed, retryable post.failed with the sender's traceparent, and returns
+// its event id once the bridge accepted it.
+func (r *tracedRun) deliver(t *testing.T) string {
+	t.Helper()
+	id := "evt_trace_" + randomHex(4)
+	body := fmt.Sprintf(`{"event":"post.failed","id":%q,"timestamp":%q,"data":{"post_id":"post_q2w8e4r6","profile_name":"main","platform":"tiktok","error_code":"rate_limited","retryable":true}}`,
+		id, time.Now().UTC().Format(time.RFC3339))
+	h := http.Header{"Traceparent": {"00-" + senderTrace + "-" + senderSpan + "-01"}}
+	for k, v := range testkit.CodivHeaders(devSecret, "post.failed", []byte(body)) {
+		h.Set(k, v)
+	}
+	if code, answer := post(t, "http://"+r.addr+"/webhooks/codivupload", h, body); code != 200 || !strings.Contains(answer, `"accepted"`) {
+		t.Fatalf("the delivery was answered %d %s", code, answer)
+	}
+	return id
+}
+
+// recordTraceparent is the traceparent header of the one record of post.failed.
+func (r *tracedRun) recordTraceparent(t *testing.T) string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.prefix+"post.failed"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fs := cl.PollFetches(ctx)
+	if err := fs.Err0(); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range fs.Records()[0].Headers {
+		if h.Key == "traceparent" {
+			return string(h.Value)
+		}
+	}
+	t.Fatal("the record has no traceparent")
+	return ""
+}
+
+// actionRecorder is the retry API: it answers 200 and keeps each call's traceparent.
+type actionRecorder struct {
+	*httptest.Server
+	mu    sync.Mutex
+	calls []string
+}
+
+func newActionRecorder(t *testing.T) *actionRecorder {
+	a := &actionRecorder{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.calls = append(a.calls, r.Header.Get("Traceparent"))
+		a.mu.Unlock()
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+// first waits for the first call and returns its traceparent.
+func (a *actionRecorder) first(t *testing.T) string {
+	t.Helper()
+	var tp string
+	eventually(t, "the retry action is called", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if len(a.calls) > 0 {
+			tp = a.calls[0]
+		}
+		return len(a.calls) > 0
+	}, func() string { return "no call" })
+	return tp
+}
+
+// splitTraceparent is a traceparent's trace id, parent id and flags.
+func splitTraceparent(t *testing.T, tp string) (trace, parent, flags string) {
+	t.Helper()
+	parts := strings.Split(tp, "-")
+	if len(parts) != 4 || parts[0] != "00" || len(parts[1]) != 32 || len(parts[2]) != 16 {
+		t.Fatalf("traceparent %q is not a W3C one", tp)
+	}
+	return parts[1], parts[2], parts[3]
+}
+
+// ancestry is the span id and its ancestors in spans, as far as they go.
+func ancestry(spans []otlptest.Span, id string) []otlptest.Span {
+	byID := map[string]otlptest.Span{}
+	for _, s := range spans {
+		byID[s.SpanID] = s
+	}
+	var out []otlptest.Span
+	for s, ok := byID[id]; ok && len(out) <= len(spans); s, ok = byID[s.ParentID] {
+		out = append(out, s)
+	}
+	return out
+}
+
+func hasChild(spans []otlptest.Span, parent, name string) bool {
+	for _, s := range spans {
+		if s.ParentID == parent && s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func describe(spans []otlptest.Span) string {
+	var b strings.Builder
+	for _, s := range spans {
+		fmt.Fprintf(&b, "%s %s/%s parent %s: %s %s %q\n", s.Service, s.TraceID, s.SpanID, s.ParentID, s.Kind, s.Name, s.Attrs)
+	}
+	return b.String()
+}
