@@ -34,15 +34,15 @@ const (
 // delivery's server span, linked to the sender's span and not its child.
 func TestOneTraceFromWebhookToRetryAction(t *testing.T) {
 	recv := otlptest.New(t)
-	run := startTraced(t, recv, "OTEL_BSP_SCHEDULE_DELAY=100")
-	id := run.deliver(t)
+	run := startTraced(t, recv, "retries", "OTEL_BSP_SCHEDULE_DELAY=100")
+	id := run.deliver(t, "post.failed", failedData)
 
 	call := run.action.first(t)
 	trace, parent, flags := splitTraceparent(t, call)
 	if flags != "01" || trace == senderTrace {
 		t.Fatalf("the action was called with traceparent %q: want a sampled one of the delivery's own trace", call)
 	}
-	if got, _, _ := splitTraceparent(t, run.recordTraceparent(t)); got != trace {
+	if got, _, _ := splitTraceparent(t, run.recordTraceparent(t, "post.failed")); got != trace {
 		t.Fatalf("the record's traceparent is of trace %s, the action call's of %s", got, trace)
 	}
 
@@ -91,17 +91,17 @@ func TestOneTraceFromWebhookToRetryAction(t *testing.T) {
 // while the record and the action call still carry the delivery's trace context, unsampled.
 func TestSamplingOffExportsNothing(t *testing.T) {
 	recv := otlptest.New(t)
-	run := startTraced(t, recv, "OTEL_TRACES_SAMPLER=always_off", "OTEL_BSP_SCHEDULE_DELAY=100")
-	run.deliver(t)
+	run := startTraced(t, recv, "retries", "OTEL_TRACES_SAMPLER=always_off", "OTEL_BSP_SCHEDULE_DELAY=100")
+	run.deliver(t, "post.failed", failedData)
 	call := run.action.first(t)
 	trace, _, flags := splitTraceparent(t, call)
 	if flags != "00" {
 		t.Errorf("the action was called with traceparent %q: want the unsampled flag", call)
 	}
-	if got, _, _ := splitTraceparent(t, run.recordTraceparent(t)); got != trace {
+	if got, _, _ := splitTraceparent(t, run.recordTraceparent(t, "post.failed")); got != trace {
 		t.Errorf("the record's traceparent is of trace %s, the action call's of %s", got, trace)
 	}
-	for _, c := range []*child{run.retries, run.bridge} {
+	for _, c := range []*child{run.group, run.bridge} {
 		if err := c.stop(); err != nil {
 			t.Fatalf("a child did not stop cleanly: %v\n%s", err, c.stderr.String())
 		}
@@ -111,19 +111,80 @@ func TestSamplingOffExportsNothing(t *testing.T) {
 	}
 }
 
-// tracedRun is a bridge and a retries group, as processes, and the retry API they call.
-type tracedRun struct {
-	addr, prefix    string
-	brokers         []string
-	bridge, retries *child
-	action          *actionRecorder
+// TestOneTraceFromWebhookToSlack: the same across `bridge serve` and `bridge consume
+// alerts` for a token expiry. The Slack post carries a traceparent of the trace the record
+// carries, and the receiver has it whole: the post's client span, back through the
+// decision on the keyed notice and the forwarding of the record, to the delivery's span.
+func TestOneTraceFromWebhookToSlack(t *testing.T) {
+	recv := otlptest.New(t)
+	run := startTraced(t, recv, "alerts", "OTEL_BSP_SCHEDULE_DELAY=100")
+	run.deliver(t, "post.token_expired", expiredData)
+	post := run.slack.first(t)
+	trace, parent, flags := splitTraceparent(t, post)
+	if flags != "01" || trace == senderTrace {
+		t.Fatalf("Slack got traceparent %q: want a sampled one of the delivery's own trace", post)
+	}
+	if got, _, _ := splitTraceparent(t, run.recordTraceparent(t, "post.token_expired")); got != trace {
+		t.Fatalf("the record's traceparent is of trace %s, the Slack post's of %s", got, trace)
+	}
+	keyed := run.prefix + "alerts.keyed"
+	want := []struct{ service, kind, name string }{
+		{"bridge-alerts", "client", "POST"},
+		{"bridge-alerts", "consumer", "process " + keyed},
+		{"bridge-alerts", "consumer", keyed + " receive"},
+		{"bridge-alerts", "producer", keyed + " publish"},
+		{"bridge-alerts", "consumer", "process " + run.prefix + "post.token_expired"},
+		{"bridge-alerts", "consumer", run.prefix + "post.token_expired receive"},
+		{"bridge", "producer", run.prefix + "post.token_expired publish"},
+		{"bridge", "server", "POST /webhooks/{source}"},
+	}
+	var chain []otlptest.Span
+	eventually(t, "the receiver has the trace from the Slack post to the delivery", func() bool {
+		chain = ancestry(recv.Trace(trace), parent)
+		return len(chain) == len(want)
+	}, func() string { return describe(recv.Spans()) })
+	for i, w := range want {
+		if s := chain[i]; s.Service != w.service || s.Kind != w.kind || s.Name != w.name {
+			t.Errorf("span %d from the Slack post: %s %s %q, want %s %s %q", i, s.Service, s.Kind, s.Name, w.service, w.kind, w.name)
+		}
+	}
+	if got := chain[0].Attrs["bridge.effect"]; got != "slack" {
+		t.Errorf("the Slack post's span has bridge.effect %q", got)
+	}
+	if got := chain[1].Attrs["bridge.outcome"]; got != "alerted" {
+		t.Errorf("the decision's span has bridge.outcome %q", got)
+	}
+	for _, s := range recv.Spans() {
+		for k, v := range s.Attrs {
+			if strings.Contains(v, slackSecretPath) {
+				t.Errorf("span %q shows the Slack webhook's path (its credential) in %s", s.Name, k)
+			}
+		}
+	}
 }
 
-// startTraced starts `bridge serve` and `bridge consume retries` on one configuration,
+// The data of the deliveries, and the Slack webhook's path (its credential).
+const (
+	failedData      = `{"post_id":"post_q2w8e4r6","profile_name":"main","platform":"tiktok","error_code":"rate_limited","retryable":true}`
+	expiredData     = `{"post_id":"post_z5x7c9v1","profile_name":"brand_eu","platform":"linkedin","reconnect_url":"https://app.codivupload.com/profiles/brand_eu/reconnect/linkedin"}`
+	slackSecretPath = "/services/T0000/B0000/s3cr3tpathtoken"
+)
+
+// tracedRun is a bridge and a consumer group, as processes, and the retry API and Slack
+// they call.
+type tracedRun struct {
+	addr, prefix  string
+	brokers       []string
+	bridge, group *child
+	action, slack *recorder
+}
+
+// startTraced starts `bridge serve` and `bridge consume group` on one configuration,
 // exporting to recv, with env added, and waits until the bridge is ready.
-func startTraced(t *testing.T, recv *otlptest.Receiver, env ...string) *tracedRun {
+func startTraced(t *testing.T, recv *otlptest.Receiver, group string, env ...string) *tracedRun {
 	t.Helper()
-	r := &tracedRun{addr: testkit.FreeAddr(t), prefix: kafkatest.Prefix(t), brokers: kafkatest.Brokers(t), action: newActionRecorder(t)}
+	r := &tracedRun{addr: testkit.FreeAddr(t), prefix: kafkatest.Prefix(t), brokers: kafkatest.Brokers(t),
+		action: newRecorder(t), slack: newRecorder(t)}
 	path := filepath.Join(t.TempDir(), "bridge.yaml")
 	cfg := fmt.Sprintf(`
 http: {listen: %q, drain_period: 0s}
@@ -135,27 +196,30 @@ consumers:
     group: %q
     listen: %q
     action: {url: %q}
+  alerts:
+    group: %q
+    listen: %q
+    slack_webhook_url: %q
 `, r.addr, strings.Join(r.brokers, ","), r.prefix, devSecret, r.prefix+"retries", testkit.FreeAddr(t),
-		r.action.URL+"/v1/posts/{post_id}/retry-failed")
+		r.action.URL+"/v1/posts/{post_id}/retry-failed", r.prefix+"alerts", testkit.FreeAddr(t), r.slack.URL+slackSecretPath)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+recv.URL())
 	r.bridge = startChild(t, env, "serve", "--config", path)
-	r.retries = startChild(t, env, "consume", "retries", "--config", path)
+	r.group = startChild(t, env, "consume", group, "--config", path)
 	waitReadyz(t, "http://"+r.addr)
 	return r
 }
 
-// deliver sends a signed, retryable post.failed with the sender's traceparent, and returns
-// its event id once the bridge accepted it.
-func (r *tracedRun) deliver(t *testing.T) string {
+// deliver sends a signed delivery of an event of type with data and the sender's
+// traceparent, and returns its event id once the bridge accepted it.
+func (r *tracedRun) deliver(t *testing.T, typ, data string) string {
 	t.Helper()
 	id := "evt_trace_" + randomHex(4)
-	body := fmt.Sprintf(`{"event":"post.failed","id":%q,"timestamp":%q,"data":{"post_id":"post_q2w8e4r6","profile_name":"main","platform":"tiktok","error_code":"rate_limited","retryable":true}}`,
-		id, time.Now().UTC().Format(time.RFC3339))
+	body := fmt.Sprintf(`{"event":%q,"id":%q,"timestamp":%q,"data":%s}`, typ, id, time.Now().UTC().Format(time.RFC3339), data)
 	h := http.Header{"Traceparent": {"00-" + senderTrace + "-" + senderSpan + "-01"}}
-	for k, v := range testkit.CodivHeaders(devSecret, "post.failed", []byte(body)) {
+	for k, v := range testkit.CodivHeaders(devSecret, typ, []byte(body)) {
 		h.Set(k, v)
 	}
 	if code, answer := post(t, "http://"+r.addr+"/webhooks/codivupload", h, body); code != 200 || !strings.Contains(answer, `"accepted"`) {
@@ -164,10 +228,10 @@ func (r *tracedRun) deliver(t *testing.T) string {
 	return id
 }
 
-// recordTraceparent is the traceparent header of the one record of post.failed.
-func (r *tracedRun) recordTraceparent(t *testing.T) string {
+// recordTraceparent is the traceparent header of the one record of the event type's topic.
+func (r *tracedRun) recordTraceparent(t *testing.T, typ string) string {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.prefix+"post.failed"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.brokers...), kgo.ConsumeTopics(r.prefix+typ),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -188,15 +252,15 @@ func (r *tracedRun) recordTraceparent(t *testing.T) string {
 	return ""
 }
 
-// actionRecorder is the retry API: it answers 200 and keeps each call's traceparent.
-type actionRecorder struct {
+// recorder is the retry API, or Slack: it answers 200 and keeps each call's traceparent.
+type recorder struct {
 	*httptest.Server
 	mu    sync.Mutex
 	calls []string
 }
 
-func newActionRecorder(t *testing.T) *actionRecorder {
-	a := &actionRecorder{}
+func newRecorder(t *testing.T) *recorder {
+	a := &recorder{}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.calls = append(a.calls, r.Header.Get("Traceparent"))
@@ -207,10 +271,10 @@ func newActionRecorder(t *testing.T) *actionRecorder {
 }
 
 // first waits for the first call and returns its traceparent.
-func (a *actionRecorder) first(t *testing.T) string {
+func (a *recorder) first(t *testing.T) string {
 	t.Helper()
 	var tp string
-	eventually(t, "the retry action is called", func() bool {
+	eventually(t, "the call comes", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if len(a.calls) > 0 {
