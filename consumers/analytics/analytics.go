@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -58,7 +59,8 @@ type Service struct {
 	pollMax  int // the most records one poll takes
 	owned    *assignment
 	now      func() time.Time
-	tracer   trace.Tracer // nil: tracing is off
+	tracer   trace.Tracer            // nil: tracing is off
+	extra    map[string]http.Handler // routes served beside the dashboard (WithRoute)
 	// beforeCommit, set by tests only, runs inside each batch's transaction after the
 	// aggregates and offsets are written; an error it returns rolls the transaction back.
 	beforeCommit func() error
@@ -68,6 +70,7 @@ type options struct {
 	ln         net.Listener
 	clientOpts []kgo.Opt
 	maxBatch   int
+	routes     map[string]http.Handler
 }
 
 // Option changes how New builds the service.
@@ -81,6 +84,17 @@ func WithListener(ln net.Listener) Option { return func(o *options) { o.ln = ln 
 // section), e.g. a shorter session timeout.
 func WithClientOptions(opts ...kgo.Opt) Option {
 	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
+}
+
+// WithRoute serves h at pattern (an http.ServeMux pattern) beside the dashboard; `bridge
+// dev` serves its traces so.
+func WithRoute(pattern string, h http.Handler) Option {
+	return func(o *options) {
+		if o.routes == nil {
+			o.routes = map[string]http.Handler{}
+		}
+		o.routes[pattern] = h
+	}
 }
 
 // WithMaxBatch bounds the records counted per transaction (default DefaultMaxBatch).
@@ -130,6 +144,7 @@ func (s *Service) connect(cfg config.Config, o options) error {
 		return fmt.Errorf("analytics: kafka client: %w", err)
 	}
 	s.fetcher = s.client
+	s.extra = o.routes
 	s.ln = o.ln
 	if s.ln == nil {
 		if s.ln, err = net.Listen("tcp", cfg.Consumers.Analytics.Listen); err != nil {
