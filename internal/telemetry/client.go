@@ -85,9 +85,21 @@ func port(u *url.URL) int {
 
 // Traceparent is the traceparent header of the span in ctx, or "" when it has none.
 func Traceparent(ctx context.Context) string {
-	c := propagation.MapCarrier{}
-	Propagator.Inject(ctx, c)
-	return c["traceparent"]
+	var c traceparentCarrier
+	Propagator.Inject(ctx, &c)
+	return c.value
+}
+
+// traceparentCarrier keeps the traceparent an injection sets (a map would cost the
+// delivery an allocation more).
+type traceparentCarrier struct{ value string }
+
+func (c *traceparentCarrier) Get(string) string { return "" }
+func (c *traceparentCarrier) Keys() []string    { return nil }
+func (c *traceparentCarrier) Set(key, value string) {
+	if key == "traceparent" {
+		c.value = value
+	}
 }
 
 // WithRemote is ctx with the span context of the traceparent header tp as its remote parent;
