@@ -13,7 +13,9 @@ import (
 // verify authenticates a delivery by the proof its preset has: the token that ends its URL
 // for a provider that signs nothing (POST /webhooks/{source}/{token}), its signature for one
 // that signs; a polled provider's source takes no delivery.
-func (s *Server) verify(c *fiber.Ctx, src *Source, body []byte, now time.Time) error {
+func (s *Server) verify(c *fiber.Ctx, src *Source, body []byte, now time.Time) (err error) {
+	_, span := s.span(c.UserContext(), "verify")
+	defer func() { endSpan(span, err) }()
 	token := c.Params("token")
 	if u, unsigned := src.Preset.(providers.Unsigned); unsigned {
 		return u.VerifyToken([]byte(token), src.Keys)

@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/providers"
@@ -79,6 +80,8 @@ type Options struct {
 	// Spool keeps the records of the sources with Spool set while Kafka cannot take them
 	// (bridge/spool); nil for none.
 	Spool Spooler
+	// Tracing traces the deliveries; the zero value does not.
+	Tracing Tracing
 }
 
 // Server is the Fiber application serving the ingress.
@@ -101,6 +104,8 @@ type Server struct {
 	ready    func() Readiness
 	now      func() time.Time
 	spool    Spooler
+	tracer   trace.Tracer // nil: tracing is off
+	sender   string       // Tracing.Sender
 }
 
 // New builds the Server and its routes.
@@ -113,6 +118,10 @@ func New(o Options) *Server {
 		adm:     newAdmission(cmp.Or(o.MaxBodyBytesInFlight, 64<<20), int64(cmp.Or(o.MaxRequestsInFlight, 4096))),
 		maxBody: o.MaxBodyBytes,
 		spare:   make(chan *chunk, spareChunks),
+		sender:  o.Tracing.Sender,
+	}
+	if o.Tracing.Provider != nil {
+		s.tracer = o.Tracing.Provider.Tracer(tracerScope)
 	}
 	for _, src := range o.Sources {
 		src.prepare(o.Log)
@@ -158,10 +167,10 @@ func (s *Server) Serve(ln net.Listener, tlsConfig *tls.Config) error {
 }
 
 func (s *Server) routes(o Options) {
-	s.app.Post("/webhooks/:source", s.admit, s.countInFlight, s.webhook)
+	s.app.Post("/webhooks/:source", s.traced(s.admit, s.countInFlight, s.webhook)...)
 	s.app.Get("/webhooks/:source", s.handshake)
 	s.app.All("/webhooks/:source", s.wrongMethod)
-	s.app.Post("/webhooks/:source/:token", s.admit, s.countInFlight, s.webhook)
+	s.app.Post("/webhooks/:source/:token", s.traced(s.admit, s.countInFlight, s.webhook)...)
 	s.app.All("/webhooks/:source/:token", s.wrongMethod)
 	s.app.All("/webhooks/*", s.noEndpoint)
 	if !o.Admin {

@@ -22,6 +22,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
+	"github.com/socialbridge/bridge/internal/telemetry"
 	"github.com/socialbridge/bridge/internal/topics"
 	"github.com/socialbridge/bridge/schemas"
 )
@@ -87,7 +88,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	if o.discard {
 		return discarding(cfg, log, sources)
 	}
-	cl, err := kgo.NewClient(producer.Options(cfg.Kafka)...)
+	cl, err := kgo.NewClient(append(producer.Options(cfg.Kafka), telemetry.KafkaHooks("")...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
@@ -185,6 +186,7 @@ func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingre
 		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: s.dedup.store,
 		Metrics: s.metrics, Log: s.log, Ready: s.isReady,
 		Admin: h.AdminListen != "", Pprof: h.AdminPprof, Spool: sp,
+		Tracing: ingress.Tracing{Provider: telemetry.Provider(), Sender: h.SenderTraceparent},
 	})
 }
 
