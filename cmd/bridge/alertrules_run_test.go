@@ -109,7 +109,9 @@ consumers:
 		}
 		gaps = missing(rules, e)
 		return len(gaps) == 0
-	}, func() string { return "deploy/prometheus/alerts.yml reads what is not served:\n" + strings.Join(gaps, "\n") })
+	}, func() string {
+		return "deploy/prometheus/alerts.yml reads what is not served:\n" + strings.Join(gaps, "\n")
+	})
 }
 
 // refusedProfile is the profile whose alerts the Slack stand-in refuses, with blocks and as
