@@ -104,7 +104,7 @@ sources: [{name: codivupload, provider: codivupload, secrets: [%q]}]
 	}
 	_, metrics := get(t, base+"/metrics")
 	want := fmt.Sprintf(`bridge_quarantine_pending_records{topic="%s"} 1`, event.QuarantineTopic(prefix))
-	if !strings.Contains(metrics, want) {
-		t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "bridge_quarantine"))
+	if !strings.Contains(metrics, want) || !strings.Contains(metrics, "bridge_quarantine_read_errors_total 0") {
+		t.Errorf("/metrics lacks %s, or counts a failed read:\n%s", want, grepLines(metrics, "bridge_quarantine"))
 	}
 }
