@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/socialbridge/bridge/bridge/ingress"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/topics"
@@ -54,6 +56,14 @@ func (s *Service) kafkaReady(ctx context.Context) error {
 		return &unready{reason: "topics missing", err: errors.New(strings.Join(missing, ", "))}
 	}
 	return nil
+}
+
+// registerReady exports readiness as bridge_ready, for an alert that needs no probe of
+// /readyz: it reads the verdict /readyz answers from, and asks nothing of Kafka itself.
+func (s *Service) registerReady(reg prometheus.Registerer) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bridge_ready",
+		Help: "1 while /readyz answers 200 (the last readiness round passed, and the bridge is not draining), else 0."},
+		func() float64 { return b2f(s.isReady().Ready) }))
 }
 
 func (s *Service) isReady() ingress.Readiness {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
@@ -66,12 +67,19 @@ type options struct {
 	// rebuildOpts are added to the dedup rebuild's reading client (tests slow it down or
 	// hold it with them).
 	rebuildOpts []kgo.Opt
+	collectors  []prometheus.Collector
 }
 
 // DiscardRecords builds a bridge that runs the whole request path but drops the records
 // instead of producing them, and never contacts Kafka or a registry: the HTTP-side baseline
 // of the load benchmark. Nothing it accepts is stored.
 func DiscardRecords() Option { return func(o *options) { o.discard = true } }
+
+// Collectors adds cs to the bridge's /metrics (`bridge serve` adds the quarantine topic's,
+// which this package does not read).
+func Collectors(cs ...prometheus.Collector) Option {
+	return func(o *options) { o.collectors = append(o.collectors, cs...) }
+}
 
 // New connects to Kafka, creates the topics when configured, registers the schemas, and builds
 // the ingress; it fails with a clear error if any of these cannot be done within the start
@@ -86,13 +94,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return nil, err
 	}
 	if o.discard {
-		return discarding(cfg, log, sources)
+		s, err := discarding(cfg, log, sources)
+		if err == nil {
+			s.metrics.Registry.MustRegister(o.collectors...)
+		}
+		return s, err
 	}
 	cl, err := kgo.NewClient(append(producer.Options(cfg.Kafka), telemetry.KafkaHooks("")...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	s := &Service{cfg: cfg, log: log, cl: cl, metrics: ingress.NewMetrics(), topicsReady: make(chan struct{})}
+	s.metrics.Registry.MustRegister(o.collectors...)
 	if err := s.start(ctx, sources, o); err != nil {
 		cl.Close()
 		s.closeSpool(ctx)
@@ -175,6 +188,7 @@ func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (
 func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingress.Producer) *ingress.Server {
 	h := s.cfg.HTTP
 	s.dedup.register(s.metrics.Registry)
+	s.registerReady(s.metrics.Registry)
 	var sp ingress.Spooler
 	if s.spool != nil {
 		sp = s.spool.sp

@@ -3,6 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +17,7 @@ import (
 
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestQuarantineCommands runs `bridge quarantine list` and `replay`: the JSON lines say
@@ -67,5 +74,37 @@ func TestQuarantineCommands(t *testing.T) {
 		if _, _, err := runCommand(t, args...); !errors.Is(err, errUsage) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
+	}
+}
+
+// TestServeExportsQuarantineMetrics: `bridge serve`, which writes the quarantine topic,
+// serves its metrics on its /metrics: a delivery it quarantined waits for an operator.
+func TestServeExportsQuarantineMetrics(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	path := filepath.Join(t.TempDir(), "bridge.yaml")
+	cfg := fmt.Sprintf(`
+http: {listen: "127.0.0.1:0", drain_period: 0s}
+kafka: {brokers: [%q], topic_prefix: %q, partitions: 1}
+sources: [{name: codivupload, provider: codivupload, secrets: [%q]}]
+`, brokers[0], prefix, devSecret)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs testkit.LogBuffer
+	runInBackground(t, []string{"serve", "--config", path}, io.Discard, &logs)
+	base := listeningOn(t, &logs)
+	waitReadyz(t, base)
+	body := fmt.Sprintf(`{"event":"post.published","timestamp":%q,"data":{"post_id":"p1"}}`, time.Now().UTC().Format(time.RFC3339))
+	h := http.Header{}
+	for k, v := range testkit.CodivHeaders(devSecret, "post.published", []byte(body)) {
+		h.Set(k, v)
+	}
+	if code, answer := post(t, base+"/webhooks/codivupload", h, body); code != 202 || !strings.Contains(answer, `"quarantined"`) {
+		t.Fatalf("a delivery without an id was answered %d %s, want 202 quarantined", code, answer)
+	}
+	_, metrics := get(t, base+"/metrics")
+	want := fmt.Sprintf(`bridge_quarantine_pending_records{topic="%s"} 1`, event.QuarantineTopic(prefix))
+	if !strings.Contains(metrics, want) || !strings.Contains(metrics, "bridge_quarantine_read_errors_total 0") {
+		t.Errorf("/metrics lacks %s, or counts a failed read:\n%s", want, grepLines(metrics, "bridge_quarantine"))
 	}
 }

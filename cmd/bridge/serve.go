@@ -10,6 +10,7 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/redrive"
 )
 
 func serveCommand() *cobra.Command {
@@ -44,6 +45,8 @@ func serveCommand() *cobra.Command {
 			var opts []service.Option
 			if discard {
 				opts = append(opts, service.DiscardRecords())
+			} else {
+				opts = append(opts, service.Collectors(redrive.NewQuarantineMetrics(cfg.Kafka, log)))
 			}
 			return service.Run(cmd.Context(), cfg, log, opts...)
 		},
