@@ -200,7 +200,7 @@ func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	grouptest.Run(t, grouptest.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
+	url := runMember(t, config(brokers, prefix, p.srv.URL))
 	flagged := failed("evt_flagged", func(ev *event.Event) { *ev.Retryable = false })
 	coded := failed("evt_coded", func(ev *event.Event) { ev.Retryable, ev.ErrorCode = nil, grouptest.Str("invalid_media") })
 	refused := failed("evt_refused", nil)
@@ -227,6 +227,14 @@ func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
 	if rs := kafkatest.ReadCommitted(t, brokers, event.RetryTopic(prefix, 1), 0, time.Second, 3*time.Second); len(rs) != 0 {
 		t.Errorf("retry.1 holds %d records, want none", len(rs))
 	}
+	// /metrics counts each dead-letter once, by its reason's class (docs/consumers.md).
+	var body string
+	testkit.Eventually(t, 30*time.Second, "the dead-letters counted: 2 permanent, 1 refused", func() bool {
+		body = grouptest.Scrape(t, url)
+		perm, _ := grouptest.Metric(body, "bridge_consumer_dead_lettered_total", "group", prefix+"retries", "reason", "permanent")
+		refused, _ := grouptest.Metric(body, "bridge_consumer_dead_lettered_total", "group", prefix+"retries", "reason", "refused")
+		return perm == 2 && refused == 1
+	}, func() string { return body })
 }
 
 func TestWaitingRecordDoesNotDelayTheOneBehindIt(t *testing.T) {
