@@ -128,17 +128,10 @@ func churn(t *testing.T, name string, waves, perWave int, forget time.Duration) 
 // per decision of 100,000 profiles would be most of the run.
 func quietGroup(t *testing.T, cfg config.Config) (*prometheus.Registry, func() error) {
 	reg := prometheus.NewRegistry()
-	log := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(testkit.LogWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return reg, grouptest.Run(t, cfg, func(ctx context.Context, cfg config.Config, _ *slog.Logger) error {
 		return alerts.RunWith(reg)(ctx, cfg, log)
 	})
-}
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // waitChurned waits until the group committed decided decisions and Slack took alerted
