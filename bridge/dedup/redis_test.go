@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/internal/redisserver"
 	"github.com/socialbridge/bridge/internal/testenv"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // prefix returns a key prefix unique to the test, so that tests share a server safely.
@@ -53,25 +55,46 @@ func TestRedisConformance(t *testing.T) {
 }
 
 // TestRedisWindows: an accepted id is a duplicate for its source's window, then forgotten.
+// Redis's TTLs say each source's window, and the id of the short one is waited for until it
+// is gone (no sleep standing in for "expired", no check racing a short window).
 func TestRedisWindows(t *testing.T) {
 	addr := testenv.Require(t, testenv.Redis)
-	s := redisStore(t, addr, dedup.RedisOptions{Window: 300 * time.Millisecond,
+	p := prefix(t)
+	const short = 3 * time.Second
+	s := redisStore(t, addr, dedup.RedisOptions{KeyPrefix: p, Window: short,
 		Windows: map[string]time.Duration{"meta": time.Hour}})
+	inspect := redis.NewClient(&redis.Options{Addr: addr})
+	defer inspect.Close()
 	for _, source := range []string{"acme", "meta"} {
 		_, done, err := s.Reserve(context.Background(), source, "e1", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		done(true)
+		testkit.Eventually(t, 30*time.Second, source+"/e1 marked seen", func() bool {
+			ok, err := s.Seen(context.Background(), source, "e1")
+			return err == nil && ok
+		})
 	}
-	for _, source := range []string{"acme", "meta"} {
-		if dup, _, _ := reserveSource(s, source, "e1"); !dup {
-			t.Fatalf("%s/e1 right after it was accepted: not a duplicate", source)
+	ttl := func(source string) time.Duration {
+		d, err := inspect.PTTL(context.Background(), p+source+":e1").Result()
+		if err != nil {
+			t.Fatal(err)
 		}
+		return d
 	}
-	time.Sleep(600 * time.Millisecond)
-	if dup, done, _ := reserveSource(s, "acme", "e1"); dup {
-		t.Fatal("acme/e1 is still a duplicate after its window")
+	if d := ttl("acme"); d <= 0 || d > short {
+		t.Fatalf("acme/e1 is kept for %v, want its window (%v) at most", d, short)
+	}
+	if d := ttl("meta"); d <= short || d > time.Hour {
+		t.Fatalf("meta/e1 is kept for %v, want its own window (1h), longer than acme's", d)
+	}
+	testkit.Eventually(t, 30*time.Second, "acme/e1 forgotten after its window", func() bool {
+		ok, err := s.Seen(context.Background(), "acme", "e1")
+		return err == nil && !ok
+	})
+	if dup, done, err := reserveSource(s, "acme", "e1"); dup || err != nil {
+		t.Fatalf("acme/e1 after its window: dup=%v err=%v; want it reserved anew", dup, err)
 	} else {
 		done(false)
 	}
@@ -81,16 +104,40 @@ func TestRedisWindows(t *testing.T) {
 }
 
 // TestRedisLeaseRenewed: an owner that holds an id for several leases (a record Kafka has not
-// settled) keeps it: nobody else may take it meanwhile.
+// settled) keeps it: nobody else may take it meanwhile. The positive signal that the first
+// lease is over: the key's TTL seen renewed twice, and a lease gone by since the reservation.
 func TestRedisLeaseRenewed(t *testing.T) {
 	addr := testenv.Require(t, testenv.Redis)
-	s := redisStore(t, addr, dedup.RedisOptions{Lease: 300 * time.Millisecond})
-	_, done, err := s.Reserve(context.Background(), "acme", "e1", time.Now())
+	p := prefix(t)
+	const lease = 3 * time.Second
+	s := redisStore(t, addr, dedup.RedisOptions{KeyPrefix: p, Lease: lease})
+	inspect := redis.NewClient(&redis.Options{Addr: addr})
+	defer inspect.Close()
+	reserved := time.Now()
+	_, done, err := s.Reserve(context.Background(), "acme", "e1", reserved)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	token, err := inspect.Get(context.Background(), p+"acme:e1").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewals, last := 0, lease
+	testkit.Eventually(t, time.Minute, "the reservation renewed twice, and held past its first lease", func() bool {
+		d, err := inspect.PTTL(context.Background(), p+"acme:e1").Result()
+		if err != nil || d <= 0 {
+			t.Fatalf("the reservation is gone from redis (ttl %v, %v) while its owner holds it", d, err)
+		}
+		if d > last {
+			renewals++
+		}
+		last = d
+		return renewals >= 2 && time.Since(reserved) > lease
+	})
+	if now, err := inspect.Get(context.Background(), p+"acme:e1").Result(); err != nil || now != token {
+		t.Fatalf("after its first lease the key holds %q (%v), want the owner's token %q", now, err, token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	if _, _, err := s.Reserve(ctx, "acme", "e1", time.Now()); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Reserve of an id held past its lease: err = %v, want a wait that times out", err)
@@ -109,16 +156,24 @@ func TestRedisDeadOwner(t *testing.T) {
 	s := redisStore(t, addr, dedup.RedisOptions{KeyPrefix: p})
 	inspect := redis.NewClient(&redis.Options{Addr: addr})
 	defer inspect.Close()
-	if err := inspect.Set(context.Background(), p+"acme:e1", "r:dead-replica:1", 500*time.Millisecond).Err(); err != nil {
+	const dead = "r:dead-replica:1"
+	if err := inspect.Set(context.Background(), p+"acme:e1", dead, time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, _, err := s.Reserve(ctx, "acme", "e1", time.Now()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Reserve while the dead owner's lease runs: err = %v, want a wait that times out", err)
+	}
+	if err := inspect.PExpire(context.Background(), p+"acme:e1", 200*time.Millisecond).Err(); err != nil { // its lease runs out
+		t.Fatal(err)
+	}
 	dup, done, err := reserveSource(s, "acme", "e1")
 	if dup || err != nil {
 		t.Fatalf("after the dead owner's lease: dup=%v err=%v", dup, err)
 	}
-	if waited := time.Since(start); waited < 300*time.Millisecond {
-		t.Fatalf("took the id after %v, before the dead owner's lease expired", waited)
+	if now, _ := inspect.Get(context.Background(), p+"acme:e1").Result(); now == dead || now == "" {
+		t.Fatalf("the key holds %q after the take-over, want the new owner's token", now)
 	}
 	done(true)
 }
@@ -147,7 +202,8 @@ func TestRedisUnreachable(t *testing.T) {
 func TestRedisMarkSurvivesRestart(t *testing.T) {
 	srv := redisserver.Require(t)
 	p := prefix(t)
-	s := redisStore(t, srv.Addr(), dedup.RedisOptions{KeyPrefix: p})
+	var logs testkit.LogBuffer
+	s := redisStore(t, srv.Addr(), dedup.RedisOptions{KeyPrefix: p, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	other := redisStore(t, srv.Addr(), dedup.RedisOptions{KeyPrefix: p}) // another replica
 	_, done, err := s.Reserve(context.Background(), "acme", "e1", time.Now())
 	if err != nil {
@@ -162,7 +218,10 @@ func TestRedisMarkSurvivesRestart(t *testing.T) {
 	if _, _, err := other.Reserve(ctx, "acme", "e2", time.Now()); failure.KindOf(err) != failure.Unavailable {
 		t.Fatalf("Reserve while redis is down: err = %v, want Unavailable", err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The positive signal that the mark met the dead server, rather than ran before the kill.
+	testkit.Eventually(t, 30*time.Second, "the mark retried while redis is down", func() bool {
+		return strings.Contains(logs.String(), "marking an accepted id seen in redis failed; retrying")
+	}, logs.String)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/poll"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 const apiKey = "pb_live_test_key"
@@ -381,4 +383,72 @@ func TestPollRoundBytesBounded(t *testing.T) {
 			t.Fatalf("emitted[%d] = %s, want %s", i, s.emitted[i], id)
 		}
 	}
+}
+
+// TestRunCountsRoundsByOutcome: Run counts each round in bridge_polls_total{source,outcome}, a
+// failed one as error and a good one as ok, and each result it produced in
+// bridge_poll_results_total; bridge_poll_backlog is 0 once caught up.
+func TestRunCountsRoundsByOutcome(t *testing.T) {
+	a, s, c, _, src := setup(t)
+	src.Interval = 20 * time.Millisecond // Run polls the Options' sources on their interval
+	reg := prometheus.NewRegistry()
+	p := poll.New(poll.Options{Sources: []poll.Source{*src}, Sink: s, Cursors: c, Registerer: reg,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a.mu.Lock()
+	a.failing = true
+	a.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	value := func(name string, labels ...string) float64 { return gathered(t, reg, name, labels...) }
+	testkit.Eventually(t, 30*time.Second, "a failed round counted as error", func() bool {
+		return value("bridge_polls_total", "source", "pb", "outcome", "error") >= 1
+	})
+	if n := value("bridge_polls_total", "source", "pb", "outcome", "ok"); n != 0 {
+		t.Fatalf("%g rounds counted ok while every one failed", n)
+	}
+	a.mu.Lock()
+	a.failing = false
+	a.mu.Unlock()
+	testkit.Eventually(t, 30*time.Second, "a good round counted as ok", func() bool {
+		return value("bridge_polls_total", "source", "pb", "outcome", "ok") >= 1
+	})
+	a.add("r1")
+	testkit.Eventually(t, 30*time.Second, "the new result counted as produced", func() bool {
+		return value("bridge_poll_results_total", "source", "pb", "outcome", "produced") == 1
+	})
+	if n := value("bridge_poll_backlog", "source", "pb"); n != 0 {
+		t.Errorf("bridge_poll_backlog = %g when caught up, want 0", n)
+	}
+}
+
+// gathered is the value of the series of name in reg whose labels include the given
+// name/value pairs (0 when there is none).
+func gathered(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue series
+				}
+			}
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/redisserver"
 	"github.com/socialbridge/bridge/internal/testenv"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestStartDoesNotWaitForKafkaHistory starts a bridge while Kafka is down, so its dedup
@@ -162,11 +163,11 @@ func TestRedisDown(t *testing.T) {
 	if a.Code != 503 || a.Header.Get("Retry-After") == "" || !strings.Contains(a.Error, "redis") {
 		t.Fatalf("while redis is down: %+v; want 503 naming redis", a)
 	}
-	waitFor(t, "readyz to say redis is down", func() bool { return send(t, httpClient, "GET", b.url+"/readyz", nil, nil).Code == 503 })
+	testkit.Eventually(t, 30*time.Second, "readyz to say redis is down", func() bool { return send(t, httpClient, "GET", b.url+"/readyz", nil, nil).Code == 503 })
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "readyz once redis is back", func() bool { return send(t, httpClient, "GET", b.url+"/readyz", nil, nil).Code == 200 })
+	testkit.Eventually(t, 30*time.Second, "readyz once redis is back", func() bool { return send(t, httpClient, "GET", b.url+"/readyz", nil, nil).Code == 200 })
 	if a := send(t, httpClient, "POST", hook, h, body); a.Status != "duplicate" {
 		t.Fatalf("after redis came back, the event accepted before: %+v", a)
 	}

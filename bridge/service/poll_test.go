@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/poll"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 const postBridgeKey = "pb_live_service_test"
@@ -100,23 +102,27 @@ func TestPostBridgePolled(t *testing.T) {
 	api.add("before1", "before2")
 
 	b := start(t, cfg)
-	waitFor(t, "the first poll", func() bool { return api.polled() >= 2 })
+	testkit.Eventually(t, 30*time.Second, "the first poll", func() bool { return api.polled() >= 2 })
 	api.add("r1", "r2-failed")
-	waitFor(t, "r1 and r2 in kafka", func() bool { return len(resultIDs(t, brokers, prefix)) == 2 })
+	testkit.Eventually(t, 30*time.Second, "r1 and r2 in kafka", func() bool { return len(resultIDs(t, brokers, prefix)) == 2 })
 	b.stop(t)
 
 	api.add("r3")
 	b = start(t, cfg)
-	waitFor(t, "r3 in kafka", func() bool { return len(resultIDs(t, brokers, prefix)) == 3 })
+	testkit.Eventually(t, 30*time.Second, "r3 in kafka", func() bool { return len(resultIDs(t, brokers, prefix)) == 3 })
 	b.stop(t)
 
 	rewindCursor(t, brokers, prefix, "before2", "before1") // as if no save had happened since the first poll
 	api.add("r4")
 	b = start(t, cfg)
-	waitFor(t, "r4 in kafka", func() bool { return len(resultIDs(t, brokers, prefix)) == 4 })
-	waitFor(t, "the re-read results answered as duplicates", func() bool {
+	testkit.Eventually(t, 30*time.Second, "r4 in kafka", func() bool { return len(resultIDs(t, brokers, prefix)) == 4 })
+	testkit.Eventually(t, 30*time.Second, "the re-read results answered as duplicates", func() bool {
 		return strings.Contains(scrape(t, b.url), `bridge_dedup_hits_total{source="postbridge"} 3`)
 	})
+	// The rounds are counted on the bridge's own /metrics, by source and outcome.
+	if m := scrape(t, b.url); !regexp.MustCompile(`(?m)^bridge_polls_total\{outcome="ok",source="postbridge"\} [1-9]`).MatchString(m) {
+		t.Errorf("/metrics counts no good round of postbridge:\n%s", grepLines(m, "bridge_poll"))
+	}
 	b.stop(t)
 
 	if got, want := resultIDs(t, brokers, prefix), []string{"r1", "r2-failed", "r3", "r4"}; !slices.Equal(got, want) {
@@ -157,17 +163,6 @@ func rewindCursor(t *testing.T, brokers []string, prefix string, seen ...string)
 	}
 }
 
-func waitFor(t *testing.T, what string, done func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !done() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 30s for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestPostBridgeBacklog: 6,000 results wait at the API when the bridge polls next (an
 // outage: 60 pages, more than one round reads), and the bridge is restarted while it works
 // them off. Every result is produced exactly once, none skipped, each partition holding its
@@ -188,7 +183,7 @@ func TestPostBridgeBacklog(t *testing.T) {
 	prefix := cfg.Kafka.TopicPrefix
 	api.add("before")
 	b := start(t, cfg)
-	waitFor(t, "the first poll", func() bool { return api.polled() >= 2 })
+	testkit.Eventually(t, 30*time.Second, "the first poll", func() bool { return api.polled() >= 2 })
 	const n = 6000
 	backlog := make([]string, n)
 	for i := range backlog {
@@ -198,14 +193,14 @@ func TestPostBridgeBacklog(t *testing.T) {
 		}
 	}
 	api.add(backlog...)
-	waitForLong(t, "a first part of the backlog produced", 3*time.Minute, func() bool {
+	testkit.Eventually(t, 3*time.Minute, "a first part of the backlog produced", func() bool {
 		return metricValue(scrape(t, b.url), `bridge_poll_results_total{outcome="produced",source="postbridge"}`) >= 1500
 	})
 	b.stop(t)
 
 	asked := api.polled()
 	b = start(t, cfg)
-	waitForLong(t, "the whole backlog in kafka", 5*time.Minute, func() bool { return endOffsets(t, brokers, prefix) >= n })
+	testkit.Eventually(t, 5*time.Minute, "the whole backlog in kafka", func() bool { return endOffsets(t, brokers, prefix) >= n })
 	b.stop(t)
 	if first := api.asked(asked); len(first) == 0 || first[0] == 0 {
 		t.Errorf("after the restart the poll asked for offsets %v; want it to resume down the listing", first[:min(5, len(first))])
@@ -272,15 +267,4 @@ func metricValue(scrape, sample string) float64 {
 		}
 	}
 	return 0
-}
-
-func waitForLong(t *testing.T, what string, limit time.Duration, done func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !done() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", limit, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }

@@ -1,16 +1,14 @@
 package spool_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // envChild, when set, makes the test binary run one bridge on the configuration file it
@@ -61,81 +60,40 @@ func runChild(path string) int {
 	return 0
 }
 
-// child is a bridge running as a process of its own.
+// child is a bridge running as a process of its own (this test binary again), its stdout
+// and log in Out.
 type child struct {
-	cmd    *exec.Cmd
-	url    string
-	log    string
-	exited chan error
+	*testkit.Proc
+	url string
 }
 
 // startChild runs a bridge on the configuration file cfg and waits until it listens.
 func startChild(t *testing.T, cfg, name string) *child {
 	t.Helper()
-	ch := &child{log: filepath.Join(filepath.Dir(cfg), name+".log"), exited: make(chan error, 1)}
-	logFile, err := os.Create(ch.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	ch.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	ch.cmd.Env = append(os.Environ(), envChild+"="+cfg)
-	ch.cmd.Stderr = logFile
-	ch.cmd.SysProcAttr = childProcAttr()
-	stdout, err := ch.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "addr "); ok {
-				addr <- a
-			}
+	ch := &child{Proc: testkit.Reexec(t, name, envChild+"="+cfg)}
+	addr := regexp.MustCompile(`(?m)^addr (\S+)\n`)
+	testkit.Eventually(t, 2*time.Minute, name+" listens", func() bool {
+		select {
+		case <-ch.Exited():
+			t.Fatalf("%s exited before listening: %v", name, ch.Err())
+		default:
 		}
-		ch.exited <- ch.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if ch.cmd.ProcessState == nil {
-			ch.cmd.Process.Kill()
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(ch.log)
-			t.Logf("%s's log:\n%s", name, b)
-		}
-	})
-	select {
-	case a := <-addr:
-		ch.url = "http://" + a
-	case err := <-ch.exited:
-		b, _ := os.ReadFile(ch.log)
-		t.Fatalf("%s exited before listening: %v\n%s", name, err, b)
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("%s did not listen within 2 minutes", name)
-	}
+		return addr.MatchString(ch.Out.String())
+	}, ch.Out.String)
+	ch.url = "http://" + addr.FindStringSubmatch(ch.Out.String())[1]
 	return ch
 }
 
 // kill ends the child with SIGKILL: nothing flushed, nothing closed.
 func (ch *child) kill(t *testing.T) {
 	t.Helper()
-	if err := ch.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-ch.exited
+	ch.Kill()
 }
 
 // stop ends the child gracefully and checks that it exits cleanly.
 func (ch *child) stop(t *testing.T) {
 	t.Helper()
-	if err := ch.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-ch.exited; err != nil {
+	if err := ch.Stop(time.Minute); err != nil {
 		t.Errorf("the bridge did not stop cleanly: %v", err)
 	}
 }
@@ -167,16 +125,4 @@ func (ch *child) metric(t *testing.T, name string) float64 {
 	}
 	t.Fatalf("no series %s on /metrics", name)
 	return 0
-}
-
-// waitFor polls cond every 100 ms until it holds, failing after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

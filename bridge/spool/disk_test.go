@@ -19,6 +19,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/bridge/spool"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // tmpfs mounts a file system of size bytes for the test: a disk that fills. Mounting needs
@@ -155,7 +156,7 @@ func TestFullDiskAnswers503(t *testing.T) {
 		}
 	}
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503} {
-		waitFor(t, 30*time.Second, path, func() bool {
+		testkit.Eventually(t, 30*time.Second, path, func() bool {
 			resp, err := http.Get(base + path)
 			if err != nil {
 				t.Fatal(err)

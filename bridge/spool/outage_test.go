@@ -18,6 +18,7 @@ import (
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/sender"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // The secrets of FORMATS.md's X sample and a Postiz URL token.
@@ -158,7 +159,7 @@ func TestOutageLongerThanHorizons(t *testing.T) {
 	dir := t.TempDir()
 	cfg := outageConfig(t, dir, brokers, prefix)
 	b := startChild(t, cfg, "bridge-1")
-	waitFor(t, time.Minute, "ready", func() bool {
+	testkit.Eventually(t, time.Minute, "ready", func() bool {
 		code, body := b.get(t, "/readyz")
 		return code == 200 && !strings.Contains(body, "reason")
 	})
@@ -174,7 +175,7 @@ func TestOutageLongerThanHorizons(t *testing.T) {
 	if _, a, _ := s.next(b.url, "codivupload"); a.Code != 503 {
 		t.Errorf("codivupload, which does not spool, during the outage: %d %s; want 503", a.Code, a.Body)
 	}
-	waitFor(t, 30*time.Second, "readyz: ready, spooling", func() bool {
+	testkit.Eventually(t, 30*time.Second, "readyz: ready, spooling", func() bool {
 		code, body := b.get(t, "/readyz")
 		if code != 200 {
 			t.Fatalf("readyz during the outage: %d %s; want 200", code, body)
@@ -201,7 +202,7 @@ func TestOutageLongerThanHorizons(t *testing.T) {
 	}
 
 	broker.Start()
-	waitFor(t, 2*time.Minute, "spool drained", func() bool { return b.metric(t, "bridge_spool_records") == 0 })
+	testkit.Eventually(t, 2*time.Minute, "spool drained", func() bool { return b.metric(t, "bridge_spool_records") == 0 })
 	if n := b.metric(t, "bridge_spool_drained_total"); n == 0 {
 		t.Error("bridge_spool_drained_total is 0 after a drain")
 	}
@@ -209,7 +210,7 @@ func TestOutageLongerThanHorizons(t *testing.T) {
 	checkTopic(t, s, recs)
 	s.redeliver(b.url, spooled[2])
 	s.expect(b.url, "postiz", "accepted")
-	if logs, _ := os.ReadFile(b.log); !strings.Contains(string(logs), "the last write was torn") {
+	if !strings.Contains(b.Out.String(), "the last write was torn") {
 		t.Error("the restarted bridge did not report the torn write")
 	}
 	b.stop(t)
@@ -238,7 +239,7 @@ func killMidSpool(t *testing.T, s *senders, b *child) []string {
 			mu.Unlock()
 		}
 	}()
-	waitFor(t, time.Minute, "20 deliveries spooled", func() bool { mu.Lock(); defer mu.Unlock(); return len(ids) >= 20 })
+	testkit.Eventually(t, time.Minute, "20 deliveries spooled", func() bool { mu.Lock(); defer mu.Unlock(); return len(ids) >= 20 })
 	b.kill(t)
 	<-stopped
 	return ids

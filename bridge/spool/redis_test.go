@@ -15,6 +15,7 @@ import (
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/testenv"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestRedisRemembersSpooledIDs: with dedup.store redis, deliveries spooled while Kafka is down
@@ -61,7 +62,7 @@ func TestRedisRemembersSpooledIDs(t *testing.T) {
 	}
 
 	up := startService(t, cfg(brokers))
-	waitFor(t, time.Minute, "spool drained", func() bool { return up.metric(t, "bridge_spool_records") == 0 })
+	testkit.Eventually(t, time.Minute, "spool drained", func() bool { return up.metric(t, "bridge_spool_records") == 0 })
 	for _, name := range names {
 		s.redeliver(up.url, name)
 	}

@@ -101,9 +101,9 @@ func TestSamplingOffExportsNothing(t *testing.T) {
 	if got, _, _ := splitTraceparent(t, run.recordTraceparent(t, "post.failed")); got != trace {
 		t.Errorf("the record's traceparent is of trace %s, the action call's of %s", got, trace)
 	}
-	for _, c := range []*child{run.group, run.bridge} {
-		if err := c.stop(); err != nil {
-			t.Fatalf("a child did not stop cleanly: %v\n%s", err, c.stderr.String())
+	for _, c := range []*testkit.Proc{run.group, run.bridge} {
+		if err := c.Stop(time.Minute); err != nil {
+			t.Fatalf("a child did not stop cleanly: %v\n%s", err, c.Out.String())
 		}
 	}
 	if n, spans := recv.Requests(), recv.Spans(); n != 0 || len(spans) != 0 {
@@ -175,7 +175,7 @@ const (
 type tracedRun struct {
 	base, prefix  string // base: the bridge's URL
 	brokers       []string
-	bridge, group *child
+	bridge, group *testkit.Proc
 	action, slack *recorder
 }
 
@@ -208,7 +208,7 @@ consumers:
 	env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+recv.URL())
 	r.bridge = startChild(t, env, "serve", "--config", path)
 	r.group = startChild(t, env, "consume", group, "--config", path)
-	r.base = listeningOn(t, r.bridge.stderr)
+	r.base = listeningOn(t, r.bridge.Out)
 	waitReadyz(t, r.base)
 	return r
 }

@@ -16,9 +16,10 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers/alerts"
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // Churn: profiles come in waves, ten minutes of received_at apart; each profile's token
@@ -83,7 +84,7 @@ func churn(t *testing.T, name string, waves, perWave int, forget time.Duration) 
 	yaml := strings.Replace(configYAML(brokers, prefix, s.srv.URL), "slack_rate: 50", "slack_rate: 1000", 1) +
 		fmt.Sprintf("    cooldown: 10m\n    forget_after: %s\n", forget)
 	yaml = strings.Replace(yaml, "    cooldown: 1h\n", "", 1)
-	cfg := testkit.Parse(t, yaml)
+	cfg := grouptest.Parse(t, yaml)
 	reg, stop := quietGroup(t, cfg)
 	t0 := time.Now().Add(-time.Duration(waves+10) * churnWaveGap).UTC().Truncate(time.Minute)
 	var out []churnPoint
@@ -100,8 +101,8 @@ func churn(t *testing.T, name string, waves, perWave int, forget time.Duration) 
 				evs = append(evs, at(published(fmt.Sprintf("p%d_%d", w-1, i), fmt.Sprintf("w%d_%d", w-1, i)), t0.Add(time.Duration(w-1)*churnWaveGap+2*time.Minute)))
 			}
 		}
-		for p := range testkit.Partitions {
-			testkit.Produce(t, brokers, prefix, int32(p), evs[p*len(evs)/testkit.Partitions:(p+1)*len(evs)/testkit.Partitions]...)
+		for p := range grouptest.Partitions {
+			grouptest.Produce(t, brokers, prefix, int32(p), evs[p*len(evs)/grouptest.Partitions:(p+1)*len(evs)/grouptest.Partitions]...)
 		}
 		decided += len(evs)
 		waitChurned(t, reg, prefix, decided, w*perWave, max(0, w-1)*perWave)
@@ -114,7 +115,7 @@ func churn(t *testing.T, name string, waves, perWave int, forget time.Duration) 
 		t.Fatal(err)
 	}
 	reg, _ = quietGroup(t, cfg)
-	eventually(t, 5*time.Minute, "the restarted member's load", func() bool {
+	testkit.Eventually(t, 5*time.Minute, "the restarted member's load", func() bool {
 		return metric(t, reg, "bridge_alerts_state_keys", nil) > 0
 	})
 	p := out[len(out)-1]
@@ -127,17 +128,10 @@ func churn(t *testing.T, name string, waves, perWave int, forget time.Duration) 
 // per decision of 100,000 profiles would be most of the run.
 func quietGroup(t *testing.T, cfg config.Config) (*prometheus.Registry, func() error) {
 	reg := prometheus.NewRegistry()
-	log := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return reg, testkit.Run(t, cfg, func(ctx context.Context, cfg config.Config, _ *slog.Logger) error {
+	log := slog.New(slog.NewTextHandler(testkit.LogWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return reg, grouptest.Run(t, cfg, func(ctx context.Context, cfg config.Config, _ *slog.Logger) error {
 		return alerts.RunWith(reg)(ctx, cfg, log)
 	})
-}
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // waitChurned waits until the group committed decided decisions and Slack took alerted
@@ -145,7 +139,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 func waitChurned(t *testing.T, reg *prometheus.Registry, prefix string, decided, alerted, resolved int) {
 	t.Helper()
 	keyed := map[string]string{"topic": alerts.Keyed(prefix)}
-	eventually(t, 5*time.Minute, fmt.Sprintf("%d decisions, %d alerts and %d resolutions", decided, alerted, resolved), func() bool {
+	testkit.Eventually(t, 5*time.Minute, fmt.Sprintf("%d decisions, %d alerts and %d resolutions", decided, alerted, resolved), func() bool {
 		return metric(t, reg, "bridge_consumer_processed_total", keyed) >= float64(decided) &&
 			metric(t, reg, "bridge_alerts_sent_total", map[string]string{"kind": "alert"}) >= float64(alerted) &&
 			metric(t, reg, "bridge_alerts_sent_total", map[string]string{"kind": "resolution"}) >= float64(resolved)
@@ -157,7 +151,7 @@ func measure(t *testing.T, reg *prometheus.Registry, cfg config.Config, profiles
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	st, read, err := alerts.LoadState(ctx, cfg, testkit.Partitions)
+	st, read, err := alerts.LoadState(ctx, cfg, grouptest.Partitions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +187,7 @@ func createState(t *testing.T, brokers []string, prefix string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, testkit.Partitions, -1, configs, alerts.State(prefix)); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, grouptest.Partitions, -1, configs, alerts.State(prefix)); err != nil {
 		t.Fatal(err)
 	}
 }

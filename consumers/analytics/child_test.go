@@ -1,20 +1,18 @@
 package analytics
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/socialbridge/bridge/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -77,98 +75,55 @@ func runChild(spec string) int {
 	return 0
 }
 
-// child is a consumer running as a process of its own.
+// child is a consumer running as a process of its own (this test binary again), its
+// stdout and log in Out.
 type child struct {
-	cmd    *exec.Cmd
-	lines  chan string
-	addr   string
-	log    string
-	exited chan error
+	*testkit.Proc
+	addr string
 }
 
 func startChild(t *testing.T, name string, c childConfig) *child {
 	t.Helper()
 	spec, _ := json.Marshal(c)
-	ch := &child{lines: make(chan string, 16), log: filepath.Join(t.TempDir(), name+".log"), exited: make(chan error, 1)}
-	logFile, err := os.Create(ch.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	ch.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	ch.cmd.Env = append(os.Environ(), envChild+"="+string(spec))
-	ch.cmd.Stderr = logFile
-	ch.cmd.SysProcAttr = childProcAttr()
-	stdout, err := ch.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go ch.read(stdout)
-	t.Cleanup(func() { ch.cleanup(t, name) })
+	ch := &child{Proc: testkit.Reexec(t, "analytics child "+name, envChild+"="+string(spec))}
 	ch.addr = strings.TrimPrefix(ch.waitLine(t, "addr "), "addr ")
 	return ch
 }
 
-func (ch *child) read(stdout interface{ Read([]byte) (int, error) }) {
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		ch.lines <- sc.Text()
-	}
-	close(ch.lines)
-	ch.exited <- ch.cmd.Wait()
-}
-
-// waitLine returns the first line the child prints that starts with prefix.
+// waitLine returns the first whole line the child prints that starts with prefix.
 func (ch *child) waitLine(t *testing.T, prefix string) string {
 	t.Helper()
-	timeout := time.After(3 * time.Minute)
-	for {
-		select {
-		case line, ok := <-ch.lines:
-			if !ok {
-				t.Fatalf("child exited before printing %q; its log: %s", prefix, ch.log)
-			}
+	var found string
+	testkit.Eventually(t, 3*time.Minute, fmt.Sprintf("the child prints %q", prefix), func() bool {
+		out := ch.Out.String()
+		lines := strings.Split(out, "\n")
+		for _, line := range lines[:len(lines)-1] { // the last is not whole yet
 			if strings.HasPrefix(line, prefix) {
-				return line
+				found = line
+				return true
 			}
-		case <-timeout:
-			t.Fatalf("child did not print %q within 3 minutes", prefix)
 		}
-	}
+		select {
+		case <-ch.Exited():
+			t.Fatalf("child exited (%v) before printing %q", ch.Err(), prefix)
+		default:
+		}
+		return false
+	}, ch.Out.String)
+	return found
 }
 
 // kill ends the child with SIGKILL: no deferred function, no rollback, no goodbye to the group.
 func (ch *child) kill(t *testing.T) {
 	t.Helper()
-	if err := ch.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-ch.exited
+	ch.Kill()
 }
 
 // stop ends the child gracefully (SIGTERM) and checks it exits cleanly.
 func (ch *child) stop(t *testing.T) {
 	t.Helper()
-	if err := ch.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-ch.exited; err != nil {
-		t.Errorf("child: %v (log: %s)", err, ch.log)
-	}
-}
-
-func (ch *child) cleanup(t *testing.T, name string) {
-	if ch.cmd.ProcessState == nil {
-		_ = ch.cmd.Process.Kill()
-		<-ch.exited
-	}
-	if t.Failed() {
-		if b, err := os.ReadFile(ch.log); err == nil {
-			t.Logf("%s log:\n%s", name, b)
-		}
+	if err := ch.Stop(time.Minute); err != nil {
+		t.Errorf("child: %v\n%s", err, ch.Out.String())
 	}
 }
 

@@ -52,11 +52,11 @@ func TestBudgetCutDoesNotSkipARecord(t *testing.T) {
 	if n := len(p.of("evt_b")); n != 0 {
 		t.Errorf("B, not due for an hour, was called %d times", n)
 	}
-	body := scrape(t, url)
-	if n, _ := metric(body, "bridge_consumer_dead_lettered_total", "reason", "undecodable"); n != 1 {
+	body := grouptest.Scrape(t, url)
+	if n, _ := grouptest.Metric(body, "bridge_consumer_dead_lettered_total", "reason", "undecodable"); n != 1 {
 		t.Errorf("bridge_consumer_dead_lettered_total{reason=undecodable} = %g, want 1", n)
 	}
-	if n, _ := metric(body, "bridge_consumer_processed_total", "topic", retry1, "outcome", "dead_lettered"); n != 1 {
+	if n, _ := grouptest.Metric(body, "bridge_consumer_processed_total", "topic", retry1, "outcome", "dead_lettered"); n != 1 {
 		t.Errorf("bridge_consumer_processed_total{outcome=dead_lettered} = %g, want 1", n)
 	}
 }

@@ -3,10 +3,7 @@ package retries_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,10 +35,10 @@ func TestMetricsCountCommittedMovesAndShowMarkersInLag(t *testing.T) {
 
 	var body string
 	testkit.Eventually(t, 30*time.Second, "lag 0 on the input's partition and 1 on the retry topics' (markers)", func() bool {
-		body = scrape(t, url)
-		in, ok1 := metric(body, "bridge_consumer_lag", "topic", input, "partition", "1")
-		r1, ok2 := metric(body, "bridge_consumer_lag", "topic", retry1, "partition", fmt.Sprint(p1))
-		r2, ok3 := metric(body, "bridge_consumer_lag", "topic", retry2, "partition", fmt.Sprint(p2))
+		body = grouptest.Scrape(t, url)
+		in, ok1 := grouptest.Metric(body, "bridge_consumer_lag", "topic", input, "partition", "1")
+		r1, ok2 := grouptest.Metric(body, "bridge_consumer_lag", "topic", retry1, "partition", fmt.Sprint(p1))
+		r2, ok3 := grouptest.Metric(body, "bridge_consumer_lag", "topic", retry2, "partition", fmt.Sprint(p2))
 		return ok1 && ok2 && ok3 && in == 0 && r1 == 1 && r2 == 1
 	})
 	want := []struct {
@@ -58,11 +55,11 @@ func TestMetricsCountCommittedMovesAndShowMarkersInLag(t *testing.T) {
 		{"bridge_consumer_effect_seconds_count", []string{"outcome", "failed"}, 3},
 	}
 	for _, w := range want {
-		if got, _ := metric(body, w.name, w.labels...); got != w.value {
+		if got, _ := grouptest.Metric(body, w.name, w.labels...); got != w.value {
 			t.Errorf("%s%v = %g, want %g", w.name, w.labels, got, w.value)
 		}
 	}
-	if got, _ := metric(body, "bridge_consumer_transactions_total", "outcome", "committed"); got < 3 {
+	if got, _ := grouptest.Metric(body, "bridge_consumer_transactions_total", "outcome", "committed"); got < 3 {
 		t.Errorf("committed transactions %g, want at least 3 (one per move)", got)
 	}
 	if !strings.Contains(body, `group="`+prefix+`retries"`) {
@@ -78,12 +75,12 @@ func TestLagIsExportedByItsOwnerOnly(t *testing.T) {
 	all := 3 * grouptest.Partitions // the input topic and two retry topics
 	a := runMember(t, strings.Replace(config(brokers, prefix, p.srv.URL), `instance_id: "only"`, `instance_id: "a"`, 1))
 	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("the only member exporting %d partitions", all), func() bool {
-		return len(lagSeries(scrape(t, a))) == all
+		return len(lagSeries(grouptest.Scrape(t, a))) == all
 	})
 	b := runMember(t, strings.Replace(config(brokers, prefix, p.srv.URL), `instance_id: "only"`, `instance_id: "b"`, 1))
 	var sa, sb map[string]bool
 	testkit.Eventually(t, 90*time.Second, "two members exporting disjoint halves", func() bool {
-		sa, sb = lagSeries(scrape(t, a)), lagSeries(scrape(t, b))
+		sa, sb = lagSeries(grouptest.Scrape(t, a)), lagSeries(grouptest.Scrape(t, b))
 		if len(sa) == 0 || len(sb) == 0 || len(sa)+len(sb) != all {
 			return false
 		}
@@ -111,8 +108,7 @@ func partitionOf(t *testing.T, brokers []string, topic string) int32 {
 // 200 ms, and returns the URL of its /metrics.
 func runMember(t *testing.T, yaml string) string {
 	t.Helper()
-	urls := make(chan string, 1)
-	log := slog.New(urlCatcher{testkit.Logger(t).Handler(), urls})
+	log, urls := grouptest.CatchAttr(testkit.Logger(t), "metrics")
 	m, err := retries.New(grouptest.Parse(t, yaml), log)
 	if err != nil {
 		t.Fatal(err)
@@ -136,68 +132,6 @@ func runMember(t *testing.T, yaml string) string {
 		t.Fatal("the member did not log its /metrics address within 60s")
 	}
 	return ""
-}
-
-// urlCatcher passes records on to Handler, and the value of the first "metrics" attribute
-// to url.
-type urlCatcher struct {
-	slog.Handler
-	url chan string
-}
-
-func (c urlCatcher) Handle(ctx context.Context, r slog.Record) error {
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "metrics" {
-			select {
-			case c.url <- a.Value.String():
-			default:
-			}
-		}
-		return true
-	})
-	return c.Handler.Handle(ctx, r)
-}
-
-func (c urlCatcher) WithAttrs(as []slog.Attr) slog.Handler {
-	return urlCatcher{c.Handler.WithAttrs(as), c.url}
-}
-
-func (c urlCatcher) WithGroup(name string) slog.Handler {
-	return urlCatcher{c.Handler.WithGroup(name), c.url}
-}
-
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
-	}
-	return string(b)
-}
-
-// metric returns the value of the series of name whose labels include the given
-// name/value pairs, and whether there is one.
-func metric(body, name string, labels ...string) (float64, bool) {
-	for _, line := range strings.Split(body, "\n") {
-		if !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		series, all := line[:i], true
-		for j := 0; j+1 < len(labels); j += 2 {
-			all = all && strings.Contains(series, labels[j]+`="`+labels[j+1]+`"`)
-		}
-		if all {
-			v, err := strconv.ParseFloat(line[i+1:], 64)
-			return v, err == nil
-		}
-	}
-	return 0, false
 }
 
 // lagSeries returns the topic/partition of each bridge_consumer_lag series in body.

@@ -200,7 +200,7 @@ func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	grouptest.Run(t, grouptest.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
+	url := runMember(t, config(brokers, prefix, p.srv.URL))
 	flagged := failed("evt_flagged", func(ev *event.Event) { *ev.Retryable = false })
 	coded := failed("evt_coded", func(ev *event.Event) { ev.Retryable, ev.ErrorCode = nil, grouptest.Str("invalid_media") })
 	refused := failed("evt_refused", nil)
@@ -227,29 +227,55 @@ func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
 	if rs := kafkatest.ReadCommitted(t, brokers, event.RetryTopic(prefix, 1), 0, time.Second, 3*time.Second); len(rs) != 0 {
 		t.Errorf("retry.1 holds %d records, want none", len(rs))
 	}
+	// /metrics counts each dead-letter once, by its reason's class (docs/consumers.md).
+	var body string
+	testkit.Eventually(t, 30*time.Second, "the dead-letters counted: 2 permanent, 1 refused", func() bool {
+		body = grouptest.Scrape(t, url)
+		perm, _ := grouptest.Metric(body, "bridge_consumer_dead_lettered_total", "group", prefix+"retries", "reason", "permanent")
+		refused, _ := grouptest.Metric(body, "bridge_consumer_dead_lettered_total", "group", prefix+"retries", "reason", "refused")
+		return perm == 2 && refused == 1
+	}, func() string { return body })
 }
 
+// TestWaitingRecordDoesNotDelayTheOneBehindIt: a record the action asked to wait for (503,
+// Retry-After: 2) waits in the retry topic, not in the input partition, so the record behind
+// it is called first, even one call at a time (concurrency 1). The slow record's retry is
+// answered only once the record behind has been called: were that one held up behind the
+// waiting record, the retry would get no answer (the action's timeout) and be retried
+// again, so the count of calls, read once the group has committed past the retry, fails
+// the test, not a race on arrival times.
 func TestWaitingRecordDoesNotDelayTheOneBehindIt(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	behindCalled := make(chan struct{})
+	var once sync.Once
 	p := newProvider(t, func(key string, n int, w http.ResponseWriter) {
-		if key == "evt_slow" && n == 1 {
+		switch {
+		case key == "evt_slow" && n == 1:
 			w.Header().Set("Retry-After", "2")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
+		case key == "evt_slow":
+			select {
+			case <-behindCalled:
+			case <-time.After(time.Minute):
+			}
+		case key == "evt_behind":
+			once.Do(func() { close(behindCalled) })
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	grouptest.Run(t, grouptest.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
+	yaml := strings.Replace(config(brokers, prefix, p.srv.URL), "    delays:", "    concurrency: 1\n    delays:", 1)
+	grouptest.Run(t, grouptest.Parse(t, yaml), retries.Run)
 	slow, behind := failed("evt_slow", nil), failed("evt_behind", nil)
 	grouptest.Produce(t, brokers, prefix, 0, slow, behind) // same partition, slow first
 
-	testkit.Eventually(t, 60*time.Second, "the slow record retried", func() bool { return len(p.of(slow.ID)) == 2 })
+	retry1 := event.RetryTopic(prefix, 1)
+	kafkatest.WaitCommitted(t, brokers, prefix+"retries", retry1, partitionOf(t, brokers, retry1), 1)
+	kafkatest.WaitCommitted(t, brokers, prefix+"retries", event.Topic(prefix, event.PostFailed), 0, 2)
 	s, b := p.of(slow.ID), p.of(behind.ID)
-	if len(b) != 1 {
-		t.Fatalf("%d calls for the record behind, want 1", len(b))
-	}
-	if !b[0].at.Before(s[1].at) {
-		t.Errorf("the record behind was handled at %s, after the waiting one's retry at %s", b[0].at, s[1].at)
+	if len(b) != 1 || len(s) != 2 {
+		t.Fatalf("%d calls for the record behind, %d for the slow one; want 1 and 2 (its retry answered, "+
+			"not timed out waiting for the record behind)", len(b), len(s))
 	}
 	if wait := s[1].at.Sub(s[0].at); wait < 1900*time.Millisecond {
 		t.Errorf("retry %s after a 503 with Retry-After: 2, want at least 2s (longer than the 200ms delay)", wait)

@@ -1,8 +1,0 @@
-package analytics
-
-import "syscall"
-
-// childProcAttr has the kernel kill a child consumer if the test binary dies first.
-func childProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
