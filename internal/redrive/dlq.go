@@ -15,6 +15,7 @@ import (
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/committed"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -112,22 +113,19 @@ func (d *DLQ) read(ctx context.Context, c *cluster, hold func(*Entry) bool) ([]E
 	if err != nil {
 		return nil, id, err
 	}
-	ss, err := spans(ctx, c.adm, time.Time{}, d.Topic())
+	ss, err := committed.Ranges(ctx, c.adm, time.Time{}, d.Topic())
 	if err != nil {
 		return nil, id, err
 	}
 	var es []Entry
-	if _, err := readCommitted(ctx, c.opts, ss, func(r *kgo.Record) {
-		if r.Attrs.IsControl() {
-			return
-		}
+	if _, err := committed.Read(ctx, c.opts, ss, func(r *kgo.Record) {
 		e := d.entry(r)
 		_, e.Redriven = marks[mark{e.DLQPartition, e.DLQOffset}]
 		if hold == nil || !hold(&e) {
 			e.record = nil
 		}
 		es = append(es, e)
-	}); err != nil {
+	}, nil); err != nil {
 		return nil, id, err
 	}
 	slices.SortFunc(es, func(a, b Entry) int {

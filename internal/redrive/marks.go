@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/internal/committed"
 )
 
 // A mark says that one record of a source topic (the dead-letter topic, the quarantine) was
@@ -46,13 +48,13 @@ func parseMarkKey(b []byte) (id string, m mark, ok bool) {
 // readMarks reads the committed marks in topic of the records of the source topic whose
 // id is given, with their values. A topic that does not exist holds none.
 func readMarks(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, topic string, id kadm.TopicID) (map[mark][]byte, error) {
-	ss, err := spans(ctx, adm, time.Time{}, topic)
+	ss, err := committed.Ranges(ctx, adm, time.Time{}, topic)
 	if err != nil {
 		return nil, err
 	}
 	want := hexID(id)
 	marks := map[mark][]byte{}
-	_, err = readCommitted(ctx, opts, ss, func(r *kgo.Record) {
+	_, err = committed.Read(ctx, opts, ss, func(r *kgo.Record) {
 		src, m, ok := parseMarkKey(r.Key)
 		switch {
 		case !ok || src != want:
@@ -61,7 +63,7 @@ func readMarks(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, topic stri
 		default:
 			marks[m] = r.Value
 		}
-	})
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reading the marks in %s: %w", topic, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/committed"
 )
 
 // ReplayedTopic is the compacted topic of the marks of the quarantined deliveries that were
@@ -139,22 +140,19 @@ func (q *Quarantine) read(ctx context.Context, c *cluster, hold func(*Delivery) 
 	if err != nil {
 		return nil, id, err
 	}
-	ss, err := spans(ctx, c.adm, time.Time{}, q.Topic())
+	ss, err := committed.Ranges(ctx, c.adm, time.Time{}, q.Topic())
 	if err != nil {
 		return nil, id, err
 	}
 	var ds []Delivery
-	if _, err := readCommitted(ctx, c.opts, ss, func(r *kgo.Record) {
-		if r.Attrs.IsControl() {
-			return
-		}
+	if _, err := committed.Read(ctx, c.opts, ss, func(r *kgo.Record) {
 		d := q.delivery(r)
 		_, d.Replayed = marks[mark{d.Partition, d.Offset}]
 		if hold == nil || !hold(&d) {
 			d.record, d.evs = nil, nil
 		}
 		ds = append(ds, d)
-	}); err != nil {
+	}, nil); err != nil {
 		return nil, id, err
 	}
 	slices.SortFunc(ds, func(a, b Delivery) int {
