@@ -2,13 +2,9 @@ package dedup
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/socialbridge/bridge/internal/committed"
 )
 
 // RebuildOptions change what Rebuild reads.
@@ -75,30 +71,13 @@ func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time
 
 func readInto(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, since time.Time,
 	kept *newest, st *RebuildStats, o RebuildOptions) error {
-	if len(topics) == 0 {
-		return nil
-	}
-	rgs, err := committed.Ranges(ctx, kadm.NewClient(cl), since, topics...)
-	if err != nil {
-		return fmt.Errorf("dedup: %w", err)
-	}
-	if len(o.ClientOpts) == 0 {
-		o.ClientOpts = cl.Opts()
-	}
-	_, err = committed.Read(ctx, o.ClientOpts, rgs, func(rec *kgo.Record) {
+	n, err := scan(ctx, cl, topics, since, o.ClientOpts, func(rec *kgo.Record) {
 		if m, ok := s.markOf(rec, now); ok {
 			kept.add(m)
 		}
-	}, func(read, total int64) {
-		st.Records = read
-		if o.Progress != nil {
-			o.Progress(read, total)
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("dedup: %w", err)
-	}
-	return nil
+	}, o.Progress)
+	st.Records = n
+	return err
 }
 
 func maxTime(a, b time.Time) time.Time {

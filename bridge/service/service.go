@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
@@ -66,6 +67,13 @@ type options struct {
 	// rebuildOpts are added to the dedup rebuild's reading client (tests slow it down or
 	// hold it with them).
 	rebuildOpts []kgo.Opt
+	collectors  []prometheus.Collector
+}
+
+// Collectors adds metrics to the bridge's /metrics (the command adds the quarantine's,
+// which this package does not know of).
+func Collectors(cs ...prometheus.Collector) Option {
+	return func(o *options) { o.collectors = append(o.collectors, cs...) }
 }
 
 // DiscardRecords builds a bridge that runs the whole request path but drops the records
@@ -93,6 +101,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	s := &Service{cfg: cfg, log: log, cl: cl, metrics: ingress.NewMetrics(), topicsReady: make(chan struct{})}
+	s.metrics.Registry.MustRegister(o.collectors...)
 	if err := s.start(ctx, sources, o); err != nil {
 		cl.Close()
 		s.closeSpool(ctx)

@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +15,7 @@ import (
 
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestQuarantineCommands runs `bridge quarantine list` and `replay`: the JSON lines say
@@ -18,26 +23,9 @@ import (
 // and command lines that cannot run are usage errors.
 func TestQuarantineCommands(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, nil, event.QuarantineTopic(prefix)); err != nil {
-		t.Fatal(err)
-	}
-	quarantine := func(body string) *kgo.Record {
-		return &kgo.Record{Topic: event.QuarantineTopic(prefix), Value: []byte(body), Headers: []kgo.RecordHeader{
-			{Key: "source", Value: []byte("codiv")}, {Key: "provider", Value: []byte("codivupload")},
-			{Key: "reason", Value: []byte("unknown event type")}, {Key: "received-at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))}}}
-	}
-	if err := cl.ProduceSync(ctx,
-		quarantine(`{"event":"post.published","id":"evt_cq","data":{"post_id":"p1","platform":"x"}}`),
-		quarantine(`{"event":"post.nonsense","id":"evt_bad"}`)).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	seedQuarantine(t, brokers, prefix,
+		`{"event":"post.published","id":"evt_cq","data":{"post_id":"p1","platform":"x"}}`,
+		`{"event":"post.nonsense","id":"evt_bad"}`)
 	cfg := operatorConfig(t, brokers, prefix)
 
 	out, _, err := runCommand(t, "quarantine", "list", "--config", cfg, "--json")
@@ -67,5 +55,54 @@ func TestQuarantineCommands(t *testing.T) {
 		if _, _, err := runCommand(t, args...); !errors.Is(err, errUsage) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
+	}
+}
+
+// seedQuarantine writes a quarantined codivupload delivery for each body, as the ingress
+// does, creating the quarantine topic.
+func seedQuarantine(t *testing.T, brokers []string, prefix string, bodies ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, nil, event.QuarantineTopic(prefix)); err != nil {
+		t.Fatal(err)
+	}
+	var rs []*kgo.Record
+	for _, body := range bodies {
+		rs = append(rs, &kgo.Record{Topic: event.QuarantineTopic(prefix), Value: []byte(body), Headers: []kgo.RecordHeader{
+			{Key: "source", Value: []byte("codiv")}, {Key: "provider", Value: []byte("codivupload")},
+			{Key: "reason", Value: []byte("unknown event type")}, {Key: "received-at", Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))}}})
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServeExportsQuarantineMetrics: `bridge serve`, which writes the quarantine, serves
+// its metrics on its /metrics.
+func TestServeExportsQuarantineMetrics(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	seedQuarantine(t, brokers, prefix, `{"event":"post.nonsense","id":"evt_q1"}`, `{"event":"post.nonsense","id":"evt_q2"}`)
+	path := operatorConfig(t, brokers, prefix)
+	yaml, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(yaml, "http: {listen: \"127.0.0.1:0\"}\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs testkit.LogBuffer
+	runInBackground(t, []string{"serve", "--config", path}, io.Discard, &logs)
+	base := listeningOn(t, &logs)
+	waitHealthy(t, base)
+	_, body := get(t, base+"/metrics")
+	want := fmt.Sprintf(`bridge_quarantine_pending_records{topic="%s"} 2`, event.QuarantineTopic(prefix))
+	if !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %s:\n%s", want, grepLines(body, "bridge_quarantine"))
 	}
 }

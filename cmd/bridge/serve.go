@@ -10,6 +10,7 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/redrive"
 )
 
 func serveCommand() *cobra.Command {
@@ -41,9 +42,10 @@ func serveCommand() *cobra.Command {
 				}
 				defer stop()
 			}
-			var opts []service.Option
+			// The quarantine's metrics, read from Kafka: not when discarding, which never contacts it.
+			opts := []service.Option{service.Collectors(redrive.NewQuarantineMetrics(cfg.Kafka, log))}
 			if discard {
-				opts = append(opts, service.DiscardRecords())
+				opts = []service.Option{service.DiscardRecords()}
 			}
 			return service.Run(cmd.Context(), cfg, log, opts...)
 		},
