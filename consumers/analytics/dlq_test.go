@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -109,4 +110,19 @@ func TestDashboardDLQPanelInChromium(t *testing.T) {
 	}
 	saveScreenshot(t, png, filepath.Base(t.Name()))
 	checkLoopback(t, requests(), s.Addr())
+}
+
+// TestAnalyticsSkipsRedrivenRecords: a redrive moves a dead letter back to the first retry
+// topic; the analytics group does not read it there, so it counts nothing of it again.
+func TestAnalyticsSkipsRedrivenRecords(t *testing.T) {
+	const prefix = "p."
+	retry1 := event.RetryTopic(prefix, 1)
+	for _, typ := range Types {
+		if event.Topic(prefix, typ) == retry1 {
+			t.Errorf("analytics reads %s, where redriven records go: it would count them again", retry1)
+		}
+	}
+	if !slices.Contains(Types, event.PostFailed) {
+		t.Error("analytics no longer reads post.failed: this test's check of its topics is out of date")
+	}
 }
