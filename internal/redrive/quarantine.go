@@ -33,9 +33,9 @@ func ReplayTxnID(prefix string) string { return event.QuarantineTopic(prefix) + 
 // header of the request (in lower case after it: "request-header-webhook-id"). Replay hands
 // these to the preset as the request's headers: some presets read the event id or type
 // from one (standard-webhooks' webhook-id, codivupload's X-CodivUpload-Event, the hmac
-// preset's header: locations). The ingress does not keep any yet; until it does, such a
-// delivery replays as its body alone allows.
-const HeaderRequestPrefix = "request-header-"
+// preset's header: locations), and the ingress keeps those a preset names
+// (providers.HeaderReader) when it quarantines a delivery.
+const HeaderRequestPrefix = providers.RequestHeaderPrefix
 
 // Headers a replay adds to each event record it produces: the quarantined record it came
 // from.
