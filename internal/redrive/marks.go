@@ -1,9 +1,11 @@
 package redrive
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,4 +70,35 @@ func readMarks(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, topic stri
 		return nil, fmt.Errorf("reading the marks in %s: %w", topic, err)
 	}
 	return marks, nil
+}
+
+// readMarked hands keep each committed record of topic, with whether marksTopic holds its
+// mark, and returns the topic's id; it reads nothing when the topic does not exist. The
+// records come partition by partition, interleaved: see sortByPlace.
+func readMarked(ctx context.Context, c *cluster, topic, marksTopic string, keep func(r *kgo.Record, marked bool)) (kadm.TopicID, error) {
+	id, ok, err := c.topicID(ctx, topic)
+	if err != nil || !ok {
+		return id, err
+	}
+	marks, err := readMarks(ctx, c.opts, c.adm, marksTopic, id)
+	if err != nil {
+		return id, err
+	}
+	rgs, err := committed.Ranges(ctx, c.adm, time.Time{}, topic)
+	if err != nil {
+		return id, err
+	}
+	_, err = committed.Read(ctx, c.opts, rgs, func(r *kgo.Record) {
+		_, marked := marks[mark{r.Partition, r.Offset}]
+		keep(r, marked)
+	}, nil)
+	return id, err
+}
+
+// sortByPlace orders what was read by partition, then offset.
+func sortByPlace[T any](s []T, place func(T) mark) {
+	slices.SortFunc(s, func(a, b T) int {
+		pa, pb := place(a), place(b)
+		return cmp.Or(cmp.Compare(pa.p, pb.p), cmp.Compare(pa.offset, pb.offset))
+	})
 }

@@ -1,7 +1,6 @@
 package redrive
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
-	"github.com/socialbridge/bridge/internal/committed"
 )
 
 // ReplayedTopic is the compacted topic of the marks of the quarantined deliveries that were
@@ -132,32 +130,19 @@ func (f Filter) matchDelivery(d *Delivery, now time.Time) bool {
 // replayed or not, and the topic's id; none when the topic does not exist. A delivery keeps
 // its record and events (for a replay) only when hold says so.
 func (q *Quarantine) read(ctx context.Context, c *cluster, hold func(*Delivery) bool) ([]Delivery, kadm.TopicID, error) {
-	id, ok, err := c.topicID(ctx, q.Topic())
-	if err != nil || !ok {
-		return nil, id, err
-	}
-	marks, err := readMarks(ctx, c.opts, c.adm, ReplayedTopic(q.prefix), id)
-	if err != nil {
-		return nil, id, err
-	}
-	ss, err := committed.Ranges(ctx, c.adm, time.Time{}, q.Topic())
-	if err != nil {
-		return nil, id, err
-	}
 	var ds []Delivery
-	if _, err := committed.Read(ctx, c.opts, ss, func(r *kgo.Record) {
+	id, err := readMarked(ctx, c, q.Topic(), ReplayedTopic(q.prefix), func(r *kgo.Record, marked bool) {
 		d := q.delivery(r)
-		_, d.Replayed = marks[mark{d.Partition, d.Offset}]
+		d.Replayed = marked
 		if hold == nil || !hold(&d) {
 			d.record, d.evs = nil, nil
 		}
 		ds = append(ds, d)
-	}, nil); err != nil {
+	})
+	if err != nil {
 		return nil, id, err
 	}
-	slices.SortFunc(ds, func(a, b Delivery) int {
-		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
-	})
+	sortByPlace(ds, func(d Delivery) mark { return mark{d.Partition, d.Offset} })
 	return ds, id, nil
 }
 
