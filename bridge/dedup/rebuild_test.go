@@ -245,9 +245,9 @@ func TestRebuildReadsCommitted(t *testing.T) {
 		return &kgo.Record{Topic: topic, Key: []byte(id), Timestamp: now.Add(-time.Minute), Value: []byte("{}"),
 			Headers: []kgo.RecordHeader{{Key: "source", Value: []byte("acme")}}}
 	}
-	inTxn(ctx, t, brokers, "abort", rec("aborted-1"), rec("aborted-2"))
-	inTxn(ctx, t, brokers, "commit", rec("committed-1"))
-	open := inTxn(ctx, t, brokers, "leave open", rec("open-1"))
+	kafkatest.ProduceInTransaction(ctx, t, brokers, kafkatest.Abort, rec("aborted-1"), rec("aborted-2"))
+	kafkatest.ProduceInTransaction(ctx, t, brokers, kafkatest.Commit, rec("committed-1"))
+	open := kafkatest.ProduceInTransaction(ctx, t, brokers, kafkatest.LeaveOpen, rec("open-1"))
 	defer func() { _ = open.EndTransaction(context.Background(), kgo.TryAbort) }()
 	if err := cl.ProduceSync(ctx, rec("plain-1")).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -261,27 +261,4 @@ func TestRebuildReadsCommitted(t *testing.T) {
 			t.Errorf("acme/%s: dup=%v err=%v, want dup=%v", id, dup, err, want)
 		}
 	}
-}
-
-// inTxn produces rs in a transaction of a producer of its own, and then does end: "commit",
-// "abort", or anything else to leave it open. It returns the producer.
-func inTxn(ctx context.Context, t *testing.T, brokers []string, end string, rs ...*kgo.Record) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID(fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	if err := cl.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	if end == "commit" || end == "abort" {
-		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(end == "commit")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return cl
 }

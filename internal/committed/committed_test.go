@@ -23,25 +23,6 @@ func client(t *testing.T, brokers []string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// transaction produces rs in a transaction of a producer of its own, and leaves it open
-// (returning the producer) unless end is "commit" or "abort".
-func transaction(ctx context.Context, t *testing.T, brokers []string, end string, rs ...*kgo.Record) (*kgo.Client, []*kgo.Record) {
-	t.Helper()
-	cl := client(t, brokers, kgo.TransactionalID(kafkatest.Prefix(t)+"txn"), kgo.TransactionTimeout(time.Minute))
-	if err := cl.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	if end == "commit" || end == "abort" {
-		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(end == "commit")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return cl, rs
-}
-
 // TestReadSettlesTransactions: a partition holds a plain record, a committed transaction,
 // an aborted one, and, at its end, a transaction another producer has left open, then a
 // plain record after it. The read returns the plain and committed records, in the order
@@ -60,9 +41,10 @@ func TestReadSettlesTransactions(t *testing.T) {
 	if err := plain.ProduceSync(ctx, rec("plain-1")).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	transaction(ctx, t, brokers, "commit", rec("committed-1"), rec("committed-2"))
-	transaction(ctx, t, brokers, "abort", rec("aborted"))
-	open, rs := transaction(ctx, t, brokers, "leave open", rec("open"))
+	kafkatest.ProduceInTransaction(ctx, t, brokers, kafkatest.Commit, rec("committed-1"), rec("committed-2"))
+	kafkatest.ProduceInTransaction(ctx, t, brokers, kafkatest.Abort, rec("aborted"))
+	openRec := rec("open")
+	open := kafkatest.ProduceInTransaction(ctx, t, brokers, kafkatest.LeaveOpen, openRec)
 	defer func() { _ = open.EndTransaction(context.Background(), kgo.TryAbort) }()
 	if err := plain.ProduceSync(ctx, rec("plain-2")).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -83,8 +65,8 @@ func TestReadSettlesTransactions(t *testing.T) {
 	if want := []string{"plain-1", "committed-1", "committed-2", "plain-2"}; !slices.Equal(got, want) {
 		t.Errorf("read %q, want %q", got, want)
 	}
-	if at := resume[committed.Partition{Topic: topic, Index: 0}]; at != rs[0].Offset {
-		t.Errorf("resumes at %d, want %d (the open transaction's first record)", at, rs[0].Offset)
+	if at := resume[committed.Partition{Topic: topic, Index: 0}]; at != openRec.Offset {
+		t.Errorf("resumes at %d, want %d (the open transaction's first record)", at, openRec.Offset)
 	}
 	end := rgs[committed.Partition{Topic: topic, Index: 0}].End
 	if read != end || total != end {
