@@ -223,3 +223,42 @@ func TestRebuildKeyHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestRebuildReadsCommitted: the id of a record of an aborted transaction (a replay killed
+// midway, or fenced) is not in Kafka and must not count as seen, or its next delivery
+// would be refused as a duplicate and lost; one of a committed transaction counts. A
+// transaction still open when the rebuild starts holds it back in no way (a read-committed
+// fetch would wait for it, up to its timeout): its records are not counted, and the
+// plain record written after them is.
+func TestRebuildReadsCommitted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	brokers := kafkatest.Brokers(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topic := testTopic(t, kadm.NewClient(cl), 1)
+	now := time.Now()
+	rec := func(id string) *kgo.Record {
+		return &kgo.Record{Topic: topic, Key: []byte(id), Timestamp: now.Add(-time.Minute), Value: []byte("{}"),
+			Headers: []kgo.RecordHeader{{Key: "source", Value: []byte("acme")}}}
+	}
+	kafkatest.ProduceInTransaction(ctx, t, brokers, kafkatest.Abort, rec("aborted-1"), rec("aborted-2"))
+	kafkatest.ProduceInTransaction(ctx, t, brokers, kafkatest.Commit, rec("committed-1"))
+	open := kafkatest.ProduceInTransaction(ctx, t, brokers, kafkatest.LeaveOpen, rec("open-1"))
+	defer func() { _ = open.EndTransaction(context.Background(), kgo.TryAbort) }()
+	if err := cl.ProduceSync(ctx, rec("plain-1")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	s := dedup.New(window, 1000)
+	if st, err := dedup.Rebuild(ctx, cl, []string{topic}, now, s, dedup.RebuildOptions{}); err != nil || st.IDs != 2 {
+		t.Fatalf("restored %d ids, err %v; want 2 (committed-1, plain-1)", st.IDs, err)
+	}
+	for id, want := range map[string]bool{"committed-1": true, "plain-1": true, "aborted-1": false, "aborted-2": false, "open-1": false} {
+		if dup, _, err := s.Reserve(ctx, "acme", id, now); dup != want || err != nil {
+			t.Errorf("acme/%s: dup=%v err=%v, want dup=%v", id, dup, err, want)
+		}
+	}
+}

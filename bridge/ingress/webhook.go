@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"mime"
+	"strings"
 	"sync"
 	"time"
 
@@ -225,7 +226,8 @@ func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Tim
 		span.SetAttributes(attribute.String("bridge.quarantine.reason", reason))
 	}
 	ctx, contentType := c.UserContext(), c.Request().Header.ContentType()
-	if err := s.deadLetterAs(ctx, src, body, now, reason, s.senderTraceparent(c), contentType, key, done); err != nil {
+	kept := keptHeaders(src.Preset, &c.Request().Header)
+	if err := s.deadLetterAs(ctx, src, body, now, reason, s.senderTraceparent(c), contentType, kept, key, done); err != nil {
 		return err
 	}
 	return s.answer(c, src, fiber.StatusAccepted, quarantinedAnswer(reason))
@@ -234,13 +236,14 @@ func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Tim
 // deadLetter produces body to the quarantine topic with the reason in headers, and waits
 // for Kafka's acknowledgement.
 func (s *Server) deadLetter(src *Source, body []byte, now time.Time, reason string, traceparent, contentType []byte) error {
-	return s.deadLetterAs(context.Background(), src, body, now, reason, traceparent, contentType, "", func(bool) {})
+	return s.deadLetterAs(context.Background(), src, body, now, reason, traceparent, contentType, nil, "", func(bool) {})
 }
 
-// deadLetterAs is deadLetter with the delivery's dedup key, if any, in the header
-// dedup.KeyHeader, and settle called with the record's final outcome, in the trace of ctx.
+// deadLetterAs is deadLetter with the request headers kept (keptHeaders), the delivery's
+// dedup key, if any, in the header dedup.KeyHeader, and settle called with the record's
+// final outcome, in the trace of ctx.
 func (s *Server) deadLetterAs(ctx context.Context, src *Source, body []byte, now time.Time, reason string, traceparent, contentType []byte,
-	key string, settle func(stored bool)) error {
+	kept []kgo.RecordHeader, key string, settle func(stored bool)) error {
 	rec := &kgo.Record{
 		Topic:     event.QuarantineTopic(s.prefix),
 		Value:     bytes.Clone(body),
@@ -249,6 +252,7 @@ func (s *Server) deadLetterAs(ctx context.Context, src *Source, body []byte, now
 			kgo.RecordHeader{Key: "reason", Value: []byte(reason)},
 			kgo.RecordHeader{Key: "content-type", Value: bytes.Clone(contentType)}),
 	}
+	rec.Headers = append(rec.Headers, kept...)
 	if key != "" {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: dedup.KeyHeader, Value: []byte(key)})
 	}
@@ -258,6 +262,24 @@ func (s *Server) deadLetterAs(ctx context.Context, src *Source, body []byte, now
 	}
 	s.log.Info("quarantined a delivery", "source", src.Name, "reason", reason, "offset", rec.Offset)
 	return nil
+}
+
+// keptHeaders are the headers of the request that p reads to normalize (providers.HeaderReader),
+// as the quarantine keeps them (providers.RequestHeaderPrefix and the name in lower case), so
+// that a replay normalizes the delivery as the ingress would have: those only, and only
+// those the request has.
+func keptHeaders(p providers.Preset, h providers.Headers) []kgo.RecordHeader {
+	hr, ok := p.(providers.HeaderReader)
+	if !ok {
+		return nil
+	}
+	var out []kgo.RecordHeader
+	for _, name := range hr.NormalizeHeaders() {
+		if v := h.Peek(name); len(v) > 0 {
+			out = append(out, kgo.RecordHeader{Key: providers.RequestHeaderPrefix + strings.ToLower(name), Value: bytes.Clone(v)})
+		}
+	}
+	return out
 }
 
 func (s *Server) answer(c *fiber.Ctx, src *Source, code int, body []byte) error {

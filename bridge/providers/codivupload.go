@@ -29,6 +29,9 @@ func (CodivUpload) Verify(h Headers, body []byte, keys []*Key, now time.Time) er
 // hours", without a schedule; a day covers hours with room, and is the default window.
 func (CodivUpload) RetryHorizon() time.Duration { return 24 * time.Hour }
 
+// NormalizeHeaders: the type comes from X-CodivUpload-Event when the body has none.
+func (CodivUpload) NormalizeHeaders() []string { return []string{codivEventHeader} }
+
 // Normalize takes the id from the body's id, and the type from the body's event, or else
 // from X-CodivUpload-Event. The header is not signed: when the body has an event, the header
 // is not read, so a signed delivery resent with another header is still the same event (a

@@ -125,6 +125,21 @@ func (p HMAC) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {
 	return p.c.sig.verify(h, body, keys, now)
 }
 
+// NormalizeHeaders names the headers of the id, type and time locations, but never a header
+// that holds signatures (none of those can be read from one anyway).
+func (p HMAC) NormalizeHeaders() []string {
+	if p.c == nil {
+		return nil
+	}
+	var out []string
+	for _, l := range []*location{p.c.id, p.c.typ, p.c.time} {
+		if l != nil && l.header != "" && !containsFold(p.c.sig.headers, l.header) && !containsFold(out, l.header) {
+			out = append(out, l.header)
+		}
+	}
+	return out
+}
+
 // UnsignedFields names the id and type locations that are headers the signed template does not
 // include: such a source is deduplicated on DedupKey (see ContentKeyed).
 func (p HMAC) UnsignedFields() []string {
@@ -161,3 +176,7 @@ func (p HMAC) DedupKey(h Headers, body []byte) string {
 // Types lists every canonical type: a sender may send any, by its name or through
 // hmac.types.
 func (HMAC) Types() []string { return event.Types }
+
+func containsFold(names []string, name string) bool {
+	return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) })
+}

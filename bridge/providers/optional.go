@@ -148,3 +148,16 @@ func Horizon(p Preset) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// RequestHeaderPrefix starts the name of a quarantined record's header that keeps a header
+// of its request, in lower case after it ("request-header-webhook-id"): those that
+// NormalizeHeaders names, so that a replay normalizes the delivery as the request would
+// have been.
+const RequestHeaderPrefix = "request-header-"
+
+// HeaderReader is a preset whose Normalize (or Split) reads request headers besides the
+// body. NormalizeHeaders names them: the quarantine keeps those of a delivery it takes, and
+// nothing else of the request. None is a signature header, nor carries a secret.
+type HeaderReader interface {
+	NormalizeHeaders() []string
+}

@@ -47,6 +47,9 @@ func (StandardWebhooks) Verify(h Headers, body []byte, keys []*Key, now time.Tim
 	return swScheme.verify(h, body, keys, now)
 }
 
+// NormalizeHeaders: the id comes from webhook-id.
+func (StandardWebhooks) NormalizeHeaders() []string { return []string{"webhook-id"} }
+
 // Normalize takes the id from webhook-id and the type from the body's type.
 func (StandardWebhooks) Normalize(h Headers, body []byte, ev *event.Event) error {
 	reset(ev)

@@ -42,11 +42,10 @@ func serveCommand() *cobra.Command {
 				}
 				defer stop()
 			}
-			var opts []service.Option
-			if discard {
-				opts = append(opts, service.DiscardRecords())
-			} else {
-				opts = append(opts, service.Collectors(redrive.NewQuarantineMetrics(cfg.Kafka, log)))
+			// The quarantine's metrics, read from Kafka: not when discarding, which never contacts it.
+			opts := []service.Option{service.DiscardRecords()}
+			if !discard {
+				opts = []service.Option{service.Collectors(redrive.NewQuarantineMetrics(cfg.Kafka, log))}
 			}
 			return service.Run(cmd.Context(), cfg, log, opts...)
 		},

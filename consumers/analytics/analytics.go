@@ -29,6 +29,7 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
+	"github.com/socialbridge/bridge/internal/redrive"
 	"github.com/socialbridge/bridge/internal/telemetry"
 	"github.com/socialbridge/bridge/schemas"
 )
@@ -61,6 +62,7 @@ type Service struct {
 	now      func() time.Time
 	tracer   trace.Tracer            // nil: tracing is off
 	extra    map[string]http.Handler // routes served beside the dashboard (WithRoute)
+	dlq      *dlqPanel               // nil: no dead-letter panel (tests of the store alone)
 	// beforeCommit, set by tests only, runs inside each batch's transaction after the
 	// aggregates and offsets are written; an error it returns rolls the transaction back.
 	beforeCommit func() error
@@ -145,6 +147,11 @@ func (s *Service) connect(cfg config.Config, o options) error {
 	}
 	s.fetcher = s.client
 	s.extra = o.routes
+	d, err := redrive.NewDLQ(cfg, s.log)
+	if err != nil {
+		return fmt.Errorf("analytics: %w", err)
+	}
+	s.dlq = &dlqPanel{topic: d.Topic(), read: d.Summary, log: s.log}
 	s.ln = o.ln
 	if s.ln == nil {
 		if s.ln, err = net.Listen("tcp", cfg.Consumers.Analytics.Listen); err != nil {

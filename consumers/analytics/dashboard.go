@@ -42,6 +42,7 @@ type page struct {
 	Delays    lineChart
 	Troubled  barChart
 	Table     []platformRow
+	DLQ       *dlqView // nil: no panel
 }
 
 type preset struct{ Label, URL string }
@@ -108,6 +109,7 @@ func (s *Service) page(ctx context.Context, win window, now time.Time) (*page, e
 	p.Events = eventsChart(win, hours.Counts, colors)
 	p.Success = successChart(win, hours.Counts)
 	p.Delays = delayChart(win, hours.Delays)
+	p.DLQ = s.dlq.view(ctx, now)
 	return p, nil
 }
 

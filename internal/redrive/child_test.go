@@ -147,8 +147,8 @@ func (p *proc) line(t *testing.T) string {
 	t.Helper()
 	select {
 	case l, ok := <-p.lines:
-		if !ok {
-			t.Fatalf("child exited (%v) without a line", p.cmd.ProcessState)
+		if !ok { // its stdout ended: its exit follows
+			t.Fatalf("child exited %d without a line", p.wait(t))
 		}
 		return l
 	case <-time.After(2 * time.Minute):

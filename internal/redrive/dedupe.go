@@ -13,6 +13,7 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/committed"
 )
 
 // reserveTimeout bounds the wait for an id that a live bridge has in flight.
@@ -76,15 +77,15 @@ func (d *deduper) fill(ctx context.Context, c *cluster, prefix string, types []s
 	for i, t := range types {
 		topics[i] = event.Topic(prefix, t)
 	}
-	ss, err := spans(ctx, c.adm, since, topics...)
+	ss, err := committed.Ranges(ctx, c.adm, since, topics...)
 	if err != nil {
 		return err
 	}
-	_, err = readCommitted(ctx, c.opts, ss, func(r *kgo.Record) {
+	_, err = committed.Read(ctx, c.opts, ss, func(r *kgo.Record) {
 		if src, ok := consumers.Header(r, "source"); ok && len(r.Key) > 0 && !r.Timestamp.Before(since) {
 			d.mem.MarkSeen(src, string(r.Key), r.Timestamp)
 		}
-	})
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("reading the event topics for dedup: %w", err)
 	}

@@ -1,7 +1,6 @@
 package redrive
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"slices"
@@ -104,35 +103,19 @@ func (d *DLQ) List(ctx context.Context, f Filter) ([]Entry, error) {
 // the topic's id; none when the topic does not exist. An entry keeps its record (its value,
 // for a move) only when hold says so: the others' values are let go as the topic is read.
 func (d *DLQ) read(ctx context.Context, c *cluster, hold func(*Entry) bool) ([]Entry, kadm.TopicID, error) {
-	id, ok, err := c.topicID(ctx, d.Topic())
-	if err != nil || !ok {
-		return nil, id, err
-	}
-	marks, err := readMarks(ctx, c.opts, c.adm, RedrivenTopic(d.prefix), id)
-	if err != nil {
-		return nil, id, err
-	}
-	ss, err := spans(ctx, c.adm, time.Time{}, d.Topic())
-	if err != nil {
-		return nil, id, err
-	}
 	var es []Entry
-	if _, err := readCommitted(ctx, c.opts, ss, func(r *kgo.Record) {
-		if r.Attrs.IsControl() {
-			return
-		}
+	id, err := readMarked(ctx, c, d.Topic(), RedrivenTopic(d.prefix), func(r *kgo.Record, marked bool) {
 		e := d.entry(r)
-		_, e.Redriven = marks[mark{e.DLQPartition, e.DLQOffset}]
+		e.Redriven = marked
 		if hold == nil || !hold(&e) {
 			e.record = nil
 		}
 		es = append(es, e)
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, id, err
 	}
-	slices.SortFunc(es, func(a, b Entry) int {
-		return cmp.Or(cmp.Compare(a.DLQPartition, b.DLQPartition), cmp.Compare(a.DLQOffset, b.DLQOffset))
-	})
+	sortByPlace(es, func(e Entry) mark { return mark{e.DLQPartition, e.DLQOffset} })
 	return es, id, nil
 }
 

@@ -3,7 +3,6 @@ package redrive
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -106,19 +106,13 @@ func dlqRecord(t testing.TB, prefix string, partition int32, ev *event.Event, at
 // produceTxn writes rs in one transaction of a producer of its own, committed or aborted.
 func produceTxn(t testing.TB, brokers []string, commit bool, rs ...*kgo.Record) {
 	t.Helper()
-	cl := client(t, brokers, kgo.TransactionalID(fmt.Sprintf("test-%d", time.Now().UnixNano())),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := cl.BeginTransaction(); err != nil {
-		t.Fatal(err)
+	end := kafkatest.Abort
+	if commit {
+		end = kafkatest.Commit
 	}
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
-	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
-		t.Fatalf("end transaction: %v", err)
-	}
+	kafkatest.ProduceInTransaction(ctx, t, brokers, end, rs...)
 }
 
 // readTopic returns the committed records of topic, read with franz-go's own read-committed

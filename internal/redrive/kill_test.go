@@ -70,22 +70,7 @@ func TestRedriveKilledMidway(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	const n, batch = 40, 10
 	seedMany(t, brokers, prefix, n)
-	p := startChild(t, "redrive", childEnv(brokers, prefix, batch, 2)...)
-	if l := p.line(t); l != "paused" {
-		t.Fatalf("child said %q, want paused", l)
-	}
-	p.kill()
-	if got := uncommitted(t, brokers, event.RetryTopic(prefix, 1)); got != 2*batch {
-		t.Fatalf("the retry topic holds %d records before the rerun, want %d (one committed batch, one open)", got, 2*batch)
-	}
-	again := startChild(t, "redrive", childEnv(brokers, prefix, batch, 0)...)
-	var res Result
-	if err := json.Unmarshal([]byte(again.line(t)), &res); err != nil {
-		t.Fatal(err)
-	}
-	if code := again.wait(t); code != 0 || res != (Result{Redriven: n - batch, Skipped: batch}) {
-		t.Fatalf("the rerun: %+v, exit %d; want %d redriven, %d skipped", res, code, n-batch, batch)
-	}
+	killMidwayAndRerun(t, brokers, prefix, "redrive", batch, event.RetryTopic(prefix, 1), Result{Redriven: n - batch, Skipped: batch})
 	assertOnce(t, brokers, prefix, n)
 }
 
@@ -155,21 +140,30 @@ func TestReplayKilledMidway(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	const n, batch = 40, 10
 	seedDeliveries(t, brokers, prefix, n)
-	p := startChild(t, "replay", childEnv(brokers, prefix, batch, 2)...)
+	killMidwayAndRerun(t, brokers, prefix, "replay", batch, event.Topic(prefix, event.PostPublished), ReplayResult{Replayed: n - batch, Skipped: batch})
+	assertReplayedOnce(t, brokers, prefix, n)
+}
+
+// killMidwayAndRerun SIGKILLs a child running command (redrive or replay) in batches of
+// batch while its second batch's transaction is open, checks that topic, where it
+// produces, then holds the committed first batch and the open second one, and runs the
+// command again to its end, which must print want and exit 0.
+func killMidwayAndRerun[R comparable](t *testing.T, brokers []string, prefix, command string, batch int, topic string, want R) {
+	t.Helper()
+	p := startChild(t, command, childEnv(brokers, prefix, batch, 2)...)
 	if l := p.line(t); l != "paused" {
 		t.Fatalf("child said %q, want paused", l)
 	}
 	p.kill()
-	if got := uncommitted(t, brokers, event.Topic(prefix, event.PostPublished)); got != 2*batch {
-		t.Fatalf("post.published holds %d records before the rerun, want %d (one committed batch, one open)", got, 2*batch)
+	if got := uncommitted(t, brokers, topic); got != 2*batch {
+		t.Fatalf("%s holds %d records before the rerun, want %d (one committed batch, one open)", topic, got, 2*batch)
 	}
-	again := startChild(t, "replay", childEnv(brokers, prefix, batch, 0)...)
-	var res ReplayResult
+	again := startChild(t, command, childEnv(brokers, prefix, batch, 0)...)
+	var res R
 	if err := json.Unmarshal([]byte(again.line(t)), &res); err != nil {
 		t.Fatal(err)
 	}
-	if code := again.wait(t); code != 0 || res != (ReplayResult{Replayed: n - batch, Skipped: batch}) {
-		t.Fatalf("the rerun: %+v, exit %d; want %d replayed, %d skipped", res, code, n-batch, batch)
+	if code := again.wait(t); code != 0 || res != want {
+		t.Fatalf("the rerun: %+v, exit %d; want %+v", res, code, want)
 	}
-	assertReplayedOnce(t, brokers, prefix, n)
 }

@@ -1,15 +1,19 @@
 package redrive
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/internal/committed"
 )
 
 // A mark says that one record of a source topic (the dead-letter topic, the quarantine) was
@@ -46,13 +50,13 @@ func parseMarkKey(b []byte) (id string, m mark, ok bool) {
 // readMarks reads the committed marks in topic of the records of the source topic whose
 // id is given, with their values. A topic that does not exist holds none.
 func readMarks(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, topic string, id kadm.TopicID) (map[mark][]byte, error) {
-	ss, err := spans(ctx, adm, time.Time{}, topic)
+	ss, err := committed.Ranges(ctx, adm, time.Time{}, topic)
 	if err != nil {
 		return nil, err
 	}
 	want := hexID(id)
 	marks := map[mark][]byte{}
-	_, err = readCommitted(ctx, opts, ss, func(r *kgo.Record) {
+	_, err = committed.Read(ctx, opts, ss, func(r *kgo.Record) {
 		src, m, ok := parseMarkKey(r.Key)
 		switch {
 		case !ok || src != want:
@@ -61,9 +65,40 @@ func readMarks(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, topic stri
 		default:
 			marks[m] = r.Value
 		}
-	})
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reading the marks in %s: %w", topic, err)
 	}
 	return marks, nil
+}
+
+// readMarked hands keep each committed record of topic, with whether marksTopic holds its
+// mark, and returns the topic's id; it reads nothing when the topic does not exist. The
+// records come partition by partition, interleaved: see sortByPlace.
+func readMarked(ctx context.Context, c *cluster, topic, marksTopic string, keep func(r *kgo.Record, marked bool)) (kadm.TopicID, error) {
+	id, ok, err := c.topicID(ctx, topic)
+	if err != nil || !ok {
+		return id, err
+	}
+	marks, err := readMarks(ctx, c.opts, c.adm, marksTopic, id)
+	if err != nil {
+		return id, err
+	}
+	rgs, err := committed.Ranges(ctx, c.adm, time.Time{}, topic)
+	if err != nil {
+		return id, err
+	}
+	_, err = committed.Read(ctx, c.opts, rgs, func(r *kgo.Record) {
+		_, marked := marks[mark{r.Partition, r.Offset}]
+		keep(r, marked)
+	}, nil)
+	return id, err
+}
+
+// sortByPlace orders what was read by partition, then offset.
+func sortByPlace[T any](s []T, place func(T) mark) {
+	slices.SortFunc(s, func(a, b T) int {
+		pa, pb := place(a), place(b)
+		return cmp.Or(cmp.Compare(pa.p, pb.p), cmp.Compare(pa.offset, pb.offset))
+	})
 }

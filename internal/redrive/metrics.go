@@ -12,6 +12,7 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/committed"
 )
 
 // Metrics of a topic of set-aside records (the dead-letter topic, the quarantine) for a
@@ -52,7 +53,7 @@ type watch struct {
 	now                 func() time.Time
 	mu                  sync.Mutex
 	id                  kadm.TopicID
-	at, marksAt         map[tp]int64
+	at, marksAt         map[committed.Partition]int64
 	added               map[mark]time.Time
 	marked              map[mark]bool
 	attempted           time.Time
@@ -69,7 +70,7 @@ func newWatch(k config.Kafka, topic, marksTopic, ns, doneWord string, log *slog.
 			"How long the oldest record not "+doneWord+" has been in the topic; 0 when none waits.", l, nil),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_read_errors_total",
 			Help: "Reads of the topic, for these metrics, that failed; the metrics keep their last values."}),
-		at: map[tp]int64{}, marksAt: map[tp]int64{}, added: map[mark]time.Time{}, marked: map[mark]bool{},
+		at: map[committed.Partition]int64{}, marksAt: map[committed.Partition]int64{}, added: map[mark]time.Time{}, marked: map[mark]bool{},
 	}
 }
 
@@ -125,7 +126,7 @@ func (w *watch) refresh(ctx context.Context) error {
 		return err
 	}
 	if !ok || id != w.id {
-		w.id, w.at, w.marksAt, w.added, w.marked = id, map[tp]int64{}, map[tp]int64{}, map[mark]time.Time{}, map[mark]bool{}
+		w.id, w.at, w.marksAt, w.added, w.marked = id, map[committed.Partition]int64{}, map[committed.Partition]int64{}, map[mark]time.Time{}, map[mark]bool{}
 	}
 	if !ok {
 		return nil
@@ -171,23 +172,19 @@ func (w *watch) forgetDeleted(ctx context.Context, c *cluster) error {
 
 // readOn reads topic's committed records from where at says each partition was left, up
 // to the end, and moves at on.
-func (w *watch) readOn(ctx context.Context, c *cluster, topic string, at map[tp]int64, keep func(*kgo.Record)) error {
-	ss, err := spans(ctx, c.adm, time.Time{}, topic)
+func (w *watch) readOn(ctx context.Context, c *cluster, topic string, at map[committed.Partition]int64, keep func(*kgo.Record)) error {
+	ss, err := committed.Ranges(ctx, c.adm, time.Time{}, topic)
 	if err != nil {
 		return err
 	}
 	for k, s := range ss {
-		if s.start = max(s.start, at[k]); s.start >= s.end {
+		if s.Start = max(s.Start, at[k]); s.Start >= s.End {
 			delete(ss, k)
 		} else {
 			ss[k] = s
 		}
 	}
-	resume, err := readCommitted(ctx, c.opts, ss, func(r *kgo.Record) {
-		if !r.Attrs.IsControl() {
-			keep(r)
-		}
-	})
+	resume, err := committed.Read(ctx, c.opts, ss, keep, nil)
 	for k, o := range resume {
 		at[k] = o
 	}

@@ -1,7 +1,6 @@
 package redrive
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,9 +31,9 @@ func ReplayTxnID(prefix string) string { return event.QuarantineTopic(prefix) + 
 // header of the request (in lower case after it: "request-header-webhook-id"). Replay hands
 // these to the preset as the request's headers: some presets read the event id or type
 // from one (standard-webhooks' webhook-id, codivupload's X-CodivUpload-Event, the hmac
-// preset's header: locations). The ingress does not keep any yet; until it does, such a
-// delivery replays as its body alone allows.
-const HeaderRequestPrefix = "request-header-"
+// preset's header: locations), and the ingress keeps those a preset names
+// (providers.HeaderReader) when it quarantines a delivery.
+const HeaderRequestPrefix = providers.RequestHeaderPrefix
 
 // Headers a replay adds to each event record it produces: the quarantined record it came
 // from.
@@ -131,35 +130,19 @@ func (f Filter) matchDelivery(d *Delivery, now time.Time) bool {
 // replayed or not, and the topic's id; none when the topic does not exist. A delivery keeps
 // its record and events (for a replay) only when hold says so.
 func (q *Quarantine) read(ctx context.Context, c *cluster, hold func(*Delivery) bool) ([]Delivery, kadm.TopicID, error) {
-	id, ok, err := c.topicID(ctx, q.Topic())
-	if err != nil || !ok {
-		return nil, id, err
-	}
-	marks, err := readMarks(ctx, c.opts, c.adm, ReplayedTopic(q.prefix), id)
-	if err != nil {
-		return nil, id, err
-	}
-	ss, err := spans(ctx, c.adm, time.Time{}, q.Topic())
-	if err != nil {
-		return nil, id, err
-	}
 	var ds []Delivery
-	if _, err := readCommitted(ctx, c.opts, ss, func(r *kgo.Record) {
-		if r.Attrs.IsControl() {
-			return
-		}
+	id, err := readMarked(ctx, c, q.Topic(), ReplayedTopic(q.prefix), func(r *kgo.Record, marked bool) {
 		d := q.delivery(r)
-		_, d.Replayed = marks[mark{d.Partition, d.Offset}]
+		d.Replayed = marked
 		if hold == nil || !hold(&d) {
 			d.record, d.evs = nil, nil
 		}
 		ds = append(ds, d)
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, id, err
 	}
-	slices.SortFunc(ds, func(a, b Delivery) int {
-		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
-	})
+	sortByPlace(ds, func(d Delivery) mark { return mark{d.Partition, d.Offset} })
 	return ds, id, nil
 }
 

@@ -18,8 +18,12 @@ import (
 	"github.com/socialbridge/bridge/schemas"
 )
 
-// receivedAt is when the quarantined deliveries of the tests came.
-var receivedAt = time.Date(2026, 5, 8, 14, 0, 42, 0, time.UTC)
+// receivedAt is when the quarantined deliveries of the tests came: when the tests started,
+// as the ingress stamps a record with its arrival. Not a fixed date: a record whose
+// timestamp is older than the topic's retention (the broker's default, 7 days, for the
+// topics tests create) is deleted by the broker's next retention check, which runs every 5
+// minutes and would empty the quarantine in the middle of whichever test it met.
+var receivedAt = time.Now().UTC().Truncate(time.Millisecond)
 
 // quarantined is a record of the quarantine topic as the ingress writes it: the raw body,
 // with the source, provider, reason, content type and arrival in headers, and extra

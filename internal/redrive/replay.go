@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
@@ -309,6 +310,11 @@ func (r *replay) record(ev *event.Event, d *Delivery) (*kgo.Record, error) {
 	}
 	if tp, ok := consumers.Header(d.record, "traceparent"); ok && tp != "" {
 		h = append(h, kgo.RecordHeader{Key: "traceparent", Value: []byte(tp)})
+	}
+	// A content-keyed delivery's digest, as the ingress puts it on the event record, so that
+	// a bridge's rebuild knows the replayed delivery by it.
+	if k, ok := consumers.Header(d.record, dedup.KeyHeader); ok && k != "" {
+		h = append(h, kgo.RecordHeader{Key: dedup.KeyHeader, Value: []byte(k)})
 	}
 	h = append(h,
 		kgo.RecordHeader{Key: HeaderReplayedFromPartition, Value: []byte(strconv.Itoa(int(d.Partition)))},

@@ -70,9 +70,14 @@ func transact(ctx context.Context, cl *kgo.Client, produce func() error) error {
 // are produced and before it commits.
 var testHookBeforeCommit func()
 
-// takenOver turns the broker's answers to a fenced producer into ErrTakenOver.
+// takenOver turns the broker's answers to a fenced producer into ErrTakenOver. With
+// Kafka's transactions v2 (KIP-890, on by default since Kafka 4.0) a newcomer's taking the
+// id first aborts the open transaction under the next epoch, and only then bumps the epoch
+// again for the newcomer: a commit arriving between the two looks to the broker like a
+// retry of that abort, and is refused with INVALID_TXN_STATE. Every answer here refuses
+// the request: nothing of the open transaction is committed.
 func takenOver(err error) error {
-	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.InvalidTxnState) {
 		return fmt.Errorf("%w (%v)", ErrTakenOver, err)
 	}
 	return err
