@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,24 +173,4 @@ func reserveSource(s dedup.Reserver, source, id string) (bool, func(bool), error
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.Reserve(ctx, source, id, time.Now())
-}
-
-// BenchmarkRedisReserve reserves new ids and marks them accepted from many goroutines at
-// once, as concurrent requests do: the time per reservation while they share the server.
-func BenchmarkRedisReserve(b *testing.B) {
-	addr := testenv.Require(b, testenv.Redis)
-	s := dedup.NewRedis(&redis.Options{Addr: addr}, dedup.RedisOptions{
-		KeyPrefix: "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":", Window: time.Minute, Lease: 10 * time.Second})
-	defer s.Close(context.Background())
-	var n atomic.Int64
-	b.SetParallelism(16)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			_, done, err := s.Reserve(context.Background(), "acme", strconv.FormatInt(n.Add(1), 10), time.Now())
-			if err != nil {
-				b.Fatal(err)
-			}
-			done(true)
-		}
-	})
 }
