@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/failure"
@@ -38,9 +38,21 @@ func redisStore(t *testing.T, addr string, o dedup.RedisOptions) *dedup.Redis {
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = prefix(t)
 	}
-	s := dedup.NewRedis(&redis.Options{Addr: addr}, o)
+	o.Addr = addr
+	s := dedup.NewRedis(o)
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	return s
+}
+
+// inspector is a client that reads and writes the keys of a store behind its back.
+func inspector(t *testing.T, addr string) rueidis.Client {
+	t.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, ForceSingleClient: true, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 func TestRedisConformance(t *testing.T) {
@@ -105,9 +117,8 @@ func TestRedisDeadOwner(t *testing.T) {
 	addr := testenv.Require(t, testenv.Redis)
 	p := prefix(t)
 	s := redisStore(t, addr, dedup.RedisOptions{KeyPrefix: p})
-	inspect := redis.NewClient(&redis.Options{Addr: addr})
-	defer inspect.Close()
-	if err := inspect.Set(context.Background(), p+"acme:e1", "r:dead-replica:1", 500*time.Millisecond).Err(); err != nil {
+	inspect := inspector(t, addr)
+	if err := inspect.Do(context.Background(), inspect.B().Set().Key(p+"acme:e1").Value("r:dead-replica:1").Px(500*time.Millisecond).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -130,7 +141,7 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := dedup.NewRedis(&redis.Options{Addr: addr, MaxRetries: -1}, dedup.RedisOptions{Window: window, Lease: time.Second})
+	s := dedup.NewRedis(dedup.RedisOptions{Addr: addr, Window: window, Lease: time.Second})
 	defer s.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
