@@ -76,6 +76,8 @@ type options struct {
 	partitions   int
 	openConns    int
 	scale        bool
+	rounds       int
+	baselineBin  string
 	hostileIdle  int
 	hostileSlow  int
 	hostileJSON  float64
@@ -104,6 +106,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.openConns, "open-conns", 0, "connections of the open-loop phases (default 4 × -conns), so that the schedule, not the connection count, paces them")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "keep the run's topics instead of deleting them at the end")
 	fs.BoolVar(&o.scale, "scale", false, "instead of the main phases, compare dedup.store memory, redis and two replicas sharing redis, and print the figures")
+	fs.IntVar(&o.rounds, "rounds", 3, "with -scale: rounds of interleaved phases, whose medians and ranges are reported")
+	fs.StringVar(&o.baselineBin, "baseline-bin", "", "with -scale: also measure Redis with this other bridge binary (e.g. the build before a change), in the same rounds")
 	fs.IntVar(&o.hostileIdle, "hostile-idle", 2000, "hostile phase: connections that send nothing")
 	fs.IntVar(&o.hostileSlow, "hostile-slowloris", 200, "hostile phase: connections that send a request's headers a byte a second")
 	fs.Float64Var(&o.hostileJSON, "hostile-json", 40, "hostile phase: signed deeply nested or huge-number JSON bodies per second (0 and no connections: no hostile phase)")
@@ -118,8 +122,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case len(o.brokers) == 0:
 		return o, errors.New("-brokers is empty")
-	case o.conns < 1 || o.maxRequests < 1 || o.duration <= 0 || o.partitions < 1 || o.openConns < 0:
-		return o, errors.New("-conns, -max-requests, -duration and -partitions must be positive")
+	case o.conns < 1 || o.maxRequests < 1 || o.duration <= 0 || o.partitions < 1 || o.openConns < 0 || o.rounds < 1:
+		return o, errors.New("-conns, -max-requests, -duration, -partitions and -rounds must be positive")
 	case o.hostileIdle < 0 || o.hostileSlow < 0 || o.hostileJSON < 0:
 		return o, errors.New("-hostile-idle, -hostile-slowloris and -hostile-json must not be negative")
 	case o.dupShare < 0 || o.dupShare >= 1:
