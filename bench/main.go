@@ -24,6 +24,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +46,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// maxLevel bounds -concurrency: connections are this process's files, and the bridge's.
+const maxLevel = 4096
 
 // The phases, in the order they run.
 const (
@@ -77,6 +82,8 @@ type options struct {
 	openConns    int
 	scale        bool
 	rounds       int
+	levels       []int
+	variants     string
 	baselineBin  string
 	hostileIdle  int
 	hostileSlow  int
@@ -107,6 +114,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "keep the run's topics instead of deleting them at the end")
 	fs.BoolVar(&o.scale, "scale", false, "instead of the main phases, compare dedup.store memory, redis and two replicas sharing redis, and print the figures")
 	fs.IntVar(&o.rounds, "rounds", 3, "with -scale: rounds of interleaved phases, whose medians and ranges are reported")
+	concurrency := fs.String("concurrency", "", "instead of the main phases, measure the bridge at each of these connection counts (e.g. 32,256,1024) against the direct producer at the same concurrency, with the broker's CPU per record (needs -broker-pid), and print the figures")
+	fs.StringVar(&o.variants, "variants", "", "with -concurrency: producer settings to compare, \"name=key:value,…;name2=…\" (keys linger, partitions, compression); default the bridge's defaults alone")
 	fs.StringVar(&o.baselineBin, "baseline-bin", "", "with -scale: also measure Redis with this other bridge binary (e.g. the build before a change), in the same rounds")
 	fs.IntVar(&o.hostileIdle, "hostile-idle", 2000, "hostile phase: connections that send nothing")
 	fs.IntVar(&o.hostileSlow, "hostile-slowloris", 200, "hostile phase: connections that send a request's headers a byte a second")
@@ -114,6 +123,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	for _, c := range strings.Split(*concurrency, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			n, err := strconv.Atoi(c)
+			if err != nil || n < 1 || n > maxLevel {
+				return o, fmt.Errorf("-concurrency: %q: want connection counts from 1 to %d", c, maxLevel)
+			}
+			o.levels = append(o.levels, n)
+		}
+	}
+	slices.Sort(o.levels)
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			o.brokers = append(o.brokers, b)
@@ -177,6 +196,10 @@ type runner struct {
 	log    io.Writer
 	// redisPid is the Redis of -scale, whose CPU time it reports.
 	redisPid int
+	// directRecs are the records -concurrency's direct producer cycles through, of the
+	// event types directTypes.
+	directRecs  []*kgo.Record
+	directTypes []string
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -191,6 +214,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(r.dir)
+	if len(o.levels) > 0 {
+		report, err := r.concurrency(ctx)
+		fmt.Fprintln(stdout, "\n"+report)
+		return err
+	}
 	if o.scale {
 		report, err := r.scale(ctx)
 		fmt.Fprintln(stdout, "\n"+report)
@@ -361,7 +389,12 @@ func (r *runner) checkBroker(ctx context.Context) (string, error) {
 	return guess + " (guessed from its API versions)", nil
 }
 
-func (r *runner) deleteTopics(ctx context.Context) {
+// deleteTopics deletes the event topics of the run's prefix and of its direct baseline, or of
+// the prefixes given.
+func (r *runner) deleteTopics(ctx context.Context, prefixes ...string) {
+	if len(prefixes) == 0 {
+		prefixes = []string{r.prefix, r.prefix + "direct."}
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.o.brokers...))
 	if err != nil {
 		return
@@ -369,7 +402,10 @@ func (r *runner) deleteTopics(ctx context.Context) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	topics := append(event.Topics(r.prefix), event.Topics(r.prefix+"direct.")...)
+	var topics []string
+	for _, p := range prefixes {
+		topics = append(topics, event.Topics(p)...)
+	}
 	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, topics...); err != nil {
 		r.logf("deleting the run's topics: %v", err)
 	}
