@@ -15,6 +15,7 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 var slowBodyFull = flag.Bool("slowbody.full", false, "run TestMemoryUnderSlowUploads for minutes instead of seconds")
@@ -46,7 +47,7 @@ func TestMemoryUnderSlowUploads(t *testing.T) {
 	k.Brokers, k.TopicPrefix, k.Partitions = kafkatest.Brokers(t), kafkatest.Prefix(t), 1
 	ctx, cancel := context.WithTimeout(context.Background(), duration+3*time.Minute)
 	defer cancel()
-	b, err := startBridge(ctx, buildBridge(t), t.TempDir(), "slowbody", k, benchSecret, false, "")
+	b, err := startBridge(ctx, testkit.BuildBridge(t), t.TempDir(), "slowbody", k, benchSecret, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}

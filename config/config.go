@@ -23,6 +23,7 @@ type Config struct {
 	Kafka          Kafka          `yaml:"kafka"`
 	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
 	Dedup          Dedup          `yaml:"dedup"`
+	Spool          Spool          `yaml:"spool"`
 	Sources        []Source       `yaml:"sources"`
 	Consumers      Consumers      `yaml:"consumers"`
 	Log            Log            `yaml:"log"`
@@ -41,6 +42,7 @@ func Default() Config {
 		Kafka:          defaultKafka(),
 		SchemaRegistry: SchemaRegistry{Register: true},
 		Dedup:          defaultDedup(),
+		Spool:          defaultSpool(),
 		Consumers:      defaultConsumers(),
 		Log:            Log{Level: "info", Format: "text"},
 	}

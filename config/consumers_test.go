@@ -10,8 +10,9 @@ import (
 	"github.com/socialbridge/bridge/config"
 )
 
-// TestReferenceConsumers reads the bridge's reference file followed by PRODUCT.md's
-// reference consumers section, as written: one file for `serve` and `consume`.
+// TestReferenceConsumers reads the bridge's reference file followed by the reference
+// consumers section (the consumers keys of docs/configuration.md), as written: one file for
+// `serve` and `consume`.
 func TestReferenceConsumers(t *testing.T) {
 	bridge, err := os.ReadFile("testdata/reference.yaml")
 	if err != nil {

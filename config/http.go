@@ -24,6 +24,9 @@ type HTTP struct {
 	AdminListen          string   `yaml:"admin_listen"`
 	AdminPprof           bool     `yaml:"admin_pprof"`
 	TLS                  TLS      `yaml:"tls"`
+	// SenderTraceparent is what a sender's traceparent header is to the delivery's trace:
+	// link (a trace of its own, linked to the sender's), parent, or ignore (docs/tracing.md).
+	SenderTraceparent string `yaml:"sender_traceparent"`
 }
 
 // TLS names a PEM certificate and key; with both set the ingress serves HTTPS only.
@@ -50,6 +53,7 @@ func defaultHTTP() HTTP {
 		IdleTimeout:          Duration(120 * time.Second),
 		ShutdownTimeout:      Duration(30 * time.Second),
 		DrainPeriod:          Duration(5 * time.Second),
+		SenderTraceparent:    "link",
 	}
 }
 
@@ -77,6 +81,11 @@ func (c *Config) validateHTTP(bad complaint) {
 		bad("http.drain_period", "must be at least 0 and shorter than http.shutdown_timeout (%s), got %s", c.HTTP.ShutdownTimeout, c.HTTP.DrainPeriod)
 	}
 	c.validateAdmin(bad)
+	switch c.HTTP.SenderTraceparent {
+	case "link", "parent", "ignore":
+	default:
+		bad("http.sender_traceparent", "want link, parent or ignore; got %q", c.HTTP.SenderTraceparent)
+	}
 	if (c.HTTP.TLS.Cert == "") != (c.HTTP.TLS.Key == "") {
 		bad("http.tls", "cert and key must be set together")
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/internal/sender"
 )
 
 // handshakeQueries build each handshaking preset's GET around the value it echoes or signs
@@ -40,7 +41,7 @@ func FuzzHandshakeOracle(f *testing.F) {
 		if handshakeQueries[name] == nil {
 			f.Fatalf("%s has a handshake but no entry in handshakeQueries", name)
 		}
-		d, err := p.(providers.Simulator).Deliver(providers.Sample(p.(providers.Simulator).Types()[0], "evt_hs", fuzzNow, 0), fuzzSecrets[1], fuzzNow)
+		d, err := p.(providers.Simulator).Deliver(sender.SampleEvent(p.(providers.Simulator).Types()[0], "evt_hs", fuzzNow, 0), fuzzSecrets[1], fuzzNow)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -1,5 +1,5 @@
 // Package ingress is the bridge's HTTP front: POST /webhooks/{source} runs the request path
-// (verify → normalize → dedup → encode → produce) and answers per PRODUCT.md; /healthz,
+// (verify → normalize → dedup → encode → produce) and answers per docs/http.md; /healthz,
 // /readyz and /metrics serve operators, beside the webhooks or on an admin listener.
 package ingress
 
@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/providers"
@@ -41,6 +42,9 @@ type Source struct {
 	// that time may be: an older delivery is refused as a replay. 0 turns the check off.
 	MaxAge time.Duration
 	state  sourceState
+
+	// Spool: the source's deliveries go to Options.Spool when Kafka cannot take them.
+	Spool bool
 }
 
 // Options are what a Server is built from. All fields but Ready and Now are required.
@@ -72,6 +76,12 @@ type Options struct {
 	Pprof bool
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+
+	// Spool keeps the records of the sources with Spool set while Kafka cannot take them
+	// (bridge/spool); nil for none.
+	Spool Spooler
+	// Tracing traces the deliveries; the zero value does not.
+	Tracing Tracing
 }
 
 // Server is the Fiber application serving the ingress.
@@ -93,6 +103,9 @@ type Server struct {
 	log      *slog.Logger
 	ready    func() Readiness
 	now      func() time.Time
+	spool    Spooler
+	tracer   trace.Tracer // nil: tracing is off
+	sender   string       // Tracing.Sender
 }
 
 // New builds the Server and its routes.
@@ -105,11 +118,16 @@ func New(o Options) *Server {
 		adm:     newAdmission(cmp.Or(o.MaxBodyBytesInFlight, 64<<20), int64(cmp.Or(o.MaxRequestsInFlight, 4096))),
 		maxBody: o.MaxBodyBytes,
 		spare:   make(chan *chunk, spareChunks),
+		sender:  o.Tracing.Sender,
+	}
+	if o.Tracing.Provider != nil {
+		s.tracer = o.Tracing.Provider.Tracer(tracerScope)
 	}
 	for _, src := range o.Sources {
 		src.prepare(o.Log)
 		s.sources[src.Name] = &src
 	}
+	s.spool = o.Spool
 	if s.ready == nil {
 		s.ready = func() Readiness { return Readiness{Ready: true} }
 	}
@@ -149,10 +167,10 @@ func (s *Server) Serve(ln net.Listener, tlsConfig *tls.Config) error {
 }
 
 func (s *Server) routes(o Options) {
-	s.app.Post("/webhooks/:source", s.admit, s.countInFlight, s.webhook)
+	s.app.Post("/webhooks/:source", s.traced(s.admit, s.countInFlight, s.webhook)...)
 	s.app.Get("/webhooks/:source", s.handshake)
 	s.app.All("/webhooks/:source", s.wrongMethod)
-	s.app.Post("/webhooks/:source/:token", s.admit, s.countInFlight, s.webhook)
+	s.app.Post("/webhooks/:source/:token", s.traced(s.admit, s.countInFlight, s.webhook)...)
 	s.app.All("/webhooks/:source/:token", s.wrongMethod)
 	s.app.All("/webhooks/*", s.noEndpoint)
 	if !o.Admin {

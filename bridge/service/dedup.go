@@ -39,6 +39,8 @@ type dedupState struct {
 
 	rebuilding  atomic.Bool
 	read, total atomic.Int64
+	// beforeOpen, if set, runs once the rebuild is done, before the memory store opens.
+	beforeOpen func()
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -150,6 +152,9 @@ func (d *dedupState) rebuild(ctx context.Context, cl *kgo.Client, topics []strin
 	for {
 		err := d.rebuildOnce(ctx, cl, topics)
 		if err == nil {
+			if d.beforeOpen != nil {
+				d.beforeOpen()
+			}
 			d.mem.Open()
 			d.rebuilding.Store(false)
 			d.snapshots(ctx)

@@ -44,6 +44,11 @@ func groupCommand(name, short string, scope config.Scope, run func(context.Conte
 			}
 			log := newLogger(cfg.Log, cmd.ErrOrStderr()).With("consumer", name)
 			log.Info("starting", "version", version(), "config", cfg.Redacted())
+			stopTracing, err := startTracing(cmd.Context(), "bridge-"+name, log)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
 			return run(cmd.Context(), cfg, log)
 		},
 	}

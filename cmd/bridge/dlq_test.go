@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -193,19 +194,22 @@ func TestParseAge(t *testing.T) {
 func TestRetriesExportsDLQMetrics(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	seedDeadLetters(t, brokers, prefix, []string{"evt_m1", "evt_m2"}, []string{"timeout", "timeout"})
-	listen := testkit.FreeAddr(t)
 	path := operatorConfig(t, brokers, prefix)
 	yaml, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	yaml = fmt.Appendf(yaml, "consumers:\n  retries:\n    group: %q\n    listen: %q\n    action: {url: \"http://127.0.0.1:1/retry\"}\n", prefix+"retries", listen)
+	yaml = fmt.Appendf(yaml, "consumers:\n  retries:\n    group: %q\n    listen: \"127.0.0.1:0\"\n    action: {url: \"http://127.0.0.1:1/retry\"}\n", prefix+"retries")
 	if err := os.WriteFile(path, yaml, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	runInBackground(t, []string{"consume", "retries", "--config", path}, io.Discard, io.Discard)
-	waitHealthy(t, "http://"+listen)
-	_, body := get(t, "http://"+listen+"/metrics")
+	var logs testkit.LogBuffer
+	runInBackground(t, []string{"consume", "retries", "--config", path}, io.Discard, &logs)
+	re := regexp.MustCompile(`msg="group listening" addr=(http://\S+)`)
+	testkit.Eventually(t, time.Minute, "the group listens", func() bool { return re.MatchString(logs.String()) }, logs.String)
+	base := re.FindStringSubmatch(logs.String())[1]
+	waitHealthy(t, base)
+	_, body := get(t, base+"/metrics")
 	want := fmt.Sprintf(`bridge_dlq_pending_records{topic="%s"} 2`, event.DLQTopic(prefix))
 	if !strings.Contains(body, want) {
 		t.Errorf("/metrics lacks %s:\n%s", want, grepLines(body, "bridge_dlq"))

@@ -29,6 +29,11 @@ func serveCommand() *cobra.Command {
 			}
 			log := newLogger(cfg.Log, cmd.ErrOrStderr())
 			log.Info("starting", "version", version(), "config", cfg.Redacted())
+			stopTracing, err := startTracing(cmd.Context(), "bridge", log)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
 			if pprofAddr != "" {
 				stop, err := servePprof(pprofAddr, log)
 				if err != nil {
