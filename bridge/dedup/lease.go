@@ -18,6 +18,16 @@ import (
 // pipeline: marks on the request path's connection, where they share writes with the
 // reservations, releases on the upkeep's. While a pipeline is on the wire the next settles
 // gather behind it, so the more deliveries there are, the fewer writes each costs.
+//
+// Why a settle may trail the answer: what keeps another replica from producing an id again
+// while its record is in flight is the reservation, written (SET NX) before the record is
+// produced, not the mark. A crash after the answer and before the mark reaches Redis leaves
+// the reservation as it was: redeliveries keep waiting on it, renewals stop with the process,
+// and one lease later the id is free again. That is the outcome of a crash while the record
+// is still in flight, the documented limit (docs/dedup.md, bench/FAULTS.md), reached by no new
+// path; marking before answering would narrow that window by one round trip and cost one per
+// delivery. A failed record's release is no promise at all: until it lands the id stays
+// blocked, and at worst expires with its lease.
 
 // Compare-and-act on a key that must still hold the owner's token: a reservation that
 // expired and was taken by another replica is theirs, not ours to renew or delete. A renewal
