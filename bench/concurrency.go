@@ -51,6 +51,9 @@ func parseVariants(s string) ([]*variant, error) {
 		}
 		name, settings, _ := strings.Cut(part, "=")
 		v := &variant{name: strings.TrimSpace(name), settings: map[string]string{}}
+		if !validName(v.name) {
+			return nil, fmt.Errorf("-variants: name %q: want letters, digits, '.', '-' or '_' (it goes into event ids)", v.name)
+		}
 		for _, kv := range strings.Split(settings, ",") {
 			if kv = strings.TrimSpace(kv); kv == "" {
 				continue
@@ -70,6 +73,10 @@ func parseVariants(s string) ([]*variant, error) {
 		vs = append(vs, &variant{name: "defaults", settings: map[string]string{}})
 	}
 	return vs, nil
+}
+
+func validName(s string) bool {
+	return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == ""
 }
 
 // apply returns k with the variant's settings.
