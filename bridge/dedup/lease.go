@@ -33,12 +33,17 @@ import (
 // expired and was taken by another replica is theirs, not ours to renew or delete. A renewal
 // answers 1, or what the key holds instead (0 when it is gone), so that the renewer can tell
 // its own settle from a lost reservation.
+//
+// NoSha: each is sent as EVAL, one round trip. rueidis's ExecMulti of a SHA script first
+// sends SCRIPT LOAD and waits for it, every call: a second round trip in each renewal, whose
+// time counts against the third of the lease it has (TestRedisLeaseRenewed lost leases of
+// 300 ms that way on a loaded machine). The scripts are short; Redis caches them by digest.
 var (
-	renewScript = rueidis.NewLuaScript(`local v = redis.call('GET', KEYS[1])
+	renewScript = rueidis.NewLuaScriptNoSha(`local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 if v then return v end
 return 0`)
-	releaseScript = rueidis.NewLuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+	releaseScript = rueidis.NewLuaScriptNoSha(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
 )
 
 // settleTimeout bounds one attempt to mark or release; settleBackoff spaces the retries of
