@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // heldProducer keeps each record until the test lets it go.
@@ -86,6 +87,12 @@ func TestSlowUploadShed(t *testing.T) {
 	if _, err := io.WriteString(slow, head+strings.Repeat(" ", 48<<10)); err != nil { // 48 KiB of it, then nothing
 		t.Fatal(err)
 	}
+	// The slow upload must hold the whole budget before the fast one comes: on a loaded
+	// machine its handler may not have begun reading yet, and then the fast one passes
+	// without shedding anything and the slow one simply times out.
+	testkit.Eventually(t, time.Minute, "the slow upload holds the budget", func() bool {
+		return strings.Contains(s.metricsText(t), "bridge_body_bytes_in_flight 65536\n")
+	}, func() string { return s.metricsText(t) })
 	var once sync.Once
 	shed := make(chan *http.Response, 1)
 	go func() {

@@ -205,7 +205,7 @@ func TestRetriesExportsDLQMetrics(t *testing.T) {
 	}
 	var logs testkit.LogBuffer
 	runInBackground(t, []string{"consume", "retries", "--config", path}, io.Discard, &logs)
-	re := regexp.MustCompile(`msg="group listening" addr=(http://\S+)`)
+	re := regexp.MustCompile(`msg="group listening" .*addr=(http://\S+)`)
 	testkit.Eventually(t, time.Minute, "the group listens", func() bool { return re.MatchString(logs.String()) }, logs.String)
 	base := re.FindStringSubmatch(logs.String())[1]
 	waitHealthy(t, base)

@@ -155,7 +155,7 @@ func TestServeNeedsNoConsumersSecrets(t *testing.T) {
 	t.Setenv("TEST_CODIV_SECRET", "cdv_whsec_from_the_environment_0123456789")
 	path := filepath.Join(t.TempDir(), "bridge.yaml")
 	cfg := fmt.Sprintf(`
-http: {listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0"}
+http: {listen: "127.0.0.1:0"}
 kafka: {brokers: [%q], topic_prefix: %q, partitions: 1}
 sources:
   - {name: codivupload, provider: codivupload, secrets: ["${TEST_CODIV_SECRET}"]}

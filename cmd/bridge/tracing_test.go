@@ -187,7 +187,7 @@ func startTraced(t *testing.T, recv *otlptest.Receiver, group string, env ...str
 		action: newRecorder(t), slack: newRecorder(t)}
 	path := filepath.Join(t.TempDir(), "bridge.yaml")
 	cfg := fmt.Sprintf(`
-http: {listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0", drain_period: 0s}
+http: {listen: "127.0.0.1:0", drain_period: 0s}
 kafka: {brokers: [%q], topic_prefix: %q, partitions: 1}
 sources:
   - {name: codivupload, provider: codivupload, secrets: [%q]}
