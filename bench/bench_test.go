@@ -226,3 +226,22 @@ func TestLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestParseVariants(t *testing.T) {
+	vs, err := parseVariants("l0=linger:0s; l5ms=linger:5ms,partitions:6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := vs[1].apply(config.Default().Kafka)
+	if len(vs) != 2 || vs[0].name != "l0" || err != nil || k.Linger.D() != 5*time.Millisecond || k.Partitions != 6 {
+		t.Fatalf("variants %+v, the second applied: linger %v, partitions %d, %v", vs, k.Linger, k.Partitions, err)
+	}
+	if vs, err := parseVariants(""); err != nil || len(vs) != 1 || vs[0].name != "defaults" {
+		t.Errorf("no variants: %+v, %v; want the defaults alone", vs, err)
+	}
+	for _, bad := range []string{"a b=linger:1ms", "x=linger", "x=linger:soon", "x=acks:0", "x=partitions:0"} {
+		if _, err := parseVariants(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -68,3 +68,12 @@ func (p *directProducer) sender(recs []*kgo.Record) sender {
 		return send, func() {}
 	}
 }
+
+// cycle is sender over recs for any number of items: item i sends recs[i % len(recs)].
+func (p *directProducer) cycle(recs []*kgo.Record) sender {
+	send := p.sender(recs)
+	return func() (func(int, time.Time) result, func()) {
+		f, done := send()
+		return func(i int, due time.Time) result { return f(i%len(recs), due) }, done
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -14,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -54,7 +53,7 @@ type faultRig struct {
 	extra    string
 	replicas []*bridgeProc
 	p        *provider
-	rdb      *redis.Client
+	rdb      rueidis.Client
 	heldAt   map[string]time.Time // ids reserved in Redis when replica 0 was killed, and when
 	restarts int
 	giveUp   context.CancelFunc // ends the provider's retries
@@ -126,7 +125,11 @@ func TestFaults(t *testing.T) {
 func newFaultRig(t *testing.T, load faultLoad) *faultRig {
 	r := &faultRig{t: t, broker: kafkatest.StartBroker(t), redis: redisserver.Require(t), dir: t.TempDir(),
 		heldAt: map[string]time.Time{}}
-	r.rdb = redis.NewClient(&redis.Options{Addr: r.redis.Addr()})
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{r.redis.Addr()}, ForceSingleClient: true, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rdb = rdb
 	t.Cleanup(func() { r.rdb.Close() })
 	r.bin = testkit.BuildBridge(t)
 	r.k = config.Default().Kafka
@@ -179,21 +182,26 @@ func (r *faultRig) reservations() ([]string, error) {
 	defer cancel()
 	prefix := r.k.TopicPrefix // the suite's key_prefix
 	var ids []string
-	iter := r.rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
-		v, err := r.rdb.Get(ctx, key).Result()
-		if errors.Is(err, redis.Nil) || err == nil && v == "s" {
-			continue // settled since the scan, or seen
-		}
+	for cursor, first := uint64(0), true; first || cursor != 0; first = false {
+		page, err := r.rdb.Do(ctx, r.rdb.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
 		if err != nil {
 			return nil, err
 		}
-		if _, id, ok := strings.Cut(strings.TrimPrefix(key, prefix), ":"); ok {
-			ids = append(ids, id)
+		cursor = page.Cursor
+		for _, key := range page.Elements {
+			v, err := r.rdb.Do(ctx, r.rdb.B().Get().Key(key).Build()).ToString()
+			if rueidis.IsRedisNil(err) || err == nil && v == "s" {
+				continue // settled since the scan, or seen
+			}
+			if err != nil {
+				return nil, err
+			}
+			if _, id, ok := strings.Cut(strings.TrimPrefix(key, prefix), ":"); ok {
+				ids = append(ids, id)
+			}
 		}
 	}
-	return ids, iter.Err()
+	return ids, nil
 }
 
 // killReplicaUnsettled kills a replica while its records cannot be acknowledged (the broker

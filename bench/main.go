@@ -24,6 +24,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +46,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// maxLevel bounds -concurrency: connections are this process's files, and the bridge's.
+const maxLevel = 4096
 
 // The phases, in the order they run.
 const (
@@ -76,6 +81,10 @@ type options struct {
 	partitions   int
 	openConns    int
 	scale        bool
+	rounds       int
+	levels       []int
+	variants     string
+	baselineBin  string
 	hostileIdle  int
 	hostileSlow  int
 	hostileJSON  float64
@@ -104,12 +113,26 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.openConns, "open-conns", 0, "connections of the open-loop phases (default 4 × -conns), so that the schedule, not the connection count, paces them")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "keep the run's topics instead of deleting them at the end")
 	fs.BoolVar(&o.scale, "scale", false, "instead of the main phases, compare dedup.store memory, redis and two replicas sharing redis, and print the figures")
+	fs.IntVar(&o.rounds, "rounds", 3, "with -scale: rounds of interleaved phases, whose medians and ranges are reported")
+	concurrency := fs.String("concurrency", "", "instead of the main phases, measure the bridge at each of these connection counts (e.g. 32,256,1024) against the direct producer at the same concurrency, with the broker's CPU per record (needs -broker-pid), and print the figures")
+	fs.StringVar(&o.variants, "variants", "", "with -concurrency: producer settings to compare, \"name=key:value,…;name2=…\" (keys linger, partitions, compression); default the bridge's defaults alone")
+	fs.StringVar(&o.baselineBin, "baseline-bin", "", "with -scale: also measure Redis with this other bridge binary (e.g. the build before a change), in the same rounds")
 	fs.IntVar(&o.hostileIdle, "hostile-idle", 2000, "hostile phase: connections that send nothing")
 	fs.IntVar(&o.hostileSlow, "hostile-slowloris", 200, "hostile phase: connections that send a request's headers a byte a second")
 	fs.Float64Var(&o.hostileJSON, "hostile-json", 40, "hostile phase: signed deeply nested or huge-number JSON bodies per second (0 and no connections: no hostile phase)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	for _, c := range strings.Split(*concurrency, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			n, err := strconv.Atoi(c)
+			if err != nil || n < 1 || n > maxLevel {
+				return o, fmt.Errorf("-concurrency: %q: want connection counts from 1 to %d", c, maxLevel)
+			}
+			o.levels = append(o.levels, n)
+		}
+	}
+	slices.Sort(o.levels)
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			o.brokers = append(o.brokers, b)
@@ -118,8 +141,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case len(o.brokers) == 0:
 		return o, errors.New("-brokers is empty")
-	case o.conns < 1 || o.maxRequests < 1 || o.duration <= 0 || o.partitions < 1 || o.openConns < 0:
-		return o, errors.New("-conns, -max-requests, -duration and -partitions must be positive")
+	case o.conns < 1 || o.maxRequests < 1 || o.duration <= 0 || o.partitions < 1 || o.openConns < 0 || o.rounds < 1:
+		return o, errors.New("-conns, -max-requests, -duration, -partitions and -rounds must be positive")
 	case o.hostileIdle < 0 || o.hostileSlow < 0 || o.hostileJSON < 0:
 		return o, errors.New("-hostile-idle, -hostile-slowloris and -hostile-json must not be negative")
 	case o.dupShare < 0 || o.dupShare >= 1:
@@ -173,6 +196,10 @@ type runner struct {
 	log    io.Writer
 	// redisPid is the Redis of -scale, whose CPU time it reports.
 	redisPid int
+	// directRecs are the records -concurrency's direct producer cycles through, of the
+	// event types directTypes.
+	directRecs  []*kgo.Record
+	directTypes []string
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -187,6 +214,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(r.dir)
+	if len(o.levels) > 0 {
+		report, err := r.concurrency(ctx)
+		fmt.Fprintln(stdout, "\n"+report)
+		return err
+	}
 	if o.scale {
 		report, err := r.scale(ctx)
 		fmt.Fprintln(stdout, "\n"+report)
@@ -357,7 +389,12 @@ func (r *runner) checkBroker(ctx context.Context) (string, error) {
 	return guess + " (guessed from its API versions)", nil
 }
 
-func (r *runner) deleteTopics(ctx context.Context) {
+// deleteTopics deletes the event topics of the run's prefix and of its direct baseline, or of
+// the prefixes given.
+func (r *runner) deleteTopics(ctx context.Context, prefixes ...string) {
+	if len(prefixes) == 0 {
+		prefixes = []string{r.prefix, r.prefix + "direct."}
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.o.brokers...))
 	if err != nil {
 		return
@@ -365,7 +402,10 @@ func (r *runner) deleteTopics(ctx context.Context) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	topics := append(event.Topics(r.prefix), event.Topics(r.prefix+"direct.")...)
+	var topics []string
+	for _, p := range prefixes {
+		topics = append(topics, event.Topics(p)...)
+	}
 	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, topics...); err != nil {
 		r.logf("deleting the run's topics: %v", err)
 	}

@@ -13,24 +13,28 @@ import (
 	"github.com/socialbridge/bridge/internal/redisserver"
 )
 
-// A dedup store setup measured by -scale: its store and how many replicas share the load.
+// A dedup store setup measured by -scale: its store, how many replicas share the load, and
+// the bridge binary they run (the run's, or -baseline-bin's).
 type scaleSetup struct {
 	name     string
 	redis    bool
 	replicas int
-}
-
-var scaleSetups = []scaleSetup{
-	{"memory, 1 replica", false, 1},
-	{"redis, 1 replica", true, 1},
-	{"redis, 2 replicas", true, 2},
+	bin      string
+	bs       []*bridgeProc
+	closed   []Phase // one per round
+	open     []Phase
 }
 
 // scale compares the dedup stores in one run, instead of the main phases: the bridge with
-// dedup.store memory, with redis (a redis-server of its own, appendfsync everysec), and two
-// replicas sharing that Redis with the connections split between them; each closed loop for
-// its maximum rate, then open loop at half of the memory store's maximum for its latency at
-// the same load. It then verifies every answer against Kafka and returns a markdown report.
+// dedup.store memory, with redis (a redis-server of its own, appendfsync everysec), two
+// replicas sharing that Redis with the connections split between them, and with
+// -baseline-bin the same Redis setup run by that other binary. Every setup's bridges start
+// once; then each of -rounds rounds runs every setup closed loop, for its maximum rate, and
+// every setup open loop at one fixed rate (half the memory store's maximum in the first
+// round), for its latency at the same load. Setups take turns within a round, and their order
+// rotates from one round to the next, so that whatever else the machine does weighs on all of
+// them alike; each ratio is taken within its round. It then verifies every answer against
+// Kafka and returns a markdown report.
 func (r *runner) scale(ctx context.Context) (string, error) {
 	bin, err := r.bridgeBinary(ctx)
 	if err != nil {
@@ -48,16 +52,19 @@ func (r *runner) scale(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer srv.Kill()
-	extra := fmt.Sprintf("dedup:\n  store: redis\n  redis:\n    addr: %q\n    key_prefix: %q\n", srv.Addr(), r.prefix)
-	var closed, open []Phase
-	var rate float64
 	r.redisPid = srv.Pid()
-	for i, s := range scaleSetups {
-		c, o, err := r.scaleSetup(ctx, bin, s, i, extra, &rate)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", s.name, err)
+	setups := r.scaleSetups(bin)
+	defer func() {
+		for _, s := range setups {
+			for _, b := range s.bs {
+				err = errors.Join(err, b.stop())
+			}
 		}
-		closed, open = append(closed, c), append(open, o)
+	}()
+	load := loadAverage()
+	rate, err := r.scaleRounds(ctx, setups, srv.Addr())
+	if err != nil {
+		return "", err
 	}
 	vctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
@@ -69,44 +76,95 @@ func (r *runner) scale(ctx context.Context) (string, error) {
 	if !r.o.keepTopics {
 		r.deleteTopics(ctx)
 	}
-	report := scaleReport(closed, open, rate, v)
+	report := scaleReport(setups, rate, v, load+" at the start, "+loadAverage()+" at the end")
 	if !v.Passed {
 		return report, fmt.Errorf("verification failed: %v", v.Examples)
 	}
 	return report, nil
 }
 
-// scaleSetup measures one setup; the first one's maximum sets the open-loop rate of all.
-func (r *runner) scaleSetup(ctx context.Context, bin string, s scaleSetup, n int, extra string, rate *float64) (closed, open Phase, err error) {
-	if !s.redis {
-		extra = ""
+func (r *runner) scaleSetups(bin string) []*scaleSetup {
+	setups := []*scaleSetup{
+		{name: "memory, 1 replica", replicas: 1, bin: bin},
+		{name: "redis, 1 replica", redis: true, replicas: 1, bin: bin},
+		{name: "redis, 2 replicas", redis: true, replicas: 2, bin: bin},
 	}
-	var bs []*bridgeProc
-	defer func() {
-		for _, b := range bs {
-			err = errors.Join(err, b.stop())
+	if r.o.baselineBin != "" {
+		setups = append(setups, &scaleSetup{name: "redis, 1 replica, " + filepath.Base(r.o.baselineBin), redis: true, replicas: 1, bin: r.o.baselineBin})
+	}
+	return setups
+}
+
+// scaleRounds starts the setups' bridges, warms each up, and runs the rounds; it returns the
+// open loop's rate.
+func (r *runner) scaleRounds(ctx context.Context, setups []*scaleSetup, redisAddr string) (float64, error) {
+	for i, s := range setups {
+		if err := r.startSetup(ctx, s, i, redisAddr); err != nil {
+			return 0, fmt.Errorf("%s: %w", s.name, err)
 		}
-	}()
-	var addrs []string
+		warm := r.batch(fmt.Sprintf("s%dw", i), r.o.maxRequests/4, r.o.dupShare)
+		extra := time.Duration(0)
+		if i == 0 {
+			extra = r.o.brokerWarmup
+		}
+		r.ledger.add(warm, drive(ctx, schedule{conns: r.o.conns, duration: r.o.warmup + extra}, len(warm), spread(s.addrs(), warm)))
+	}
+	var rate float64
+	for round := range r.o.rounds {
+		r.logf("round %d of %d", round+1, r.o.rounds)
+		for _, s := range rotate(setups, round) {
+			tag := fmt.Sprintf("s%d-%sc", round, s.name)
+			p := r.measureSpread(ctx, s.bs, s.name, r.closed(), r.batch(tag, r.o.maxRequests, r.o.dupShare))
+			r.record(p)
+			s.closed = append(s.closed, p)
+		}
+		if rate == 0 {
+			if rate = setups[0].closed[0].OKPerSec / 2; rate <= 0 {
+				return 0, errors.New("the memory store answered nothing 200")
+			}
+		}
+		for _, s := range rotate(setups, round) {
+			tag := fmt.Sprintf("s%d-%so", round, s.name)
+			sch := schedule{conns: r.o.openConns, duration: r.o.duration, rate: rate, grace: 10 * time.Second}
+			p := r.measureSpread(ctx, s.bs, s.name+" at a fixed rate", sch, r.batch(tag, int(rate*r.o.duration.Seconds()), r.o.dupShare))
+			r.record(p)
+			s.open = append(s.open, p)
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+	return rate, nil
+}
+
+// startSetup starts the replicas of setup s, the n-th.
+func (r *runner) startSetup(ctx context.Context, s *scaleSetup, n int, redisAddr string) error {
+	extra := ""
+	if s.redis {
+		extra = fmt.Sprintf("dedup:\n  store: redis\n  redis:\n    addr: %q\n    key_prefix: %q\n", redisAddr, r.prefix)
+	}
 	for i := range s.replicas {
-		b, err := startBridge(ctx, bin, r.dir, fmt.Sprintf("scale-%d-%d", n, i), r.kafka(r.prefix), r.secret, false, extra)
+		b, err := startBridge(ctx, s.bin, r.dir, fmt.Sprintf("scale-%d-%d", n, i), r.kafka(r.prefix), r.secret, false, extra)
 		if err != nil {
-			return closed, open, err
+			return err
 		}
-		bs, addrs = append(bs, b), append(addrs, b.addr)
+		s.bs = append(s.bs, b)
 	}
-	tag := fmt.Sprintf("s%d", n)
-	warm := r.batch(tag+"w", r.o.maxRequests/4, r.o.dupShare)
-	r.ledger.add(warm, drive(ctx, schedule{conns: r.o.conns, duration: r.o.warmup + r.o.brokerWarmup/2}, len(warm), spread(addrs, warm)))
-	closed = r.measureSpread(ctx, bs, s.name, schedule{conns: r.o.conns, duration: r.o.duration}, r.batch(tag+"c", r.o.maxRequests, r.o.dupShare))
-	r.record(closed)
-	if *rate == 0 {
-		*rate = closed.OKPerSec / 2
+	return nil
+}
+
+func (s *scaleSetup) addrs() []string {
+	var addrs []string
+	for _, b := range s.bs {
+		addrs = append(addrs, b.addr)
 	}
-	os := schedule{conns: r.o.openConns, duration: r.o.duration, rate: *rate, grace: 10 * time.Second}
-	open = r.measureSpread(ctx, bs, s.name+" at a fixed rate", os, r.batch(tag+"o", int(*rate*r.o.duration.Seconds()), r.o.dupShare))
-	r.record(open)
-	return closed, open, nil
+	return addrs
+}
+
+// rotate returns xs starting at its n-th element (modulo its length), wrapping around.
+func rotate[T any](xs []T, n int) []T {
+	n %= len(xs)
+	return append(append([]T{}, xs[n:]...), xs[:n]...)
 }
 
 // measureSpread runs one phase over the replicas bs and keeps its answers for verification.
@@ -136,22 +194,51 @@ func spread(addrs []string, ds []delivery) sender {
 	}
 }
 
-func scaleReport(closed, open []Phase, rate float64, v Verification) string {
+// loadAverage is the machine's load average over the last minute, from /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}
+
+func scaleReport(setups []*scaleSetup, rate float64, v Verification, load string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| setup | closed loop: 200s/s | ratio to memory | p99 ms | open loop at %.0f/s: p50 ms | p99 ms | p99.9 ms | CPU s / 1,000 requests: bridge(s) | redis |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n", rate)
-	for i := range closed {
-		c, o := closed[i], open[i]
-		bridge := 0.0
-		for name, s := range o.CPUSeconds {
-			if strings.HasPrefix(name, "bridge") {
-				bridge += s
+	base := setups[0]
+	fmt.Fprintf(&b, "%d rounds; 1-minute load average %s. Medians of the rounds, [lowest–highest] in brackets; each ratio is to the memory store in the same round.\n\n", len(base.closed), load)
+	fmt.Fprintf(&b, "| setup | closed loop: 200s/s | ratio to memory | p99 ms | ratio | open loop at %.0f/s: p50 ms | p99 ms | ratio | p99.9 ms | CPU s / 1,000 requests: bridge(s) | redis |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n", rate)
+	for _, s := range setups {
+		ratio := func(ps, to []Phase, f func(Phase) float64) string {
+			rs := make([]float64, len(ps))
+			for i := range ps {
+				rs[i] = f(ps[i]) / f(to[i])
 			}
+			return medianRange(rs, "%.2f")
 		}
-		per := func(s float64) float64 { return 1000 * s / max(1, float64(o.Sent)) }
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.3f | %.3f |\n", c.Name, c.OKPerSec, c.OKPerSec/closed[0].OKPerSec,
-			c.Latency.P99, o.Latency.P50, o.Latency.P99, o.Latency.P999, per(bridge), per(o.CPUSeconds["redis"]))
+		okps := func(p Phase) float64 { return p.OKPerSec }
+		p99 := func(p Phase) float64 { return p.Latency.P99 }
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %.2f | %s | %.2f | %.2f | %s | %.2f | %.3f | %.3f |\n", s.name,
+			median(s.closed, okps), ratio(s.closed, base.closed, okps), median(s.closed, p99), ratio(s.closed, base.closed, p99),
+			median(s.open, func(p Phase) float64 { return p.Latency.P50 }), median(s.open, p99), ratio(s.open, base.open, p99),
+			median(s.open, func(p Phase) float64 { return p.Latency.P999 }),
+			median(s.open, func(p Phase) float64 { return perThousand(p, bridgeCPU(p)) }),
+			median(s.open, func(p Phase) float64 { return perThousand(p, p.CPUSeconds["redis"]) }))
 	}
 	fmt.Fprintf(&b, "\nVerification: %d ids sent, %d answered 200, %d records read, %d mismatches (passed: %t).\n",
 		v.IDsSent, v.IDsAnswered, v.RecordsRead, v.Mismatches, v.Passed)
 	return b.String()
 }
+
+// bridgeCPU is the CPU seconds of every bridge process of phase p.
+func bridgeCPU(p Phase) float64 {
+	s := 0.0
+	for name, c := range p.CPUSeconds {
+		if strings.HasPrefix(name, "bridge") {
+			s += c
+		}
+	}
+	return s
+}
+
+func perThousand(p Phase, seconds float64) float64 { return 1000 * seconds / max(1, float64(p.Sent)) }

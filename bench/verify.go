@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -50,14 +51,27 @@ type stored struct {
 	records           int
 	deadletter        int
 	hostileDeadletter int
+	batches           batchStats // the record batches read
+}
+
+// batchCounter counts the record batches a read-back fetches and their records.
+type batchCounter struct{ batches, records atomic.Int64 }
+
+func (c *batchCounter) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.FetchBatchMetrics) {
+	c.batches.Add(1)
+	c.records.Add(int64(m.NumRecords))
 }
 
 // readTopics reads every record of the bridge's topics under prefix, from the start to the
 // end offsets of the moment it is called.
 func readTopics(ctx context.Context, brokers []string, prefix string) (*stored, error) {
 	topics := event.Topics(prefix)
+	s := &stored{topics: map[string][]string{}}
+	var counter batchCounter
+	defer func() { s.batches = batchStats{int(counter.batches.Load()), int(counter.records.Load())} }()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.WithHooks(&counter))
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +80,6 @@ func readTopics(ctx context.Context, brokers []string, prefix string) (*stored, 
 	if err != nil {
 		return nil, err
 	}
-	s := &stored{topics: map[string][]string{}}
 	for len(left) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/socialbridge/bridge/internal/redisserver"
 	"github.com/socialbridge/bridge/internal/testenv"
 	"github.com/socialbridge/bridge/internal/testkit"
@@ -42,7 +40,7 @@ func TestCheckEviction(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &testkit.LogBuffer{}
-			r := NewRedis(&redis.Options{Addr: c.addr(t)}, RedisOptions{Window: time.Hour, Lease: time.Second,
+			r := NewRedis(RedisOptions{Addr: c.addr(t), Window: time.Hour, Lease: time.Second,
 				Log: slog.New(slog.NewTextHandler(logs, nil))})
 			defer r.Close(context.Background())
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,37 +1,58 @@
 package dedup
 
 import (
+	"cmp"
 	"context"
-	"sync/atomic"
+	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 )
 
 // The reservations this process owns on a Redis store: renewed together, on a client of their
 // own, until each is settled (marked seen, or released). Renewals never wait behind the
 // request path's commands: during a Kafka outage every provider retry asks Redis, and a
-// renewal starved past the lease would let another replica produce the record again. Marks
-// go through the request path's autopipeline, where they batch with the reservations.
+// renewal starved past the lease would let another replica produce the record again.
+//
+// Settles are queued by done and sent by one goroutine, each time all that wait, in one
+// pipeline: marks on the request path's connection, where they share writes with the
+// reservations, releases on the upkeep's. While a pipeline is on the wire the next settles
+// gather behind it, so the more deliveries there are, the fewer writes each costs.
+//
+// Why a settle may trail the answer: what keeps another replica from producing an id again
+// while its record is in flight is the reservation, written (SET NX) before the record is
+// produced, not the mark. A crash after the answer and before the mark reaches Redis leaves
+// the reservation as it was: redeliveries keep waiting on it, renewals stop with the process,
+// and one lease later the id is free again. That is the outcome of a crash while the record
+// is still in flight, the documented limit (docs/dedup.md, bench/FAULTS.md), reached by no new
+// path; marking before answering would narrow that window by one round trip and cost one per
+// delivery. A failed record's release is no promise at all: until it lands the id stays
+// blocked, and at worst expires with its lease.
 
 // Compare-and-act on a key that must still hold the owner's token: a reservation that
 // expired and was taken by another replica is theirs, not ours to renew or delete. A renewal
 // answers 1, or what the key holds instead (0 when it is gone), so that the renewer can tell
 // its own settle from a lost reservation.
+//
+// NoSha: each is sent as EVAL, one round trip. rueidis's ExecMulti of a SHA script first
+// sends SCRIPT LOAD and waits for it, every call: a second round trip in each renewal, whose
+// time counts against the third of the lease it has (TestRedisLeaseRenewed lost leases of
+// 300 ms that way on a loaded machine). The scripts are short; Redis caches them by digest.
 var (
-	renewScript = redis.NewScript(`local v = redis.call('GET', KEYS[1])
+	renewScript = rueidis.NewLuaScriptNoSha(`local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 if v then return v end
 return 0`)
-	releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+	releaseScript = rueidis.NewLuaScriptNoSha(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
 )
 
-// settleTimeout bounds one attempt to mark or release; settleBackoff spaces the retries of a
-// mark; renewBatch is how many renewals go in one pipeline.
+// settleTimeout bounds one attempt to mark or release; settleBackoff spaces the retries of
+// marks; renewBatch and settleBatch are how many renewals or settles go in one pipeline.
 const (
 	settleTimeout = 2 * time.Second
 	settleBackoff = 250 * time.Millisecond
 	renewBatch    = 512
+	settleBatch   = 1000
 )
 
 // holding is a reservation this process renews, and what its settle is doing.
@@ -48,41 +69,62 @@ const (
 	releasing            // done(false) is deleting the key
 )
 
+// settle is a reservation's outcome on its way to Redis.
+type settle struct {
+	key, token string
+	window     time.Duration
+	accepted   bool
+}
+
 // own records key as held by this process under token, and returns its done.
 func (r *Redis) own(key, token string, window time.Duration) func(bool) {
 	r.mu.Lock()
 	r.held[key] = holding{token: token}
 	r.mu.Unlock()
-	var ended atomic.Bool
+	ended := false
 	return func(accepted bool) {
-		if !ended.CompareAndSwap(false, true) {
+		r.mu.Lock()
+		if ended {
+			r.mu.Unlock()
 			return
 		}
-		r.bg.Add(1)
-		go r.settle(key, token, window, accepted)
+		ended = true
+		r.queue(settle{key: key, token: token, window: window, accepted: accepted})
+		r.mu.Unlock()
 	}
 }
 
-// unhold stops renewing key if it still stands for token.
-func (r *Redis) unhold(key, token string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.held[key].token == token {
-		delete(r.held, key)
+// queue hands s to settleLoop. r.mu is held.
+func (r *Redis) queue(s settle) {
+	r.settling(s)
+	r.bg.Add(1)
+	r.settles = append(r.settles, s)
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
-// settling records, before its command is sent, that key's settle has begun: from then on
-// a renewal may find the key changed by the settle itself.
-func (r *Redis) settling(key, token string, accepted bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if h := r.held[key]; h.token == token {
+// settling records, before its command is sent, that the settle s has begun: from then on
+// a renewal may find the key changed by the settle itself. r.mu is held.
+func (r *Redis) settling(s settle) {
+	if h := r.held[s.key]; h.token == s.token {
 		h.settling = releasing
-		if accepted {
+		if s.accepted {
 			h.settling = marking
 		}
-		r.held[key] = h
+		r.held[s.key] = h
+	}
+}
+
+// unhold stops renewing the keys of ss that still stand for their token.
+func (r *Redis) unhold(ss []settle) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range ss {
+		if r.held[s.key].token == s.token {
+			delete(r.held, s.key)
+		}
 	}
 }
 
@@ -110,46 +152,113 @@ func (r *Redis) lost(key, token string, now any) bool {
 	}
 }
 
-// settle marks key seen for window, retrying until it succeeds or the store is closed; the
-// reservation is renewed meanwhile, so redeliveries keep waiting. Or it releases key once: a
-// failed release only leaves the id blocked until its lease expires.
-func (r *Redis) settle(key, token string, window time.Duration, accepted bool) {
-	defer r.bg.Done()
-	defer r.unhold(key, token)
-	r.settling(key, token, accepted)
+// settleLoop sends the queued settles until Close, all that wait each time: marks are
+// retried every settleBackoff until they succeed (the reservation is renewed meanwhile, so
+// redeliveries keep waiting); a release is tried once, as a failed one only leaves the id
+// blocked until its lease expires.
+func (r *Redis) settleLoop() {
+	defer r.stopped.Done()
+	var retry []settle
+	var again <-chan time.Time
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-		var err error
-		if accepted {
-			err = r.cmd.Set(ctx, key, seenValue, window).Err()
-		} else {
-			err = releaseScript.Run(ctx, r.upkeep, []string{key}, token).Err()
-		}
-		cancel()
-		switch {
-		case err == nil:
-			return
-		case !accepted:
-			r.log.Warn("dedup: releasing a reservation in redis failed; it expires with its lease", "err", err)
-			return
-		}
+		var batch []settle
 		select {
+		case <-r.wake:
+		case <-again:
+			batch, retry, again = retry, nil, nil
 		case <-r.closed:
-			r.log.Error("dedup: an accepted id could not be marked seen in redis before close", "err", err)
+			r.abandon(append(retry, r.dequeue()...))
 			return
-		default:
-			r.log.Warn("dedup: marking an accepted id seen in redis failed; retrying", "err", err)
 		}
-		select {
-		case <-time.After(settleBackoff):
-		case <-r.closed:
+		failed := r.send(append(batch, r.dequeue()...))
+		if retry = append(retry, failed...); len(retry) > 0 && again == nil {
+			again = time.After(settleBackoff)
 		}
 	}
 }
 
+// dequeue takes the settles queued so far.
+func (r *Redis) dequeue() []settle {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ss := r.settles
+	r.settles = nil
+	return ss
+}
+
+// send settles ss, settleBatch at a time, and returns the marks that failed.
+func (r *Redis) send(ss []settle) (failed []settle) {
+	for len(ss) > 0 {
+		n := min(len(ss), settleBatch)
+		failed = append(failed, r.sendBatch(ss[:n])...)
+		ss = ss[n:]
+	}
+	return failed
+}
+
+// sendBatch sends the marks of ss in one pipeline and its releases in another, and returns
+// the marks that failed; the rest are settled.
+func (r *Redis) sendBatch(ss []settle) (failed []settle) {
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	var marks, releases []settle
+	var cmds rueidis.Commands
+	var execs []rueidis.LuaExec
+	for _, s := range ss {
+		if s.accepted {
+			marks = append(marks, s)
+			cmds = append(cmds, r.rdb.B().Set().Key(s.key).Value(seenValue).PxMilliseconds(s.window.Milliseconds()).Build())
+		} else {
+			releases = append(releases, s)
+			execs = append(execs, rueidis.LuaExec{Keys: []string{s.key}, Args: []string{s.token}})
+		}
+	}
+	var settled []settle
+	var markErr, releaseErr error
+	for i, res := range r.rdb.DoMulti(ctx, cmds...) {
+		if err := res.Error(); err != nil {
+			failed, markErr = append(failed, marks[i]), err
+		} else {
+			settled = append(settled, marks[i])
+		}
+	}
+	if len(execs) > 0 {
+		for _, res := range releaseScript.ExecMulti(ctx, r.upkeep, execs...) {
+			releaseErr = cmp.Or(releaseErr, res.Error())
+		}
+		settled = append(settled, releases...)
+	}
+	if markErr != nil {
+		r.log.Warn("dedup: marking accepted ids seen in redis failed; retrying", "ids", len(failed), "err", markErr)
+	}
+	if releaseErr != nil {
+		r.log.Warn("dedup: releasing reservations in redis failed; they expire with their lease", "err", releaseErr)
+	}
+	r.finish(settled)
+	return failed
+}
+
+// finish stops renewing the reservations of ss, whose settles are over.
+func (r *Redis) finish(ss []settle) {
+	r.unhold(ss)
+	for range ss {
+		r.bg.Done()
+	}
+}
+
+// abandon gives up the settles of ss at Close.
+func (r *Redis) abandon(ss []settle) {
+	for _, s := range ss {
+		if s.accepted {
+			r.log.Error("dedup: an accepted id could not be marked seen in redis before close")
+		}
+	}
+	r.finish(ss)
+}
+
 // renewLoop renews every held reservation each third of the lease, until Close.
 func (r *Redis) renewLoop() {
-	defer close(r.renewed)
+	defer r.stopped.Done()
 	t := time.NewTicker(r.lease / 3)
 	defer t.Stop()
 	for {
@@ -181,29 +290,38 @@ func (r *Redis) renewAll() {
 func (r *Redis) renew(keys, tokens []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.lease/3)
 	defer cancel()
-	pipe := r.upkeep.Pipeline()
-	cmds := make([]*redis.Cmd, len(keys))
+	ms := strconv.FormatInt(r.lease.Milliseconds(), 10)
+	execs := make([]rueidis.LuaExec, len(keys))
 	for i, k := range keys {
-		cmds[i] = renewScript.Eval(ctx, pipe, []string{k}, tokens[i], r.lease.Milliseconds())
+		execs[i] = rueidis.LuaExec{Keys: []string{k}, Args: []string{tokens[i], ms}}
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !isScriptResult(cmds) {
-		r.log.Warn("dedup: renewing reservations in redis failed; retrying", "reservations", len(keys), "err", err)
-		return
+	results := renewScript.ExecMulti(ctx, r.upkeep, execs...)
+	for _, res := range results {
+		if err := res.NonRedisError(); err != nil {
+			r.log.Warn("dedup: renewing reservations in redis failed; retrying", "reservations", len(keys), "err", err)
+			return
+		}
 	}
-	for i, c := range cmds {
-		if now, err := c.Result(); err == nil && now != int64(1) && r.lost(keys[i], tokens[i], now) {
+	for i, res := range results {
+		if now, ok := renewed(res); !ok && r.lost(keys[i], tokens[i], now) {
 			r.log.Warn("dedup: a reservation expired in redis before its record was settled; a redelivery may be produced twice")
 		}
 	}
 }
 
-// isScriptResult reports whether every command of a pipeline got an answer: Exec returns the
-// first command error, and a renewal's 0 is not one.
-func isScriptResult(cmds []*redis.Cmd) bool {
-	for _, c := range cmds {
-		if c.Err() != nil {
-			return false
-		}
+// renewed reads a renewal's answer: ok when the lease was extended, else what the key held
+// instead (a string, or 0 when it was gone). An answer that is an error tells nothing, and
+// counts as renewed: the next renewal asks again.
+func renewed(res rueidis.RedisResult) (now any, ok bool) {
+	msg, err := res.ToMessage()
+	if err != nil {
+		return nil, true
 	}
-	return true
+	if n, err := msg.AsInt64(); err == nil {
+		return n, n == 1
+	}
+	if s, err := msg.ToString(); err == nil {
+		return s, false
+	}
+	return nil, true
 }

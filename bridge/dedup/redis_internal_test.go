@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/socialbridge/bridge/internal/testenv"
 	"github.com/socialbridge/bridge/internal/testkit"
@@ -21,7 +21,7 @@ func leaseStore(t *testing.T) (*Redis, *testkit.LogBuffer) {
 	var raw [6]byte
 	_, _ = rand.Read(raw[:])
 	logs := &testkit.LogBuffer{}
-	r := NewRedis(&redis.Options{Addr: addr}, RedisOptions{
+	r := NewRedis(RedisOptions{Addr: addr,
 		KeyPrefix: "test:lease:" + hex.EncodeToString(raw[:]) + ":", Window: time.Hour, Lease: time.Hour,
 		Log: slog.New(slog.NewTextHandler(logs, nil)),
 	})
@@ -68,8 +68,10 @@ func TestRenewWhileSettling(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, tokens := heldCopy(r)
-	r.settling(keys[0], tokens[0], true)
-	if err := r.upkeep.Set(context.Background(), keys[0], seenValue, time.Hour).Err(); err != nil {
+	r.mu.Lock()
+	r.settling(settle{key: keys[0], token: tokens[0], accepted: true})
+	r.mu.Unlock()
+	if err := set(r.upkeep, keys[0], seenValue); err != nil {
 		t.Fatal(err)
 	}
 	r.renew(keys, tokens)
@@ -81,14 +83,12 @@ func TestRenewWhileSettling(t *testing.T) {
 // TestRenewLostReservation: a reservation that expired (the key gone, or taken by another
 // replica's token) while its record was unsettled is reported.
 func TestRenewLostReservation(t *testing.T) {
-	for name, lose := range map[string]func(c *redis.Client, key string) error{
-		"expired": func(c *redis.Client, key string) error { return c.Del(context.Background(), key).Err() },
-		"taken": func(c *redis.Client, key string) error {
-			return c.Set(context.Background(), key, "r:another-replica:1", time.Hour).Err()
+	for name, lose := range map[string]func(c rueidis.Client, key string) error{
+		"expired": func(c rueidis.Client, key string) error {
+			return c.Do(context.Background(), c.B().Del().Key(key).Build()).Error()
 		},
-		"marked by another replica": func(c *redis.Client, key string) error {
-			return c.Set(context.Background(), key, seenValue, time.Hour).Err()
-		},
+		"taken":                     func(c rueidis.Client, key string) error { return set(c, key, "r:another-replica:1") },
+		"marked by another replica": func(c rueidis.Client, key string) error { return set(c, key, seenValue) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			r, logs := leaseStore(t)
@@ -107,4 +107,9 @@ func TestRenewLostReservation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// set sets key to v for an hour, behind the store's back.
+func set(c rueidis.Client, key, v string) error {
+	return c.Do(context.Background(), c.B().Set().Key(key).Value(v).Px(time.Hour).Build()).Error()
 }

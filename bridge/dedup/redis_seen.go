@@ -2,9 +2,8 @@ package dedup
 
 import (
 	"context"
-	"errors"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/socialbridge/bridge/bridge/failure"
 )
@@ -13,8 +12,8 @@ import (
 // for a caller that must only look (a dry run of `bridge quarantine replay`). An id in
 // flight is not seen.
 func (r *Redis) Seen(ctx context.Context, source, id string) (bool, error) {
-	v, err := r.rdb.Get(ctx, r.prefix+source+":"+id).Result()
-	if errors.Is(err, redis.Nil) {
+	v, err := r.rdb.Do(ctx, r.rdb.B().Get().Key(r.prefix+source+":"+id).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
 		return false, nil
 	}
 	if err != nil {

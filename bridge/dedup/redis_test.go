@@ -7,13 +7,11 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/failure"
@@ -42,9 +40,27 @@ func redisStore(t *testing.T, addr string, o dedup.RedisOptions) *dedup.Redis {
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = prefix(t)
 	}
-	s := dedup.NewRedis(&redis.Options{Addr: addr}, o)
+	o.Addr = addr
+	s := dedup.NewRedis(o)
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	return s
+}
+
+// inspector is a client that reads and writes the keys of a store behind its back.
+func inspector(t *testing.T, addr string) rueidis.Client {
+	t.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, ForceSingleClient: true, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// pttl is the time key has left to live, as Redis reports it (negative: no key or no TTL).
+func pttl(c rueidis.Client, key string) (time.Duration, error) {
+	ms, err := c.Do(context.Background(), c.B().Pttl().Key(key).Build()).AsInt64()
+	return time.Duration(ms) * time.Millisecond, err
 }
 
 func TestRedisConformance(t *testing.T) {
@@ -63,8 +79,7 @@ func TestRedisWindows(t *testing.T) {
 	const short = 3 * time.Second
 	s := redisStore(t, addr, dedup.RedisOptions{KeyPrefix: p, Window: short,
 		Windows: map[string]time.Duration{"meta": time.Hour}})
-	inspect := redis.NewClient(&redis.Options{Addr: addr})
-	defer inspect.Close()
+	inspect := inspector(t, addr)
 	for _, source := range []string{"acme", "meta"} {
 		_, done, err := s.Reserve(context.Background(), source, "e1", time.Now())
 		if err != nil {
@@ -77,7 +92,7 @@ func TestRedisWindows(t *testing.T) {
 		})
 	}
 	ttl := func(source string) time.Duration {
-		d, err := inspect.PTTL(context.Background(), p+source+":e1").Result()
+		d, err := pttl(inspect, p+source+":e1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,20 +126,19 @@ func TestRedisLeaseRenewed(t *testing.T) {
 	p := prefix(t)
 	const lease = 3 * time.Second
 	s := redisStore(t, addr, dedup.RedisOptions{KeyPrefix: p, Lease: lease})
-	inspect := redis.NewClient(&redis.Options{Addr: addr})
-	defer inspect.Close()
+	inspect := inspector(t, addr)
 	reserved := time.Now()
 	_, done, err := s.Reserve(context.Background(), "acme", "e1", reserved)
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := inspect.Get(context.Background(), p+"acme:e1").Result()
+	token, err := inspect.Do(context.Background(), inspect.B().Get().Key(p+"acme:e1").Build()).ToString()
 	if err != nil {
 		t.Fatal(err)
 	}
 	renewals, last := 0, lease
 	testkit.Eventually(t, time.Minute, "the reservation renewed twice, and held past its first lease", func() bool {
-		d, err := inspect.PTTL(context.Background(), p+"acme:e1").Result()
+		d, err := pttl(inspect, p+"acme:e1")
 		if err != nil || d <= 0 {
 			t.Fatalf("the reservation is gone from redis (ttl %v, %v) while its owner holds it", d, err)
 		}
@@ -134,7 +148,7 @@ func TestRedisLeaseRenewed(t *testing.T) {
 		last = d
 		return renewals >= 2 && time.Since(reserved) > lease
 	})
-	if now, err := inspect.Get(context.Background(), p+"acme:e1").Result(); err != nil || now != token {
+	if now, err := inspect.Do(context.Background(), inspect.B().Get().Key(p+"acme:e1").Build()).ToString(); err != nil || now != token {
 		t.Fatalf("after its first lease the key holds %q (%v), want the owner's token %q", now, err, token)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -154,10 +168,9 @@ func TestRedisDeadOwner(t *testing.T) {
 	addr := testenv.Require(t, testenv.Redis)
 	p := prefix(t)
 	s := redisStore(t, addr, dedup.RedisOptions{KeyPrefix: p})
-	inspect := redis.NewClient(&redis.Options{Addr: addr})
-	defer inspect.Close()
+	inspect := inspector(t, addr)
 	const dead = "r:dead-replica:1"
-	if err := inspect.Set(context.Background(), p+"acme:e1", dead, time.Minute).Err(); err != nil {
+	if err := inspect.Do(context.Background(), inspect.B().Set().Key(p+"acme:e1").Value(dead).Px(time.Minute).Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -165,14 +178,14 @@ func TestRedisDeadOwner(t *testing.T) {
 	if _, _, err := s.Reserve(ctx, "acme", "e1", time.Now()); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Reserve while the dead owner's lease runs: err = %v, want a wait that times out", err)
 	}
-	if err := inspect.PExpire(context.Background(), p+"acme:e1", 200*time.Millisecond).Err(); err != nil { // its lease runs out
+	if err := inspect.Do(context.Background(), inspect.B().Pexpire().Key(p+"acme:e1").Milliseconds(200).Build()).Error(); err != nil { // its lease runs out
 		t.Fatal(err)
 	}
 	dup, done, err := reserveSource(s, "acme", "e1")
 	if dup || err != nil {
 		t.Fatalf("after the dead owner's lease: dup=%v err=%v", dup, err)
 	}
-	if now, _ := inspect.Get(context.Background(), p+"acme:e1").Result(); now == dead || now == "" {
+	if now, _ := inspect.Do(context.Background(), inspect.B().Get().Key(p+"acme:e1").Build()).ToString(); now == dead || now == "" {
 		t.Fatalf("the key holds %q after the take-over, want the new owner's token", now)
 	}
 	done(true)
@@ -187,7 +200,7 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := dedup.NewRedis(&redis.Options{Addr: addr, MaxRetries: -1}, dedup.RedisOptions{Window: window, Lease: time.Second})
+	s := dedup.NewRedis(dedup.RedisOptions{Addr: addr, Window: window, Lease: time.Second})
 	defer s.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -234,24 +247,4 @@ func reserveSource(s dedup.Reserver, source, id string) (bool, func(bool), error
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.Reserve(ctx, source, id, time.Now())
-}
-
-// BenchmarkRedisReserve reserves new ids and marks them accepted from many goroutines at
-// once, as concurrent requests do: the time per reservation while they share the server.
-func BenchmarkRedisReserve(b *testing.B) {
-	addr := testenv.Require(b, testenv.Redis)
-	s := dedup.NewRedis(&redis.Options{Addr: addr}, dedup.RedisOptions{
-		KeyPrefix: "bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":", Window: time.Minute, Lease: 10 * time.Second})
-	defer s.Close(context.Background())
-	var n atomic.Int64
-	b.SetParallelism(16)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			_, done, err := s.Reserve(context.Background(), "acme", strconv.FormatInt(n.Add(1), 10), time.Now())
-			if err != nil {
-				b.Fatal(err)
-			}
-			done(true)
-		}
-	})
 }

@@ -13,14 +13,21 @@ import (
 )
 
 // Kafka produces records and waits for their acknowledgement, at most the produce timeout.
+// On a client with a linger (kgo.ProducerLinger), the linger is a bound, not a delay: a
+// record that finds nothing in flight is sent at once (see batcher).
 type Kafka struct {
 	cl      *kgo.Client
 	timeout time.Duration
+	b       *batcher // nil without a linger
 }
 
 // New returns a producer on cl that answers within timeout.
 func New(cl *kgo.Client, timeout time.Duration) *Kafka {
-	return &Kafka{cl: cl, timeout: timeout}
+	k := &Kafka{cl: cl, timeout: timeout}
+	if linger, _ := cl.OptValue(kgo.ProducerLinger).(time.Duration); linger > 0 {
+		k.b = newBatcher(cl)
+	}
+	return k
 }
 
 // pending carries one record's outcome from franz-go's promise to the waiting request.
@@ -29,6 +36,7 @@ type pending struct {
 	mu     sync.Mutex
 	late   bool
 	settle func(error)
+	b      *batcher
 }
 
 var pendings = sync.Pool{New: func() any { return &pending{done: make(chan error, 1)} }}
@@ -40,10 +48,16 @@ var pendings = sync.Pool{New: func() any { return &pending{done: make(chan error
 // Otherwise settle is called with the outcome before Produce returns.
 func (k *Kafka) Produce(rec *kgo.Record, settle func(error)) error {
 	p := pendings.Get().(*pending)
-	p.settle, p.late = settle, false
+	p.settle, p.late, p.b = settle, false, k.b
+	if k.b != nil {
+		k.b.producing()
+	}
 	// The record's own delivery timeout bounds it, not a context: a canceled context would
 	// fail the other requests' records batched with it.
 	k.cl.TryProduce(context.Background(), rec, p.promise)
+	if k.b != nil {
+		k.b.produced()
+	}
 	t := time.NewTimer(k.timeout)
 	defer t.Stop()
 	select {
@@ -68,6 +82,9 @@ func (k *Kafka) Produce(rec *kgo.Record, settle func(error)) error {
 }
 
 func (p *pending) promise(_ *kgo.Record, err error) {
+	if p.b != nil {
+		p.b.settled()
+	}
 	p.mu.Lock()
 	late := p.late
 	if !late {

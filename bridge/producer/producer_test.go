@@ -2,6 +2,8 @@ package producer_test
 
 import (
 	"bytes"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +71,72 @@ func TestDiscard(t *testing.T) {
 		called := false
 		if err := d.Produce(rec, func(err error) { called = err == nil }); err != nil || !called || rec.Offset != want {
 			t.Fatalf("offset %d, settled %v, err %v", rec.Offset, called, err)
+		}
+	}
+}
+
+// TestLingerIsABound: with a linger far longer than the produce timeout, no record waits for
+// it. A record that finds nothing in flight goes at once, and records that find others in
+// flight go when one of those is answered, so every Produce of many concurrent producers
+// succeeds; a linger that delayed records would fail them all with a timeout.
+func TestLingerIsABound(t *testing.T) {
+	k := kafkaConfig(t)
+	k.Partitions = 2
+	k.Linger = config.Duration(time.Minute) // franz-go's most; the produce timeout is 5s
+	cl, err := kgo.NewClient(producer.Options(k)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topic := event.Topic(k.TopicPrefix, "post.published")
+	if err := topics.Ensure(t.Context(), cl, k, nil, topics.Topic{Name: topic}); err != nil {
+		t.Fatal(err)
+	}
+	p := producer.New(cl, k.ProduceTimeout.D())
+	produce := func(key string) error {
+		rec := &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte("v")}
+		return p.Produce(rec, func(error) {})
+	}
+	// franz-go learns a topic's partitions with its first record, which a flush cannot reach
+	// before: that record waits the linger (documented). A flush running while it is placed
+	// sends it at once.
+	warm := make(chan error, 1)
+	go func() { warm <- produce("warm-up") }()
+	for waiting := true; waiting; {
+		if err := cl.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-warm:
+			if err != nil {
+				t.Fatalf("warm-up: %v", err)
+			}
+			waiting = false
+		default:
+		}
+	}
+	for i := range 3 { // alone: nothing in flight
+		if err := produce(fmt.Sprint("alone-", i)); err != nil {
+			t.Fatalf("a record alone: %v", err)
+		}
+	}
+	const workers, each = 64, 20
+	errs := make(chan error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				errs <- produce(fmt.Sprintf("w%d-%d", w, i))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a record among %d concurrent producers: %v", workers, err)
 		}
 	}
 }

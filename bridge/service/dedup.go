@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
@@ -62,10 +61,9 @@ func newDedup(cfg config.Config, log *slog.Logger, rebuild bool) *dedupState {
 	d := &dedupState{log: log}
 	windows := sourceWindows(cfg, log)
 	if cfg.Dedup.Store == config.StoreRedis {
-		d.redis = dedup.NewRedis(redisOptions(cfg.Dedup.Redis), dedup.RedisOptions{
-			KeyPrefix: cfg.Dedup.Redis.KeyPrefix, Window: cfg.Dedup.Window.D(), Windows: windows,
-			Lease: cfg.Dedup.Redis.Lease.D(), Log: log,
-		})
+		o := redisOptions(cfg.Dedup.Redis)
+		o.Window, o.Windows, o.Log = cfg.Dedup.Window.D(), windows, log
+		d.redis = dedup.NewRedis(o)
 		d.store = d.redis
 		return d
 	}
@@ -113,26 +111,19 @@ func sourceWindows(cfg config.Config, log *slog.Logger) map[string]time.Duration
 	return windows
 }
 
-func redisOptions(c config.DedupRedis) *redis.Options {
-	redis.SetLogger(redisLogger{})
-	o := &redis.Options{
-		Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,
-		// A delivery waits at most kafka.produce_timeout (its context); a Redis that does not
-		// answer must turn into a 503 well before, not after the client's own retries.
-		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		ContextTimeoutEnabled: true, MaxRetries: 1, DialerRetries: 1,
+// redisOptions connects to the configured server. A delivery waits at most
+// kafka.produce_timeout (its context); a Redis that does not answer must turn into a 503
+// well before, so the connection is taken as broken after a second without an answer.
+func redisOptions(c config.DedupRedis) dedup.RedisOptions {
+	o := dedup.RedisOptions{
+		Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB, Timeout: time.Second,
+		KeyPrefix: c.KeyPrefix, Lease: c.Lease.D(),
 	}
 	if c.TLS {
-		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	return o
 }
-
-// redisLogger drops go-redis's own log lines: its failures reach us as errors, which the
-// ingress answers 503 and logs, and readiness reports.
-type redisLogger struct{}
-
-func (redisLogger) Printf(context.Context, string, ...any) {}
 
 // start begins the background work: the rebuild of a memory store from the records of cl's
 // topics under prefix. cl is nil when there is no Kafka.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
@@ -51,13 +51,17 @@ func TestRedisRemembersSpooledIDs(t *testing.T) {
 	}
 	s.redeliver(down.url, names[0])
 	down.stop(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, ForceSingleClient: true, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer rdb.Close()
-	keys, err := rdb.Keys(context.Background(), prefix+"dedup:*").Result()
+	ctx := context.Background()
+	keys, err := rdb.Do(ctx, rdb.B().Keys().Pattern(prefix+"dedup:*").Build()).AsStrSlice()
 	if err != nil || len(keys) != 5 {
 		t.Fatalf("redis holds %v (%v); want the 5 spooled ids", keys, err)
 	}
-	if err := rdb.Del(context.Background(), keys...).Err(); err != nil { // lost with a killed process
+	if err := rdb.Do(ctx, rdb.B().Del().Key(keys...).Build()).Error(); err != nil { // lost with a killed process
 		t.Fatal(err)
 	}
 
@@ -67,7 +71,7 @@ func TestRedisRemembersSpooledIDs(t *testing.T) {
 		s.redeliver(up.url, name)
 	}
 	checkTopic(t, s, kafkatest.ReadTopic(t, brokers, event.Topic(prefix, event.PostPublished)))
-	if n, _ := rdb.Exists(context.Background(), keys...).Result(); n != 5 {
+	if n, _ := rdb.Do(ctx, rdb.B().Exists().Key(keys...).Build()).AsInt64(); n != 5 {
 		t.Errorf("%d of the 5 ids marked in redis again", n)
 	}
 }

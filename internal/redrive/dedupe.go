@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
@@ -51,13 +50,12 @@ func newDeduper(ctx context.Context, cfg config.Config, c *cluster, types []stri
 	}
 	if cfg.Dedup.Store == config.StoreRedis {
 		r := cfg.Dedup.Redis
-		o := &redis.Options{Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB,
-			DialTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, ContextTimeoutEnabled: true}
+		o := dedup.RedisOptions{Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB, Timeout: 5 * time.Second,
+			KeyPrefix: r.KeyPrefix, Window: cfg.Dedup.Window.D(), Windows: windows, Lease: r.Lease.D()}
 		if r.TLS {
-			o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
-		return &deduper{redis: dedup.NewRedis(o, dedup.RedisOptions{
-			KeyPrefix: r.KeyPrefix, Window: cfg.Dedup.Window.D(), Windows: windows, Lease: r.Lease.D()})}, nil
+		return &deduper{redis: dedup.NewRedis(o)}, nil
 	}
 	var opts []dedup.Option
 	for s, w := range windows {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
@@ -215,7 +214,7 @@ func TestReplayWithRedis(t *testing.T) {
 		quarantined(prefix, 0, "codiv", "codivupload", codivBody("post.published", "evt_r2")))
 	cfg := testConfig(t, brokers, prefix)
 	cfg.Dedup.Store, cfg.Dedup.Redis.Addr, cfg.Dedup.Redis.KeyPrefix = config.StoreRedis, addr, "test:"+prefix
-	bridge := dedup.NewRedis(&redis.Options{Addr: addr}, dedup.RedisOptions{KeyPrefix: cfg.Dedup.Redis.KeyPrefix, Window: time.Hour, Lease: 10 * time.Second})
+	bridge := dedup.NewRedis(dedup.RedisOptions{Addr: addr, KeyPrefix: cfg.Dedup.Redis.KeyPrefix, Window: time.Hour, Lease: 10 * time.Second})
 	t.Cleanup(func() { _ = bridge.Close(context.Background()) })
 	_, done, err := bridge.Reserve(context.Background(), "codiv", "evt_r2", time.Now())
 	if err != nil {
