@@ -114,7 +114,6 @@ func sourceWindows(cfg config.Config, log *slog.Logger) map[string]time.Duration
 }
 
 func redisOptions(c config.DedupRedis) *redis.Options {
-	redis.SetLogger(redisLogger{})
 	o := &redis.Options{
 		Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,
 		// A delivery waits at most kafka.produce_timeout (its context); a Redis that does not
@@ -127,12 +126,6 @@ func redisOptions(c config.DedupRedis) *redis.Options {
 	}
 	return o
 }
-
-// redisLogger drops go-redis's own log lines: its failures reach us as errors, which the
-// ingress answers 503 and logs, and readiness reports.
-type redisLogger struct{}
-
-func (redisLogger) Printf(context.Context, string, ...any) {}
 
 // start begins the background work: the rebuild of a memory store from the records of cl's
 // topics under prefix. cl is nil when there is no Kafka.

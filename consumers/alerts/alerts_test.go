@@ -20,14 +20,14 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/alerts"
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/schemas"
 )
 
 func TestMain(m *testing.M) {
-	testkit.ChildMain(alerts.Run)
+	grouptest.ChildMain(alerts.Run)
 	os.Exit(m.Run())
 }
 
@@ -122,7 +122,7 @@ func containsAll(s string, parts []string) bool {
 }
 
 func configYAML(brokers []string, prefix, url string) string {
-	return testkit.Kafka(brokers, prefix) + fmt.Sprintf(`consumers:
+	return grouptest.Kafka(brokers, prefix) + fmt.Sprintf(`consumers:
   alerts:
     group: %q
     cooldown: 1h
@@ -136,15 +136,15 @@ func configYAML(brokers []string, prefix, url string) string {
 }
 
 func expired(id, profile string) *event.Event {
-	return testkit.Event(event.PostTokenExpired, id, func(ev *event.Event) {
-		ev.ProfileName, ev.Platform, ev.PostID = testkit.Str(profile), testkit.Str("instagram"), testkit.Str("post_"+id)
-		ev.ReconnectURL = testkit.Str("https://app.example.com/reconnect/" + profile)
+	return grouptest.Event(event.PostTokenExpired, id, func(ev *event.Event) {
+		ev.ProfileName, ev.Platform, ev.PostID = grouptest.Str(profile), grouptest.Str("instagram"), grouptest.Str("post_"+id)
+		ev.ReconnectURL = grouptest.Str("https://app.example.com/reconnect/" + profile)
 	})
 }
 
 func published(id, profile string) *event.Event {
-	return testkit.Event(event.PostPublished, id, func(ev *event.Event) {
-		ev.ProfileName, ev.Platform, ev.PostID = testkit.Str(profile), testkit.Str("instagram"), testkit.Str("post_"+id)
+	return grouptest.Event(event.PostPublished, id, func(ev *event.Event) {
+		ev.ProfileName, ev.Platform, ev.PostID = grouptest.Str(profile), grouptest.Str("instagram"), grouptest.Str("post_"+id)
 	})
 }
 
@@ -162,7 +162,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // group runs the alerts group of yaml in-process, its metrics in the registry returned.
 func group(t *testing.T, yaml string) (*prometheus.Registry, func() error) {
 	reg := prometheus.NewRegistry()
-	return reg, testkit.Run(t, testkit.Parse(t, yaml), alerts.RunWith(reg))
+	return reg, grouptest.Run(t, grouptest.Parse(t, yaml), alerts.RunWith(reg))
 }
 
 // metric is the sum of the samples of the metric name whose labels include labels.
@@ -264,7 +264,7 @@ func state(t *testing.T, cfg config.Config) map[alerts.Key]alerts.KeyState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	st, _, err := alerts.LoadState(ctx, cfg, testkit.Partitions)
+	st, _, err := alerts.LoadState(ctx, cfg, grouptest.Partitions)
 	if err != nil {
 		t.Fatalf("load the state: %v", err)
 	}
@@ -280,8 +280,8 @@ func TestOneAlertPerProfilePerCooldownThenResolved(t *testing.T) {
 	s := newSlack(t, nil)
 	reg, _ := group(t, configYAML(brokers, prefix, s.srv.URL))
 
-	testkit.Produce(t, brokers, prefix, 0, expired("evt_b1", "brand"))
-	testkit.Produce(t, brokers, prefix, 1, expired("evt_b2", "brand"), expired("evt_o1", "other"))
+	grouptest.Produce(t, brokers, prefix, 0, expired("evt_b1", "brand"))
+	grouptest.Produce(t, brokers, prefix, 1, expired("evt_b2", "brand"), expired("evt_o1", "other"))
 	if got := decisions(t, reg, prefix, 3); got["alerted"] != 2 || got["suppressed"] != 1 {
 		t.Fatalf("decisions %v: want 2 alerted (brand, other) and 1 suppressed (brand's second expiry)", got)
 	}
@@ -294,12 +294,12 @@ func TestOneAlertPerProfilePerCooldownThenResolved(t *testing.T) {
 	}
 	checkButton(t, s.posted("Token expired", "brand")[0], "https://app.example.com/reconnect/brand")
 
-	testkit.Produce(t, brokers, prefix, 2, published("evt_p1", "brand"))
-	testkit.Produce(t, brokers, prefix, 0, published("evt_p2", "brand"))
+	grouptest.Produce(t, brokers, prefix, 2, published("evt_p1", "brand"))
+	grouptest.Produce(t, brokers, prefix, 0, published("evt_p2", "brand"))
 	if got := decisions(t, reg, prefix, 5); got["resolved"] != 1 || got["ignored"] != 1 {
 		t.Fatalf("decisions %v: want 1 resolved and 1 ignored (the second publish)", got)
 	}
-	testkit.Produce(t, brokers, prefix, 1, at(expired("evt_b3", "brand"), time.Now().Add(time.Second))) // after the resolution: cool-down over
+	grouptest.Produce(t, brokers, prefix, 1, at(expired("evt_b3", "brand"), time.Now().Add(time.Second))) // after the resolution: cool-down over
 	if got := decisions(t, reg, prefix, 6); got["alerted"] != 3 {
 		t.Fatalf("decisions %v: want brand alerted again after its resolution", got)
 	}
@@ -329,14 +329,14 @@ func TestCooldownSurvivesRestart(t *testing.T) {
 	s := newSlack(t, nil)
 	yaml := configYAML(brokers, prefix, s.srv.URL)
 	reg, stop := group(t, yaml)
-	testkit.Produce(t, brokers, prefix, 0, expired("evt_r1", "restart"))
+	grouptest.Produce(t, brokers, prefix, 0, expired("evt_r1", "restart"))
 	sent(t, reg, "alert", 1)
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 
 	reg, _ = group(t, yaml)
-	testkit.Produce(t, brokers, prefix, 2, expired("evt_r2", "restart"), expired("evt_x1", "fresh"))
+	grouptest.Produce(t, brokers, prefix, 2, expired("evt_r2", "restart"), expired("evt_x1", "fresh"))
 	if got := decisions(t, reg, prefix, 2); got["alerted"] != 1 || got["suppressed"] != 1 {
 		t.Fatalf("decisions after the restart %v: want fresh alerted, restart suppressed", got)
 	}
@@ -369,7 +369,7 @@ func TestSlackFailuresAreRetriedWithoutBlockingOthers(t *testing.T) {
 		return http.StatusOK
 	})
 	reg, _ := group(t, configYAML(brokers, prefix, s.srv.URL))
-	testkit.Produce(t, brokers, prefix, 0, expired("evt_d1", "down"), expired("evt_u1", "up"))
+	grouptest.Produce(t, brokers, prefix, 0, expired("evt_d1", "down"), expired("evt_u1", "up"))
 
 	sent(t, reg, "alert", 2)
 	up, down := s.posted("up"), s.posted("down")
@@ -413,15 +413,15 @@ func TestRefusedBlocksDoNotBlockTheKey(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	testkit.Run(t, testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
+	grouptest.Run(t, grouptest.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
 	bad := expired("evt_bad", "badlink")
-	bad.ReconnectURL = testkit.Str("https://app.example.com/reconnect?next=|<x>")
-	testkit.Produce(t, brokers, prefix, 0, bad)
+	bad.ReconnectURL = grouptest.Str("https://app.example.com/reconnect?next=|<x>")
+	grouptest.Produce(t, brokers, prefix, 0, bad)
 	eventually(t, 60*time.Second, "badlink's alert, as text only", func() bool { return len(s.posted("Token expired", "badlink")) == 1 })
 	if m := s.posted("Token expired", "badlink")[0]; m.Blocks != nil || !strings.Contains(m.Text, "https://app.example.com/reconnect?next=|&lt;x&gt;") {
 		t.Errorf("text-only alert %q (blocks %v): want the reconnect link in the text, escaped", m.Text, m.Blocks)
 	}
-	testkit.Produce(t, brokers, prefix, 1, at(published("evt_badp", "badlink"), time.Now().Add(time.Second)))
+	grouptest.Produce(t, brokers, prefix, 1, at(published("evt_badp", "badlink"), time.Now().Add(time.Second)))
 	eventually(t, 60*time.Second, "badlink's resolution", func() bool { return len(s.posted("Resolved", "badlink")) == 1 })
 }
 
@@ -437,11 +437,11 @@ func TestGroupGivesUpWhatSlackRefusesForGood(t *testing.T) {
 		return http.StatusOK
 	})
 	reg, _ := group(t, configYAML(brokers, prefix, s.srv.URL))
-	testkit.Produce(t, brokers, prefix, 0, expired("evt_g1", "archived"))
+	grouptest.Produce(t, brokers, prefix, 0, expired("evt_g1", "archived"))
 	eventually(t, 60*time.Second, "the alert given up", func() bool {
 		return metric(t, reg, "bridge_alerts_given_up_total", map[string]string{"kind": "alert"}) == 1
 	})
-	testkit.Produce(t, brokers, prefix, 1, at(published("evt_g2", "archived"), time.Now().Add(time.Second)))
+	grouptest.Produce(t, brokers, prefix, 1, at(published("evt_g2", "archived"), time.Now().Add(time.Second)))
 	eventually(t, 60*time.Second, "the resolution given up", func() bool {
 		return metric(t, reg, "bridge_alerts_given_up_total", nil) == 2
 	})
@@ -453,22 +453,22 @@ func TestGroupGivesUpWhatSlackRefusesForGood(t *testing.T) {
 func TestUndecodableValuesAreDeadLettered(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	s := newSlack(t, nil)
-	testkit.Run(t, testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
+	grouptest.Run(t, grouptest.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
 	topic := event.Topic(prefix, event.PostTokenExpired)
-	testkit.ProduceRecords(t, brokers,
+	grouptest.ProduceRecords(t, brokers,
 		&kgo.Record{Topic: topic, Key: []byte("garbage"), Value: []byte("{not avro}")},
 		&kgo.Record{Topic: topic, Key: []byte("fingerprint"), Value: []byte{0xC3, 0x01, 9, 9, 9, 9, 9, 9, 9, 9, 0}},
 		&kgo.Record{Topic: topic, Key: []byte("schema-id"), Value: []byte{0, 0, 0, 0, 7, 2}})
-	testkit.Produce(t, brokers, prefix, 0, expired("evt_after", "survivor"))
+	grouptest.Produce(t, brokers, prefix, 0, expired("evt_after", "survivor"))
 
 	eventually(t, 60*time.Second, "the alert behind the bad records", func() bool { return len(s.posted("survivor")) == 1 })
-	dlq := testkit.Read(t, brokers, alerts.DLQ(prefix), 3, time.Second, 30*time.Second)
+	dlq := kafkatest.ReadCommitted(t, brokers, alerts.DLQ(prefix), 3, time.Second, 30*time.Second)
 	if len(dlq) != 3 {
 		t.Fatalf("DLQ: %d records, want 3", len(dlq))
 	}
 	for _, r := range dlq {
-		if e := testkit.Header(r, consumers.HeaderDLQError); !strings.Contains(e, "undecodable") || testkit.Header(r, consumers.HeaderDLQOriginTopic) != topic {
-			t.Errorf("DLQ record %s: error %q, origin %q", r.Key, e, testkit.Header(r, consumers.HeaderDLQOriginTopic))
+		if e := kafkatest.Header(r, consumers.HeaderDLQError); !strings.Contains(e, "undecodable") || kafkatest.Header(r, consumers.HeaderDLQOriginTopic) != topic {
+			t.Errorf("DLQ record %s: error %q, origin %q", r.Key, e, kafkatest.Header(r, consumers.HeaderDLQOriginTopic))
 		}
 	}
 }
@@ -484,9 +484,9 @@ func TestWholeValuesInTheKeyedTopicAreDecided(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &kgo.Record{Topic: alerts.Keyed(prefix), Key: []byte(`["acme","legacy","instagram"]`), Value: value}
-	r.Partition = int32(kgo.StickyKeyPartitioner(nil).ForTopic(r.Topic).Partition(r, testkit.Partitions))
-	testkit.ProduceRecords(t, brokers, r)
-	testkit.Run(t, testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
+	r.Partition = int32(kgo.StickyKeyPartitioner(nil).ForTopic(r.Topic).Partition(r, grouptest.Partitions))
+	grouptest.ProduceRecords(t, brokers, r)
+	grouptest.Run(t, grouptest.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
 	eventually(t, 60*time.Second, "the alert of the whole value", func() bool { return len(s.posted("Token expired", "legacy")) == 1 })
 }
 
@@ -497,13 +497,13 @@ func TestWholeValuesInTheKeyedTopicAreDecided(t *testing.T) {
 func TestPublishDecidedBeforeItsExpiryIsNotAlerted(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	s := newSlack(t, nil)
-	cfg := testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL))
-	testkit.Run(t, cfg, alerts.Run)
+	cfg := grouptest.Parse(t, configYAML(brokers, prefix, s.srv.URL))
+	grouptest.Run(t, cfg, alerts.Run)
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
 
-	testkit.Produce(t, brokers, prefix, 0, at(published("evt_p1", "caught_up"), t0.Add(time.Minute)))
+	grouptest.Produce(t, brokers, prefix, 0, at(published("evt_p1", "caught_up"), t0.Add(time.Minute)))
 	waitDecided(t, brokers, prefix, 1)
-	testkit.Produce(t, brokers, prefix, 1, at(expired("evt_e1", "caught_up"), t0))
+	grouptest.Produce(t, brokers, prefix, 1, at(expired("evt_e1", "caught_up"), t0))
 	waitDecided(t, brokers, prefix, 2)
 	if a := state(t, cfg)[key("caught_up")].Alert; a != nil {
 		t.Fatalf("alert %s raised for an expiry received before a publish already decided: it is never resolved", a.ID)
@@ -519,8 +519,8 @@ func TestPublishDecidedBeforeItsExpiryIsNotAlerted(t *testing.T) {
 func TestStateTopicIsCreatedToCompactWithinAnHour(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	s := newSlack(t, nil)
-	testkit.Run(t, testkit.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
-	testkit.Produce(t, brokers, prefix, 0, expired("evt_c1", "compact"))
+	grouptest.Run(t, grouptest.Parse(t, configYAML(brokers, prefix, s.srv.URL)), alerts.Run)
+	grouptest.Produce(t, brokers, prefix, 0, expired("evt_c1", "compact"))
 	eventually(t, 60*time.Second, "the alert: the group made its topics", func() bool { return len(s.posted("compact")) == 1 })
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers/alerts"
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
@@ -83,7 +83,7 @@ func churn(t *testing.T, name string, waves, perWave int, forget time.Duration) 
 	yaml := strings.Replace(configYAML(brokers, prefix, s.srv.URL), "slack_rate: 50", "slack_rate: 1000", 1) +
 		fmt.Sprintf("    cooldown: 10m\n    forget_after: %s\n", forget)
 	yaml = strings.Replace(yaml, "    cooldown: 1h\n", "", 1)
-	cfg := testkit.Parse(t, yaml)
+	cfg := grouptest.Parse(t, yaml)
 	reg, stop := quietGroup(t, cfg)
 	t0 := time.Now().Add(-time.Duration(waves+10) * churnWaveGap).UTC().Truncate(time.Minute)
 	var out []churnPoint
@@ -100,8 +100,8 @@ func churn(t *testing.T, name string, waves, perWave int, forget time.Duration) 
 				evs = append(evs, at(published(fmt.Sprintf("p%d_%d", w-1, i), fmt.Sprintf("w%d_%d", w-1, i)), t0.Add(time.Duration(w-1)*churnWaveGap+2*time.Minute)))
 			}
 		}
-		for p := range testkit.Partitions {
-			testkit.Produce(t, brokers, prefix, int32(p), evs[p*len(evs)/testkit.Partitions:(p+1)*len(evs)/testkit.Partitions]...)
+		for p := range grouptest.Partitions {
+			grouptest.Produce(t, brokers, prefix, int32(p), evs[p*len(evs)/grouptest.Partitions:(p+1)*len(evs)/grouptest.Partitions]...)
 		}
 		decided += len(evs)
 		waitChurned(t, reg, prefix, decided, w*perWave, max(0, w-1)*perWave)
@@ -128,7 +128,7 @@ func churn(t *testing.T, name string, waves, perWave int, forget time.Duration) 
 func quietGroup(t *testing.T, cfg config.Config) (*prometheus.Registry, func() error) {
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return reg, testkit.Run(t, cfg, func(ctx context.Context, cfg config.Config, _ *slog.Logger) error {
+	return reg, grouptest.Run(t, cfg, func(ctx context.Context, cfg config.Config, _ *slog.Logger) error {
 		return alerts.RunWith(reg)(ctx, cfg, log)
 	})
 }
@@ -157,7 +157,7 @@ func measure(t *testing.T, reg *prometheus.Registry, cfg config.Config, profiles
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	st, read, err := alerts.LoadState(ctx, cfg, testkit.Partitions)
+	st, read, err := alerts.LoadState(ctx, cfg, grouptest.Partitions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func createState(t *testing.T, brokers []string, prefix string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, testkit.Partitions, -1, configs, alerts.State(prefix)); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, grouptest.Partitions, -1, configs, alerts.State(prefix)); err != nil {
 		t.Fatal(err)
 	}
 }

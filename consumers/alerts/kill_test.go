@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
@@ -30,8 +30,8 @@ func TestKilledWhileSendingRepeatsOnceMarked(t *testing.T) {
 		return http.StatusOK
 	})
 	yaml := configYAML(brokers, prefix, s.srv.URL)
-	proc := testkit.Child(t, yaml)
-	testkit.Produce(t, brokers, prefix, 0, expired("evt_k1", "killed"))
+	proc := grouptest.Child(t, yaml)
+	grouptest.Produce(t, brokers, prefix, 0, expired("evt_k1", "killed"))
 	select {
 	case done := <-kill:
 		proc.Kill()
@@ -39,11 +39,11 @@ func TestKilledWhileSendingRepeatsOnceMarked(t *testing.T) {
 	case <-time.After(90 * time.Second):
 		t.Fatal("no alert reached slack")
 	}
-	testkit.Child(t, yaml)
+	grouptest.Child(t, yaml)
 	eventually(t, 90*time.Second, "the alert sent again", func() bool { return len(s.posted("killed")) == 2 })
-	testkit.Produce(t, brokers, prefix, 1, expired("evt_k2", "killed"))
+	grouptest.Produce(t, brokers, prefix, 1, expired("evt_k2", "killed"))
 	waitDecided(t, brokers, prefix, 2)
-	st := state(t, testkit.Parse(t, yaml))[key("killed")]
+	st := state(t, grouptest.Parse(t, yaml))[key("killed")]
 	if st.Alert == nil || st.Alert.ID != "evt_k1" || st.Delivery == nil || st.Delivery.Alert != "evt_k1" || st.Delivery.Sending != "" {
 		t.Fatalf("state after the second expiry %+v: want evt_k1's alert, delivered, and nothing being sent", st)
 	}
@@ -68,9 +68,9 @@ func TestKillsNeverLoseAnAlert(t *testing.T) {
 	})
 	yaml := strings.Replace(configYAML(brokers, prefix, s.srv.URL), "slack_rate: 50", "slack_rate: 10", 1) // seconds of sending, for three kills
 	const n = 30
-	proc := testkit.Child(t, yaml)
+	proc := grouptest.Child(t, yaml)
 	for i := range n {
-		testkit.Produce(t, brokers, prefix, int32(i%testkit.Partitions), expired(fmt.Sprintf("evt_m%02d", i), fmt.Sprintf("many%02d", i)))
+		grouptest.Produce(t, brokers, prefix, int32(i%grouptest.Partitions), expired(fmt.Sprintf("evt_m%02d", i), fmt.Sprintf("many%02d", i)))
 	}
 	all := func() bool {
 		for i := range n {
@@ -89,10 +89,10 @@ func TestKillsNeverLoseAnAlert(t *testing.T) {
 		}
 		proc.Kill()
 		kills++
-		proc = testkit.Child(t, yaml)
+		proc = grouptest.Child(t, yaml)
 	}
 	eventually(t, 2*time.Minute, "an alert for every profile", all)
-	cfg := testkit.Parse(t, yaml)
+	cfg := grouptest.Parse(t, yaml)
 	eventually(t, 60*time.Second, "every alert's delivery recorded", func() bool {
 		st := state(t, cfg)
 		for i := range n {
