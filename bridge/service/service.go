@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	s := &Service{cfg: cfg, log: log, cl: cl, metrics: ingress.NewMetrics(), topicsReady: make(chan struct{})}
 	if err := s.start(ctx, sources, o); err != nil {
 		cl.Close()
-		s.closeSpool(ctx)
+		_ = s.closeSpool(ctx) // the start's error is the one to report
 		return nil, err
 	}
 	return s, nil
@@ -362,7 +362,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return err
 	}
 	if err := s.Listen(); err != nil {
-		s.Shutdown(context.Background())
+		_ = s.Shutdown(context.Background()) // the listener's error is the one to report
 		return err
 	}
 	scheme := "http"

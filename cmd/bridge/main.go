@@ -19,12 +19,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	// go-redis logs through one process-wide logger, so the process sets it, here: its
 	// failures reach us as errors, which the ingress answers 503 and logs and readiness
 	// reports, and its own lines would only repeat them outside our log format.
 	redis.SetLogger(&logging.VoidLogger{})
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bridge:", err)
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
