@@ -113,7 +113,7 @@ func runMember(t *testing.T, yaml string) string {
 	t.Helper()
 	urls := make(chan string, 1)
 	log := slog.New(urlCatcher{testkit.Logger(t).Handler(), urls})
-	m, err := retries.New(grouptest.Parse(t, yaml), log)
+	m, err := retries.New(t.Context(), grouptest.Parse(t, yaml), log, retries.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
