@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts faults slow-bodies rebuild-bench spool-bench spool-storage-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet lint build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts faults slow-bodies rebuild-bench spool-bench spool-storage-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'. Without ARGS it then runs the
@@ -30,6 +30,18 @@ fuzz:
 
 vet:
 	$(GO) vet ./...
+
+# golangci-lint with .golangci.yml (the linters chosen and why), at the pinned version,
+# installed into $(go env GOPATH)/bin through the Go module proxy when missing or another
+# version. Run it before each commit; .ci/run runs it before the tests.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
+lint:
+	@if ! $(GOLANGCI_LINT) version 2>/dev/null | grep -q 'version $(patsubst v%,%,$(GOLANGCI_LINT_VERSION)) '; then \
+		echo "installing golangci-lint $(GOLANGCI_LINT_VERSION)"; \
+		$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); \
+	fi
+	$(GOLANGCI_LINT) run ./...
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE ?= socialbridge/bridge:latest

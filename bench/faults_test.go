@@ -232,8 +232,7 @@ type faultReport struct {
 	requests, unavail    int // all attempts, and those answered 503
 	noAnswer, other      int // attempts without an answer, or answered neither 200 nor 503
 	lastFailure          time.Time
-	late                 []string        // failures after the repair, for the log
-	cut                  map[string]bool // ids whose request was in flight on the killed replica
+	late                 []string // failures after the repair, for the log
 	duplicates, cutDups  int
 	idsSent, idsAnswered int
 }

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Kafka configures the connection to the cluster, the producer and the topics.
@@ -118,10 +121,8 @@ func (c *Config) validateKafka(bad complaint) {
 	if c.Kafka.Linger < 0 {
 		bad("kafka.linger", "must not be negative")
 	}
-	switch c.Kafka.Compression {
-	case "none", "gzip", "snappy", "lz4", "zstd":
-	default:
-		bad("kafka.compression", "want none, gzip, snappy, lz4 or zstd; got %q", c.Kafka.Compression)
+	if _, ok := lookupCodec(c.Kafka.Compression); !ok {
+		bad("kafka.compression", "want %s; got %q", codecNames(), c.Kafka.Compression)
 	}
 	if c.Kafka.Partitions <= 0 {
 		bad("kafka.partitions", "must be positive, got %d", c.Kafka.Partitions)
@@ -132,6 +133,50 @@ func (c *Config) validateKafka(bad complaint) {
 	}
 	c.Kafka.TLS.validate(bad)
 	c.Kafka.SASL.validate(bad, c.Kafka.TLS.On())
+}
+
+// codecs are the values of kafka.compression and the franz-go codec each names: the one
+// table both validation and the producer's options read, so that no name is accepted here
+// and then produced without compression.
+var codecs = []struct {
+	name  string
+	codec kgo.CompressionCodec
+}{
+	{"none", kgo.NoCompression()},
+	{"gzip", kgo.GzipCompression()},
+	{"snappy", kgo.SnappyCompression()},
+	{"lz4", kgo.Lz4Compression()},
+	{"zstd", kgo.ZstdCompression()},
+}
+
+func lookupCodec(name string) (kgo.CompressionCodec, bool) {
+	for _, c := range codecs {
+		if c.name == name {
+			return c.codec, true
+		}
+	}
+	return kgo.CompressionCodec{}, false
+}
+
+// codecNames lists the names of codecs for an error: "none, gzip, … or zstd".
+func codecNames() string {
+	names := make([]string, len(codecs))
+	for i, c := range codecs {
+		names[i] = c.name
+	}
+	last := len(names) - 1
+	return strings.Join(names[:last], ", ") + " or " + names[last]
+}
+
+// Codec is the franz-go codec kafka.compression names. It panics on a name Validate refuses:
+// only a configuration that skipped Validate has one, and producing it without compression
+// would hide that bug.
+func (k Kafka) Codec() kgo.CompressionCodec {
+	c, ok := lookupCodec(k.Compression)
+	if !ok {
+		panic(fmt.Sprintf("config: kafka.compression %q not validated: want %s", k.Compression, codecNames()))
+	}
+	return c
 }
 
 func (c *Config) validateReplication(bad complaint) {

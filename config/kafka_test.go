@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
@@ -110,6 +112,30 @@ func TestMinISR(t *testing.T) {
 		k := config.Kafka{MinInsyncReplicas: c.configured}
 		if got := k.MinISR(c.replication); got != c.want {
 			t.Errorf("min_insync_replicas %d, %d replicas: %d, want %d", c.configured, c.replication, got, c.want)
+		}
+	}
+}
+
+// TestCompression: every name kafka.compression accepts is produced with the codec it names,
+// and a name it refuses is refused when the file is read.
+func TestCompression(t *testing.T) {
+	for name, want := range map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	} {
+		cfg, err := config.Parse([]byte(kafkaSecurity("compression: "+name)), env(nil))
+		if err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+			continue
+		}
+		if got := cfg.Kafka.Codec(); got != want {
+			t.Errorf("%s: codec %v, want %v", name, got, want)
+		}
+	}
+	for _, name := range []string{"brotli", "LZ4", `""`} {
+		_, err := config.Parse([]byte(kafkaSecurity("compression: "+name)), env(nil))
+		if err == nil || !strings.Contains(err.Error(), "kafka.compression: want none, gzip, snappy, lz4 or zstd") {
+			t.Errorf("%s: err %v, want kafka.compression refused", name, err)
 		}
 	}
 }

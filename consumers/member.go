@@ -57,7 +57,7 @@ func (m *Member) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	defer srv.Shutdown(context.Background())
+	defer func() { _ = srv.Shutdown(context.Background()) }() // the metrics server: nothing left to serve
 	if err := m.ensureTopics(ctx); err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func runRetriesGroup(b *testing.B, brokers []string, versions *kversion.Versions
 	cfg := grouptest.Parse(b, grouptest.Kafka(brokers, prefix)+fmt.Sprintf(`consumers:
   retries: {group: %q, delays: ["1m"], action: {url: %q, timeout: 5s}, concurrency: 1, listen: "127.0.0.1:0"}
 `, prefix+"retries", srv.URL+"/retry/{event_id}"))
-	m, err := retries.New(cfg, quiet())
+	m, err := retries.New(b.Context(), cfg, quiet(), retries.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func TestEncodeAppends(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := append(prefix, alone...); string(got) != string(want) {
+			if want := slices.Concat(prefix, alone); string(got) != string(want) {
 				t.Fatalf("Encode(prefix) = %q, want %q", got, want)
 			}
 		})

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The analytics consumer's benchmark (`make bench-analytics`, a few minutes): the test
 # command's Kafka and PostgreSQL (each started here unless running, and stopped again), then
-# `go run ./consumers/analytics/bench`, which replaces its section of bench/RESULTS.md.
+# `go run ./bench/analytics`, which replaces its section of bench/RESULTS.md.
 #
-#   scripts/bench-analytics.sh                   defaults (see go run ./consumers/analytics/bench -h)
+#   scripts/bench-analytics.sh                   defaults (see go run ./bench/analytics -h)
 #   scripts/bench-analytics.sh -events 500000    extra flags go to the bench
 set -euo pipefail
 
@@ -23,4 +23,4 @@ SERVICES=postgres scripts/services.sh install
 services_started=$(SERVICES=postgres scripts/services.sh start)
 while IFS= read -r kv; do export "${kv?}"; done < <(SERVICES=postgres scripts/services.sh env)
 
-go run ./consumers/analytics/bench -brokers "127.0.0.1:$KAFKA_PORT" "$@"
+go run ./bench/analytics -brokers "127.0.0.1:$KAFKA_PORT" "$@"

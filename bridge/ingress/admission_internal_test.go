@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestAdmissionBudget(t *testing.T) {
 	}
 	v := a.begin(&fakeConn{})
 	u.filling(time.Now()) // it has waited on its chunk for less than shedAfter
-	if err := a.reserve(v, 30); err != errBodyBytes {
+	if err := a.reserve(v, 30); !errors.Is(err, errBodyBytes) {
 		t.Fatalf("past the budget, beside an upload not yet sheddable: %v, want %v", err, errBodyBytes)
 	}
 	a.end(u)
@@ -83,7 +84,7 @@ func TestAdmissionShedsTheSlowest(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("reserve after the shed upload ended: %v", err)
 	}
-	if err := a.reserve(s2, 1); err != errShed {
+	if err := a.reserve(s2, 1); !errors.Is(err, errShed) {
 		t.Fatalf("a shed upload reserving again: %v, want %v", err, errShed)
 	}
 	a.end(s1)
@@ -101,7 +102,7 @@ func TestAdmissionRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := a.enter(); err != errRequests {
+	if err := a.enter(); !errors.Is(err, errRequests) {
 		t.Fatalf("past the cap: %v, want %v", err, errRequests)
 	}
 	a.leave()

@@ -10,7 +10,8 @@ import (
 	"github.com/socialbridge/bridge/internal/kafkaconn"
 )
 
-// Options turns the Kafka configuration into client options. Idempotence requires acks=all,
+// Options turns the Kafka configuration, which Config.Validate accepted, into client
+// options. Idempotence requires acks=all,
 // which is why acks is not configurable. The record delivery timeout equals the produce
 // timeout, so a record Kafka never took is failed (safely, without breaking idempotent
 // sequence numbers) about when its request is answered 503. The records waiting for Kafka
@@ -24,7 +25,7 @@ func Options(k config.Kafka) []kgo.Opt {
 		kgo.ProduceRequestTimeout(k.ProduceTimeout.D()),
 		kgo.MaxBufferedRecords(maxBuffered),
 		kgo.MaxBufferedBytes(k.MaxBufferedBytes),
-		kgo.ProducerBatchCompression(codec(k.Compression)),
+		kgo.ProducerBatchCompression(k.Codec()),
 		kgo.RecordPartitioner(kgo.UniformBytesPartitioner(64<<10, true, false, nil)),
 	)
 }
@@ -33,20 +34,6 @@ func Options(k config.Kafka) []kgo.Opt {
 // a unique event id, so hashing it would order nothing and only scatter each moment's
 // records over every partition in batches of one, which costs the broker most of its CPU
 // per record (the load benchmark measures it). Over time partitions still fill evenly.
-
-func codec(name string) kgo.CompressionCodec {
-	switch name {
-	case "gzip":
-		return kgo.GzipCompression()
-	case "snappy":
-		return kgo.SnappyCompression()
-	case "lz4":
-		return kgo.Lz4Compression()
-	case "zstd":
-		return kgo.ZstdCompression()
-	}
-	return kgo.NoCompression()
-}
 
 // maxBuffered bounds the count of records Kafka has not yet acknowledged, beside
 // kafka.max_buffered_bytes.

@@ -220,7 +220,7 @@ func objectMembers(body []byte) ([]member, error) {
 	switch _, err := d.ReadToken(); {
 	case err == nil:
 		return nil, unnormalizable("malformed JSON: more after the object (offset %d)", d.InputOffset())
-	case err != io.EOF:
+	case !errors.Is(err, io.EOF):
 		return nil, jsonFailure(err)
 	}
 	return ms, nil

@@ -199,7 +199,7 @@ func checkEnd(s string, i int) error {
 // malformed is the failure of a body of n bytes that the decoder refused: what is wrong,
 // where (a JSON pointer, inside the body's value) and at which byte.
 func malformed(err error, n int) error {
-	if _, ok := err.(*failure.Error); ok {
+	if _, ok := errors.AsType[*failure.Error](err); ok {
 		return err
 	}
 	se, ok := errors.AsType[*jsontext.SyntacticError](err)
@@ -208,9 +208,9 @@ func malformed(err error, n int) error {
 	}
 	what, ptr, offset := se.Err.Error(), se.JSONPointer, se.ByteOffset
 	switch {
-	case se.Err == io.EOF || se.Err == io.ErrUnexpectedEOF:
+	case errors.Is(se.Err, io.EOF) || errors.Is(se.Err, io.ErrUnexpectedEOF):
 		what, offset = "unexpected end of JSON input", int64(n)
-	case se.Err == jsontext.ErrDuplicateName:
+	case errors.Is(se.Err, jsontext.ErrDuplicateName):
 		what, ptr = "duplicate key "+quote(ptr.LastToken()), ptr.Parent()
 	}
 	where := ""

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -48,8 +49,7 @@ type dedupState struct {
 
 // Intervals of the background work.
 const (
-	rebuildLogEvery   = 5 * time.Second
-	rebuildMaxBackoff = 30 * time.Second
+	rebuildLogEvery = 5 * time.Second
 	// evictionCheckTimeout bounds the start's question about Redis's eviction policy; a
 	// server that does not answer in time is warned about as not checked.
 	evictionCheckTimeout = 5 * time.Second
@@ -148,29 +148,27 @@ func (d *dedupState) start(cl *kgo.Client, prefix string) {
 // rebuild fills the memory store from Kafka, retrying with backoff until it succeeds or ctx
 // ends, then opens it.
 func (d *dedupState) rebuild(ctx context.Context, cl *kgo.Client, topics []string) {
-	backoff := time.Second
-	for {
-		err := d.rebuildOnce(ctx, cl, topics)
-		if err == nil {
-			if d.beforeOpen != nil {
-				d.beforeOpen()
-			}
-			d.mem.Open()
-			d.rebuilding.Store(false)
-			d.snapshots(ctx)
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		d.log.Warn("dedup rebuild from kafka failed; retrying", "err", err, "in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return
-		}
-		backoff = min(2*backoff, rebuildMaxBackoff)
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		return struct{}{}, d.rebuildOnce(ctx, cl, topics)
+	}, backoff.WithBackOff(rebuildBackoff()), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			d.log.Warn("dedup rebuild from kafka failed; retrying", "err", err, "in", wait)
+		}))
+	if err != nil { // ctx ended
+		return
 	}
+	if d.beforeOpen != nil {
+		d.beforeOpen()
+	}
+	d.mem.Open()
+	d.rebuilding.Store(false)
+	d.snapshots(ctx)
+}
+
+// rebuildBackoff is the wait between attempts at the rebuild: from 1 s, doubling, up to 30 s,
+// with no end.
+func rebuildBackoff() backoff.BackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: time.Second, Multiplier: 2, MaxInterval: 30 * time.Second}
 }
 
 func (d *dedupState) rebuildOnce(ctx context.Context, cl *kgo.Client, topics []string) error {

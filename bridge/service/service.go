@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	s.metrics.Registry.MustRegister(o.collectors...)
 	if err := s.start(ctx, sources, o); err != nil {
 		cl.Close()
-		s.closeSpool(ctx)
+		_ = s.closeSpool(ctx) // the start's error is the one to report
 		return nil, err
 	}
 	return s, nil
@@ -376,7 +376,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return err
 	}
 	if err := s.Listen(); err != nil {
-		s.Shutdown(context.Background())
+		_ = s.Shutdown(context.Background()) // the listener's error is the one to report
 		return err
 	}
 	scheme := "http"

@@ -193,7 +193,7 @@ func (s *Spool) apply(b *batch) (failed int) {
 	s.mu.Lock()
 	for i, it := range b.its {
 		switch err := b.errs[i]; {
-		case err == nil || err == errLost:
+		case err == nil || errors.Is(err, errLost):
 			finished = append(finished, it)
 			drained += b2i(err == nil)
 		default:

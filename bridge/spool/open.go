@@ -29,7 +29,7 @@ func Open(dir string, o Options) (*Spool, error) {
 	s := newSpool(dir, o, lock)
 	if err := s.recover(); err != nil {
 		s.closeFiles()
-		unlockDir(lock)
+		_ = unlockDir(lock) // the recovery's error is the one to report
 		return nil, err
 	}
 	go s.writeLoop()

@@ -40,8 +40,8 @@ func startDevConsumers(ctx context.Context, cfg config.Config, dashboardAddr str
 	if err != nil {
 		return nil, fmt.Errorf("--dashboard-listen: %w", err)
 	}
-	an, err := analytics.New(ctx, cfg, log.With("part", "analytics"), analytics.WithListener(ln),
-		analytics.WithRoute("GET /traces", traces), analytics.WithRoute("GET /traces/api/traces", traces))
+	an, err := analytics.New(ctx, cfg, log.With("part", "analytics"), analytics.Options{Listener: ln,
+		Routes: map[string]http.Handler{"GET /traces": traces, "GET /traces/api/traces": traces}})
 	if err != nil {
 		ln.Close()
 		return nil, err

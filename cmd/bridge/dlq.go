@@ -21,7 +21,7 @@ import (
 // runRetries runs the retries group, whose /metrics also tells of its dead-letter topic:
 // how many records it holds, how many were redriven, how many wait and for how long.
 func runRetries(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	m, err := retries.New(cfg, log)
+	m, err := retries.New(ctx, cfg, log, retries.Options{})
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ type simulation struct {
 	src   sender.Source
 	base  string
 	types []string
-	run1  string // random part of this run's event ids, so runs never collide
+	runID string // random, this run's part of each event id, so runs never collide
 	cl    *http.Client
 	out   io.Writer
 	outMu sync.Mutex
@@ -97,7 +97,7 @@ func newSimulation(eventType string, f simulateFlags, out io.Writer) (*simulatio
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = f.concurrency
-	return &simulation{simulateFlags: f, src: src, base: base, types: types, run1: randomHex(4), out: out,
+	return &simulation{simulateFlags: f, src: src, base: base, types: types, runID: randomHex(4), out: out,
 		cl: &http.Client{Transport: tr, Timeout: 60 * time.Second}}, nil
 }
 
@@ -261,7 +261,7 @@ func (s *simulation) deliver(ctx context.Context, j job) {
 	}
 	if !ok {
 		var err error
-		if d, err = s.src.Sample(typ, fmt.Sprintf("evt_sim_%s_%d", s.run1, j.n+1), j.n, now); err != nil {
+		if d, err = s.src.Sample(typ, fmt.Sprintf("evt_sim_%s_%d", s.runID, j.n+1), j.n, now); err != nil {
 			s.record(j.kind, typ, sender.Answer{}, err)
 			return
 		}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -27,51 +26,62 @@ const (
 	startTimeout = 30 * time.Second // bounds making sure of the topics
 )
 
+// Options are what a caller may set of New beside the configuration; the zero value is
+// what `bridge consume alerts` runs.
+type Options struct {
+	// Registry holds the group's metrics (tests read them there); nil is a new one.
+	Registry *prometheus.Registry
+}
+
 // Run runs the alerts group configured by cfg until ctx ends, then stops gracefully: the
 // batch in hand is committed, the POSTs in flight are finished and recorded, and the
 // member leaves the group.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	return run(ctx, cfg, log, tuning{})
-}
-
-// tuning is what tests set of a run; the zero value is Run's.
-type tuning struct {
-	backoff  func() backoff.BackOff // between tries of a message (defaultBackoff)
-	registry *prometheus.Registry   // of the metrics (a new one)
-}
-
-func run(ctx context.Context, cfg config.Config, log *slog.Logger, tune tuning) error {
-	if err := cfg.RequireAlerts(); err != nil {
+	g, err := New(ctx, cfg, log, Options{})
+	if err != nil {
 		return err
+	}
+	return g.Run(ctx)
+}
+
+// Group is a member of the alerts group, ready to Run.
+type Group struct {
+	member *consumers.Member
+	writer *kgo.Client // of the keyed and state topics, closed by Run
+	owned  *parts
+}
+
+// New makes sure of the group's topics (the keyed and state topics co-partitioned with
+// the events) within ctx and builds the member; nothing is consumed until Run. Run it, or
+// the client it holds stays open.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) (*Group, error) {
+	if err := cfg.RequireAlerts(); err != nil {
+		return nil, err
 	}
 	dec, err := consumers.NewReader(cfg.SchemaRegistry)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ac, prefix := cfg.Consumers.Alerts, cfg.Kafka.TopicPrefix
 	log = log.With("group", ac.Group)
 	writer, err := kgo.NewClient(append(kafkaconn.Options(cfg.Kafka), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))...)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	defer writer.Close()
 	n, err := coPartitioned(ctx, writer, cfg.Kafka, log, stateTopics(prefix), prefix)
 	if err != nil {
-		return err
+		writer.Close()
+		return nil, err
 	}
-	reg := tune.registry
+	reg := o.Registry
 	if reg == nil {
 		reg = consumers.NewRegistry()
 	}
 	metrics := consumers.NewMetrics(reg, ac.Group)
 	owned := &parts{}
-	defer owned.drop(nil, true)
 	h := newHandler(cfg, n, dec, metrics, newAlertsMetrics(reg, ac.Group, owned), owned, log)
 	h.deliver.slack = newSlack(ac.SlackWebhookURL, ac.SlackTimeout.D(), ac.SlackRate)
 	h.deliver.write = produceSync(writer)
-	if tune.backoff != nil {
-		h.deliver.backoff = tune.backoff
-	}
 	m := &consumers.Member{
 		Kafka: cfg.Kafka, Config: ac.Member, Group: ac.Group, Reads: []string{event.Topic(prefix, event.PostTokenExpired), event.Topic(prefix, event.PostPublished), Keyed(prefix)},
 		Handler: h, Holds: h.holds, Metrics: metrics, Registry: reg, Log: log, MaxRecords: maxRecords, // Topics: coPartitioned made sure of them
@@ -83,7 +93,14 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, tune tuning) 
 			}),
 		},
 	}
-	return m.Run(ctx)
+	return &Group{member: m, writer: writer, owned: owned}, nil
+}
+
+// Run consumes until ctx ends, then stops gracefully (see the package's Run).
+func (g *Group) Run(ctx context.Context) error {
+	defer g.writer.Close()
+	defer g.owned.drop(nil, true)
+	return g.member.Run(ctx)
 }
 
 // topics are the topics the group reads and writes.

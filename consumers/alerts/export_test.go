@@ -14,7 +14,11 @@ import (
 // RunWith is Run with the metrics registered with reg, for tests to read them.
 func RunWith(reg *prometheus.Registry) func(context.Context, config.Config, *slog.Logger) error {
 	return func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-		return run(ctx, cfg, log, tuning{registry: reg})
+		g, err := New(ctx, cfg, log, Options{Registry: reg})
+		if err != nil {
+			return err
+		}
+		return g.Run(ctx)
 	}
 }
 

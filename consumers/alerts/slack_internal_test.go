@@ -270,7 +270,7 @@ func TestSlackRateIsPerWebhook(t *testing.T) {
 
 func TestRetryAfterIsReadAndCapped(t *testing.T) {
 	cases := map[string]time.Duration{"": time.Second, "x": time.Second, "0": time.Second, "-3": time.Second, "7": 7 * time.Second,
-		" 12 ": 12 * time.Second, "86400": maxRetryAfter}
+		" 12 ": 12 * time.Second, "86400": maxRetryAfter} //nolint:gocritic // the spaces are the case under test
 	for h, want := range cases {
 		if got := retryAfter(h); got != want {
 			t.Errorf("Retry-After %q: %s, want %s", h, got, want)

@@ -16,6 +16,7 @@
 package analytics
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -61,50 +62,32 @@ type Service struct {
 	owned    *assignment
 	now      func() time.Time
 	tracer   trace.Tracer            // nil: tracing is off
-	extra    map[string]http.Handler // routes served beside the dashboard (WithRoute)
+	extra    map[string]http.Handler // routes served beside the dashboard (Options.Routes)
 	dlq      *dlqPanel               // nil: no dead-letter panel (tests of the store alone)
 	// beforeCommit, set by tests only, runs inside each batch's transaction after the
 	// aggregates and offsets are written; an error it returns rolls the transaction back.
 	beforeCommit func() error
 }
 
-type options struct {
-	ln         net.Listener
-	clientOpts []kgo.Opt
-	maxBatch   int
-	routes     map[string]http.Handler
+// Options are what a caller may set of New beside the configuration; the zero value is
+// what `bridge consume analytics` runs.
+type Options struct {
+	// Listener, if set, is served on (Run closes it) instead of consumers.analytics.listen;
+	// `bridge dev` passes one it opened.
+	Listener net.Listener
+	// ClientOptions are appended to the consumer's franz-go options (after those of the
+	// kafka section), e.g. a shorter session timeout.
+	ClientOptions []kgo.Opt
+	// Routes are served beside the dashboard, by http.ServeMux pattern; `bridge dev` serves
+	// its traces so.
+	Routes map[string]http.Handler
+	// MaxBatch bounds the records counted per transaction; 0 is DefaultMaxBatch.
+	MaxBatch int
 }
-
-// Option changes how New builds the service.
-type Option func(*options)
-
-// WithListener serves on ln (which Run closes) instead of listening on
-// consumers.analytics.listen; `bridge dev` passes one it opened.
-func WithListener(ln net.Listener) Option { return func(o *options) { o.ln = ln } }
-
-// WithClientOptions appends franz-go options to the consumer's (after those of the kafka
-// section), e.g. a shorter session timeout.
-func WithClientOptions(opts ...kgo.Opt) Option {
-	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
-}
-
-// WithRoute serves h at pattern (an http.ServeMux pattern) beside the dashboard; `bridge
-// dev` serves its traces so.
-func WithRoute(pattern string, h http.Handler) Option {
-	return func(o *options) {
-		if o.routes == nil {
-			o.routes = map[string]http.Handler{}
-		}
-		o.routes[pattern] = h
-	}
-}
-
-// WithMaxBatch bounds the records counted per transaction (default DefaultMaxBatch).
-func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }
 
 // Run runs the analytics consumer of cfg until ctx ends.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) error {
-	s, err := New(ctx, cfg, log, opts...)
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	s, err := New(ctx, cfg, log, Options{})
 	if err != nil {
 		return err
 	}
@@ -113,16 +96,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 
 // New opens (and migrates) the database, prepares the Kafka client and the schema registry,
 // and listens; nothing is consumed or served until Run. Close it if Run is never called.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Service, error) {
-	o := options{maxBatch: DefaultMaxBatch}
-	for _, opt := range opts {
-		opt(&o)
-	}
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) (*Service, error) {
 	st, err := store.Open(ctx, cfg.Consumers.Analytics.Database)
 	if err != nil {
 		return nil, err
 	}
-	s := newService(log, cfg.Consumers.Analytics.Group, st, o.maxBatch)
+	s := newService(log, cfg.Consumers.Analytics.Group, st, cmp.Or(o.MaxBatch, DefaultMaxBatch))
 	s.registry = cfg.SchemaRegistry.URL != ""
 	if err = s.connect(cfg, o); err != nil {
 		s.Close()
@@ -137,22 +116,22 @@ func newService(log *slog.Logger, group string, st *store.Store, maxBatch int) *
 		owned: newAssignment(), maxBatch: max(1, maxBatch), pollMax: pollSize, now: time.Now, tracer: telemetry.Tracer(tracerScope)}
 }
 
-func (s *Service) connect(cfg config.Config, o options) error {
+func (s *Service) connect(cfg config.Config, o Options) error {
 	var err error
 	if s.decoder, err = consumers.NewReader(cfg.SchemaRegistry); err != nil {
 		return fmt.Errorf("analytics: %w", err)
 	}
-	if s.client, err = kgo.NewClient(s.clientOptions(cfg, o.clientOpts)...); err != nil {
+	if s.client, err = kgo.NewClient(s.clientOptions(cfg, o.ClientOptions)...); err != nil {
 		return fmt.Errorf("analytics: kafka client: %w", err)
 	}
 	s.fetcher = s.client
-	s.extra = o.routes
+	s.extra = o.Routes
 	d, err := redrive.NewDLQ(cfg, s.log)
 	if err != nil {
 		return fmt.Errorf("analytics: %w", err)
 	}
 	s.dlq = &dlqPanel{topic: d.Topic(), read: d.Summary, log: s.log}
-	s.ln = o.ln
+	s.ln = o.Listener
 	if s.ln == nil {
 		if s.ln, err = net.Listen("tcp", cfg.Consumers.Analytics.Listen); err != nil {
 			return fmt.Errorf("analytics: consumers.analytics.listen: %w", err)

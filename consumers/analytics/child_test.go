@@ -52,8 +52,8 @@ func runChild(spec string) int {
 	k := testKafka{brokers: c.Brokers, prefix: c.Prefix}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	// A short session, so that the group notices a killed child in seconds.
-	s, err := New(ctx, k.config(c.Database), log, WithMaxBatch(c.MaxBatch),
-		WithClientOptions(kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond)))
+	s, err := New(ctx, k.config(c.Database), log, Options{MaxBatch: c.MaxBatch,
+		ClientOptions: []kgo.Opt{kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond)}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1

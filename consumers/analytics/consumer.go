@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/config"
@@ -129,19 +130,13 @@ func (s *Service) received(recs []*kgo.Record) poll {
 // decode decodes recs into p, trying again, after a backoff, while that fails for now
 // (registry away). It reports false if ctx ends first.
 func (s *Service) decode(ctx context.Context, recs []*kgo.Record, p poll) bool {
-	wait := minBackoff
-	for {
-		err := s.decodeAll(recs, p.records)
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		s.log.Error("analytics: poll not decoded; trying again", "err", err, "in", wait)
-		sleep(ctx, wait)
-		wait = min(2*wait, maxBackoff)
-	}
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		return struct{}{}, s.decodeAll(recs, p.records)
+	}, backoff.WithBackOff(retryBackoff()), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			s.log.Error("analytics: poll not decoded; trying again", "err", err, "in", wait)
+		}))
+	return err == nil
 }
 
 func (s *Service) pollSize() int { return min(s.pollMax, s.maxBatch) }

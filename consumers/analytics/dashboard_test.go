@@ -74,7 +74,7 @@ func TestDashboardInChromium(t *testing.T) {
 		const hours = 8
 		events := knownEvents(1200, hours, 5)
 		k.produce(t, events, 0)
-		s := startService(t, k.config(database))
+		s := startService(t, k.config(database), Options{})
 		waitCounted(t, openStore(t, database), k.ends(t))
 
 		ctx, requests := browser(t, chromium)

@@ -37,7 +37,7 @@ func TestOffsetsInKafkaAreACopy(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		s := startService(t, cfg, WithMaxBatch(300))
+		s := startService(t, cfg, Options{MaxBatch: 300})
 		st := openStore(t, database)
 		waitCounted(t, st, ends)
 		checkStore(t, st, expect(events))

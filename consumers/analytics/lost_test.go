@@ -33,7 +33,7 @@ func TestPartitionsLostWhileTheWriterIsBehind(t *testing.T) {
 	const instance = "analytics-lost-test"
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		WithClientOptions(kgo.InstanceID(instance), kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond)))
+		Options{ClientOptions: []kgo.Opt{kgo.InstanceID(instance), kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond)}})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -13,10 +13,10 @@ import (
 )
 
 // startService runs the analytics consumer of cfg in this process until the test ends.
-func startService(t *testing.T, cfg config.Config, opts ...Option) *Service {
+func startService(t *testing.T, cfg config.Config, o Options) *Service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), opts...)
+	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), o)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -97,7 +97,7 @@ func TestSummary(t *testing.T) {
 		k := newTestKafka(t)
 		events := knownEvents(3000, 30, 1)
 		k.produce(t, events, 3)
-		s := startService(t, k.config(database), WithMaxBatch(500))
+		s := startService(t, k.config(database), Options{MaxBatch: 500})
 		waitCounted(t, openStore(t, database), k.ends(t))
 
 		for _, c := range []struct {
@@ -131,7 +131,7 @@ func TestSummaryParameters(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := testKafka{brokers: kafkatest.Brokers(t), prefix: kafkatest.Prefix(t)}
-	s, err := New(t.Context(), k.config(dbtest.New(t, "sqlite")), slog.New(slog.DiscardHandler), WithListener(ln))
+	s, err := New(t.Context(), k.config(dbtest.New(t, "sqlite")), slog.New(slog.DiscardHandler), Options{Listener: ln})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestBatchSpanLinksItsRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	database := "sqlite:" + filepath.Join(t.TempDir(), "analytics.db")
-	startService(t, k.config(database))
+	startService(t, k.config(database), Options{})
 	waitCounted(t, openStore(t, database), k.ends(t))
 
 	linked, counted := map[string]bool{}, 0

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/consumers/analytics/store"
@@ -39,16 +40,18 @@ type batch struct {
 // (store.ErrGap, a bug) ends the writing too, and is returned: the consumer stops rather than
 // count wrong, and its next start reads every partition from the database's offsets again.
 func (w *writer) run(ctx context.Context) error {
-	wait := minBackoff
+	wait := retryBackoff()
 	for {
 		if w.batch == nil && !w.gather(true) {
 			return nil
 		}
 		err := w.attempt(ctx)
-		switch {
-		case err == nil:
-			wait = minBackoff
+		if err == nil {
+			wait.Reset()
 			continue
+		}
+		next := wait.NextBackOff()
+		switch {
 		case errors.Is(err, store.ErrGap):
 			w.s.log.Error("analytics: batch refused by the database; stopping", "err", err)
 			return err
@@ -58,10 +61,9 @@ func (w *writer) run(ctx context.Context) error {
 		case errors.Is(err, store.ErrConflict):
 			w.s.log.Info("analytics: a partition of the batch moved on; counting what is left", "err", err)
 		default:
-			w.s.log.Error("analytics: batch not counted; trying again", "err", err, "in", wait)
+			w.s.log.Error("analytics: batch not counted; trying again", "err", err, "in", next)
 		}
-		sleep(ctx, wait)
-		wait = min(2*wait, maxBackoff)
+		sleep(ctx, next)
 	}
 }
 
@@ -146,8 +148,10 @@ func (s *Service) add(b *batch, p poll) {
 	b.links = append(b.links, p.links[:min(len(p.links), batchLinks-len(b.links))]...)
 }
 
-// backoff bounds the wait between attempts at a batch or a poll that failed.
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 10 * time.Second
-)
+// retryBackoff is the wait between attempts at a batch or a poll that failed: from 100 ms,
+// doubling, up to 10 s, with no end.
+func retryBackoff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 10 * time.Second,
+	}
+}

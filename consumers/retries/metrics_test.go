@@ -109,7 +109,7 @@ func partitionOf(t *testing.T, brokers []string, topic string) int32 {
 func runMember(t *testing.T, yaml string) string {
 	t.Helper()
 	log, urls := grouptest.CatchAttr(testkit.Logger(t), "metrics")
-	m, err := retries.New(grouptest.Parse(t, yaml), log)
+	m, err := retries.New(t.Context(), grouptest.Parse(t, yaml), log, retries.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

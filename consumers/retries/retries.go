@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
@@ -19,8 +20,16 @@ const tracerScope = "github.com/socialbridge/bridge/consumers/retries"
 // enough that the batch's commit is a small part of its time.
 const recordsPerCall = 64
 
-// New returns the member of the retries group configured by cfg, ready to Run.
-func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
+// Options are what a caller may set of New beside the configuration; the zero value is
+// what `bridge consume retries` runs.
+type Options struct {
+	// Registry holds the group's metrics; nil is a new one.
+	Registry *prometheus.Registry
+}
+
+// New returns the member of the retries group configured by cfg, ready to Run. It takes
+// ctx as the other groups' New do; it does nothing at start that waits.
+func New(_ context.Context, cfg config.Config, log *slog.Logger, o Options) (*consumers.Member, error) {
 	if err := cfg.RequireRetries(); err != nil {
 		return nil, err
 	}
@@ -31,7 +40,10 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 	rc := cfg.Consumers.Retries
 	prefix := cfg.Kafka.TopicPrefix
 	log = log.With("group", rc.Group)
-	reg := consumers.NewRegistry()
+	reg := o.Registry
+	if reg == nil {
+		reg = consumers.NewRegistry()
+	}
 	metrics := consumers.NewMetrics(reg, rc.Group)
 	holds := &consumers.Holds{}
 	h := &handler{
@@ -55,7 +67,7 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 
 // Run runs the retries group configured by cfg until ctx ends, then stops gracefully.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	m, err := New(cfg, log)
+	m, err := New(ctx, cfg, log, Options{})
 	if err != nil {
 		return err
 	}

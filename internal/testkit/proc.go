@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +22,6 @@ type Proc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	err    error // cmd.Wait's, once exited is closed
-	once   sync.Once
 }
 
 // Start starts cmd (its Env nil: this process's environment) as the process name. cmd's

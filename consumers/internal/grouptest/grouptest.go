@@ -140,9 +140,7 @@ func ChildMain(run func(context.Context, config.Config, *slog.Logger) error) {
 	}
 	cfg, err := config.Load(os.Getenv(envConfig))
 	if err == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		err = run(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		err = run(context.Background(), cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)

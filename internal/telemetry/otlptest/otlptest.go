@@ -121,7 +121,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	b, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
 	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.Write(b)
+	_, _ = w.Write(b)
 }
 
 func decode(req *http.Request) (*coltracepb.ExportTraceServiceRequest, error) {

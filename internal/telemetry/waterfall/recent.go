@@ -77,7 +77,7 @@ func spanOf(s sdktrace.ReadOnlySpan) Span {
 		out.Failed, out.Error = true, st.Description
 	}
 	for _, kv := range s.Attributes() {
-		out.Attrs[string(kv.Key)] = kv.Value.Emit()
+		out.Attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if g := out.Attrs["messaging.kafka.consumer.group"]; g != "" && out.Part == "kafka" {
 		out.Part += " · " + g // kotel's receive spans: which group received

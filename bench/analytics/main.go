@@ -8,7 +8,7 @@
 //
 // make bench-analytics starts a broker and PostgreSQL and runs
 //
-//	go run ./consumers/analytics/bench -brokers 127.0.0.1:39092 -postgres postgres://…
+//	go run ./bench/analytics -brokers 127.0.0.1:39092 -postgres postgres://…
 //
 // It talks to loopback only, and every phase is bounded in count and time.
 package main

@@ -129,7 +129,7 @@ func applyBatch(ctx context.Context, st *store.Store, batch []store.Record) erro
 func timeQueries(ctx context.Context, dsn string, o options, start, end time.Time) ([]latencyResult, error) {
 	cfg := benchConfig(o.brokers, fmt.Sprintf("abenchq%d.", time.Now().UnixNano()))
 	cfg.Consumers.Analytics.Database = dsn
-	s, err := analytics.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := analytics.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), analytics.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -202,7 +202,7 @@ func consume(ctx context.Context, cfg config.Config, db database, ends map[store
 	cfg.Consumers.Analytics.Group = fmt.Sprintf("%sanalytics-%d", cfg.Kafka.TopicPrefix, time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	s, err := analytics.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := analytics.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), analytics.Options{})
 	if err != nil {
 		return phase{}, err
 	}
