@@ -69,7 +69,7 @@ func TestDashboardDLQPanelInChromium(t *testing.T) {
 	if res, _, err := d.Redrive(ctx, redrive.Filter{IDs: []string{"evt_d1"}}, false); err != nil || res.Redriven != 1 {
 		t.Fatalf("redrive evt_d1: %+v, %v", res, err)
 	}
-	s := startService(t, cfg)
+	s := startService(t, cfg, Options{})
 
 	tab, requests := browser(t, chromium)
 	if err := chromedp.Do(tab, chromedp.Navigate("http://"+s.Addr()+"/analytics?platform="), chromedp.WaitVisible("#dlq")); err != nil {
