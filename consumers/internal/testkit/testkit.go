@@ -1,7 +1,8 @@
 // Package testkit helps the tests of the consumer groups: a configuration for the test
 // broker, records produced the way the ingress writes them, topics read back the way a
-// downstream reader does (read-committed), and a group run in-process or as a child process
-// that a test can SIGKILL. Import it only from _test.go files.
+// downstream reader does (read-committed), and a group run in-process, or as a child
+// process (this test binary, or the bridge binary it builds) that a test can SIGKILL or
+// stop. Import it only from _test.go files.
 package testkit
 
 import (
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,20 +69,29 @@ func Event(typ, id string, fill func(*event.Event)) *event.Event {
 func Str(s string) *string { return &s }
 
 // Produce writes each event to its topic ({prefix}{type}) on partition, as the ingress
-// would: key the event id, value its single-object Avro encoding.
+// would (see Record).
 func Produce(t testing.TB, brokers []string, prefix string, partition int32, evs ...*event.Event) {
 	t.Helper()
-	enc, _ := schemas.NewSingleObject()
 	var rs []*kgo.Record
 	for _, ev := range evs {
-		v, err := enc.Encode(nil, ev)
+		r, err := Record(prefix, partition, ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs = append(rs, &kgo.Record{Topic: prefix + ev.Type, Partition: partition, Key: []byte(ev.ID), Value: v,
-			Headers: []kgo.RecordHeader{{Key: "event-type", Value: []byte(ev.Type)}}})
+		rs = append(rs, r)
 	}
 	ProduceRecords(t, brokers, rs...)
+}
+
+// Record is ev's record as the ingress writes it, for its topic ({prefix}{type}) on
+// partition: key the event id, value its single-object Avro encoding, the event-type header.
+func Record(prefix string, partition int32, ev *event.Event) (*kgo.Record, error) {
+	v, err := (&schemas.SingleObject{}).Encode(nil, ev)
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: prefix + ev.Type, Partition: partition, Key: []byte(ev.ID), Value: v,
+		Headers: []kgo.RecordHeader{{Key: "event-type", Value: []byte(ev.Type)}}}, nil
 }
 
 // ProduceRecords writes records as given (topic, partition, key, value), creating their
@@ -197,10 +208,12 @@ func ChildMain(run func(context.Context, config.Config, *slog.Logger) error) {
 	os.Exit(0)
 }
 
-// Proc is a group running in a child process.
+// Proc is a process a test started: a group in a child process (Child), or any command
+// (Start), such as the bridge binary (Bridge).
 type Proc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
+	err    error // how it ended, once exited is closed
 }
 
 // Child starts this test binary as a child process running the group (see ChildMain) with
@@ -214,13 +227,25 @@ func Child(t testing.TB, yaml string) *Proc {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", envConfig+"="+path)
 	cmd.Stdout, cmd.Stderr = io.Discard, testWriter{t}
-	if err := cmd.Start(); err != nil {
+	p, err := Start(t, cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proc{cmd: cmd, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(p.Kill)
 	return p
+}
+
+// Start starts cmd, whose output goes where the caller set it, in a process group of its
+// own that the kernel kills if the test binary dies. It is killed when the test ends.
+// Unlike Child, it may be called from any goroutine.
+func Start(t testing.TB, cmd *exec.Cmd) (*Proc, error) {
+	cmd.SysProcAttr = procAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Proc{cmd: cmd, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	t.Cleanup(p.Kill)
+	return p, nil
 }
 
 // Kill sends SIGKILL (nothing runs after it: no deferred function, no flush) and waits
@@ -230,5 +255,43 @@ func (p *Proc) Kill() {
 	<-p.exited
 }
 
+// Stop sends SIGTERM, as an orchestrator stopping the process does, and waits until it
+// has exited, or kills it after timeout. It returns how the process ended (nil: status 0).
+func (p *Proc) Stop(timeout time.Duration) error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(timeout):
+		p.Kill()
+		return fmt.Errorf("did not exit within %s of SIGTERM: killed", timeout)
+	}
+}
+
 // Exited is closed when the process has exited.
 func (p *Proc) Exited() <-chan struct{} { return p.exited }
+
+// Err is how the process ended (nil: status 0); valid once Exited is closed.
+func (p *Proc) Err() error {
+	<-p.exited
+	return p.err
+}
+
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Bridge builds the bridge binary (cmd/bridge) into a temporary folder of t and returns
+// its path; with race, with the race detector.
+func Bridge(t testing.TB, race bool) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "bridge")
+	args := []string{"build", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "github.com/socialbridge/bridge/cmd/bridge")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
