@@ -71,7 +71,8 @@ func (m *Member) Run(ctx context.Context) error {
 	m.Log.Info("consuming", "topics", m.Reads, "metrics", "http://"+srv.Addr()+"/metrics")
 	srv.SetRunning(true)
 	defer srv.SetRunning(false)
-	loop := &Loop{Session: session, Client: session.Client(), Handler: m.Handler, Holds: m.Holds, MaxRecords: m.MaxRecords, Metrics: m.Metrics, Log: m.Log}
+	loop := &Loop{Session: session, Client: session.Client(), Handler: m.Handler, Holds: m.Holds, MaxRecords: m.MaxRecords, Metrics: m.Metrics, Log: m.Log,
+		EndTimeout: RebalanceTimeout(m.Config) + endTimeout}
 	err = loop.Run(ctx)
 	m.Log.Info("leaving the group", "err", err)
 	return err

@@ -1,0 +1,127 @@
+package retries_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/retries"
+	"github.com/socialbridge/bridge/internal/kafkatest"
+)
+
+// TestLongRebalanceKeepsTheMember: a member with an instance_id that stops for good does
+// not leave the group (a scale-down of static members), so a rebalance that a new
+// member's join starts meanwhile lasts until the stopped member's session (45 s) times
+// out. A batch of the running member in flight then cannot end before the rebalance is
+// over; it must wait for it. Before the fix, it gave up after 30 s and the member stopped
+// with "end transaction: context deadline exceeded" (found by the chaos run,
+// consumers/chaos). Every record is still called ok, and the members run until they are
+// stopped.
+func TestLongRebalanceKeepsTheMember(t *testing.T) {
+	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
+	p := newProvider(t, func(_ string, _ int, w http.ResponseWriter) {
+		time.Sleep(300 * time.Millisecond) // the members are nearly always inside a batch
+		w.WriteHeader(http.StatusOK)
+	})
+	yaml := config(brokers, prefix, p.srv.URL)
+	member := func(id string) *running {
+		return runUntilStopped(t, strings.Replace(yaml, `instance_id: "only"`, fmt.Sprintf("instance_id: %q", id), 1))
+	}
+	var n atomic.Int32
+	produce := func() {
+		i := n.Add(1)
+		testkit.Produce(t, brokers, prefix, i%testkit.Partitions, failed(fmt.Sprintf("evt_reb_%03d", i), nil))
+	}
+	called := func() bool {
+		for i := range n.Load() {
+			if len(p.of(fmt.Sprintf("evt_reb_%03d", i+1))) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	first, second := member("one"), member("two")
+	waitMembers(t, brokers, testkit.Parse(t, yaml).Consumers.Retries.Group, 2)
+	produce()
+	eventually(t, 90*time.Second, "the first record called", called)
+
+	if err := second.stop(); err != nil {
+		t.Fatalf("the second member: %v", err)
+	}
+	third := member("three")
+	// Records keep coming while the rebalance waits for the second member's session, so
+	// that the first member has batches in flight meanwhile.
+	for end := time.Now().Add(50 * time.Second); time.Now().Before(end); {
+		produce()
+		select {
+		case err := <-first.done:
+			t.Fatalf("the first member stopped during the rebalance: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	eventually(t, 2*time.Minute, "every record called ok", called)
+	for name, m := range map[string]*running{"first": first, "third": third} {
+		if err := m.stop(); err != nil {
+			t.Errorf("the %s member: %v", name, err)
+		}
+	}
+}
+
+// waitMembers waits until group is stable with n members.
+func waitMembers(t *testing.T, brokers []string, group string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	eventually(t, 90*time.Second, fmt.Sprintf("%s stable with %d members", group, n), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gs, err := kadm.NewClient(cl).DescribeGroups(ctx, group)
+		if err != nil {
+			return false
+		}
+		g := gs[group]
+		return g.Err == nil && g.State == "Stable" && len(g.Members) == n
+	})
+}
+
+// running is a retries member run in-process by runUntilStopped.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error // the member's Run returned
+}
+
+// stop ends the member and returns what its Run returned.
+func (r *running) stop() error {
+	r.cancel()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(90 * time.Second):
+		return fmt.Errorf("did not stop within 90 s")
+	}
+}
+
+// runUntilStopped runs a retries member in-process; its Run's error is on done.
+func runUntilStopped(t *testing.T, yaml string) *running {
+	t.Helper()
+	m, err := retries.New(testkit.Parse(t, yaml), testkit.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- m.Run(ctx) }()
+	t.Cleanup(func() { cancel() })
+	return r
+}
