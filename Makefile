@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts chaos-consumers faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'. Without ARGS it then runs the
@@ -93,6 +93,20 @@ kafka-stop:
 
 kafka-status:
 	scripts/kafka.sh status
+
+# The consumers' chaos run, long form: the retries, alerts and analytics groups, two
+# `bridge consume` processes each, under SIGKILLs, members leaving and joining, PostgreSQL
+# restarted, the retry action and Slack failing and slow, for DURATION of input (RECORDS
+# records; SEED replays the input and the schedule, 0 draws one), on a broker started for
+# it; every record is accounted for and the figures go to bench/RESULTS.md ("Consumers
+# under chaos"). make test runs its short form (15 s, a few faults). See docs/testing.md.
+DURATION ?= 5m
+RECORDS ?= 30000
+SEED ?= 0
+chaos-consumers:
+	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
+	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 120m ./consumers/chaos/ \
+		-args -chaos.long -chaos.duration=$(DURATION) -chaos.records=$(RECORDS) -chaos.seed=$(SEED) -chaos.report=$(CURDIR)/bench/RESULTS.md
 
 # The fault suite's long form (a few minutes of steady load per fault against two replicas
 # sharing Redis; CI runs the short form as part of make test). Writes bench/FAULTS.md.

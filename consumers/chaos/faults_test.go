@@ -1,0 +1,157 @@
+package chaos_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// kind is a kind of fault.
+type kind string
+
+const (
+	kill       kind = "SIGKILL a member, start it again"
+	leave      kind = "a member leaves (SIGTERM), a new one joins"
+	pgRestart  kind = "PostgreSQL restarted (fast shutdown)"
+	pgCrash    kind = "PostgreSQL crashed (immediate shutdown), started again"
+	actionDown kind = "action API failing (5xx, 429, no answer)"
+	actionSlow kind = "action API slow"
+	slackDown  kind = "Slack failing (5xx, 429, no answer)"
+	slackSlow  kind = "Slack slow (some answers after the timeout)"
+)
+
+// kinds in the order the report lists them.
+var kinds = []kind{kill, leave, pgRestart, pgCrash, actionDown, actionSlow, slackDown, slackSlow}
+
+// fault is one thing that goes wrong, and when it did.
+type fault struct {
+	kind   kind
+	group  string        // the group whose member it hits, or that depends on what fails
+	at     time.Duration // after input starts
+	length time.Duration // how long it is in force: a killed member's or the database's time down, a failing or slow window
+	// Filled in as it runs:
+	start, healed time.Time // when it began and ended (a member started again, the database back, the window over)
+	what          string    // who it hit
+	err           error
+}
+
+// lane is a sequence of faults that never overlap: those of one group's members, of the
+// database, of the action, of Slack. Lanes run at once.
+type lane []*fault
+
+// schedule draws the faults of a run of d. The short form (make test) has one of each
+// quick kind: a SIGKILL in retries and in alerts, a member leaving and one joining in
+// analytics (its members have no instance_id, so a leaving one gives its partitions up at
+// once, where a static member keeps them for its session), a database restart, and a
+// failing and a slow window of the action and of Slack. The long form repeats faults of
+// every kind on every lane, 20 s apart on average.
+func schedule(rng *rand.Rand, d time.Duration, long bool) []lane {
+	if long {
+		return longSchedule(rng, d)
+	}
+	at := func(from, to float64) time.Duration {
+		return time.Duration((from + rng.Float64()*(to-from)) * float64(d))
+	}
+	secs := func(from, to float64) time.Duration {
+		return time.Duration((from + rng.Float64()*(to-from)) * float64(time.Second))
+	}
+	pg := pgRestart
+	if rng.IntN(2) == 0 {
+		pg = pgCrash
+	}
+	return []lane{
+		{{kind: kill, group: "retries", at: at(0.15, 0.6), length: secs(0, 1)}},
+		{{kind: kill, group: "alerts", at: at(0.15, 0.6), length: secs(0, 1)}},
+		{{kind: leave, group: "analytics", at: at(0.15, 0.6)}},
+		{{kind: pg, group: "analytics", at: at(0.2, 0.6), length: secs(1, 3)}},
+		{{kind: actionDown, group: "retries", at: at(0.05, 0.3), length: secs(2, 4)}, {kind: actionSlow, group: "retries", at: at(0.45, 0.6), length: secs(2, 4)}},
+		{{kind: slackDown, group: "alerts", at: at(0.05, 0.3), length: secs(2, 4)}, {kind: slackSlow, group: "alerts", at: at(0.45, 0.6), length: secs(2, 4)}},
+	}
+}
+
+func longSchedule(rng *rand.Rand, d time.Duration) []lane {
+	pick := func(a, b kind, pa float64) kind {
+		if rng.Float64() < pa {
+			return a
+		}
+		return b
+	}
+	secs := func(from, to float64) time.Duration {
+		return time.Duration((from + rng.Float64()*(to-from)) * float64(time.Second))
+	}
+	draw := func(group string, next func() (kind, time.Duration)) lane {
+		var l lane
+		for at := secs(3, 15); at < d*9/10; at += secs(5, 35) {
+			k, length := next()
+			l = append(l, &fault{kind: k, group: group, at: at, length: length})
+		}
+		return l
+	}
+	members := func() (kind, time.Duration) { return pick(kill, leave, 0.7), secs(0, 3) }
+	return []lane{
+		draw("retries", members),
+		draw("alerts", members),
+		draw("analytics", members),
+		draw("analytics", func() (kind, time.Duration) { return pick(pgRestart, pgCrash, 0.5), secs(1, 5) }),
+		draw("retries", func() (kind, time.Duration) { return pick(actionDown, actionSlow, 0.5), secs(2, 8) }),
+		draw("alerts", func() (kind, time.Duration) { return pick(slackDown, slackSlow, 0.5), secs(2, 8) }),
+	}
+}
+
+// all returns every fault of the lanes, by start.
+func all(lanes []lane) []*fault {
+	var out []*fault
+	for _, l := range lanes {
+		out = append(out, l...)
+	}
+	slices.SortFunc(out, func(a, b *fault) int { return int(a.at - b.at) })
+	return out
+}
+
+// run injects the lane's faults one after the other, each at its time after t0 (or at
+// once, when the one before it ran late), until ctx ends.
+func (l lane) run(ctx context.Context, r *rig, t0 time.Time, rng *rand.Rand) {
+	for _, f := range l {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(t0.Add(f.at))):
+		}
+		r.inject(f, rng)
+		r.t.Logf("chaos: %5.1fs %s (%s %s) for %.1fs: %v", f.start.Sub(t0).Seconds(), f.kind, f.group, f.what, f.healed.Sub(f.start).Seconds(), f.err)
+	}
+}
+
+// inject makes f happen, and ends it.
+func (r *rig) inject(f *fault, rng *rand.Rand) {
+	f.start = time.Now()
+	defer func() { f.healed = time.Now() }()
+	switch f.kind {
+	case kill:
+		f.what, f.err = r.groups[f.group].kill(rng, f.length)
+	case leave:
+		f.what, f.err = r.groups[f.group].leave(rng)
+	case pgRestart, pgCrash:
+		down := r.pg.Stop
+		if f.kind == pgCrash {
+			down = r.pg.Crash
+		}
+		if f.err = down(); f.err == nil {
+			time.Sleep(f.length)
+			f.err = r.pg.Start()
+		}
+	case actionDown, actionSlow, slackDown, slackSlow:
+		sw := &r.action.mode
+		if f.kind == slackDown || f.kind == slackSlow {
+			sw = &r.slack.mode
+		}
+		m := down
+		if f.kind == actionSlow || f.kind == slackSlow {
+			m = slow
+		}
+		sw.set(m)
+		time.Sleep(f.length)
+		sw.set(healthy)
+	}
+}
