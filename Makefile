@@ -96,10 +96,11 @@ kafka-status:
 
 # The consumers' chaos run, long form: the retries, alerts and analytics groups, two
 # `bridge consume` processes each, under SIGKILLs, members leaving and joining, PostgreSQL
-# restarted, the retry action and Slack failing and slow, for DURATION of input (RECORDS
-# records; SEED replays the input and the schedule, 0 draws one), on a broker started for
-# it; every record is accounted for and the figures go to bench/RESULTS.md ("Consumers
-# under chaos"). make test runs its short form (15 s, a few faults). See docs/testing.md.
+# restarted, the retry action and Slack failing and slow: every kind of fault once, one at
+# a time (about 7 minutes), then DURATION of overlapping faults, RECORDS records in all
+# (SEED replays the input and the schedule, 0 draws one), on a broker started for it; every
+# record is accounted for and the figures go to bench/RESULTS.md ("Consumers under
+# chaos"). make test runs its short form (12 s, a few faults). See docs/testing.md.
 DURATION ?= 5m
 RECORDS ?= 30000
 SEED ?= 0

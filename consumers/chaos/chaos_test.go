@@ -25,7 +25,7 @@ import (
 
 var (
 	flagLong     = flag.Bool("chaos.long", false, "the long form (make chaos-consumers): faults of every kind, repeated on every lane")
-	flagDuration = flag.Duration("chaos.duration", 12*time.Second, "how long input is produced while the faults run")
+	flagDuration = flag.Duration("chaos.duration", 12*time.Second, "how long input is produced while the faults run (the long form adds its first phase, one fault at a time, about 7 minutes)")
 	flagRecords  = flag.Int("chaos.records", 600, "input records, over the four event topics")
 	flagSeed     = flag.Uint64("chaos.seed", 0, "seed of the input and of the fault schedule (0: drawn, and logged)")
 	flagReport   = flag.String("chaos.report", "", "write the figures into this RESULTS.md (its chaos-consumers section)")
@@ -65,7 +65,8 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	load := loadAverage()
 	r := newRig(t, rng)
-	lanes := schedule(rand.New(rand.NewPCG(rng.Uint64(), 1)), *flagDuration, *flagLong)
+	lanes, produceFor := schedule(rand.New(rand.NewPCG(rng.Uint64(), 1)), *flagDuration, *flagLong)
+	r.produceFor = produceFor
 	start := time.Now()
 	r.runFaults(t, rng, lanes)
 	r.drain(t)
@@ -109,6 +110,8 @@ type rig struct {
 	pgOff    *pgOffsets
 	delays   []time.Duration
 	cooldown time.Duration
+	// produceFor is how long the input is produced.
+	produceFor time.Duration
 }
 
 func newRig(t *testing.T, rng *rand.Rand) *rig {
@@ -259,7 +262,7 @@ func (r *rig) eventually(t *testing.T, limit time.Duration, what string, cond fu
 	}
 }
 
-// runFaults produces the input over the run's duration while the lanes of faults run,
+// runFaults produces the input over r.produceFor while the lanes of faults run,
 // with the watcher sampling each group's progress, and returns when both are done.
 func (r *rig) runFaults(t *testing.T, rng *rand.Rand, lanes []lane) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -274,7 +277,7 @@ func (r *rig) runFaults(t *testing.T, rng *rand.Rand, lanes []lane) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		perr = r.in.produce(ctx, r.brokers, r.prefix, *flagDuration)
+		perr = r.in.produce(ctx, r.brokers, r.prefix, r.produceFor)
 	}()
 	for _, l := range lanes {
 		lrng := rand.New(rand.NewPCG(rng.Uint64(), 5))

@@ -30,6 +30,7 @@ type fault struct {
 	group  string        // the group whose member it hits, or that depends on what fails
 	at     time.Duration // after input starts
 	length time.Duration // how long it is in force: a killed member's or the database's time down, a failing or slow window
+	alone  bool          // of the long form's first phase, one fault at a time
 	// Filled in as it runs:
 	start, healed time.Time // when it began and ended (a member started again, the database back, the window over)
 	what          string    // who it hit
@@ -40,62 +41,101 @@ type fault struct {
 // database, of the action, of Slack. Lanes run at once.
 type lane []*fault
 
-// schedule draws the faults of a run of d. The short form (make test) has one of each
-// quick kind: a SIGKILL in retries and in alerts, a member leaving and one joining in
-// analytics (its members have no instance_id, so a leaving one gives its partitions up at
-// once, where a static member keeps them for its session), a database restart, and a
-// failing and a slow window of the action and of Slack. The long form repeats faults of
-// every kind on every lane, 20 s apart on average.
-func schedule(rng *rand.Rand, d time.Duration, long bool) []lane {
+// schedule draws the faults of a run, and returns them with how long input is produced.
+// The short form (make test, d of input) has one fault of each quick kind: a SIGKILL in
+// retries and in alerts, a member leaving and one joining in analytics (its members have
+// no instance_id, so a leaving one gives its partitions up at once, where a static member
+// keeps them for its session), a database restart, and a failing and a slow window of the
+// action and of Slack. The long form first has every kind of fault once, one at a time
+// (aloneSchedule), so that each one's recovery is its own, then d of faults of every kind
+// on every lane, 20 s apart on average.
+func schedule(rng *rand.Rand, d time.Duration, long bool) ([]lane, time.Duration) {
 	if long {
-		return longSchedule(rng, d)
+		alone, length := aloneSchedule(rng)
+		return append(chaosSchedule(rng, d, length), alone), length + d
 	}
 	at := func(from, to float64) time.Duration {
 		return time.Duration((from + rng.Float64()*(to-from)) * float64(d))
-	}
-	secs := func(from, to float64) time.Duration {
-		return time.Duration((from + rng.Float64()*(to-from)) * float64(time.Second))
 	}
 	pg := pgRestart
 	if rng.IntN(2) == 0 {
 		pg = pgCrash
 	}
 	return []lane{
-		{{kind: kill, group: "retries", at: at(0.15, 0.6), length: secs(0, 1)}},
-		{{kind: kill, group: "alerts", at: at(0.15, 0.6), length: secs(0, 1)}},
+		{{kind: kill, group: "retries", at: at(0.15, 0.6), length: secs(rng, 0, 1)}},
+		{{kind: kill, group: "alerts", at: at(0.15, 0.6), length: secs(rng, 0, 1)}},
 		{{kind: leave, group: "analytics", at: at(0.15, 0.6)}},
-		{{kind: pg, group: "analytics", at: at(0.2, 0.6), length: secs(1, 3)}},
-		{{kind: actionDown, group: "retries", at: at(0.05, 0.3), length: secs(2, 4)}, {kind: actionSlow, group: "retries", at: at(0.45, 0.6), length: secs(2, 4)}},
-		{{kind: slackDown, group: "alerts", at: at(0.05, 0.3), length: secs(2, 4)}, {kind: slackSlow, group: "alerts", at: at(0.45, 0.6), length: secs(2, 4)}},
-	}
+		{{kind: pg, group: "analytics", at: at(0.2, 0.6), length: secs(rng, 1, 3)}},
+		{{kind: actionDown, group: "retries", at: at(0.05, 0.3), length: secs(rng, 2, 4)}, {kind: actionSlow, group: "retries", at: at(0.45, 0.6), length: secs(rng, 2, 4)}},
+		{{kind: slackDown, group: "alerts", at: at(0.05, 0.3), length: secs(rng, 2, 4)}, {kind: slackSlow, group: "alerts", at: at(0.45, 0.6), length: secs(rng, 2, 4)}},
+	}, d
 }
 
-func longSchedule(rng *rand.Rand, d time.Duration) []lane {
+// secs is a duration drawn between from and to seconds.
+func secs(rng *rand.Rand, from, to float64) time.Duration {
+	return time.Duration((from + rng.Float64()*(to-from)) * float64(time.Second))
+}
+
+// aloneSchedule is every kind of fault on every group it applies to, one after the other,
+// far enough apart for each to be recovered from before the next in the usual case: a
+// minute where a member leaves the group without a goodbye (a static member stopped, an
+// analytics member killed: the group waits for its 45 s session), 25 s otherwise. It
+// returns the lane and its length.
+func aloneSchedule(rng *rand.Rand) (lane, time.Duration) {
+	plan := []struct {
+		kind   kind
+		group  string
+		length time.Duration
+		apart  time.Duration
+	}{
+		{kill, "retries", time.Second, 25 * time.Second},
+		{kill, "alerts", time.Second, 25 * time.Second},
+		{kill, "analytics", time.Second, time.Minute},
+		{leave, "retries", 0, time.Minute},
+		{leave, "alerts", 0, time.Minute},
+		{leave, "analytics", 0, 25 * time.Second},
+		{pgRestart, "analytics", 3 * time.Second, 25 * time.Second},
+		{pgCrash, "analytics", 3 * time.Second, 25 * time.Second},
+		{actionDown, "retries", 5 * time.Second, 25 * time.Second},
+		{actionSlow, "retries", 5 * time.Second, 25 * time.Second},
+		{slackDown, "alerts", 5 * time.Second, 25 * time.Second},
+		{slackSlow, "alerts", 5 * time.Second, 25 * time.Second},
+	}
+	rng.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
+	var l lane
+	at := 10 * time.Second
+	for _, p := range plan {
+		l = append(l, &fault{kind: p.kind, group: p.group, at: at, length: p.length, alone: true})
+		at += p.length + p.apart
+	}
+	return l, at
+}
+
+// chaosSchedule is d of faults on six lanes, from offset on: each group's members (a
+// SIGKILL, or a member leaving and another joining), the database, the action and Slack.
+func chaosSchedule(rng *rand.Rand, d, offset time.Duration) []lane {
 	pick := func(a, b kind, pa float64) kind {
 		if rng.Float64() < pa {
 			return a
 		}
 		return b
 	}
-	secs := func(from, to float64) time.Duration {
-		return time.Duration((from + rng.Float64()*(to-from)) * float64(time.Second))
-	}
 	draw := func(group string, next func() (kind, time.Duration)) lane {
 		var l lane
-		for at := secs(3, 15); at < d*9/10; at += secs(5, 35) {
+		for at := secs(rng, 3, 15); at < d*9/10; at += secs(rng, 5, 35) {
 			k, length := next()
-			l = append(l, &fault{kind: k, group: group, at: at, length: length})
+			l = append(l, &fault{kind: k, group: group, at: offset + at, length: length})
 		}
 		return l
 	}
-	members := func() (kind, time.Duration) { return pick(kill, leave, 0.7), secs(0, 3) }
+	members := func() (kind, time.Duration) { return pick(kill, leave, 0.7), secs(rng, 0, 3) }
 	return []lane{
 		draw("retries", members),
 		draw("alerts", members),
 		draw("analytics", members),
-		draw("analytics", func() (kind, time.Duration) { return pick(pgRestart, pgCrash, 0.5), secs(1, 5) }),
-		draw("retries", func() (kind, time.Duration) { return pick(actionDown, actionSlow, 0.5), secs(2, 8) }),
-		draw("alerts", func() (kind, time.Duration) { return pick(slackDown, slackSlow, 0.5), secs(2, 8) }),
+		draw("analytics", func() (kind, time.Duration) { return pick(pgRestart, pgCrash, 0.5), secs(rng, 1, 5) }),
+		draw("retries", func() (kind, time.Duration) { return pick(actionDown, actionSlow, 0.5), secs(rng, 2, 8) }),
+		draw("alerts", func() (kind, time.Duration) { return pick(slackDown, slackSlow, 0.5), secs(rng, 2, 8) }),
 	}
 }
 

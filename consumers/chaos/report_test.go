@@ -32,7 +32,7 @@ type report struct {
 }
 
 func (r *rig) report(tallies []tally, faults []*fault, seed uint64, start time.Time, load string) *report {
-	rep := &report{seed: seed, records: len(r.in.events), duration: *flagDuration, long: *flagLong, took: time.Since(start),
+	rep := &report{seed: seed, records: len(r.in.events), duration: r.produceFor, long: *flagLong, took: time.Since(start),
 		tallies: tallies, faults: faults, back: map[*fault]time.Duration{}, caught: map[*fault]time.Duration{}, load: load}
 	for _, f := range faults {
 		rep.back[f], rep.caught[f] = r.recovery(f)
@@ -174,8 +174,8 @@ func (rep *report) markdown() string {
 	fmt.Fprintf(&b, "The three groups, two members each, as `bridge consume retries|alerts|analytics` processes built from the tree, "+
 		"on the single-node test broker (Kafka 4.1.1, 3 partitions a topic), analytics on a PostgreSQL of the test's own, the retry action "+
 		"and Slack httptest stand-ins; %d input records produced as the ingress writes them over %s, the faults on a schedule drawn from "+
-		"the seed; then, faults over, every record handled (committed offsets past the last record of every partition, Slack told what is "+
-		"owed), the members stopped (SIGTERM), and every record accounted for. The run took %s.\n\n", rep.records, rep.duration, rep.took.Round(time.Second))
+		"the seed (the long form: first every kind of fault once, one at a time, then %s of faults on six overlapping lanes); then, faults over, every record handled (committed offsets past the last record of every partition, Slack told what is "+
+		"owed), the members stopped (SIGTERM), and every record accounted for. The run took %s.\n\n", rep.records, rep.duration, *flagDuration, rep.took.Round(time.Second))
 	b.WriteString("| group | records in | effects out | lost | doubled | counted apart (documented) |\n|---|--:|---|--:|--:|---|\n")
 	for _, t := range rep.tallies {
 		fmt.Fprintf(&b, "| %s | %d | %s | %d | %d | %s |\n", t.group, t.in, strings.Join(t.out, "; "), t.lost, t.doubled, strings.Join(t.apart, "; "))
@@ -183,30 +183,34 @@ func (rep *report) markdown() string {
 	b.WriteString("\nRecovery of each fault (seconds; `back`: the work the fault held up moves again, `caught up`: what was waiting is done; " +
 		"measured from the kill, the leave or the database's shutdown, and from the healing of a failing or slow dependency; see `recovery` in " +
 		"`consumers/chaos/report_test.go`; reported, never asserted; faults of different lanes overlap):\n\n")
-	b.WriteString("| fault | group | times | back: median / max | caught up: median / max | alone | alone, back: median / max | alone, caught up: median / max |\n" +
-		"|---|---|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| fault | group | alone: back | alone: caught up | with others: times | back: median / max | caught up: median / max |\n" +
+		"|---|---|--:|--:|--:|--:|--:|\n")
 	for _, k := range kinds {
 		for _, g := range []string{"retries", "alerts", "analytics"} {
-			var back, caught, aloneBack, aloneCaught []time.Duration
-			n, alone := 0, 0
+			var back, caught []time.Duration
+			aloneBack, aloneCaught, n, seen := "–", "–", 0, false
 			for _, f := range rep.faults {
-				if f.kind != k || f.group != g {
-					continue
-				}
-				n++
-				back, caught = appendMeasured(back, rep.back[f]), appendMeasured(caught, rep.caught[f])
-				if rep.alone(f) {
-					alone++
-					aloneBack, aloneCaught = appendMeasured(aloneBack, rep.back[f]), appendMeasured(aloneCaught, rep.caught[f])
+				seen = seen || f.kind == k && f.group == g
+				switch {
+				case f.kind != k || f.group != g:
+				case f.alone && rep.alone(f):
+					aloneBack, aloneCaught = seconds(rep.back[f]), seconds(rep.caught[f])
+				case f.alone:
+					aloneBack, aloneCaught = seconds(rep.back[f])+" (overlapped)", seconds(rep.caught[f])+" (overlapped)"
+				default:
+					n++
+					back, caught = appendMeasured(back, rep.back[f]), appendMeasured(caught, rep.caught[f])
 				}
 			}
-			if n > 0 {
-				fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %d | %s | %s |\n", k, g, n, spread(back), spread(caught), alone, spread(aloneBack), spread(aloneCaught))
+			if seen {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s | %s |\n", k, g, aloneBack, aloneCaught, n, spread(back), spread(caught))
 			}
 		}
 	}
-	b.WriteString("\n`alone`: the faults during whose recovery no other fault hurt the same group (the lanes overlap: a member killed while the " +
-		"database restarts, or while a departed member's session holds a rebalance, takes the longer of the two).\n")
+	b.WriteString("\n`alone`: the long form's first phase, every fault once, one at a time (`overlapped`: its recovery outlasted the " +
+		"spacing, and the next fault hurt the same group). `with others`: the faults of the lanes, which overlap: a member killed " +
+		"while the database restarts, or while a member that left without a goodbye holds a rebalance for its 45 s session, " +
+		"recovers with the slower of the two.\n")
 	return b.String()
 }
 
@@ -236,7 +240,7 @@ func (rep *report) faultLog(t0 time.Time) string {
 			alone = "  alone"
 		}
 		fmt.Fprintf(&b, "%6.1fs %-48s %-9s %-22s in force %5.1fs  back %s  caught up %s%s\n", f.start.Sub(t0).Seconds(), f.kind, f.group,
-			f.what, f.healed.Sub(f.start).Seconds(), secs(rep.back[f]), secs(rep.caught[f]), alone)
+			f.what, f.healed.Sub(f.start).Seconds(), seconds(rep.back[f]), seconds(rep.caught[f]), alone)
 	}
 	return b.String()
 }
@@ -253,10 +257,10 @@ func spread(ds []time.Duration) string {
 		return "–"
 	}
 	slices.Sort(ds)
-	return secs(ds[len(ds)/2]) + " / " + secs(ds[len(ds)-1])
+	return seconds(ds[len(ds)/2]) + " / " + seconds(ds[len(ds)-1])
 }
 
-func secs(d time.Duration) string {
+func seconds(d time.Duration) string {
 	if d < 0 {
 		return "–"
 	}
