@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts chaos-consumers faults rebuild-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts chaos-consumers faults slow-bodies rebuild-bench spool-bench spool-storage-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'. Without ARGS it then runs the
@@ -82,6 +82,21 @@ bench-txn:
 bench-analytics:
 	scripts/bench-analytics.sh $(ARGS)
 
+# The local spool's figures (docs/spool.md): appends/s with fsync (group commit), its drain
+# rate, the time to drain RECORDS records (1,000,000 by default) into a broker started for it,
+# and the request path's cost with the spool idle against no spool (same-run ratio); writes
+# its section of bench/RESULTS.md. e.g. make spool-bench RECORDS=100000
+RECORDS ?= 1000000
+spool-bench:
+	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
+	$(GO) run ./bench/spool -brokers 127.0.0.1:$${KAFKA_PORT:-39092} -records $(RECORDS) -results bench/RESULTS.md $(ARGS)
+
+# The candidates for the spool's storage (bench/spoolstore, a module of its own so that those
+# not chosen stay out of go.mod): bridge/spool's segments, tidwall/wal, bbolt and SQLite,
+# appends/s with fsync and drain rate on one disk in one run; writes bench/RESULTS.md.
+spool-storage-bench:
+	cd bench/spoolstore && $(GO) run . -results ../RESULTS.md $(ARGS)
+
 kafka-fetch:
 	scripts/kafka.sh fetch
 
@@ -114,6 +129,12 @@ chaos-consumers:
 faults:
 	scripts/kafka.sh fetch
 	KAFKA_LIBS=$${KAFKA_CACHE:-$(CURDIR)/.cache/kafka}/libs $(GO) test -count=1 -run '^TestFaults$$' -v -timeout 30m ./bench/ -args -faults.full
+
+# The bridge's memory under 2,000 slow unauthenticated uploads, for 3 minutes (make test runs
+# it for 20 s); see docs/performance.md.
+slow-bodies:
+	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
+	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -count=1 -run '^TestMemoryUnderSlowUploads$$' -v -timeout 20m ./bench/ -args -slowbody.full
 
 # The dedup rebuild at 1 M and 10 M records (about 6 GB for the broker; not in CI).
 rebuild-bench:

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +14,7 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // Bounds of TestMemoryWhileBrokerPaused: bodies that fit Kafka's default 1 MB record with
@@ -47,7 +45,7 @@ func TestMemoryWhileBrokerPaused(t *testing.T) {
 	k.ProduceTimeout = config.Duration(time.Second) // a round of waiting requests a second
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	b, err := startBridge(ctx, buildBridge(t), t.TempDir(), "paused", k, benchSecret, false, "")
+	b, err := startBridge(ctx, testkit.BuildBridge(t), t.TempDir(), "paused", k, benchSecret, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,17 +151,4 @@ func reason(body []byte) []byte {
 		return v[:j]
 	}
 	return nil
-}
-
-// buildBridge builds the bridge binary, without the race detector, so that its memory is
-// what users run.
-func buildBridge(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "bridge")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/socialbridge/bridge/cmd/bridge")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }

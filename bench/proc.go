@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -63,14 +62,10 @@ log:
 }
 
 // startBridge runs bin serve with a generated configuration (extra: more sections) in dir,
-// on a free loopback port, and waits until it answers GET /readyz with 200.
+// on a loopback port of its choosing, and waits until it answers GET /readyz with 200.
 func startBridge(ctx context.Context, bin, dir, name string, k config.Kafka, secret []byte, discard bool, extra string) (*bridgeProc, error) {
-	addr, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	cfgPath := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(cfgPath, []byte(bridgeConfig(addr, k, secret, extra)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(bridgeConfig("127.0.0.1:0", k, secret, extra)), 0o600); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, name+".log")
@@ -89,7 +84,7 @@ func startBridge(ctx context.Context, bin, dir, name string, k config.Kafka, sec
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	p := &bridgeProc{cmd: cmd, addr: addr, log: logPath, exited: make(chan struct{})}
+	p := &bridgeProc{cmd: cmd, log: logPath, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.exited) }()
 	if err := p.waitReady(ctx, 60*time.Second); err != nil {
 		p.stop()
@@ -108,13 +103,22 @@ func (p *bridgeProc) kill() {
 	})
 }
 
+// pause freezes the bridge (SIGSTOP), as a hung machine would: it answers nothing, and
+// renews, marks and releases nothing, until killed.
+func (p *bridgeProc) pause() { _ = p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// waitReady learns the address the bridge bound (its configuration says port 0) and waits
+// until it answers GET /readyz with 200.
 func (p *bridgeProc) waitReady(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
 	for {
+		if p.addr == "" {
+			p.addr, _ = listeningAddr(p.pid())
+		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/readyz", nil)
-		if resp, err := client.Do(req); err == nil {
+		if resp, err := client.Do(req); p.addr != "" && err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
@@ -150,16 +154,6 @@ func (p *bridgeProc) terminate() error {
 		return fmt.Errorf("bridge exited with %s (log %s)", st, p.log)
 	}
 	return nil
-}
-
-// freePort returns a loopback address whose port was free a moment ago.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func tail(path string, lines int) string {

@@ -18,13 +18,14 @@ const sourceName = "codivupload"
 // verify, normalize, set the envelope, encode. The micro-benchmarks time it step by step
 // and the direct-producer baseline uses it to build exactly the records the bridge builds.
 type requestPath struct {
-	preset providers.Preset
+	preset providers.Signed
 	keys   []*providers.Key
 	enc    schemas.Encoder
 }
 
 func newRequestPath(secret []byte) (*requestPath, error) {
-	preset, _ := providers.Lookup(sourceName)
+	p, _ := providers.Lookup(sourceName)
+	preset := p.(providers.Signed) // codivupload signs its deliveries
 	key, err := preset.Key(string(secret))
 	if err != nil {
 		return nil, err

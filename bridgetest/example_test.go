@@ -1,9 +1,12 @@
 package bridgetest_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log"
+	"os"
+	"strings"
 
 	"github.com/socialbridge/bridge/bridgetest"
 )
@@ -12,7 +15,11 @@ import (
 // CodivUpload would, and reads the record the bridge produced.
 func Example() {
 	ctx := context.Background()
-	bridge, err := bridgetest.Run(ctx, []string{"127.0.0.1:9092"},
+	// The Kafka your tests use, and the bridge's image (`make image` builds the default).
+	brokers := strings.Split(cmp.Or(os.Getenv("KAFKA_BROKERS"), "127.0.0.1:9092"), ",")
+	image := cmp.Or(os.Getenv("BRIDGE_IMAGE"), bridgetest.DefaultImage)
+	bridge, err := bridgetest.Run(ctx, brokers,
+		bridgetest.Image(image),
 		bridgetest.TopicPrefix("it."),
 		bridgetest.Source("codivupload", "codivupload", "a-test-secret"))
 	if err != nil {
@@ -29,5 +36,6 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(ev.Type, *ev.Platform, bridge.Topic(ev.Type))
+	fmt.Println(ev.Type, ev.ID == answer.EventID, bridge.Topic(ev.Type))
+	// Output: post.published true it.post.published
 }

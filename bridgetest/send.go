@@ -11,7 +11,7 @@ import (
 	"github.com/socialbridge/bridge/internal/sender"
 )
 
-// Answer is the bridge's answer to one delivery (PRODUCT.md): the HTTP status code, the
+// Answer is the bridge's answer to one delivery (docs/http.md): the HTTP status code, the
 // status field, and for an accepted event where Kafka stored it.
 type Answer struct {
 	Code      int

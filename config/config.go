@@ -15,13 +15,15 @@ import (
 )
 
 // Config is the whole configuration of the bridge and its reference consumers: `bridge
-// serve` reads the ingress sections, `bridge consume …` the kafka, schema_registry and
-// consumers sections; each validates the whole file, so one file serves both.
+// serve` reads the ingress sections, `bridge consume …` the kafka, schema_registry and its
+// own consumers section; each expands and validates only those (see Scope), so one file
+// serves every process and none needs another's secrets.
 type Config struct {
 	HTTP           HTTP           `yaml:"http"`
 	Kafka          Kafka          `yaml:"kafka"`
 	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
 	Dedup          Dedup          `yaml:"dedup"`
+	Spool          Spool          `yaml:"spool"`
 	Sources        []Source       `yaml:"sources"`
 	Consumers      Consumers      `yaml:"consumers"`
 	Log            Log            `yaml:"log"`
@@ -40,35 +42,48 @@ func Default() Config {
 		Kafka:          defaultKafka(),
 		SchemaRegistry: SchemaRegistry{Register: true},
 		Dedup:          defaultDedup(),
+		Spool:          defaultSpool(),
 		Consumers:      defaultConsumers(),
 		Log:            Log{Level: "info", Format: "text"},
 	}
 }
 
-// Load reads, expands and validates the file at path.
-func Load(path string) (Config, error) {
+// Load reads, expands and validates the whole file at path.
+func Load(path string) (Config, error) { return LoadFor(path, Everything) }
+
+// LoadFor reads the file at path for a command that uses scope: only that part is expanded
+// and validated.
+func LoadFor(path string, scope Scope) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	return Parse(b, os.LookupEnv)
+	return ParseFor(b, os.LookupEnv, scope)
 }
 
 // Parse decodes b over the defaults, expands ${VAR} in its values with lookup, and
 // validates it. Unknown keys are refused, so a typo never silently falls back to a default.
 func Parse(b []byte, lookup func(string) (string, bool)) (Config, error) {
+	return ParseFor(b, lookup, Everything)
+}
+
+// ParseFor is Parse for a command that uses scope: the whole of b is checked for unknown
+// keys, but the sections outside scope are neither expanded nor validated, and keep their
+// defaults.
+func ParseFor(b []byte, lookup func(string) (string, bool), scope Scope) (Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return Config{}, fmt.Errorf("config: %s", cleanYAMLError(err))
 	}
 	cfg := Default()
 	if len(doc.Content) == 0 {
-		err := cfg.Validate()
+		err := cfg.ValidateFor(scope)
 		return cfg, err
 	}
 	if err := unknownKeys(b); err != nil {
 		return Config{}, err
 	}
+	scope.prune(doc.Content[0], "")
 	if err := expandNode(&doc, lookup); err != nil {
 		return Config{}, err
 	}
@@ -81,7 +96,7 @@ func Parse(b []byte, lookup func(string) (string, bool)) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil {
 		return Config{}, fmt.Errorf("config: %s", cleanYAMLError(err))
 	}
-	err := cfg.Validate()
+	err := cfg.ValidateFor(scope) // before the return: it settles derived values in cfg
 	return cfg, err
 }
 

@@ -96,6 +96,8 @@ dedup: {store: redis, redis: {addr: "127.0.0.1:6379", lease: 0s}}`, `dedup.redis
 dedup: {store: redis, redis: {addr: "127.0.0.1:6379", db: -1}}`, `dedup.redis.db: must not be negative`},
 		{"snapshot with redis", valid + `
 dedup: {store: redis, snapshot: /var/lib/bridge/dedup, redis: {addr: "127.0.0.1:6379"}}`, `dedup.snapshot: only the memory store`},
+		{"snapshot without rebuild", valid + `
+dedup: {snapshot: /var/lib/bridge/dedup, rebuild: false}`, `dedup.snapshot: is read only by the rebuild at start, and dedup.rebuild is false`},
 		{"snapshot every zero", valid + `
 dedup: {snapshot: /var/lib/bridge/dedup, snapshot_every: 0s}`, `dedup.snapshot_every: must be positive`},
 		{"negative source window", `
@@ -111,6 +113,10 @@ sources: [{name: acme, provider: standard-webhooks, secrets: ["whsec_MfKQ9r8GKYq
 		{"bad compression", `
 kafka: {brokers: ["127.0.0.1:9092"], compression: brotli}
 sources: [{name: a, provider: codivupload, secrets: [x]}]`, `kafka.compression: want none, gzip, snappy, lz4 or zstd; got "brotli"`},
+		{"body budget below one body", valid + `
+http: {max_body_bytes_in_flight: 1024}`, `http.max_body_bytes_in_flight: must be at least http.max_body_bytes (1048576), got 1024`},
+		{"no requests in flight", valid + `
+http: {max_requests_in_flight: 0}`, `http.max_requests_in_flight: must be positive, got 0`},
 		{"header buffer too small", valid + `
 http: {max_header_bytes: 1024}`, `http.max_header_bytes: must be at least 4096, got 1024`},
 		{"drain as long as the shutdown", valid + `

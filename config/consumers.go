@@ -9,10 +9,9 @@ import (
 	"time"
 )
 
-// Consumers configures the reference consumer groups run by `bridge consume GROUP`. Only
-// the section of the group being run must be complete (see RequireRetries and the like);
-// Validate checks the form of all of them, so a mistake shows whichever command reads
-// the file.
+// Consumers configures the reference consumer groups run by `bridge consume GROUP`. Each
+// group expands and validates only its own section (see Scope), which must then be complete
+// (see RequireRetries and the like).
 type Consumers struct {
 	Retries   Retries   `yaml:"retries"`
 	Alerts    Alerts    `yaml:"alerts"`
@@ -140,13 +139,7 @@ func defaultConsumers() Consumers {
 	}
 }
 
-func (c *Config) validateConsumers(bad complaint) {
-	c.Consumers.Retries.validate(bad, c.Kafka.Retention.D())
-	c.Consumers.Alerts.validate(bad)
-	c.Consumers.Analytics.validate(bad)
-}
-
-func (r *Retries) validate(bad complaint, retention time.Duration) {
+func (r *Retries) validate(bad complaint) {
 	const key = "consumers.retries"
 	if r.Group == "" {
 		bad(key+".group", "must not be empty")
@@ -156,9 +149,6 @@ func (r *Retries) validate(bad complaint, retention time.Duration) {
 	}
 	for i, d := range r.Delays {
 		positive(bad, fmt.Sprintf("%s.delays[%d]", key, i), d)
-		if limit := MaxRetryWait(retention); d.D() > limit {
-			bad(fmt.Sprintf("%s.delays[%d]", key, i), "%s is longer than %s, half of kafka.retention (at most %s): a record would be deleted before it is due", d, limit, MaxRetryAfter)
-		}
 	}
 	a := r.Action
 	if a.URL != "" {
@@ -184,6 +174,17 @@ func (r *Retries) validate(bad complaint, retention time.Duration) {
 		least := a.Timeout.D() + RetriesCommitMargin + MinRetriesCallBudget
 		bad(key+".transaction_timeout", "%s is too short for action.timeout %s: want at least %s (action.timeout + %s to commit a batch + %s in which calls may start)",
 			r.Member.TransactionTimeout, a.Timeout, least, RetriesCommitMargin, MinRetriesCallBudget)
+	}
+}
+
+// validateRetryDelays checks each retry delay against the retry topics' retention: a record
+// held past it would be deleted before it is due.
+func (c *Config) validateRetryDelays(bad complaint) {
+	limit := MaxRetryWait(c.Kafka.Retention.D())
+	for i, d := range c.Consumers.Retries.Delays {
+		if d.D() > limit {
+			bad(fmt.Sprintf("consumers.retries.delays[%d]", i), "%s is longer than %s, half of kafka.retention (at most %s): a record would be deleted before it is due", d, limit, MaxRetryAfter)
+		}
 	}
 }
 

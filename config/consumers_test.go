@@ -10,8 +10,9 @@ import (
 	"github.com/socialbridge/bridge/config"
 )
 
-// TestReferenceConsumers reads the bridge's reference file followed by PRODUCT.md's
-// reference consumers section, as written: one file for `serve` and `consume`.
+// TestReferenceConsumers reads the bridge's reference file followed by the reference
+// consumers section (the consumers keys of docs/configuration.md), as written: one file for
+// `serve` and `consume`.
 func TestReferenceConsumers(t *testing.T) {
 	bridge, err := os.ReadFile("testdata/reference.yaml")
 	if err != nil {
@@ -134,5 +135,67 @@ func TestConsumersNeedTheirSectionOnlyWhenRun(t *testing.T) {
 	}
 	if err := cfg.RequireAlerts(); err == nil || !strings.Contains(err.Error(), "consumers.alerts.slack_webhook_url") {
 		t.Errorf("RequireAlerts: %v", err)
+	}
+}
+
+// TestScopes: each command expands and validates only the sections it uses, and the whole
+// file is still checked for unknown keys, with their lines.
+func TestScopes(t *testing.T) {
+	file := `
+kafka: {brokers: ["127.0.0.1:9092"], retention: 12h}
+dedup: {window: 1h, redis: {password: "${REDIS_PASSWORD}"}}
+sources: [{name: a, provider: codivupload, secrets: ["${WEBHOOK_SECRET}"], dedup: {window: 2h}}]
+consumers:
+  retries: {action: {url: "https://api.example/{post_id}", headers: {Authorization: "Bearer ${RETRY_API_KEY}"}}}
+  alerts: {slack_webhook_url: "${SLACK_WEBHOOK_URL}", cooldown: 0s}
+  analytics: {database: "postgres://u:${DB_PASSWORD}@db/x"}
+`
+	all := map[string]string{"REDIS_PASSWORD": "r", "WEBHOOK_SECRET": "w", "RETRY_API_KEY": "k",
+		"SLACK_WEBHOOK_URL": "https://hooks.slack.example/x", "DB_PASSWORD": "p"}
+	cases := []struct {
+		name  string
+		scope config.Scope
+		needs []string // the variables it must have
+		err   string   // with all of them set; "" for none
+	}{
+		{"serve", config.Ingress, []string{"REDIS_PASSWORD", "WEBHOOK_SECRET"}, ""},
+		{"retries", config.RetriesGroup, []string{"RETRY_API_KEY"}, ""},
+		{"alerts", config.AlertsGroup, []string{"SLACK_WEBHOOK_URL"}, "consumers.alerts.cooldown: must be positive"},
+		{"analytics", config.AnalyticsGroup, []string{"DB_PASSWORD"}, ""},
+		{"tail", config.Reader, nil, ""},
+		{"simulate", config.Sender, []string{"WEBHOOK_SECRET"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			only := map[string]string{}
+			for _, name := range c.needs {
+				only[name] = all[name]
+			}
+			_, err := config.ParseFor([]byte(file), env(only), c.scope)
+			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+				t.Fatalf("with %v only: %v; want %q", c.needs, err, c.err)
+			}
+			for _, name := range c.needs {
+				delete(only, name)
+				if _, err := config.ParseFor([]byte(file), env(only), c.scope); err == nil || !strings.Contains(err.Error(), name+" is not set") {
+					t.Errorf("without %s: %v", name, err)
+				}
+				only[name] = all[name]
+			}
+			typo := strings.Replace(file, "cooldown", "cooldwn", 1)
+			if _, err := config.ParseFor([]byte(typo), env(all), c.scope); err == nil || !strings.Contains(err.Error(), "line 7: field cooldwn not found") {
+				t.Errorf("a typo in the alerts section: %v", err)
+			}
+		})
+	}
+	cfg, err := config.ParseFor([]byte(file), env(all), config.RetriesGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Sources) != 0 || cfg.Dedup.Redis.Password != "" || cfg.Consumers.Alerts.SlackWebhookURL != "" {
+		t.Errorf("retries got the sections it does not use: %+v", cfg.Redacted())
+	}
+	if cfg.Consumers.Retries.Action.Headers["Authorization"] != "Bearer k" {
+		t.Errorf("retries' own section: %+v", cfg.Consumers.Retries.Action)
 	}
 }

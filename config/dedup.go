@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"time"
 
@@ -87,7 +88,14 @@ func (c *Config) validateDedup(bad complaint) {
 	default:
 		bad("dedup.store", "want memory or redis, got %q", c.Dedup.Store)
 	}
+	if c.Dedup.Snapshot != "" && !c.Dedup.Rebuild {
+		bad("dedup.snapshot", "is read only by the rebuild at start, and dedup.rebuild is false: set dedup.rebuild: true, or remove dedup.snapshot")
+	}
 	positive(bad, "dedup.snapshot_every", c.Dedup.SnapshotEvery)
+}
+
+// validateRetention checks that the topics keep what a restart rebuilds the window from.
+func (c *Config) validateRetention(bad complaint) {
 	if c.Kafka.Retention > 0 && c.Kafka.Retention < c.Dedup.Window {
 		bad("dedup.window", "%s is longer than kafka.retention %s: a restart could not rebuild it", c.Dedup.Window, c.Kafka.Retention)
 	}
@@ -104,13 +112,17 @@ func (c *Config) validateRedis(bad complaint) {
 	positive(bad, "dedup.redis.lease", r.Lease)
 }
 
-// validateSourceDedup checks a source's own window, and that kafka.retention covers the
-// window the source gets, which may be its sender's retry horizon.
-func (c *Config) validateSourceDedup(bad complaint, key string, s Source) {
-	if s.Dedup.Window < 0 {
-		bad(key+".dedup.window", "must be positive, got %s", s.Dedup.Window)
-		return
+// validateSourcesRetention checks that kafka.retention covers the window each source gets,
+// which may be its sender's retry horizon.
+func (c *Config) validateSourcesRetention(bad complaint) {
+	for i, s := range c.Sources {
+		if s.Dedup.Window >= 0 {
+			c.validateSourceRetention(bad, fmt.Sprintf("sources[%d]", i), s)
+		}
 	}
+}
+
+func (c *Config) validateSourceRetention(bad complaint, key string, s Source) {
 	w := c.SourceWindow(s)
 	if c.Kafka.Retention <= 0 || c.Kafka.Retention.D() >= w {
 		return

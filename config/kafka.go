@@ -130,7 +130,6 @@ func (c *Config) validateKafka(bad complaint) {
 	if c.Kafka.Retention < 0 {
 		bad("kafka.retention", "must not be negative (0 keeps the broker default)")
 	}
-	c.validateMessageBytes(bad)
 	c.Kafka.TLS.validate(bad)
 	c.Kafka.SASL.validate(bad, c.Kafka.TLS.On())
 }

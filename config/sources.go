@@ -25,6 +25,9 @@ type Source struct {
 	// MaxAge bounds the age of the signed time of a delivery, for the presets whose
 	// deliveries carry one (providers.Dated); see MaxAgeOf. 0 turns the check off.
 	MaxAge *Duration `yaml:"max_age"`
+	// Spool, when set, says whether the source's deliveries go to the spool when Kafka cannot
+	// take them; unset, spool.horizon_below decides (see Config.Spools).
+	Spool *bool `yaml:"spool"`
 }
 
 // HMAC is the scheme of the generic hmac preset; providers.HMACScheme says what each key
@@ -90,7 +93,9 @@ func (c *Config) validateSources(bad complaint) {
 		if p := validatePreset(bad, key, *s); p != nil {
 			validatePoll(bad, key, s, p)
 		}
-		c.validateSourceDedup(bad, key, *s)
+		if s.Dedup.Window < 0 {
+			bad(key+".dedup.window", "must be positive, got %s", s.Dedup.Window)
+		}
 		validateMaxAge(bad, key, *s)
 	}
 	c.validateSharedSecrets(bad)

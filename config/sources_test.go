@@ -22,7 +22,7 @@ var providersEnv = env(map[string]string{
 	"POST_BRIDGE_API_KEY":     "pb_live_xxxxx",
 })
 
-// TestProviderPresetsConfig reads PRODUCT.md's provider presets block as written: every
+// TestProviderPresetsConfig reads docs/configuration.md's provider presets block as written: every
 // source must become its preset, with its settings.
 func TestProviderPresetsConfig(t *testing.T) {
 	b, err := os.ReadFile("testdata/providers.yaml")

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/consumers/alerts"
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
@@ -50,7 +50,7 @@ func BenchmarkConsumersRetries(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	produce(b, brokers, prefix, event.PostFailed, func(i int, ev *event.Event) {
-		ev.PostID, ev.Retryable = testkit.Str(fmt.Sprint("p", i)), new(bool)
+		ev.PostID, ev.Retryable = grouptest.Str(fmt.Sprint("p", i)), new(bool)
 		*ev.Retryable = true
 	})
 	input := event.Topic(prefix, event.PostFailed)
@@ -70,7 +70,7 @@ func BenchmarkConsumersRetries(b *testing.B) {
 			}
 		})
 	}, nil)
-	cfg := testkit.Parse(b, testkit.Kafka(brokers, prefix)+fmt.Sprintf(`consumers:
+	cfg := grouptest.Parse(b, grouptest.Kafka(brokers, prefix)+fmt.Sprintf(`consumers:
   retries: {group: %q, delays: ["1m"], action: {url: %q, timeout: 5s}, listen: "127.0.0.1:0", instance_id: "bench"}
 `, prefix+"retries", srv.URL+"/retry/{event_id}"))
 	group := measure(b, brokers, func(ctx context.Context) { _ = retries.Run(ctx, cfg, quiet()) },
@@ -86,13 +86,13 @@ func BenchmarkConsumersAlerts(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	produce(b, brokers, prefix, event.PostTokenExpired, func(_ int, ev *event.Event) {
-		ev.ProfileName, ev.Platform = testkit.Str("brand"), testkit.Str("instagram")
+		ev.ProfileName, ev.Platform = grouptest.Str("brand"), grouptest.Str("instagram")
 	})
 	input := event.Topic(prefix, event.PostTokenExpired)
 	createTopics(b, brokers, false, event.Topic(prefix, event.PostPublished), alerts.Keyed(prefix), alerts.DLQ(prefix))
 	createTopics(b, brokers, true, alerts.State(prefix))
 	bare := measure(b, brokers, func(ctx context.Context) { bareConsume(b, brokers, prefix+"bare", input, nil) }, nil)
-	cfg := testkit.Parse(b, testkit.Kafka(brokers, prefix)+fmt.Sprintf(`consumers:
+	cfg := grouptest.Parse(b, grouptest.Kafka(brokers, prefix)+fmt.Sprintf(`consumers:
   alerts: {group: %q, cooldown: 6h, slack_webhook_url: %q, listen: "127.0.0.1:0", instance_id: "bench"}
 `, prefix+"alerts", srv.URL))
 	group := measure(b, brokers, func(ctx context.Context) { _ = alerts.Run(ctx, cfg, quiet()) },
@@ -103,17 +103,17 @@ func BenchmarkConsumersAlerts(b *testing.B) {
 func produce(b *testing.B, brokers []string, prefix, typ string, fill func(int, *event.Event)) {
 	var evs []*event.Event
 	for i := range benchRecords {
-		evs = append(evs, testkit.Event(typ, fmt.Sprintf("evt_%06d", i), func(ev *event.Event) {
+		evs = append(evs, grouptest.Event(typ, fmt.Sprintf("evt_%06d", i), func(ev *event.Event) {
 			ev.Raw = make([]byte, 600) // the size of a typical webhook body
 			fill(i, ev)
 		}))
 	}
-	for p := range testkit.Partitions {
-		testkit.Produce(b, brokers, prefix, int32(p), evs[p*len(evs)/testkit.Partitions:(p+1)*len(evs)/testkit.Partitions]...)
+	for p := range grouptest.Partitions {
+		grouptest.Produce(b, brokers, prefix, int32(p), evs[p*len(evs)/grouptest.Partitions:(p+1)*len(evs)/grouptest.Partitions]...)
 	}
 }
 
-// createTopics creates topics with testkit.Partitions partitions, compacted when compact is
+// createTopics creates topics with grouptest.Partitions partitions, compacted when compact is
 // set, and waits until the cluster shows them.
 func createTopics(b *testing.B, brokers []string, compact bool, topics ...string) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -129,7 +129,7 @@ func createTopics(b *testing.B, brokers []string, compact bool, topics ...string
 		policy := "compact"
 		configs = map[string]*string{"cleanup.policy": &policy}
 	}
-	if _, err := adm.CreateTopics(ctx, testkit.Partitions, -1, configs, topics...); err != nil {
+	if _, err := adm.CreateTopics(ctx, grouptest.Partitions, -1, configs, topics...); err != nil {
 		b.Fatal(err)
 	}
 	for {

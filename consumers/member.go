@@ -11,6 +11,7 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
+	"github.com/socialbridge/bridge/internal/telemetry"
 	"github.com/socialbridge/bridge/internal/topics"
 )
 
@@ -149,5 +150,6 @@ func (m *Member) options() []kgo.Opt {
 	}
 	opts := append(MemberOptions(m.Kafka, m.Group, m.Reads...), TransactOptions(m.Group, m.Config)...)
 	opts = append(opts, kgo.OnPartitionsRevoked(gone), kgo.OnPartitionsLost(gone))
+	opts = append(opts, telemetry.KafkaHooks(m.Group)...)
 	return append(opts, m.Options...)
 }

@@ -18,7 +18,7 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
@@ -85,11 +85,11 @@ func runRetriesGroup(b *testing.B, brokers []string, versions *kversion.Versions
 	benchRecords = batches * 64
 	produce(b, brokers, prefix, event.PostFailed, func(i int, ev *event.Event) {
 		ev.Raw = []byte(`{}`)
-		ev.PostID, ev.Retryable = testkit.Str(fmt.Sprint("p", i)), new(bool)
+		ev.PostID, ev.Retryable = grouptest.Str(fmt.Sprint("p", i)), new(bool)
 		*ev.Retryable = true
 	})
 	createTopics(b, brokers, false, event.RetryTopic(prefix, 1), event.DLQTopic(prefix))
-	cfg := testkit.Parse(b, testkit.Kafka(brokers, prefix)+fmt.Sprintf(`consumers:
+	cfg := grouptest.Parse(b, grouptest.Kafka(brokers, prefix)+fmt.Sprintf(`consumers:
   retries: {group: %q, delays: ["1m"], action: {url: %q, timeout: 5s}, concurrency: 1, listen: "127.0.0.1:0"}
 `, prefix+"retries", srv.URL+"/retry/{event_id}"))
 	m, err := retries.New(cfg, quiet())
@@ -133,10 +133,10 @@ func runTxnBatches(b *testing.B, brokers []string, versions *kversion.Versions, 
 	input, out := prefix+"in", prefix+"out"
 	var rs []*kgo.Record
 	for i := range txnRecords {
-		rs = append(rs, &kgo.Record{Topic: input, Partition: int32(i % testkit.Partitions), Value: []byte(fmt.Sprint(i))})
+		rs = append(rs, &kgo.Record{Topic: input, Partition: int32(i % grouptest.Partitions), Value: []byte(fmt.Sprint(i))})
 	}
-	testkit.ProduceRecords(b, brokers, rs...)
-	testkit.ProduceRecords(b, brokers, &kgo.Record{Topic: out, Value: []byte("created")})
+	grouptest.ProduceRecords(b, brokers, rs...)
+	grouptest.ProduceRecords(b, brokers, &kgo.Record{Topic: out, Value: []byte("created")})
 	group := prefix + "group"
 	opts := append(consumers.MemberOptions(config.Kafka{Brokers: brokers}, group, input),
 		consumers.TransactOptions(group, config.Member{TransactionTimeout: config.Duration(time.Minute)})...)

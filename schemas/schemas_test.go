@@ -207,7 +207,8 @@ func TestSubject(t *testing.T) {
 	}
 }
 
-// typedFields is the contract of PRODUCT.md: the typed fields of each event type, in order.
+// typedFields is the contract the schemas keep (docs/topics.md): the typed fields of each
+// event type, in order.
 var typedFields = map[string][]string{
 	event.PostPublished:    {"post_id", "profile_name", "platform", "platform_post_id", "platform_post_url", "scheduled_at", "published_at"},
 	event.PostFailed:       {"post_id", "profile_name", "platform", "scheduled_at", "error_code", "error_message", "retryable", "attempt"},

@@ -20,7 +20,14 @@ pkgs=("$@")
 ((${#pkgs[@]})) || pkgs=(./...)
 rc=0
 for pkg in $(go list "${pkgs[@]}"); do
-	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+	# A package whose test binary does not build or run fails the run: it would otherwise
+	# contribute no target, silently. Only grep's "no target here" is not a failure.
+	if ! listed=$(go test -list '^Fuzz' "$pkg"); then
+		echo "fuzz.sh: go test -list failed in $pkg: its fuzz targets cannot be run" >&2
+		rc=1
+		continue
+	fi
+	for target in $(grep '^Fuzz' <<<"$listed" || true); do
 		echo "fuzz.sh: $target in $pkg for $FUZZTIME" >&2
 		go test -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" "$pkg" || rc=1
 	done

@@ -18,6 +18,15 @@ export KAFKA_PORT=${KAFKA_PORT:-39092}
 
 command -v go >/dev/null 2>&1 || { echo "test.sh: go not found on PATH" >&2; exit 1; }
 
+# The brokers of the tests listen on ports 39000-39999, inside Linux's range of ephemeral
+# ports: a client's outgoing connection could take one just before a broker (re)binds it
+# ("Address already in use", seen once here). As root, keep the kernel from handing them out.
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [[ $(id -u) == 0 && -w $reserved ]] && ! grep -q '39000-39999' "$reserved"; then
+	cur=$(cat "$reserved")
+	echo "39000-39999${cur:+,$cur}" >"$reserved" 2>/dev/null || true
+fi
+
 scripts/kafka.sh fetch
 
 started=

@@ -15,9 +15,14 @@ import (
 // go through the request path's autopipeline, where they batch with the reservations.
 
 // Compare-and-act on a key that must still hold the owner's token: a reservation that
-// expired and was taken by another replica is theirs, not ours to renew or delete.
+// expired and was taken by another replica is theirs, not ours to renew or delete. A renewal
+// answers 1, or what the key holds instead (0 when it is gone), so that the renewer can tell
+// its own settle from a lost reservation.
 var (
-	renewScript   = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`)
+	renewScript = redis.NewScript(`local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if v then return v end
+return 0`)
 	releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
 )
 
@@ -29,10 +34,24 @@ const (
 	renewBatch    = 512
 )
 
+// holding is a reservation this process renews, and what its settle is doing.
+type holding struct {
+	token    string
+	settling settleKind
+}
+
+type settleKind uint8
+
+const (
+	unsettled settleKind = iota
+	marking              // done(true) is setting "s"
+	releasing            // done(false) is deleting the key
+)
+
 // own records key as held by this process under token, and returns its done.
 func (r *Redis) own(key, token string, window time.Duration) func(bool) {
 	r.mu.Lock()
-	r.held[key] = token
+	r.held[key] = holding{token: token}
 	r.mu.Unlock()
 	var ended atomic.Bool
 	return func(accepted bool) {
@@ -48,8 +67,46 @@ func (r *Redis) own(key, token string, window time.Duration) func(bool) {
 func (r *Redis) unhold(key, token string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.held[key] == token {
+	if r.held[key].token == token {
 		delete(r.held, key)
+	}
+}
+
+// settling records, before its command is sent, that key's settle has begun: from then on
+// a renewal may find the key changed by the settle itself.
+func (r *Redis) settling(key, token string, accepted bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := r.held[key]; h.token == token {
+		h.settling = releasing
+		if accepted {
+			h.settling = marking
+		}
+		r.held[key] = h
+	}
+}
+
+// lost stops renewing key, which a renewal found not holding token (it held now instead:
+// another value, or 0 when gone), and reports whether the reservation was lost while its
+// record was unsettled: the key changed before this process's own settle began, or it was
+// taken by another replica's token before a mark. A key its own settle marked or deleted is
+// no loss.
+func (r *Redis) lost(key, token string, now any) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, ok := r.held[key]
+	if !ok || h.token != token {
+		return false // settled: the key's change was the settle's
+	}
+	delete(r.held, key)
+	other, _ := now.(string)
+	switch h.settling {
+	case unsettled:
+		return true
+	case marking:
+		return other != "" && other != seenValue
+	default:
+		return false // a failed record is not produced twice by its release
 	}
 }
 
@@ -59,6 +116,7 @@ func (r *Redis) unhold(key, token string) {
 func (r *Redis) settle(key, token string, window time.Duration, accepted bool) {
 	defer r.bg.Done()
 	defer r.unhold(key, token)
+	r.settling(key, token, accepted)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 		var err error
@@ -108,8 +166,8 @@ func (r *Redis) renewAll() {
 	r.mu.Lock()
 	keys := make([]string, 0, len(r.held))
 	tokens := make([]string, 0, len(r.held))
-	for k, tok := range r.held {
-		keys, tokens = append(keys, k), append(tokens, tok)
+	for k, h := range r.held {
+		keys, tokens = append(keys, k), append(tokens, h.token)
 	}
 	r.mu.Unlock()
 	for i := 0; i < len(keys); i += renewBatch {
@@ -118,7 +176,8 @@ func (r *Redis) renewAll() {
 	}
 }
 
-// renew renews keys in one pipeline; a key found no longer ours is dropped and reported.
+// renew renews keys in one pipeline; a key found no longer ours is dropped, and reported
+// when it was lost rather than settled.
 func (r *Redis) renew(keys, tokens []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.lease/3)
 	defer cancel()
@@ -132,8 +191,7 @@ func (r *Redis) renew(keys, tokens []string) {
 		return
 	}
 	for i, c := range cmds {
-		if n, err := c.Int(); err == nil && n == 0 {
-			r.unhold(keys[i], tokens[i])
+		if now, err := c.Result(); err == nil && now != int64(1) && r.lost(keys[i], tokens[i], now) {
 			r.log.Warn("dedup: a reservation expired in redis before its record was settled; a redelivery may be produced twice")
 		}
 	}

@@ -35,13 +35,15 @@ type RebuildStats struct {
 	Records      int64     // records read from Kafka
 	FromSnapshot int       // snapshot entries read; 0 when no snapshot was used
 	SnapshotErr  error     // why the named snapshot was not used
+	Reread       []string  // the groups the snapshot could not fill, read from Kafka over their window
 	Since        time.Time // records were read from this time on
 }
 
 // Rebuild repopulates s at start from the records already in Kafka within the windows before
 // now, so that a restarted bridge still answers redeliveries "duplicate". For each partition
 // of topics it reads from the first offset at or after now minus the longest window (or the
-// snapshot's time, with a usable snapshot) up to the end offset listed at the start, and marks
+// snapshot's time, with a usable snapshot that fills every group; else the start of the
+// longest window among the groups it could not fill) up to the end offset listed at the start, and marks
 // (header "source", key or KeyHeader) seen at the record's timestamp when that lies within the source's
 // window. Records with no key or no source header are skipped; topics that do not exist are
 // fine. At most s's maxIDs marks are held while reading (the newest), so the rebuild needs no
@@ -51,9 +53,9 @@ type RebuildStats struct {
 func Rebuild(ctx context.Context, cl *kgo.Client, topics []string, now time.Time, s *Store, o RebuildOptions) (RebuildStats, error) {
 	st := RebuildStats{Since: now.Add(-s.longestWindow())}
 	if o.Snapshot != "" {
-		n, ids, since, err := s.loadSnapshot(o.Snapshot, now)
+		l, err := s.loadSnapshot(o.Snapshot, now)
 		if st.SnapshotErr = err; err == nil {
-			st.FromSnapshot, st.IDs, st.Since = n, ids, maxTime(st.Since, since)
+			st.FromSnapshot, st.IDs, st.Reread, st.Since = l.entries, l.ids, l.reread, maxTime(st.Since, l.since)
 		}
 	}
 	kept := newest{limit: s.maxIDs}
@@ -91,6 +93,13 @@ func readInto(ctx context.Context, cl *kgo.Client, topics []string, now time.Tim
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
 		return a
 	}
 	return b

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -58,7 +59,7 @@ type Redis struct {
 	seq   atomic.Uint64
 
 	mu   sync.Mutex
-	held map[string]string // reservations to renew: key → token
+	held map[string]holding // reservations to renew, by key
 
 	bg      sync.WaitGroup // marks and releases in flight
 	closed  chan struct{}
@@ -109,7 +110,7 @@ func NewRedis(opts *redis.Options, o RedisOptions) *Redis {
 	r := &Redis{
 		rdb: redis.NewClient(opts), upkeep: redis.NewClient(&up),
 		prefix: o.KeyPrefix, window: o.Window, windows: o.Windows, lease: o.Lease, log: o.Log,
-		owner: "r:" + hex.EncodeToString(raw[:]) + ":", held: map[string]string{},
+		owner: "r:" + hex.EncodeToString(raw[:]) + ":", held: map[string]holding{},
 		closed: make(chan struct{}), renewed: make(chan struct{}),
 	}
 	// Concurrent requests' commands share one write and one read: without it, a round trip
@@ -162,6 +163,25 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// CheckEviction asks the server for its maxmemory-policy and returns it, warning through the
+// store's log when it is not noeviction: every dedup key has a TTL, so allkeys-* and
+// volatile-* may both evict a seen id (its redelivery is then produced twice) or a
+// reservation in flight. A server that does not answer CONFIG GET (managed services often
+// rename or forbid it) is warned about as not checked, and "" returned.
+func (r *Redis) CheckEviction(ctx context.Context) string {
+	got, err := r.upkeep.ConfigGet(ctx, "maxmemory-policy").Result()
+	policy := got["maxmemory-policy"]
+	switch {
+	case err != nil || policy == "":
+		r.log.Warn("dedup: the redis maxmemory-policy could not be checked; unless it is noeviction, the server may evict dedup keys and a redelivery be produced twice",
+			"err", cmp.Or(err, errors.New("CONFIG GET answered no policy")))
+	case policy != "noeviction":
+		r.log.Warn("dedup: the redis maxmemory-policy may evict dedup keys (set it to noeviction): a forgotten id's redelivery is produced twice",
+			"maxmemory-policy", policy)
+	}
+	return policy
 }
 
 // Ping tells whether the server answers, for readiness.

@@ -166,15 +166,27 @@ func reserveConcurrently(t *testing.T, s dedup.Reserver, n, acceptAt int) (owner
 func testCancelWhileWaiting(t *testing.T, s dedup.Reserver) {
 	_, done, _ := s.Reserve(context.Background(), "acme", "e1", time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
+	w := watch(ctx)
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := s.Reserve(ctx, "acme", "e1", time.Now())
+		_, _, err := s.Reserve(w, "acme", "e1", time.Now())
 		errc <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-w.waiting:
+	case err := <-errc:
+		t.Fatalf("Reserve of an id in flight returned at once: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("Reserve of an id in flight never waited on its context")
+	}
 	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a waiter whose context was canceled is still waiting a minute later")
 	}
 	done(true)
 	if dup, _, err := s.Reserve(context.Background(), "acme", "e1", time.Now()); !dup || err != nil {
@@ -213,4 +225,23 @@ func reserveEventually(s dedup.Reserver, id string) (bool, func(bool), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.Reserve(ctx, "acme", id, time.Now())
+}
+
+// watched is a context that tells when a Reserve first asks for its Done channel: the memory
+// store asks only in the select it waits in (for Open, or for the id's owner), so for it
+// waiting is closed as the waiter reaches its wait. (The Redis client asks before each
+// command, earlier: for it the signal may come before the first poll.)
+type watched struct {
+	context.Context
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func watch(ctx context.Context) *watched {
+	return &watched{Context: ctx, waiting: make(chan struct{})}
+}
+
+func (w *watched) Done() <-chan struct{} {
+	w.once.Do(func() { close(w.waiting) })
+	return w.Context.Done()
 }

@@ -1,11 +1,15 @@
 package dedup_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +140,95 @@ func reserveAt(t *testing.T, s dedup.Reserver, source, id string, at time.Time) 
 		done(false)
 	}
 	return dup
+}
+
+// TestSnapshotAfterWindowChange saves a Store, then rebuilds one under a config that groups
+// the sources differently: each id accepted within its source's window as configured now is
+// a duplicate afterwards, whether the snapshot could hold it or Kafka has to be read again.
+func TestSnapshotAfterWindowChange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkatest.Brokers(t)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	cases := []struct {
+		name        string
+		before, now []dedup.Option
+		ages        map[string]time.Duration // id of meta -> age of its record
+		reread      bool                     // Kafka must be read beyond the snapshot's time
+	}{
+		{"own window out of the default group", nil, []dedup.Option{dedup.SourceWindow("meta", 2*window)},
+			map[string]time.Duration{"m1": 10 * time.Minute}, true},
+		{"own window made longer", []dedup.Option{dedup.SourceWindow("meta", 2*window)}, []dedup.Option{dedup.SourceWindow("meta", 3*window)},
+			map[string]time.Duration{"m1": 10 * time.Minute, "m-old": 5 * window / 2}, true},
+		{"default window made longer", nil, nil, map[string]time.Duration{"m1": 10 * time.Minute, "m-old": 3 * window / 2}, true},
+		{"own window back into the default group", []dedup.Option{dedup.SourceWindow("meta", 2*window)}, nil,
+			map[string]time.Duration{"m1": 10 * time.Minute}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			topic := testTopic(t, adm, 1)
+			now := time.Now()
+			before := dedup.New(window, 100, c.before...)
+			var recs []*kgo.Record
+			ids := slices.SortedFunc(maps.Keys(c.ages), func(a, b string) int { return cmp.Compare(c.ages[b], c.ages[a]) })
+			for _, id := range ids { // oldest first, as they were accepted
+				age := c.ages[id]
+				before.MarkSeen("meta", id, now.Add(-age))
+				recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(id), Timestamp: now.Add(-age),
+					Headers: []kgo.RecordHeader{{Key: "source", Value: []byte("meta")}}})
+			}
+			before.MarkSeen("acme", "a1", now.Add(-5*time.Minute))
+			reserveAt(t, before, "acme", "tick", now) // expires what lies past its windows, as serving does
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("a1"), Timestamp: now.Add(-5 * time.Minute),
+				Headers: []kgo.RecordHeader{{Key: "source", Value: []byte("acme")}}})
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "dedup.snapshot")
+			if _, err := before.WriteSnapshot(path, now); err != nil {
+				t.Fatal(err)
+			}
+			w := window
+			if c.name == "default window made longer" {
+				w = 2 * window
+			}
+			later := now.Add(time.Second)
+			fresh := dedup.New(w, 100, append(c.now, dedup.Rebuilding())...)
+			st, err := dedup.Rebuild(ctx, cl, []string{topic}, later, fresh, dedup.RebuildOptions{Snapshot: path})
+			if err != nil || st.SnapshotErr != nil {
+				t.Fatalf("Rebuild: %+v, %v", st, err)
+			}
+			if reread := st.Since.Before(now.Add(-2 * time.Minute)); reread != c.reread {
+				t.Errorf("read Kafka since %v (%s before the copy), reread=%v, want %v", st.Since, now.Sub(st.Since), reread, c.reread)
+			}
+			fresh.Open()
+			for id := range c.ages {
+				if !reserveAt(t, fresh, "meta", id, later) {
+					t.Errorf("meta/%s, accepted within meta's window, is not a duplicate", id)
+				}
+			}
+			if !reserveAt(t, fresh, "acme", "a1", later) {
+				t.Error("acme/a1, accepted within acme's window, is not a duplicate")
+			}
+		})
+	}
+}
+
+// TestSnapshotV1 reads a snapshot of the first format, which did not record the sources of
+// the default group nor the windows: it is refused with a reason, and the whole window is
+// read from Kafka.
+func TestSnapshotV1(t *testing.T) {
+	at := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC) // when testdata/snapshot-v1 was written
+	s := dedup.New(time.Hour, 100, dedup.SourceWindow("meta", 3*time.Hour), dedup.Rebuilding())
+	st, err := dedup.Rebuild(context.Background(), nil, nil, at, s, dedup.RebuildOptions{Snapshot: "testdata/snapshot-v1"})
+	if err != nil || st.SnapshotErr == nil || !strings.Contains(st.SnapshotErr.Error(), "older format") {
+		t.Fatalf("Rebuild: %+v, %v; want the v1 snapshot refused as of an older format", st, err)
+	}
+	if want := at.Add(-3 * time.Hour); !st.Since.Equal(want) || s.Len() != 0 {
+		t.Errorf("since %v with %d ids, want the whole window from %v and nothing from the file", st.Since, s.Len(), want)
+	}
 }

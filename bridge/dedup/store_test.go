@@ -105,11 +105,16 @@ func TestRebuildingWaitsForOpen(t *testing.T) {
 		t.Fatalf("Reserve before Open: err = %v, want an Unavailable failure", err)
 	}
 	got := make(chan bool, 1)
+	w := watch(context.Background())
 	go func() {
-		dup, _, err := s.Reserve(context.Background(), "acme", "e1", base.Add(time.Minute))
+		dup, _, err := s.Reserve(w, "acme", "e1", base.Add(time.Minute))
 		got <- dup && err == nil
 	}()
-	time.Sleep(10 * time.Millisecond)
+	select {
+	case <-w.waiting: // the waiter is in its wait for Open
+	case <-got:
+		t.Fatal("Reserve answered before Open")
+	}
 	select {
 	case <-got:
 		t.Fatal("Reserve answered before Open")

@@ -29,6 +29,11 @@ func duplicateAnswer(id string) []byte {
 	return append(appendJSONString(b, id), '}')
 }
 
+func spooledAnswer(id string) []byte {
+	b := append(make([]byte, 0, 48+len(id)), `{"status":"spooled","event_id":`...)
+	return append(appendJSONString(b, id), '}')
+}
+
 func quarantinedAnswer(reason string) []byte {
 	b := append(make([]byte, 0, 48+len(reason)), `{"status":"quarantined","reason":`...)
 	return append(appendJSONString(b, reason), '}')
@@ -47,9 +52,14 @@ func ignoredAnswer(reason string) []byte {
 }
 
 // batchAnswer lists the outcome of each part of a delivery of several events, in order,
-// under the strongest status among them: accepted, else duplicate, else ignored.
+// under the strongest status among them: accepted, else spooled, else duplicate, else ignored.
 func batchAnswer(parts []providers.Part, outcomes []outcome) []byte {
 	status, items := "ignored", make([]byte, 0, 128*len(parts))
+	raise := func(to string) {
+		if batchRank(to) > batchRank(status) {
+			status = to
+		}
+	}
 	for i, p := range parts {
 		if i > 0 {
 			items = append(items, ',')
@@ -59,15 +69,29 @@ func batchAnswer(parts []providers.Part, outcomes []outcome) []byte {
 			items = append(items, ignoredAnswer(p.Ignored)...)
 		case o.dup:
 			items = append(items, duplicateAnswer(p.Event.ID)...)
-			if status == "ignored" {
-				status = "duplicate"
-			}
+			raise("duplicate")
+		case o.spooled:
+			items = append(items, spooledAnswer(p.Event.ID)...)
+			raise("spooled")
 		default:
 			items = append(items, acceptedAnswer(p.Event.ID, o.rec)...)
-			status = "accepted"
+			raise("accepted")
 		}
 	}
 	b := append(make([]byte, 0, len(items)+48), `{"status":"`...)
 	b = append(append(b, status...), `","events":[`...)
 	return append(append(b, items...), "]}"...)
+}
+
+// batchRank orders the statuses of a batch's events; the top one is the batch's.
+func batchRank(status string) int {
+	switch status {
+	case "duplicate":
+		return 1
+	case "spooled":
+		return 2
+	case "accepted":
+		return 3
+	}
+	return 0
 }

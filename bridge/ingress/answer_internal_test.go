@@ -76,6 +76,8 @@ func TestBatchAnswer(t *testing.T) {
 		{[]providers.Part{ev("a"), ev("b"), ignored}, []outcome{{dup: true}, {rec: rec}, {}}, "accepted", []string{"duplicate", "accepted", "ignored"}},
 		{[]providers.Part{ev("a"), ignored}, []outcome{{dup: true}, {}}, "duplicate", []string{"duplicate", "ignored"}},
 		{[]providers.Part{ignored, ignored}, []outcome{{}, {}}, "ignored", []string{"ignored", "ignored"}},
+		{[]providers.Part{ev("a"), ev("b"), ev("c")}, []outcome{{dup: true}, {rec: rec, spooled: true}, {rec: rec}}, "accepted", []string{"duplicate", "spooled", "accepted"}},
+		{[]providers.Part{ev("a"), ev("b"), ignored}, []outcome{{rec: rec, spooled: true}, {dup: true}, {}}, "spooled", []string{"spooled", "duplicate", "ignored"}},
 	} {
 		b := batchAnswer(c.parts, c.outcomes)
 		var m struct {

@@ -10,18 +10,23 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 )
 
-// verify authenticates a delivery: by the token that ends its URL for a preset whose
-// provider signs nothing (POST /webhooks/{source}/{token}), by its signature otherwise.
-func (s *Server) verify(c *fiber.Ctx, src *Source, body []byte, now time.Time) error {
+// verify authenticates a delivery by the proof its preset has: the token that ends its URL
+// for a provider that signs nothing (POST /webhooks/{source}/{token}), its signature for one
+// that signs; a polled provider's source takes no delivery.
+func (s *Server) verify(c *fiber.Ctx, src *Source, body []byte, now time.Time) (err error) {
+	_, span := s.span(c.UserContext(), "verify")
+	defer func() { endSpan(span, err) }()
 	token := c.Params("token")
-	u, unsigned := src.Preset.(providers.Unsigned)
-	switch {
-	case unsigned && token != "":
+	if u, unsigned := src.Preset.(providers.Unsigned); unsigned {
 		return u.VerifyToken([]byte(token), src.Keys)
-	case token != "":
+	}
+	if token != "" {
 		return failure.New(failure.UnknownSource, "no such webhook endpoint: source %q signs its deliveries, POST them to /webhooks/%s", src.Name, src.Name)
 	}
-	return src.Preset.Verify(&c.Request().Header, body, src.Keys, now)
+	if sg, signed := src.Preset.(providers.Signed); signed {
+		return sg.Verify(&c.Request().Header, body, src.Keys, now)
+	}
+	return failure.New(failure.Unauthorized, "%s sends no webhooks: this source is polled", src.Provider)
 }
 
 // noEndpoint answers the paths under /webhooks/ that are no endpoint. It does not echo the

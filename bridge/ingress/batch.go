@@ -68,7 +68,7 @@ func (s *Server) ignore(c *fiber.Ctx, src *Source, reason, key string, now time.
 // it again: the events acknowledged are remembered, and the retry produces only the rest.
 func (s *Server) acceptAll(c *fiber.Ctx, src *Source, parts []providers.Part, key string) error {
 	outcomes, errs := make([]outcome, len(parts)), make([]error, len(parts))
-	ctx, traceparent := c.UserContext(), c.Request().Header.Peek("traceparent")
+	ctx, traceparent := c.UserContext(), s.senderTraceparent(c)
 	var wg sync.WaitGroup
 	for i := range parts {
 		if parts[i].Ignored != "" {

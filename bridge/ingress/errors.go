@@ -3,6 +3,7 @@ package ingress
 import (
 	"errors"
 	"net"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
@@ -63,7 +64,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	case failure.Internal:
 		s.log.Error("request failed", "path", logPath(c), "err", err)
 	case failure.Unavailable:
-		s.log.Warn("unavailable", "path", logPath(c), "err", err)
+		s.logUnavailable(c, err)
 		c.Set(fiber.HeaderRetryAfter, retryAfter)
 	case failure.Malformed, failure.Timeout, failure.HeadersTooLarge:
 		s.log.Debug("refused a request that broke HTTP", "code", code, "source", s.sourceLabel(c))
@@ -144,4 +145,18 @@ func adminError(c *fiber.Ctx, err error) error {
 		code = fe.Code
 	}
 	return c.Status(code).JSON(errorAnswer{Status: statusWord(code), Error: utils.StatusMessage(code)})
+}
+
+// logUnavailable logs a 503: Kafka's and the dedup store's at warn, each; those of the
+// ingress's caps at debug, with a warning at most every warnEvery counting them.
+func (s *Server) logUnavailable(c *fiber.Ctx, err error) {
+	if !isRefusal(err) {
+		s.log.Warn("unavailable", "path", logPath(c), "err", err)
+		return
+	}
+	s.log.Debug("refused past the ingress's caps", "path", logPath(c), "err", err)
+	if n := s.adm.refused(time.Now()); n > 0 {
+		s.log.Warn("refusing requests past the ingress's caps (http.max_body_bytes_in_flight, http.max_requests_in_flight): 503 with Retry-After",
+			"refused", n, "since", "the last such warning")
+	}
 }

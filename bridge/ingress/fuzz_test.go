@@ -19,6 +19,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/ingress"
 	"github.com/socialbridge/bridge/bridge/producer"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/internal/sender"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -29,7 +30,7 @@ import (
 // bug); a JSON answer with a status field on /webhooks/ (but a handshake's); and the memory a
 // request allocates growing with its size alone. Records go to a discarding producer: this is about HTTP.
 // Seeds: every preset's simulated deliveries (providers.Names(), one source each), plus
-// requests on the edges of HTTP and the FORMATS.md samples in testdata/fuzz/.
+// requests on the edges of HTTP and the providers' samples in testdata/fuzz/.
 //
 //	go test -run '^$' -fuzz '^FuzzRequest$' -fuzztime 1m ./bridge/ingress/   (or make fuzz)
 func FuzzRequest(f *testing.F) {
@@ -123,7 +124,7 @@ func simulated(name string, p providers.Preset, secret string) [][]byte {
 	}
 	var out [][]byte
 	for i, typ := range sim.Types() {
-		d, err := sim.Deliver(providers.Sample(typ, fmt.Sprintf("evt_fuzz_%d", i), fuzzNow, i), secret, fuzzNow)
+		d, err := sim.Deliver(sender.SampleEvent(typ, fmt.Sprintf("evt_fuzz_%d", i), fuzzNow, i), secret, fuzzNow)
 		if err != nil {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/internal/sender"
 )
 
 // handshakeQueries build each handshaking preset's GET around the value it echoes or signs
@@ -40,7 +41,7 @@ func FuzzHandshakeOracle(f *testing.F) {
 		if handshakeQueries[name] == nil {
 			f.Fatalf("%s has a handshake but no entry in handshakeQueries", name)
 		}
-		d, err := p.(providers.Simulator).Deliver(providers.Sample(p.(providers.Simulator).Types()[0], "evt_hs", fuzzNow, 0), fuzzSecrets[1], fuzzNow)
+		d, err := p.(providers.Simulator).Deliver(sender.SampleEvent(p.(providers.Simulator).Types()[0], "evt_hs", fuzzNow, 0), fuzzSecrets[1], fuzzNow)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -69,7 +70,7 @@ func FuzzHandshakeOracle(f *testing.F) {
 					}
 					hh := h.Clone()
 					hh.Set(header, sig)
-					if code := post(t, client, "http://"+addr+"/webhooks/"+name, hh, []byte(v)); code < 400 || code >= 500 {
+					if code := postStatus(t, client, "http://"+addr+"/webhooks/"+name, hh, []byte(v)); code < 400 || code >= 500 {
 						t.Fatalf("%s: the handshake's answer to %q, %q in %s, makes a POST of it answered %d", name, v, sig, header, code)
 					}
 				}
@@ -78,7 +79,7 @@ func FuzzHandshakeOracle(f *testing.F) {
 	})
 }
 
-func post(t *testing.T, client *http.Client, url string, h http.Header, body []byte) int {
+func postStatus(t *testing.T, client *http.Client, url string, h http.Header, body []byte) int {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 400 // a value no request can carry

@@ -13,8 +13,10 @@ func (s *Server) knownMethods(next fasthttp.RequestHandler) fasthttp.RequestHand
 	return func(ctx *fasthttp.RequestCtx) {
 		if knownMethod(ctx.Method()) {
 			next(ctx)
+			unreadBody(ctx)
 			return
 		}
+		unreadBody(ctx)
 		c := s.app.AcquireCtx(ctx)
 		defer s.app.ReleaseCtx(c)
 		// The method is not echoed: it is whatever bytes the client sent.
@@ -30,4 +32,12 @@ func knownMethod(method []byte) bool {
 		return true
 	}
 	return false
+}
+
+// unreadBody closes the connection of a request whose body no handler read (only the
+// webhooks' read theirs, see admit): its bytes would be taken for the next request.
+func unreadBody(ctx *fasthttp.RequestCtx) {
+	if ctx.Request.Header.ContentLength() != 0 && ctx.Request.BodyStream() != nil {
+		ctx.SetConnectionClose()
+	}
 }

@@ -16,6 +16,7 @@ type Metrics struct {
 	stale          *prometheus.CounterVec
 	dedupHits      *prometheus.CounterVec
 	ignored        *prometheus.CounterVec
+	spooled        *prometheus.CounterVec
 	produceSeconds *prometheus.HistogramVec
 	inFlight       prometheus.Gauge
 }
@@ -39,6 +40,9 @@ func NewMetrics() *Metrics {
 		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bridge_ignored_events_total", Help: "Events of authentic deliveries that map to no canonical type (or empty deliveries), acknowledged and not produced.",
 		}, []string{"source"}),
+		spooled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_spooled_events_total", Help: "Events answered \"spooled\": in the local spool, produced once Kafka takes them.",
+		}, []string{"source"}),
 		produceSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "bridge_produce_seconds",
 			Help:    "Time from handing a record to the producer to Kafka's acknowledgement, by outcome.",
@@ -48,9 +52,22 @@ func NewMetrics() *Metrics {
 			Name: "bridge_requests_in_flight", Help: "Webhook requests being handled now.",
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.verifyFailures, m.stale, m.dedupHits, m.ignored, m.produceSeconds, m.inFlight,
+	m.Registry.MustRegister(m.requests, m.verifyFailures, m.stale, m.dedupHits, m.ignored, m.spooled, m.produceSeconds, m.inFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// watchAdmission exports the caps' use: body bytes reserved, requests past their body, and
+// slow uploads shed.
+func (m *Metrics) watchAdmission(a *admission) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bridge_body_bytes_in_flight", Help: "Bytes of request bodies reserved now, of http.max_body_bytes_in_flight.",
+		}, func() float64 { b, _, _ := a.usage(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bridge_uploads_shed_total", Help: "Slow request bodies cut off (503) to make room in http.max_body_bytes_in_flight for faster ones.",
+		}, func() float64 { _, _, n := a.usage(); return float64(n) }),
+	)
 }
 
 // dedupSizer is a dedup store that knows its size (the memory store does).

@@ -7,7 +7,9 @@ import (
 )
 
 // Readiness is what /readyz answers. Reason is for anyone; Detail is for operators only (it
-// may name brokers), so it is shown on the admin listener alone.
+// may name brokers), so it is shown on the admin listener alone. A Readiness may be Ready with
+// a Reason: ready to accept deliveries, though not all of them (the spool takes what Kafka
+// cannot).
 type Readiness struct {
 	Ready  bool
 	Reason string
@@ -23,12 +25,16 @@ func (s *Server) operatorRoutes(app *fiber.App, detail bool) {
 
 func (s *Server) readyz(c *fiber.Ctx, detail bool) error {
 	r := s.ready()
-	if r.Ready {
+	if r.Ready && r.Reason == "" {
 		return c.JSON(fiber.Map{"status": "ready"})
 	}
 	answer := fiber.Map{"status": "not_ready", "reason": r.Reason}
 	if detail && r.Detail != "" {
 		answer["detail"] = r.Detail
+	}
+	if r.Ready {
+		answer["status"] = "ready"
+		return c.JSON(answer)
 	}
 	return c.Status(fiber.StatusServiceUnavailable).JSON(answer)
 }

@@ -1,9 +1,10 @@
 // Package ingress is the bridge's HTTP front: POST /webhooks/{source} runs the request path
-// (verify → normalize → dedup → encode → produce) and answers per PRODUCT.md; /healthz,
+// (verify → normalize → dedup → encode → produce) and answers per docs/http.md; /healthz,
 // /readyz and /metrics serve operators, beside the webhooks or on an admin listener.
 package ingress
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/providers"
@@ -40,6 +42,9 @@ type Source struct {
 	// that time may be: an older delivery is refused as a replay. 0 turns the check off.
 	MaxAge time.Duration
 	state  sourceState
+
+	// Spool: the source's deliveries go to Options.Spool when Kafka cannot take them.
+	Spool bool
 }
 
 // Options are what a Server is built from. All fields but Ready and Now are required.
@@ -47,6 +52,10 @@ type Options struct {
 	Sources      []Source
 	TopicPrefix  string
 	MaxBodyBytes int
+	// MaxBodyBytesInFlight and MaxRequestsInFlight are the caps of admission (see
+	// admission.go); zero takes the configuration's defaults, 64 MiB and 4096.
+	MaxBodyBytesInFlight int64
+	MaxRequestsInFlight  int
 	// MaxHeaderBytes bounds the request line and headers: Fiber's read buffer.
 	MaxHeaderBytes int
 	ReadTimeout    time.Duration
@@ -67,6 +76,12 @@ type Options struct {
 	Pprof bool
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+
+	// Spool keeps the records of the sources with Spool set while Kafka cannot take them
+	// (bridge/spool); nil for none.
+	Spool Spooler
+	// Tracing traces the deliveries; the zero value does not.
+	Tracing Tracing
 }
 
 // Server is the Fiber application serving the ingress.
@@ -75,6 +90,9 @@ type Server struct {
 	admin    *fiber.App // nil: the operator endpoints are on app
 	drain    listener   // what Serve's connections discard after an early answer
 	draining atomic.Bool
+	adm      *admission
+	maxBody  int
+	spare    chan *chunk // idle chunks of bodies (see body.go)
 	sources  map[string]*Source
 	prefix   string
 	dedupTTL time.Duration
@@ -85,6 +103,9 @@ type Server struct {
 	log      *slog.Logger
 	ready    func() Readiness
 	now      func() time.Time
+	spool    Spooler
+	tracer   trace.Tracer // nil: tracing is off
+	sender   string       // Tracing.Sender
 }
 
 // New builds the Server and its routes.
@@ -93,12 +114,20 @@ func New(o Options) *Server {
 		sources: make(map[string]*Source, len(o.Sources)), prefix: o.TopicPrefix, dedupTTL: o.DedupWait,
 		encoder: o.Encoder, producer: o.Producer, dedup: o.Dedup, metrics: o.Metrics, log: o.Log,
 		ready: o.Ready, now: o.Now,
-		drain: listener{drainBytes: drainFactor * int64(o.MaxBodyBytes), drainTime: o.ReadTimeout},
+		drain:   listener{drainBytes: drainFactor * int64(o.MaxBodyBytes), drainTime: o.ReadTimeout},
+		adm:     newAdmission(cmp.Or(o.MaxBodyBytesInFlight, 64<<20), int64(cmp.Or(o.MaxRequestsInFlight, 4096))),
+		maxBody: o.MaxBodyBytes,
+		spare:   make(chan *chunk, spareChunks),
+		sender:  o.Tracing.Sender,
+	}
+	if o.Tracing.Provider != nil {
+		s.tracer = o.Tracing.Provider.Tracer(tracerScope)
 	}
 	for _, src := range o.Sources {
 		src.prepare(o.Log)
 		s.sources[src.Name] = &src
 	}
+	s.spool = o.Spool
 	if s.ready == nil {
 		s.ready = func() Readiness { return Readiness{Ready: true} }
 	}
@@ -111,11 +140,13 @@ func New(o Options) *Server {
 		ReadTimeout:           o.ReadTimeout,
 		WriteTimeout:          o.WriteTimeout,
 		IdleTimeout:           o.IdleTimeout,
+		StreamRequestBody:     true, // admit reads the bodies, within the caps
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 	})
 	s.app.Server().ErrorHandler = connErrors(s.app.Server().ErrorHandler)
 	s.app.Server().Handler = s.knownMethods(s.app.Server().Handler)
+	s.metrics.watchAdmission(s.adm)
 	if st, ok := o.Dedup.(dedupSizer); ok {
 		s.metrics.watchDedup(st)
 	}
@@ -136,10 +167,10 @@ func (s *Server) Serve(ln net.Listener, tlsConfig *tls.Config) error {
 }
 
 func (s *Server) routes(o Options) {
-	s.app.Post("/webhooks/:source", s.countInFlight, s.webhook)
+	s.app.Post("/webhooks/:source", s.traced(s.admit, s.countInFlight, s.webhook)...)
 	s.app.Get("/webhooks/:source", s.handshake)
 	s.app.All("/webhooks/:source", s.wrongMethod)
-	s.app.Post("/webhooks/:source/:token", s.countInFlight, s.webhook)
+	s.app.Post("/webhooks/:source/:token", s.traced(s.admit, s.countInFlight, s.webhook)...)
 	s.app.All("/webhooks/:source/:token", s.wrongMethod)
 	s.app.All("/webhooks/*", s.noEndpoint)
 	if !o.Admin {

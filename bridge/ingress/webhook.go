@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"mime"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/telemetry"
 )
 
 // webhook is the request path, in order: find the source, check the media type, verify the
@@ -79,20 +83,26 @@ func (s *Server) envelope(ev *event.Event, src *Source, body []byte, now time.Ti
 // accept dedups (by key, or by event id when key is ""), encodes and produces an authentic,
 // normalized event, and answers.
 func (s *Server) accept(c *fiber.Ctx, src *Source, ev *event.Event, key string) error {
-	o, err := s.putAs(c.UserContext(), src, ev, cmp.Or(key, ev.ID), c.Request().Header.Peek("traceparent"))
+	annotate(c.UserContext(), ev)
+	o, err := s.putAs(c.UserContext(), src, ev, cmp.Or(key, ev.ID), s.senderTraceparent(c))
 	if err != nil {
 		return err
 	}
-	if o.dup {
+	switch {
+	case o.dup:
 		return s.answer(c, src, fiber.StatusOK, duplicateAnswer(ev.ID))
+	case o.spooled:
+		return s.answer(c, src, fiber.StatusOK, spooledAnswer(ev.ID))
 	}
 	return s.answer(c, src, fiber.StatusOK, acceptedAnswer(ev.ID, o.rec))
 }
 
-// outcome is what became of one event: produced, as rec, or a duplicate.
+// outcome is what became of one event: produced, as rec; spooled (rec is in the local spool,
+// see spool.go); or a duplicate.
 type outcome struct {
-	rec *kgo.Record
-	dup bool
+	rec     *kgo.Record
+	dup     bool
+	spooled bool
 }
 
 // put dedups ev by its id, encodes and produces it, waiting for Kafka's acknowledgement.
@@ -101,13 +111,17 @@ func (s *Server) put(ctx context.Context, src *Source, ev *event.Event, tracepar
 }
 
 // putAs is put deduplicating on key. A key other than the event id goes with the record, in
-// the header dedup.KeyHeader, so that a restart rebuilds the dedup store with it.
+// the header dedup.KeyHeader, so that a restart rebuilds the dedup store with it. The records of
+// a source that spools may go to the spool instead (putSpooling).
 func (s *Server) putAs(ctx context.Context, src *Source, ev *event.Event, key string, traceparent []byte) (outcome, error) {
+	if src.Spool && s.spool != nil {
+		return s.putSpooling(ctx, src, ev, key, traceparent)
+	}
 	dup, done, err := s.reserve(ctx, src, key, ev.ReceivedAt)
 	if err != nil || dup {
 		return outcome{dup: dup}, err
 	}
-	rec, err := s.record(ev, traceparent)
+	rec, err := s.record(ev, s.ownTraceparent(ctx, traceparent))
 	if err != nil {
 		done(false)
 		return outcome{}, err
@@ -115,6 +129,7 @@ func (s *Server) putAs(ctx context.Context, src *Source, ev *event.Event, key st
 	if key != ev.ID {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: dedup.KeyHeader, Value: []byte(key)})
 	}
+	telemetry.Within(s.tracer, ctx, rec)
 	if err := s.produce(rec, func(err error) { done(err == nil) }); err != nil {
 		return outcome{}, err
 	}
@@ -123,6 +138,8 @@ func (s *Server) putAs(ctx context.Context, src *Source, ev *event.Event, key st
 
 // reserve claims key for src in the dedup store (see dedup.Reserver), counting duplicates.
 func (s *Server) reserve(ctx context.Context, src *Source, key string, now time.Time) (dup bool, done func(bool), err error) {
+	ctx, span := s.span(ctx, "dedup")
+	defer func() { endDedup(span, key, dup, err) }()
 	rctx, cancel := context.WithTimeout(ctx, s.dedupTTL)
 	dup, done, err = s.dedup.Reserve(rctx, src.Name, key, now)
 	cancel()
@@ -185,9 +202,14 @@ func (s *Server) produce(rec *kgo.Record, settle func(error)) error {
 // quarantine keeps an authentic delivery that cannot be normalized: its raw bytes go to the
 // dead-letter topic with the reason in headers, and the provider gets a 202 so it stops
 // retrying. It is answered only once Kafka has the record. With a key (a content-keyed
-// source), a delivery whose key was seen is a duplicate and stores nothing.
+// source), a delivery whose key was seen is a duplicate and stores nothing. cause is the
+// failure, wrapped or not, found by errors.As as failure.KindOf finds its kind.
 func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Time, cause error, key string) error {
-	reason := cause.(*failure.Error).Reason
+	fe, ok := errors.AsType[*failure.Error](cause)
+	if !ok {
+		return cause
+	}
+	reason := fe.Reason
 	done := func(bool) {}
 	if key != "" {
 		dup, d, err := s.reserve(c.UserContext(), src, key, now)
@@ -199,8 +221,11 @@ func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Tim
 		}
 		done = d
 	}
-	h := &c.Request().Header
-	if err := s.deadLetterAs(src, body, now, reason, h.Peek("traceparent"), h.ContentType(), key, done); err != nil {
+	if span := trace.SpanFromContext(c.UserContext()); span.IsRecording() {
+		span.SetAttributes(attribute.String("bridge.quarantine.reason", reason))
+	}
+	ctx, contentType := c.UserContext(), c.Request().Header.ContentType()
+	if err := s.deadLetterAs(ctx, src, body, now, reason, s.senderTraceparent(c), contentType, key, done); err != nil {
 		return err
 	}
 	return s.answer(c, src, fiber.StatusAccepted, quarantinedAnswer(reason))
@@ -209,24 +234,25 @@ func (s *Server) quarantine(c *fiber.Ctx, src *Source, body []byte, now time.Tim
 // deadLetter produces body to the quarantine topic with the reason in headers, and waits
 // for Kafka's acknowledgement.
 func (s *Server) deadLetter(src *Source, body []byte, now time.Time, reason string, traceparent, contentType []byte) error {
-	return s.deadLetterAs(src, body, now, reason, traceparent, contentType, "", func(bool) {})
+	return s.deadLetterAs(context.Background(), src, body, now, reason, traceparent, contentType, "", func(bool) {})
 }
 
 // deadLetterAs is deadLetter with the delivery's dedup key, if any, in the header
-// dedup.KeyHeader, and settle called with the record's final outcome.
-func (s *Server) deadLetterAs(src *Source, body []byte, now time.Time, reason string, traceparent, contentType []byte,
+// dedup.KeyHeader, and settle called with the record's final outcome, in the trace of ctx.
+func (s *Server) deadLetterAs(ctx context.Context, src *Source, body []byte, now time.Time, reason string, traceparent, contentType []byte,
 	key string, settle func(stored bool)) error {
 	rec := &kgo.Record{
 		Topic:     event.QuarantineTopic(s.prefix),
 		Value:     bytes.Clone(body),
 		Timestamp: now,
-		Headers: append(headers("", src.Name, src.Provider, now, traceparent),
+		Headers: append(headers("", src.Name, src.Provider, now, s.ownTraceparent(ctx, traceparent)),
 			kgo.RecordHeader{Key: "reason", Value: []byte(reason)},
 			kgo.RecordHeader{Key: "content-type", Value: bytes.Clone(contentType)}),
 	}
 	if key != "" {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: dedup.KeyHeader, Value: []byte(key)})
 	}
+	telemetry.Within(s.tracer, ctx, rec)
 	if err := s.produce(rec, func(err error) { settle(err == nil) }); err != nil {
 		return err
 	}

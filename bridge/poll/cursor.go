@@ -29,21 +29,23 @@ func Topic(prefix string) topics.Topic {
 // that the newest of them being deleted at the provider does not lose the cursor's place.
 const cursorSize = 1000
 
-// Cursor is where a source's polls are: whether the source was polled before, and the ids
-// of the newest results already handled, newest first. A poll reads down the listing to
-// the first of them.
+// Cursor is where a source's polls are: whether the source was polled before, the ids of
+// the newest results already handled, newest first, and the backlog: how many results
+// above them were known to wait when it was saved, at least (see resume.go).
 type Cursor struct {
 	Started bool     `json:"started"`
 	Seen    []string `json:"seen"`
+	Depth   int      `json:"depth,omitempty"`
 }
 
 // seen reports whether the cursor has handled id.
 func (c Cursor) seen(id string) bool { return slices.Contains(c.Seen, id) }
 
-// advance returns the cursor after fresh, the new results, newest first, are handled.
-func (c Cursor) advance(fresh []string) Cursor {
+// advance returns the cursor after fresh, the new results, newest first, are handled, with
+// depth results still waiting above them.
+func (c Cursor) advance(fresh []string, depth int) Cursor {
 	seen := append(slices.Clone(fresh), c.Seen...)
-	return Cursor{Started: true, Seen: seen[:min(len(seen), cursorSize)]}
+	return Cursor{Started: true, Seen: seen[:min(len(seen), cursorSize)], Depth: depth}
 }
 
 // Cursors keeps the cursors. Save must not return before the cursor is durable.

@@ -1,8 +1,10 @@
 // Package poll runs the sources of providers that send no webhooks (Post-Bridge): on an
 // interval it asks the provider's API for results newer than its cursor, and hands each to
 // the ingress's request path as if it had been delivered, so that it becomes the same
-// canonical event on the same topic, deduplicated by its id. The cursor is kept in Kafka
-// (see KafkaCursors): a restarted bridge resumes where it stopped.
+// canonical event on the same topic, deduplicated by its id, oldest first. A result that
+// cannot be produced for good goes to the quarantine topic instead of blocking the newer
+// ones. A backlog is worked off in bounded rounds (see resume.go). The cursor is kept in
+// Kafka (see KafkaCursors): a restarted bridge resumes where it stopped.
 package poll
 
 import (
@@ -12,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,7 +43,8 @@ type Source struct {
 	Interval time.Duration
 }
 
-// Options are what a Poller is built from; Client, Now and Registerer may be nil.
+// Options are what a Poller is built from; Client, Now, Registerer and MaxPollBytes may be
+// zero.
 type Options struct {
 	Sources    []Source
 	Sink       Sink
@@ -49,25 +53,25 @@ type Options struct {
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// MaxPollBytes bounds the bytes of pages one round holds (DefaultMaxPollBytes when 0).
+	MaxPollBytes int
 }
 
 // Poller polls its sources until its context ends.
 type Poller struct {
-	o     Options
-	polls *prometheus.CounterVec
-	mu    sync.Mutex
-	dirty map[string]Cursor // cursors moved but not yet saved
+	o       Options
+	polls   *prometheus.CounterVec
+	results *prometheus.CounterVec
+	backlog *prometheus.GaugeVec
+	mu      sync.Mutex
+	dirty   map[string]Cursor // cursors moved but not yet saved
 }
 
-// Limits of one poll.
-const (
-	maxPages     = 50       // a poll reads at most this many pages down to its cursor
-	maxPageBytes = 16 << 20 // a page larger than this is refused
-	pollTimeout  = time.Minute
-)
+// pollTimeout bounds one round.
+const pollTimeout = time.Minute
 
-// New returns a Poller; its metric, bridge_polls_total{source,outcome}, goes to
-// o.Registerer.
+// New returns a Poller; its metrics (bridge_polls_total, bridge_poll_results_total,
+// bridge_poll_backlog) go to o.Registerer.
 func New(o Options) *Poller {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 30 * time.Second}
@@ -75,11 +79,20 @@ func New(o Options) *Poller {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	p := &Poller{o: o, dirty: map[string]Cursor{}, polls: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "bridge_polls_total", Help: "Polls of the polled sources, by outcome (ok or error).",
-	}, []string{"source", "outcome"})}
+	p := &Poller{o: o, dirty: map[string]Cursor{},
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_polls_total", Help: "Poll rounds of the polled sources, by outcome (ok or error).",
+		}, []string{"source", "outcome"}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bridge_poll_results_total",
+			Help: "Results of polled sources handled, by outcome: produced, duplicate, quarantined, or lost (could be neither produced nor quarantined; logged).",
+		}, []string{"source", "outcome"}),
+		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bridge_poll_backlog", Help: "Results of a polled source known to wait above its cursor, at least (0: caught up).",
+		}, []string{"source"}),
+	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(p.polls)
+		o.Registerer.MustRegister(p.polls, p.results, p.backlog)
 	}
 	return p
 }
@@ -115,6 +128,7 @@ func (p *Poller) run(ctx context.Context, src *Source, cur Cursor) {
 		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
 		next, err := p.Once(pctx, src, cur)
 		cancel()
+		moved := next.Depth != cur.Depth || !slices.Equal(next.Seen, cur.Seen)
 		cur = next
 		outcome := "ok"
 		if err != nil && ctx.Err() == nil {
@@ -122,6 +136,10 @@ func (p *Poller) run(ctx context.Context, src *Source, cur Cursor) {
 			p.o.Log.Warn("poll failed; the next one tries again from the same place", "source", src.Name, "err", err)
 		}
 		p.polls.WithLabelValues(src.Name, outcome).Inc()
+		p.backlog.WithLabelValues(src.Name).Set(float64(cur.Depth))
+		if err == nil && cur.Depth > 0 && moved && ctx.Err() == nil {
+			continue // a backlog: the next round at once
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -130,34 +148,57 @@ func (p *Poller) run(ctx context.Context, src *Source, cur Cursor) {
 	}
 }
 
-// Once polls src once from cur and returns the cursor after it. It reads the listing down
-// to the first result cur has seen, and emits the new results oldest first; then the
-// cursor moves past them and is saved. A first poll (cur not started) only takes its place
-// at the head of the listing, as a webhook subscription starts with the events after it.
-// When an emit fails, the cursor moves past the results emitted before it, and the rest is
-// read again next time; when the save fails, the next poll saves again. Should the bridge
-// stop before a save, the results read again are duplicates the sink drops by id.
+// Once runs one round of polling src from cur and returns the cursor after it. It reads the
+// listing down to the first result cur has handled, from where cur's backlog ends (see
+// resume.go), and emits the new results it holds oldest first; then the cursor moves past
+// them and is saved. A first poll (cur not started) only takes its place at the head of the
+// listing, as a webhook subscription starts with the events after it. A result that cannot
+// be produced for good is quarantined; when an emit fails otherwise (Kafka unavailable), the
+// cursor moves past the results emitted before it, and the rest is read again next time;
+// when the save fails, the next poll saves again. Should the bridge stop before a save, the
+// results read again are duplicates the sink drops by id.
 func (p *Poller) Once(ctx context.Context, src *Source, cur Cursor) (Cursor, error) {
-	fresh, err := p.fetch(ctx, src, cur)
+	if !cur.Started {
+		return p.first(ctx, src, cur)
+	}
+	sp, err := p.read(ctx, src, cur)
 	if err != nil {
 		return cur, p.saveDirty(ctx, src, err)
 	}
-	if !cur.Started {
-		next := cur.advance(ids(fresh))
-		p.o.Log.Info("first poll: later results become events", "source", src.Name, "listed", len(fresh))
+	if !sp.found {
+		p.o.Log.Info("poll: a backlog longer than one round reads; the next round reads on", "source", src.Name, "read_down_to", sp.reached)
+		next := cur
+		next.Depth = sp.reached
 		return next, p.save(ctx, src, next)
 	}
-	done := 0
-	for i := len(fresh) - 1; i >= 0 && err == nil; i-- {
-		if err = p.emit(ctx, src, fresh[i]); err == nil {
-			done++
-		}
-	}
-	next := cur.advance(ids(fresh[len(fresh)-done:]))
-	if done == 0 {
+	done, err := p.emitAll(ctx, src, sp.items)
+	next := cur.advance(ids(sp.items[len(sp.items)-done:]), sp.start+len(sp.items)-done)
+	if done == 0 && next.Depth == cur.Depth {
 		return cur, p.saveDirty(ctx, src, err)
 	}
 	return next, errors.Join(err, p.save(ctx, src, next))
+}
+
+// first takes the cursor's place at the head of the listing.
+func (p *Poller) first(ctx context.Context, src *Source, cur Cursor) (Cursor, error) {
+	items, _, _, err := p.page(ctx, src, 0)
+	if err != nil {
+		return cur, p.saveDirty(ctx, src, err)
+	}
+	next := cur.advance(ids(items), 0)
+	p.o.Log.Info("first poll: later results become events", "source", src.Name, "listed", len(items))
+	return next, p.save(ctx, src, next)
+}
+
+// emitAll emits items, newest first, from the last, and returns how many it emitted before
+// one failed.
+func (p *Poller) emitAll(ctx context.Context, src *Source, items []providers.Item) (int, error) {
+	for i := len(items) - 1; i >= 0; i-- {
+		if err := p.emit(ctx, src, items[i]); err != nil {
+			return len(items) - 1 - i, err
+		}
+	}
+	return len(items), nil
 }
 
 func ids(items []providers.Item) []string {
@@ -191,64 +232,83 @@ func (p *Poller) saveDirty(ctx context.Context, src *Source, err error) error {
 	return errors.Join(err, p.save(ctx, src, c))
 }
 
-// fetch returns the results newer than cur, newest first: every result down to the first
-// cur has seen (for a first poll, the first page).
-func (p *Poller) fetch(ctx context.Context, src *Source, cur Cursor) ([]providers.Item, error) {
-	var fresh []providers.Item
-	for page := 0; page < maxPages; page++ {
-		items, more, err := p.page(ctx, src, len(fresh))
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			if cur.seen(it.ID) {
-				return fresh, nil
-			}
-			fresh = append(fresh, it)
-		}
-		if !more || !cur.Started {
-			return fresh, nil
-		}
-	}
-	p.o.Log.Warn("more new results than a poll reads: the older ones are skipped", "source", src.Name, "read", len(fresh))
-	return fresh, nil
-}
-
-func (p *Poller) page(ctx context.Context, src *Source, offset int) ([]providers.Item, bool, error) {
+// page asks for the page at offset and returns its items, whether more follow, and its
+// size in bytes.
+func (p *Poller) page(ctx context.Context, src *Source, offset int) ([]providers.Item, bool, int, error) {
 	req, err := src.Preset.PageRequest(ctx, src.BaseURL, src.APIKey, offset)
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	resp, err := p.o.Client.Do(req)
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPageBytes+1))
 	switch {
 	case err != nil:
-		return nil, false, fmt.Errorf("read the page at offset %d: %w", offset, err)
+		return nil, false, 0, fmt.Errorf("read the page at offset %d: %w", offset, err)
 	case resp.StatusCode != http.StatusOK:
-		return nil, false, fmt.Errorf("the API answered %s to the page at offset %d", resp.Status, offset)
+		return nil, false, 0, fmt.Errorf("the API answered %s to the page at offset %d", resp.Status, offset)
 	case len(body) > maxPageBytes:
-		return nil, false, fmt.Errorf("the page at offset %d is larger than %d bytes", offset, maxPageBytes)
+		return nil, false, 0, fmt.Errorf("the page at offset %d is larger than %d bytes", offset, maxPageBytes)
 	}
-	return src.Preset.Page(body)
+	items, more, err := src.Preset.Page(body)
+	return items, more, len(body), err
 }
 
-// emit hands one result to the sink: normalized, or quarantined if it cannot be.
+// emit hands one result to the sink: normalized and produced, or quarantined if it cannot
+// be normalized, or cannot be produced for good. Only a failure that may pass (Kafka
+// unavailable) is returned, for the result to be tried again.
 func (p *Poller) emit(ctx context.Context, src *Source, it providers.Item) error {
 	now := p.o.Now()
 	var ev event.Event
-	if err := src.Preset.Normalize(noHeaders{}, it.Raw, &ev); err != nil {
-		if failure.KindOf(err) != failure.Unnormalizable {
-			return err
+	err := src.Preset.Normalize(noHeaders{}, it.Raw, &ev)
+	if err == nil {
+		var dup bool
+		if dup, err = p.o.Sink.Emit(ctx, src.Name, &ev, it.Raw, now); err == nil {
+			outcome := "produced"
+			if dup {
+				outcome = "duplicate"
+			}
+			p.results.WithLabelValues(src.Name, outcome).Inc()
+			return nil
 		}
-		fe, _ := errors.AsType[*failure.Error](err)
-		return p.o.Sink.Quarantine(src.Name, it.Raw, fe.Reason, now)
 	}
-	_, err := p.o.Sink.Emit(ctx, src.Name, &ev, it.Raw, now)
-	return err
+	if transient(err) {
+		return err
+	}
+	return p.quarantine(src, it, err, now)
+}
+
+// transient reports whether err may pass when the result is tried again.
+func transient(err error) bool {
+	k := failure.KindOf(err)
+	return k == failure.Unavailable || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// quarantine keeps a result that cause keeps out of its topic in the quarantine topic, with
+// cause's reason. One that cannot be kept there either, for good, is logged and skipped:
+// holding it would hold every newer result.
+func (p *Poller) quarantine(src *Source, it providers.Item, cause error, now time.Time) error {
+	reason := cause.Error()
+	if fe, ok := errors.AsType[*failure.Error](cause); ok {
+		reason = fe.Reason
+	}
+	if failure.KindOf(cause) != failure.Unnormalizable {
+		reason = "cannot be produced: " + reason
+	}
+	err := p.o.Sink.Quarantine(src.Name, it.Raw, reason, now)
+	switch {
+	case err == nil:
+		p.results.WithLabelValues(src.Name, "quarantined").Inc()
+		return nil
+	case transient(err):
+		return err
+	}
+	p.results.WithLabelValues(src.Name, "lost").Inc()
+	p.o.Log.Error("poll: a result could be neither produced nor quarantined; skipped", "source", src.Name, "id", it.ID, "reason", reason, "err", err)
+	return nil
 }
 
 // noHeaders are the headers of a polled result: it has none.

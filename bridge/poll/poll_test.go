@@ -1,6 +1,7 @@
 package poll_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ type api struct {
 	results []string // result ids, oldest first
 	failing bool
 	calls   int
+	padding int // bytes of filler in each result
 }
 
 func (a *api) add(ids ...string) {
@@ -58,7 +60,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var items []string
 	for _, id := range page {
 		success := !strings.HasSuffix(id, "-failed")
-		items = append(items, fmt.Sprintf(`{"id":%q,"post_id":"post_%s","success":%t,"social_account_id":7,"platform":"instagram","error":null,"platform_data":{"id":"ig_%s","url":"https://instagram.com/p/%s/","username":"brand"},"created_at":"2026-01-01T00:00:00Z"}`, id, id, success, id, id))
+		items = append(items, fmt.Sprintf(`{"id":%q,"post_id":"post_%s","success":%t,"social_account_id":7,"platform":"instagram","error":null,"platform_data":{"id":"ig_%s","url":"https://instagram.com/p/%s/","username":"brand"},"caption":%q,"created_at":"2026-01-01T00:00:00Z"}`, id, id, success, id, id, strings.Repeat("x", a.padding)))
 	}
 	next := "null"
 	if offset+limit < len(newest) {
@@ -73,13 +75,14 @@ type sink struct {
 	emitted     []string
 	quarantined []string
 	failOn      string
+	failWith    error // nil: a failure that may pass
 }
 
 func (s *sink) Emit(_ context.Context, source string, ev *event.Event, raw []byte, _ time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ev.ID == s.failOn {
-		return false, errors.New("kafka did not acknowledge")
+		return false, cmp.Or(s.failWith, error(failure.New(failure.Unavailable, "kafka did not acknowledge")))
 	}
 	if source != "pb" || !strings.Contains(string(raw), ev.ID) {
 		return false, fmt.Errorf("emitted %s of source %s with raw %s", ev.ID, source, raw)
@@ -118,8 +121,11 @@ func setup(t *testing.T) (*api, *sink, *memCursors, *poll.Poller, *poll.Source) 
 	t.Cleanup(srv.Close)
 	preset, _ := providers.New("post-bridge", providers.Settings{})
 	src := &poll.Source{Name: "pb", Preset: preset.(providers.Poller), APIKey: apiKey, BaseURL: srv.URL, Interval: time.Hour}
-	p := poll.New(poll.Options{Sources: []poll.Source{*src}, Sink: s, Cursors: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	return a, s, c, p, src
+	return a, s, c, newPoller(s, c, 0), src
+}
+
+func newPoller(s *sink, c *memCursors, maxPollBytes int) *poll.Poller {
+	return poll.New(poll.Options{Sink: s, Cursors: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxPollBytes: maxPollBytes})
 }
 
 func ids(prefix string, n int) []string {
@@ -265,3 +271,114 @@ func (b brokenFirst) Normalize(h providers.Headers, body []byte, ev *event.Event
 }
 
 var failureError = failure.Error{Kind: failure.Unnormalizable, Reason: "broken on purpose"}
+
+// catchUp polls until the cursor has no backlog left, at most rounds times, and returns the
+// cursor and how many rounds it took.
+func catchUp(t *testing.T, p *poll.Poller, src *poll.Source, cur poll.Cursor, rounds int) (poll.Cursor, int) {
+	t.Helper()
+	for n := 1; n <= rounds; n++ {
+		next, err := p.Once(context.Background(), src, cur)
+		if err != nil {
+			t.Fatalf("round %d: %v", n, err)
+		}
+		if cur = next; cur.Depth == 0 {
+			return cur, n
+		}
+	}
+	t.Fatalf("still %d results behind after %d rounds", cur.Depth, rounds)
+	return cur, 0
+}
+
+// TestPollLongBacklog: 6,000 results arrived since the last poll (an outage), more than one
+// round reads: rounds follow one another until every result is emitted once, oldest first,
+// none skipped, with results still arriving meanwhile.
+func TestPollLongBacklog(t *testing.T) {
+	a, s, c, p, src := setup(t)
+	cur, _ := p.Once(context.Background(), src, poll.Cursor{})
+	backlog := ids("b", 6000)
+	a.add(backlog...)
+	var later []string
+	for round := 0; cur.Depth > 0 || round == 0; round++ {
+		if round == 2 { // a restart: a new poller from the saved cursor
+			p, cur = newPoller(s, c, 0), c.saved["pb"]
+		}
+		next, err := p.Once(context.Background(), src, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur = next
+		if round < 3 { // results keep arriving during the catch-up
+			id := fmt.Sprintf("late%d", round)
+			later = append(later, id)
+			a.add(id)
+		}
+		if round > 100 {
+			t.Fatalf("still %d behind after 100 rounds", cur.Depth)
+		}
+	}
+	catchUp(t, p, src, cur, 10)
+	want := append(slices.Clone(backlog), later...)
+	got := make([]string, len(s.emitted))
+	for i, e := range s.emitted {
+		got[i] = strings.TrimSuffix(e, "=post.published")
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("emitted %d results (first %v, last %v); want %d, each once, oldest first", len(got), got[:min(3, len(got))], got[max(0, len(got)-3):], len(want))
+	}
+}
+
+// TestPollPermanentFailure: a result the sink refuses for good (too large for Kafka) is
+// quarantined with its reason, and the results after it are emitted; a failure that may
+// pass (Kafka unavailable) still stops the poll, to be tried again.
+func TestPollPermanentFailure(t *testing.T) {
+	a, s, _, p, src := setup(t)
+	cur, _ := p.Once(context.Background(), src, poll.Cursor{})
+	a.add("a", "b", "c")
+	s.failOn, s.failWith = "b", failure.New(failure.TooLarge, "the record is larger than kafka accepts")
+	cur, err := p.Once(context.Background(), src, cur)
+	if err != nil || !slices.Equal(s.emitted, []string{"a=post.published", "c=post.published"}) {
+		t.Fatalf("emitted %v, %v; want a and c", s.emitted, err)
+	}
+	if len(s.quarantined) != 1 || !strings.Contains(s.quarantined[0], "the record is larger than kafka accepts") {
+		t.Fatalf("quarantined %v; want b with its reason", s.quarantined)
+	}
+	a.add("d")
+	if _, err := p.Once(context.Background(), src, cur); err != nil || len(s.emitted) != 3 {
+		t.Fatalf("after the quarantine: emitted %v, %v", s.emitted, err)
+	}
+}
+
+// TestPollRoundBytesBounded: with large results, a round holds at most MaxPollBytes of pages
+// (plus the one being read), so it emits fewer results; rounds follow until every result is
+// emitted, once and in order.
+func TestPollRoundBytesBounded(t *testing.T) {
+	a, s, c, _, src := setup(t)
+	a.padding = 4 << 10 // a page of 100 results is about 430 KiB
+	p := newPoller(s, c, 1<<20)
+	cur, _ := p.Once(context.Background(), src, poll.Cursor{})
+	backlog := ids("big", 700)
+	a.add(backlog...)
+	rounds := 0
+	for before := 0; cur.Depth > 0 || rounds == 0; rounds++ {
+		next, err := p.Once(context.Background(), src, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Pages held: as many as fit in 1 MiB (2), plus the one read: 300 results.
+		if n := len(s.emitted) - before; n > 300 {
+			t.Fatalf("round %d emitted %d results of about 4 KiB: more than its bytes allow", rounds, n)
+		}
+		cur, before = next, len(s.emitted)
+		if rounds > 50 {
+			t.Fatalf("still %d behind after 50 rounds", cur.Depth)
+		}
+	}
+	if len(s.emitted) != len(backlog) || s.emitted[0] != "big000=post.published" || s.emitted[len(s.emitted)-1] != "big699=post.published" {
+		t.Fatalf("emitted %d results in %d rounds; want %d in order", len(s.emitted), rounds, len(backlog))
+	}
+	for i, id := range backlog {
+		if s.emitted[i] != id+"=post.published" {
+			t.Fatalf("emitted[%d] = %s, want %s", i, s.emitted[i], id)
+		}
+	}
+}

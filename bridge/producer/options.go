@@ -51,3 +51,12 @@ func codec(name string) kgo.CompressionCodec {
 // maxBuffered bounds the count of records Kafka has not yet acknowledged, beside
 // kafka.max_buffered_bytes.
 const maxBuffered = 100_000
+
+// DrainOptions are the options of the client that drains the local spool (bridge/spool): the
+// producer's, without a record delivery timeout. A spooled record keeps the timestamp of its
+// delivery's arrival, which franz-go measures the delivery timeout from (it would fail every
+// record older than the timeout before sending it), and nobody waits for its answer: it stays
+// buffered until Kafka takes it or the client is closed.
+func DrainOptions(k config.Kafka) []kgo.Opt {
+	return append(Options(k), kgo.RecordDeliveryTimeout(0))
+}

@@ -2,14 +2,12 @@ package providers
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/event"
 )
 
@@ -27,12 +25,14 @@ import (
 // for 408, 425, 429, 5xx and timeouts, and no retry of other 4xx answers.
 type Ayrshare struct{}
 
-const (
-	ayrSignatureHeader   = "X-Authorization-Content-SHA256"
-	ayrSignatureHeaderV2 = "X-Authorization-Content-SHA256-V2"
-	ayrTimestampHeader   = "X-Authorization-Timestamp"
-	ayrTolerance         = time.Hour
-)
+// ayrScheme is how Ayrshare signs: the HMAC of the raw body, in hex or base64, in
+// X-Authorization-Content-SHA256 or its -V2 twin, which carries it under the new secret while
+// one is rotated; the unsigned X-Authorization-Timestamp must lie within an hour of now.
+var ayrScheme = func() *scheme {
+	s := mustScheme(HMACScheme{Header: "X-Authorization-Content-SHA256", TimestampHeader: "X-Authorization-Timestamp", Tolerance: time.Hour})
+	s.headers, s.enc = append(s.headers, "X-Authorization-Content-SHA256-V2"), hexSig|base64Sig
+	return s
+}()
 
 // Key uses the registration secret's bytes as they are.
 func (Ayrshare) Key(secret string) (*Key, error) { return rawKey("ayrshare", secret) }
@@ -40,32 +40,7 @@ func (Ayrshare) Key(secret string) (*Key, error) { return rawKey("ayrshare", sec
 // Verify checks the timestamp's freshness, then the HMAC of body, hex or base64, in either
 // signature header against each key.
 func (Ayrshare) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {
-	sigs := [][]byte{h.Peek(ayrSignatureHeader), h.Peek(ayrSignatureHeaderV2)}
-	if len(sigs[0]) == 0 && len(sigs[1]) == 0 {
-		return failure.New(failure.Unauthorized, "missing %s header", ayrSignatureHeader)
-	}
-	ts := h.Peek(ayrTimestampHeader)
-	if len(ts) == 0 {
-		return failure.New(failure.Unauthorized, "missing %s header", ayrTimestampHeader)
-	}
-	if err := checkAge(ayrTimestampHeader, ts, now, ayrTolerance); err != nil {
-		return err
-	}
-	wellFormed := false
-	for _, s := range sigs {
-		var sig [32]byte
-		if !decodeSig(&sig, s, hexSig|base64Sig) {
-			continue
-		}
-		wellFormed = true
-		if signedBy(&sig, keys, body) {
-			return nil
-		}
-	}
-	if !wellFormed {
-		return failure.New(failure.Unauthorized, "malformed %s header: want %s", ayrSignatureHeader, encodingName(hexSig|base64Sig))
-	}
-	return failure.New(failure.Unauthorized, "signature does not match")
+	return ayrScheme.verify(h, body, keys, now)
 }
 
 type ayrDelivery struct {
@@ -265,13 +240,10 @@ func (p Ayrshare) Deliver(ev *event.Event, secret string, now time.Time) (Delive
 	default:
 		return Delivery{}, fmt.Errorf("ayrshare: sends no %s", ev.Type)
 	}
-	b, err := compactJSON(body)
+	d, err := jsonDelivery(body)
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set(ayrTimestampHeader, strconv.FormatInt(now.Unix(), 10))
-	h.Set(ayrSignatureHeader, encodeSig(key, hexSig, b))
-	return Delivery{Header: h, Body: b}, nil
+	ayrScheme.sign(d.Header, key, d.Body, strconv.FormatInt(now.Unix(), 10))
+	return d, nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 )
 
-// FORMATS.md §5: Ayrshare's samples are signed with this secret at TS 1767225600. The docs do
+// Ayrshare's samples (testdata/ayrshare) are signed with this secret at TS 1767225600. The docs do
 // not say whether the HMAC is sent in hex or base64; the samples' headers hold hex, and these
 // are the base64 forms of the same HMACs.
 const ayrSecret = "my-ayrshare-webhook-secret"
@@ -27,7 +27,7 @@ var ayrBase64 = map[string]string{
 var ayrNow = time.Unix(1767225600, 0)
 
 func TestAyrshareVerifySamples(t *testing.T) {
-	p := mustNew(t, "ayrshare")
+	p := mustSigned(t, "ayrshare")
 	right, old := mustKey(t, p, ayrSecret), mustKey(t, p, "the secret before rotation")
 	for name, b64 := range ayrBase64 {
 		body, h := sample(t, "ayrshare", name)
@@ -42,7 +42,7 @@ func TestAyrshareVerifySamples(t *testing.T) {
 }
 
 func TestAyrshareVerify(t *testing.T) {
-	p := mustNew(t, "ayrshare")
+	p := mustSigned(t, "ayrshare")
 	right := []*providers.Key{mustKey(t, p, ayrSecret)}
 	body, h := sample(t, "ayrshare", "scheduled_success")
 	const sigHeader, v2, tsHeader = "X-Authorization-Content-SHA256", "X-Authorization-Content-SHA256-V2", "X-Authorization-Timestamp"
@@ -67,7 +67,7 @@ func TestAyrshareVerify(t *testing.T) {
 		{"stale timestamp", h, body, right, ayrNow.Add(61 * time.Minute), "X-Authorization-Timestamp too old: more than 1h0m0s before now"},
 		{"timestamp from the future", h, body, right, ayrNow.Add(-61 * time.Minute), "X-Authorization-Timestamp too new: more than 1h0m0s after now"},
 		{"timestamp in milliseconds", h.with(tsHeader, "1767225600000"), body, right, ayrNow, "X-Authorization-Timestamp too new: more than 1h0m0s after now"},
-		{"malformed timestamp", h.with(tsHeader, "yesterday"), body, right, ayrNow, "malformed X-Authorization-Timestamp: want unix seconds"},
+		{"malformed timestamp", h.with(tsHeader, "yesterday"), body, right, ayrNow, "malformed X-Authorization-Timestamp header: want unix seconds"},
 		{"missing timestamp", h.with(tsHeader, "-"), body, right, ayrNow, "missing X-Authorization-Timestamp header"},
 		{"missing signature", h.with(sigHeader, "-"), body, right, ayrNow, "missing X-Authorization-Content-SHA256 header"},
 		{"sha256= prefix", h.with(sigHeader, "sha256="+sig), body, right, ayrNow, "malformed X-Authorization-Content-SHA256 header: want <64 hex digits or 32 bytes in base64>"},

@@ -52,11 +52,11 @@ func TestCodivUploadVerify(t *testing.T) {
 		{"signature of another body", h.with(header, "14b8e986e08965d42aa8bb7d3e5d53da6267dc43112da7089c7552594f676e2b"), body, []*providers.Key{right}, "signature does not match"},
 		{"missing header", h.with(header, "-"), body, []*providers.Key{right}, "missing X-CodivUpload-Signature header"},
 		{"empty header", h.with(header, ""), body, []*providers.Key{right}, "missing X-CodivUpload-Signature header"},
-		{"non-hex", h.with(header, "g"+sig[1:]), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want 64 hex digits"},
-		{"too short", h.with(header, sig[:62]), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want 64 hex digits"},
-		{"too long", h.with(header, sig+"00"), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want 64 hex digits"},
-		{"sha256= prefix", h.with(header, "sha256="+sig), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want 64 hex digits"},
-		{"base64 instead of hex", h.with(header, "2B2AOqxCtqe6sY3vJXd4flNNpQ11HmhzbTTb+cYkr7E="), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want 64 hex digits"},
+		{"non-hex", h.with(header, "g"+sig[1:]), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want <64 hex digits>"},
+		{"too short", h.with(header, sig[:62]), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want <64 hex digits>"},
+		{"too long", h.with(header, sig+"00"), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want <64 hex digits>"},
+		{"sha256= prefix", h.with(header, "sha256="+sig), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want <64 hex digits>"},
+		{"base64 instead of hex", h.with(header, "2B2AOqxCtqe6sY3vJXd4flNNpQ11HmhzbTTb+cYkr7E="), body, []*providers.Key{right}, "malformed X-CodivUpload-Signature header: want <64 hex digits>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkFailure(t, p.Verify(tc.h, tc.body, tc.keys, time.Time{}), failure.Unauthorized, tc.reason)

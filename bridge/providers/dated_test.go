@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/internal/sender"
 )
 
 // TestSignedTimes reads the signed time of each dated preset's samples: the newest its body
@@ -59,7 +60,7 @@ func TestDatedSimulations(t *testing.T) {
 		dated++
 		sim := p.(providers.Simulator)
 		for i, typ := range sim.Types() {
-			del, err := sim.Deliver(providers.Sample(typ, "evt_dated", fuzzNow, i), simulationSecrets[name], fuzzNow)
+			del, err := sim.Deliver(sender.SampleEvent(typ, "evt_dated", fuzzNow, i), simulationSecrets[name], fuzzNow)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,9 @@ func Example() {
 		"X-CodivUpload-Signature": []byte("1151c6b58d168b29ffde2dbe21c4c23a4f02e0f6e0e1692e34567c06b29ae94f"),
 	}
 
-	if err := preset.Verify(h, body, []*providers.Key{key}, time.Now()); err != nil {
+	// codivupload signs its deliveries; a preset of a sender that signs nothing is
+	// providers.Unsigned instead, and checks the token that ends the URL.
+	if err := preset.(providers.Signed).Verify(h, body, []*providers.Key{key}, time.Now()); err != nil {
 		fmt.Println("401:", err)
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/sender"
 )
 
 // The fuzz targets hold every registered preset (providers.Names(), so a new preset is
@@ -24,7 +25,7 @@ import (
 // short UTF-8 reason; a normalized event has a UTF-8 id, a known type, UTF-8 fields, and comes
 // only from strict JSON; and the memory either allocates grows with the input's size alone.
 // Seeds: each preset's simulated deliveries of every type it sends, the golden inputs of
-// testdata/<preset>/, the bodies below, and the FORMATS.md samples in testdata/fuzz/.
+// testdata/<preset>/, the bodies below, and the providers' samples in testdata/fuzz/.
 //
 //	go test -run '^$' -fuzz '^FuzzNormalize$' -fuzztime 1m ./bridge/providers/   (or make fuzz)
 
@@ -38,7 +39,7 @@ func addSeeds(f *testing.F) {
 			continue // TestEveryPresetSimulates fails for it
 		}
 		for i, typ := range sim.Types() {
-			d, err := sim.Deliver(providers.Sample(typ, "evt_seed", fuzzNow, i), simulationSecrets[name], fuzzNow)
+			d, err := sim.Deliver(sender.SampleEvent(typ, "evt_seed", fuzzNow, i), simulationSecrets[name], fuzzNow)
 			if err == nil {
 				f.Add(d.Body, headerBlock(d.Header))
 			}
@@ -107,27 +108,36 @@ var trickyBodies = []string{
 	`{"id":"e1","event":"post.published","data":{"x":` + strings.Repeat("[", 20000),
 }
 
-// FuzzVerify checks every preset's Verify, under the key of its simulated deliveries.
+// FuzzVerify checks every preset's proof of authenticity (Verify, Handshake, VerifyToken),
+// under the key of its simulated deliveries.
 func FuzzVerify(f *testing.F) {
 	addSeeds(f)
 	presets := fuzzPresets(f)
 	f.Fuzz(func(t *testing.T, body []byte, head string) {
 		h := parseHeaders(head)
 		for _, c := range presets {
-			var err error
-			checkAllocs(t, c.name+" Verify", len(body)+len(head), func() {
-				err = c.p.Verify(h, body, []*providers.Key{c.key}, fuzzNow)
-			})
-			if err != nil {
-				checkReason(t, c.name+" Verify", err, failure.Unauthorized)
-				if strings.Contains(err.Error(), c.secret) {
-					t.Fatalf("%s: Verify's error shows the secret: %v", c.name, err)
-				}
-			}
+			checkSignature(t, c, h, body, len(body)+len(head))
 			checkHandshake(t, c, h, len(head))
 			checkToken(t, c, body)
 		}
 	})
+}
+
+// checkSignature holds a Signed preset's Verify to its contract on any body and headers: no
+// more allocated than the input's size allows, and an Unauthorized failure, naming no secret.
+func checkSignature(t *testing.T, c fuzzPreset, h headers, body []byte, size int) {
+	s, ok := c.p.(providers.Signed)
+	if !ok {
+		return
+	}
+	var err error
+	checkAllocs(t, c.name+" Verify", size, func() { err = s.Verify(h, body, []*providers.Key{c.key}, fuzzNow) })
+	if err != nil {
+		checkReason(t, c.name+" Verify", err, failure.Unauthorized)
+		if strings.Contains(err.Error(), c.secret) {
+			t.Fatalf("%s: Verify's error shows the secret: %v", c.name, err)
+		}
+	}
 }
 
 // checkHandshake holds a Handshaker to its contract on a query of any names and values: an

@@ -13,7 +13,7 @@ import (
 	"github.com/socialbridge/bridge/event"
 )
 
-// The worked configurations of docs/providers.md, with FORMATS.md §9 and §10's samples.
+// The worked configurations of docs/providers.md, with GitHub's and Stripe's samples (testdata/hmac).
 var (
 	githubScheme = providers.HMACScheme{
 		Header: "X-Hub-Signature-256", Prefix: "sha256=", Encoding: "hex", Signed: "{body}",
@@ -34,16 +34,16 @@ const (
 
 var stripeNow = time.Unix(1767225600, 0)
 
-func hmacPreset(t *testing.T, s providers.HMACScheme) providers.Preset {
+func hmacPreset(t *testing.T, s providers.HMACScheme) providers.Signed {
 	t.Helper()
 	p, err := providers.New("hmac", providers.Settings{HMAC: &s})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return p.(providers.Signed)
 }
 
-// TestHMACGitHub is GitHub's published known answer and FORMATS.md's ping.
+// TestHMACGitHub is GitHub's published known answer and its ping sample.
 func TestHMACGitHub(t *testing.T) {
 	p := hmacPreset(t, githubScheme)
 	right := []*providers.Key{mustKey(t, p, githubSecret)}
@@ -85,7 +85,7 @@ func TestHMACGitHub(t *testing.T) {
 	}
 }
 
-// TestHMACStripe is FORMATS.md's Stripe sample: a timestamp and signatures in one header.
+// TestHMACStripe is Stripe's sample: a timestamp and signatures in one header.
 func TestHMACStripe(t *testing.T) {
 	p := hmacPreset(t, stripeScheme)
 	right := []*providers.Key{mustKey(t, p, stripeSecret)}

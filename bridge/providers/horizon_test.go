@@ -7,7 +7,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 )
 
-// TestHorizon: the presets whose sender's retry schedule FORMATS.md gives report it (the
+// TestHorizon: the presets whose sender's retry schedule docs/providers.md gives report it (the
 // Standard Webhooks schedule sums to 75 h 35 min); those whose sender's schedule is unknown
 // (upload-post, the generic hmac, the polled post-bridge) report none.
 func TestHorizon(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -27,12 +26,11 @@ type Meta struct {
 	verifyToken string
 }
 
-const (
-	metaSignatureHeader = "X-Hub-Signature-256"
-	metaSignaturePrefix = "sha256="
-	// metaMaxChallenge bounds the hub.challenge echoed back: Meta's is an integer.
-	metaMaxChallenge = 256
-)
+// metaMaxChallenge bounds the hub.challenge echoed back: Meta's is an integer.
+const metaMaxChallenge = 256
+
+// metaScheme is how Meta signs: the hex HMAC of the raw body after "sha256=".
+var metaScheme = mustScheme(HMACScheme{Header: "X-Hub-Signature-256", Prefix: "sha256=", Encoding: "hex"})
 
 func (Meta) configure(s Settings) (Preset, error) {
 	if err := onlyFor(s, "meta"); err != nil {
@@ -49,8 +47,8 @@ func (Meta) Key(secret string) (*Key, error) { return rawKey("meta", secret) }
 
 // Verify checks the sha256= hex HMAC of body in X-Hub-Signature-256 against each key. The
 // legacy SHA-1 X-Hub-Signature is not accepted.
-func (Meta) Verify(h Headers, body []byte, keys []*Key, _ time.Time) error {
-	return verifyPrefixed(h, metaSignatureHeader, metaSignaturePrefix, hexSig, body, keys)
+func (Meta) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {
+	return metaScheme.verify(h, body, keys, now)
 }
 
 // Handshake answers Meta's verification GET: hub.mode=subscribe with the configured
@@ -297,16 +295,14 @@ func (Meta) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, er
 	default:
 		return Delivery{}, fmt.Errorf("meta: sends no %s", ev.Type)
 	}
-	body, err := compactJSON(map[string]any{"object": "page", "entry": []any{map[string]any{
+	d, err := jsonDelivery(map[string]any{"object": "page", "entry": []any{map[string]any{
 		"id": metaSimPage, "time": now.Unix(), "changes": []any{map[string]any{"field": "feed", "value": value}},
 	}}})
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set(metaSignatureHeader, metaSignaturePrefix+encodeSig(key, hexSig, body))
-	return Delivery{Header: h, Body: body}, nil
+	metaScheme.sign(d.Header, key, d.Body, "")
+	return d, nil
 }
 
 // deref is *s, or "" for nil.

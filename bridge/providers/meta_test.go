@@ -12,7 +12,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 )
 
-// FORMATS.md §6: Meta's samples are signed with this app secret.
+// Meta's samples (testdata/meta) are signed with this app secret.
 const metaSecret = "0123456789abcdef0123456789abcdef"
 
 var metaSamples = []string{"page_feed_comment", "page_feed_post", "page_feed_like", "instagram_comments", "instagram_mentions"}
@@ -38,7 +38,7 @@ func base64Sig(secret string, body []byte) string {
 }
 
 func TestMetaVerifySamples(t *testing.T) {
-	p := mustNew(t, "meta")
+	p := mustSigned(t, "meta")
 	right, old := mustKey(t, p, metaSecret), mustKey(t, p, "the app secret before rotation")
 	for _, name := range metaSamples {
 		body, h := sample(t, "meta", name)
@@ -51,7 +51,7 @@ func TestMetaVerifySamples(t *testing.T) {
 }
 
 func TestMetaVerify(t *testing.T) {
-	p := mustNew(t, "meta")
+	p := mustSigned(t, "meta")
 	right := []*providers.Key{mustKey(t, p, metaSecret)}
 	body, h := sample(t, "meta", "page_feed_comment")
 	const header = "X-Hub-Signature-256"

@@ -8,9 +8,20 @@ import (
 	"github.com/socialbridge/bridge/event"
 )
 
-// The optional interfaces below are for providers that need more than Verify and Normalize.
-// The ingress (and bridge/poll) ask a preset for them with a type assertion; a preset
-// implements only those its provider needs.
+// The interfaces below are the capabilities a preset has beyond Key and Normalize, one each:
+// the ingress, bridge/poll and the configuration ask a preset for them with a type assertion,
+// and a preset implements only those its provider needs. Every preset has exactly one proof
+// of authenticity: Signed, Unsigned, or, for a provider that sends nothing, Poller.
+
+// Signed is a preset whose provider signs its deliveries: the ingress checks each request
+// with Verify before anything else reads it.
+type Signed interface {
+	Preset
+	// Verify checks body against the request's signature headers with any of keys
+	// (several during rotation), comparing in constant time. now is for replay windows.
+	// It returns a failure.Unauthorized error whose reason names no secret or signature.
+	Verify(h Headers, body []byte, keys []*Key, now time.Time) error
+}
 
 // Part is one element of a delivery that can carry several events or none.
 type Part struct {
@@ -92,12 +103,12 @@ const ClockSkew = 5 * time.Minute
 // Unsigned is a preset whose provider signs nothing. Its deliveries are authenticated by a
 // token at the end of their URL, POST /webhooks/{source}/{token}, which must be one of the
 // source's secrets: a weaker proof than a signature (the token travels with every request
-// and shows in any log of the URL), but the only one such a sender allows. Its Verify
-// refuses every request, since headers alone never prove such a delivery authentic.
+// and shows in any log of the URL), but the only one such a sender allows.
 type Unsigned interface {
 	Preset
-	// VerifyToken checks, in constant time, that token is the secret of one of keys. It
-	// returns a failure.Unauthorized error that never contains the token.
+	// VerifyToken checks, in constant time, that token is the secret of one of keys; an
+	// empty token (a request to /webhooks/{source}) is refused as missing. It returns a
+	// failure.Unauthorized error that never contains the token.
 	VerifyToken(token []byte, keys []*Key) error
 }
 
@@ -108,8 +119,9 @@ type Item struct {
 }
 
 // Poller is a preset whose provider sends no webhooks: bridge/poll asks its API for new
-// results on an interval, with the source's API key, and hands each to Normalize. Its
-// Verify refuses every POST. As a Simulator, its deliveries are such results.
+// results on an interval, with the source's API key, and hands each to Normalize. It is
+// neither Signed nor Unsigned: the ingress refuses every POST to its sources. As a
+// Simulator, its deliveries are such results.
 type Poller interface {
 	Preset
 	// PageRequest returns the request for the page of results at offset (0 is the newest)
@@ -118,4 +130,21 @@ type Poller interface {
 	// Page reads a page the API answered: its items, newest first, and whether more pages
 	// follow. It fails with a failure.Unnormalizable error on a page it cannot read.
 	Page(body []byte) (items []Item, more bool, err error)
+}
+
+// RetryHorizoner is a preset whose sender's retry policy is known (docs/providers.md gives
+// each provider's): RetryHorizon is how long after its first attempt the sender may still
+// redeliver an event. The dedup window of such a source must cover it, or a late retry is
+// produced twice. A preset without the method has no known horizon.
+type RetryHorizoner interface {
+	Preset
+	RetryHorizon() time.Duration
+}
+
+// Horizon returns p's retry horizon, and false when it has none.
+func Horizon(p Preset) (time.Duration, bool) {
+	if h, ok := p.(RetryHorizoner); ok {
+		return h.RetryHorizon(), true
+	}
+	return 0, false
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
-	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/event"
 )
 
@@ -31,11 +30,6 @@ const pbPageSize = 100
 
 // Key takes the API key as it is.
 func (PostBridge) Key(secret string) (*Key, error) { return rawKey("post-bridge", secret) }
-
-// Verify refuses every request: Post-Bridge sends no webhooks.
-func (PostBridge) Verify(Headers, []byte, []*Key, time.Time) error {
-	return failure.New(failure.Unauthorized, "post-bridge sends no webhooks: this source is polled")
-}
 
 // PageRequest asks for the results at offset, pbPageSize of them.
 func (PostBridge) PageRequest(ctx context.Context, base, apiKey string, offset int) (*http.Request, error) {
@@ -158,11 +152,5 @@ func (PostBridge) Deliver(ev *event.Event, _ string, _ time.Time) (Delivery, err
 	default:
 		return Delivery{}, fmt.Errorf("post-bridge: has no %s", ev.Type)
 	}
-	body, err := compactJSON(r)
-	if err != nil {
-		return Delivery{}, err
-	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	return Delivery{Header: h, Body: body}, nil
+	return jsonDelivery(r)
 }

@@ -80,12 +80,6 @@ func TestPostBridgePaging(t *testing.T) {
 	}
 }
 
-func TestPostBridgeRefusesWebhooks(t *testing.T) {
-	p := mustNew(t, "post-bridge")
-	err := p.Verify(headers{}, []byte(`{}`), []*providers.Key{mustKey(t, p, "pb_live_key")}, time.Now())
-	checkFailure(t, err, failure.Unauthorized, "post-bridge sends no webhooks: this source is polled")
-}
-
 func deref(s *string) string {
 	if s == nil {
 		return ""

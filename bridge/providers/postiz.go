@@ -2,7 +2,6 @@ package providers
 
 import (
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -25,11 +24,6 @@ var postizToken = urlToken{"postiz"}
 
 // Key accepts a URL token: at least 16 characters of the URL alphabet.
 func (Postiz) Key(secret string) (*Key, error) { return postizToken.Key(secret) }
-
-// Verify refuses every request: Postiz's are authenticated by VerifyToken.
-func (Postiz) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {
-	return postizToken.Verify(h, body, keys, now)
-}
 
 // VerifyToken checks the URL's token against the source's secrets in constant time.
 func (Postiz) VerifyToken(token []byte, keys []*Key) error {
@@ -111,7 +105,7 @@ func (p Postiz) Deliver(ev *event.Event, secret string, _ time.Time) (Delivery, 
 	if ev.Type != event.PostPublished {
 		return Delivery{}, fmt.Errorf("postiz: sends no %s", ev.Type)
 	}
-	body, err := compactJSON([]any{map[string]any{
+	d, err := jsonDelivery([]any{map[string]any{
 		"id": ev.ID, "content": "Simulated post", "publishDate": ev.OccurredAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		"releaseURL": deref(ev.PlatformPostURL), "state": "PUBLISHED",
 		"integration": map[string]any{"id": "integration_" + deref(ev.ProfileName), "name": deref(ev.ProfileName),
@@ -120,7 +114,6 @@ func (p Postiz) Deliver(ev *event.Event, secret string, _ time.Time) (Delivery, 
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	return Delivery{Path: "/" + secret, Header: h, Body: body}, nil
+	d.Path = "/" + secret
+	return d, nil
 }

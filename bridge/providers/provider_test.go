@@ -26,6 +26,28 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
+// TestOneProofEach: every preset has exactly one proof of authenticity, the one the ingress
+// checks: a signature (Signed), a URL token (Unsigned), or none, for a polled provider to
+// which nothing is POSTed (Poller).
+func TestOneProofEach(t *testing.T) {
+	for _, name := range providers.Names() {
+		p := mustNew(t, name)
+		_, signed := p.(providers.Signed)
+		_, unsigned := p.(providers.Unsigned)
+		_, polled := p.(providers.Poller)
+		if n := btoi(signed) + btoi(unsigned) + btoi(polled); n != 1 {
+			t.Errorf("%s: Signed %v, Unsigned %v, Poller %v: want exactly one", name, signed, unsigned, polled)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func reference(key []byte, parts ...string) [sha256.Size]byte {
 	m := hmac.New(sha256.New, key)
 	for _, p := range parts {
@@ -138,7 +160,7 @@ func TestNoSecretInErrors(t *testing.T) {
 		sampled("x", "follow_events", xSecret, "x-twitter-webhooks-signature"),
 	}
 	for _, c := range cases {
-		p := mustNew(t, c.preset)
+		p := mustSigned(t, c.preset)
 		right := mustKey(t, p, c.secret)
 		sig := string(c.h.Peek(c.signatureHeader))
 		for _, tc := range []struct {

@@ -14,7 +14,7 @@ import (
 )
 
 // splitDirs are the presets whose deliveries split, with cases under testdata/<name>/:
-// FORMATS.md's samples, batches, and quarantine_* bodies that must be refused.
+// the providers' samples (docs/providers.md), batches, and quarantine_* bodies that must be refused.
 var splitDirs = []string{"ayrshare", "meta", "postiz", "upload-post", "x"}
 
 // testSettings are the settings each preset is built with in these tests.
@@ -31,6 +31,16 @@ func mustNew(t testing.TB, name string) providers.Preset {
 	p, err := providers.New(name, testSettings[name])
 	if err != nil {
 		t.Fatalf("New(%s): %v", name, err)
+	}
+	return p
+}
+
+// mustSigned is mustNew for a preset whose provider signs its deliveries.
+func mustSigned(t testing.TB, name string) providers.Signed {
+	t.Helper()
+	p, ok := mustNew(t, name).(providers.Signed)
+	if !ok {
+		t.Fatalf("%s is not Signed", name)
 	}
 	return p
 }

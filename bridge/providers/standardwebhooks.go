@@ -1,17 +1,12 @@
 package providers
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/event"
 )
 
@@ -21,9 +16,13 @@ import (
 // {"type", "timestamp", "data"} with the data fields under their canonical names.
 type StandardWebhooks struct{}
 
-const swTolerance = 5 * time.Minute
-
-var dot = []byte(".")
+// swScheme is how a Standard Webhooks sender signs: base64 after "v1," in webhook-signature,
+// space-separated when there are several (other versions, such as v1a's ed25519, are not
+// read), over "{webhook-id}.{webhook-timestamp}.{body}", within five minutes of now.
+var swScheme = mustScheme(HMACScheme{
+	Header: "webhook-signature", Prefix: "v1,", Encoding: "base64", Signed: "{header:webhook-id}.{timestamp}.{body}",
+	TimestampHeader: "webhook-timestamp", Tolerance: 5 * time.Minute,
+})
 
 // Key decodes the secret from base64, after an optional "whsec_" prefix.
 func (StandardWebhooks) Key(secret string) (*Key, error) {
@@ -45,97 +44,7 @@ func (StandardWebhooks) RetryHorizon() time.Duration { return 76 * time.Hour }
 // Verify accepts any v1 signature in webhook-signature that matches under any key, and
 // ignores the other versions (v1a is ed25519).
 func (StandardWebhooks) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {
-	id, ts, sigs := h.Peek("webhook-id"), h.Peek("webhook-timestamp"), h.Peek("webhook-signature")
-	switch {
-	case len(id) == 0:
-		return failure.New(failure.Unauthorized, "missing webhook-id header")
-	case len(ts) == 0:
-		return failure.New(failure.Unauthorized, "missing webhook-timestamp header")
-	case len(sigs) == 0:
-		return failure.New(failure.Unauthorized, "missing webhook-signature header")
-	}
-	if err := checkTimestamp(ts, now); err != nil {
-		return err
-	}
-	var want [sha256.Size]byte
-	for _, k := range keys {
-		k.Sum(&want, id, dot, ts, dot, body)
-		if hasV1(sigs, &want) {
-			return nil
-		}
-	}
-	return signatureFailure(sigs)
-}
-
-func checkTimestamp(ts []byte, now time.Time) error {
-	sec, ok := unixSeconds(ts)
-	if !ok {
-		return failure.New(failure.Unauthorized, "malformed webhook-timestamp header: want unix seconds")
-	}
-	switch age := now.Sub(time.Unix(sec, 0)); {
-	case age > swTolerance:
-		return failure.New(failure.Unauthorized, "webhook-timestamp too old: more than %v before now", swTolerance)
-	case age < -swTolerance:
-		return failure.New(failure.Unauthorized, "webhook-timestamp too new: more than %v after now", swTolerance)
-	}
-	return nil
-}
-
-// unixSeconds parses decimal digits, few enough to fit an int64.
-func unixSeconds(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
-// hasV1 reports whether the webhook-signature header holds a v1 signature equal to want.
-func hasV1(header []byte, want *[sha256.Size]byte) bool {
-	for entry := range bytes.FieldsSeq(header) {
-		if sig, ok := decodeV1(entry); ok && hmac.Equal(sig[:], want[:]) {
-			return true
-		}
-	}
-	return false
-}
-
-// decodeV1 decodes an entry "v1,<base64>"; ok is false for other versions and bad values.
-func decodeV1(entry []byte) (sig [sha256.Size]byte, ok bool) {
-	version, value, _ := bytes.Cut(entry, []byte(","))
-	if string(version) != "v1" || len(value) != base64.StdEncoding.EncodedLen(sha256.Size) {
-		return sig, false
-	}
-	var buf [sha256.Size + 1]byte // DecodedLen of 44 characters
-	n, err := base64.StdEncoding.Decode(buf[:], value)
-	copy(sig[:], buf[:])
-	return sig, err == nil && n == sha256.Size
-}
-
-// signatureFailure says why no signature in the webhook-signature header matched.
-func signatureFailure(header []byte) error {
-	v1, wellFormed := 0, 0
-	for entry := range bytes.FieldsSeq(header) {
-		if bytes.HasPrefix(entry, []byte("v1,")) {
-			v1++
-			if _, ok := decodeV1(entry); ok {
-				wellFormed++
-			}
-		}
-	}
-	switch {
-	case v1 == 0:
-		return failure.New(failure.Unauthorized, "webhook-signature header has no v1 signature")
-	case wellFormed == 0:
-		return failure.New(failure.Unauthorized, "malformed webhook-signature header: want v1,<%d bytes in base64>", sha256.Size)
-	}
-	return failure.New(failure.Unauthorized, "signature does not match")
+	return swScheme.verify(h, body, keys, now)
 }
 
 // Normalize takes the id from webhook-id and the type from the body's type.
@@ -168,7 +77,7 @@ func (p StandardWebhooks) Deliver(ev *event.Event, secret string, now time.Time)
 	if err != nil {
 		return Delivery{}, err
 	}
-	body, err := compactJSON(struct {
+	d, err := jsonDelivery(struct {
 		Type      string         `json:"type"`
 		Timestamp string         `json:"timestamp"`
 		Data      map[string]any `json:"data"`
@@ -176,13 +85,7 @@ func (p StandardWebhooks) Deliver(ev *event.Event, secret string, now time.Time)
 	if err != nil {
 		return Delivery{}, err
 	}
-	ts := strconv.FormatInt(now.Unix(), 10)
-	var sum [sha256.Size]byte
-	key.Sum(&sum, []byte(ev.ID), dot, []byte(ts), dot, body)
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("webhook-id", ev.ID)
-	h.Set("webhook-timestamp", ts)
-	h.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(sum[:]))
-	return Delivery{Header: h, Body: body}, nil
+	d.Header.Set("webhook-id", ev.ID)
+	swScheme.sign(d.Header, key, d.Body, strconv.FormatInt(now.Unix(), 10))
+	return d, nil
 }

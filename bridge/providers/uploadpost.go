@@ -3,7 +3,6 @@ package providers
 import (
 	"fmt"
 	"hash/fnv"
-	"net/http"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -25,11 +24,6 @@ var upToken = urlToken{"upload-post"}
 
 // Key accepts a URL token: at least 16 characters of the URL alphabet.
 func (UploadPost) Key(secret string) (*Key, error) { return upToken.Key(secret) }
-
-// Verify refuses every request: Upload-Post's are authenticated by VerifyToken.
-func (UploadPost) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {
-	return upToken.Verify(h, body, keys, now)
-}
 
 // VerifyToken checks the URL's token against the source's secrets in constant time.
 func (UploadPost) VerifyToken(token []byte, keys []*Key) error {
@@ -149,13 +143,12 @@ func (p UploadPost) Deliver(ev *event.Event, secret string, _ time.Time) (Delive
 		return Delivery{}, fmt.Errorf("upload-post: sends no %s", ev.Type)
 	}
 	body["created_at"] = at.Format("2006-01-02T15:04:05.000000")
-	b, err := compactJSON(body)
+	d, err := jsonDelivery(body)
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	return Delivery{Path: "/" + secret, Header: h, Body: b}, nil
+	d.Path = "/" + secret
+	return d, nil
 }
 
 // simMicros picks the microseconds of a simulated time from an event id.

@@ -2,7 +2,6 @@ package providers
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/socialbridge/bridge/bridge/failure"
 )
@@ -35,13 +34,12 @@ func urlSafe(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
 }
 
-// Verify refuses every request: only the token of the URL can authenticate one.
-func (u urlToken) Verify(Headers, []byte, []*Key, time.Time) error {
-	return failure.New(failure.Unauthorized, "missing URL token: %s signs nothing, so it must POST to /webhooks/{source}/{token}", u.preset)
-}
-
-// VerifyToken checks token against every key, each in constant time.
-func (urlToken) VerifyToken(token []byte, keys []*Key) error {
+// VerifyToken checks token against every key, each in constant time. Without a token, the
+// request was sent where a signed delivery goes: the answer says where this one goes.
+func (u urlToken) VerifyToken(token []byte, keys []*Key) error {
+	if len(token) == 0 {
+		return failure.New(failure.Unauthorized, "missing URL token: %s signs nothing, so it must POST to /webhooks/{source}/{token}", u.preset)
+	}
 	for _, k := range keys {
 		if k.Matches(token) {
 			return nil

@@ -2,7 +2,6 @@ package providers
 
 import (
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -28,11 +27,13 @@ import (
 type X struct{}
 
 const (
-	xSignatureHeader = "x-twitter-webhooks-signature"
-	xSignaturePrefix = "sha256="
-	xMaxCRCToken     = 1024
-	xPlatform        = "x"
+	xMaxCRCToken = 1024
+	xPlatform    = "x"
 )
+
+// xScheme is how X signs, deliveries and CRC answers alike: the base64 HMAC of the raw body
+// after "sha256=".
+var xScheme = mustScheme(HMACScheme{Header: "x-twitter-webhooks-signature", Prefix: "sha256=", Encoding: "base64"})
 
 // Key uses the consumer secret's bytes as they are.
 func (X) Key(secret string) (*Key, error) { return rawKey("x", secret) }
@@ -40,11 +41,11 @@ func (X) Key(secret string) (*Key, error) { return rawKey("x", secret) }
 // Verify checks the sha256= base64 HMAC of body in x-twitter-webhooks-signature. A body
 // that is not a JSON object is refused whatever its signature: X sends none, and the CRC
 // signs strings that are not (an answer to the CRC is no signature of a delivery).
-func (X) Verify(h Headers, body []byte, keys []*Key, _ time.Time) error {
+func (X) Verify(h Headers, body []byte, keys []*Key, now time.Time) error {
 	if !jsonObject(body) {
 		return failure.New(failure.Unauthorized, "not a JSON object: X signs no other body")
 	}
-	return verifyPrefixed(h, xSignatureHeader, xSignaturePrefix, base64Sig, body, keys)
+	return xScheme.verify(h, body, keys, now)
 }
 
 // Handshake answers X's CRC: {"response_token":"sha256=<base64 HMAC(secret, crc_token)>"},
@@ -55,7 +56,7 @@ func (X) Handshake(q Query, keys []*Key) (string, []byte, error) {
 	if !opaqueToken(token, xMaxCRCToken) || len(keys) == 0 {
 		return "", nil, failure.New(failure.Unauthorized, "CRC refused: want a crc_token of 1 to %d letters, digits or -._~+/=", xMaxCRCToken)
 	}
-	body := fmt.Appendf(nil, `{"response_token":"%s%s"}`, xSignaturePrefix, encodeSig(keys[len(keys)-1], base64Sig, token))
+	body := fmt.Appendf(nil, `{"response_token":"%s"}`, xScheme.signature(keys[len(keys)-1], token))
 	return "application/json", body, nil
 }
 
@@ -395,12 +396,10 @@ func (X) Deliver(ev *event.Event, secret string, now time.Time) (Delivery, error
 	default:
 		return Delivery{}, fmt.Errorf("x: sends no %s", ev.Type)
 	}
-	b, err := compactJSON(body)
+	d, err := jsonDelivery(body)
 	if err != nil {
 		return Delivery{}, err
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set(xSignatureHeader, xSignaturePrefix+encodeSig(key, base64Sig, b))
-	return Delivery{Header: h, Body: b}, nil
+	xScheme.sign(d.Header, key, d.Body, "")
+	return d, nil
 }

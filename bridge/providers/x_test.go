@@ -10,13 +10,13 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 )
 
-// FORMATS.md §7: X's own example consumer secret, from its public CRC gist.
+// X's own example consumer secret, from its public CRC gist (docs/providers.md, "X").
 const xSecret = "z3ZX4v7mAAUGykl3EcmkqbartmuW8VFOOzCloLx9Q45P0hLrFu"
 
 var xSamples = []string{"follow_events", "tweet_reply", "favorite_events", "user_event_revoke"}
 
 func TestXVerifySamples(t *testing.T) {
-	p := mustNew(t, "x")
+	p := mustSigned(t, "x")
 	right, old := mustKey(t, p, xSecret), mustKey(t, p, "the consumer secret before rotation")
 	for _, name := range xSamples {
 		body, h := sample(t, "x", name)
@@ -29,7 +29,7 @@ func TestXVerifySamples(t *testing.T) {
 }
 
 func TestXVerify(t *testing.T) {
-	p := mustNew(t, "x")
+	p := mustSigned(t, "x")
 	right := []*providers.Key{mustKey(t, p, xSecret)}
 	body, h := sample(t, "x", "follow_events")
 	const header = "x-twitter-webhooks-signature"
@@ -63,9 +63,9 @@ func TestXVerify(t *testing.T) {
 	}
 }
 
-// TestXCRC is FORMATS.md's known answer: X's CRC of its example secret and token.
+// TestXCRC is X's published known answer: the CRC of its example secret and token.
 func TestXCRC(t *testing.T) {
-	p := mustNew(t, "x")
+	p := mustSigned(t, "x")
 	hs := p.(providers.Handshaker)
 	old, current := mustKey(t, p, "the consumer secret before rotation"), mustKey(t, p, xSecret)
 	q := query{"crc_token": "9b4507b3-9040-4669-9ca3-6b94edb50553", "nonce": "MTUzMzE2MjE2MA"}

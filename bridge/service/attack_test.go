@@ -21,6 +21,7 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/sender"
 )
 
 // The attack suite: for every preset of the registry, the attacks that apply to it (forged or
@@ -214,7 +215,7 @@ func (s *suite) deliver(t *testing.T, tg *target, secret, id string, at time.Tim
 	t.Helper()
 	sim := mustPreset(t, tg).(providers.Simulator)
 	s.n++
-	d, err := sim.Deliver(providers.Sample(sim.Types()[0], fmt.Sprintf("%s_%d", id, s.n), at, s.n), secret, at)
+	d, err := sim.Deliver(sender.SampleEvent(sim.Types()[0], fmt.Sprintf("%s_%d", id, s.n), at, s.n), secret, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,8 @@ type dedupState struct {
 
 	rebuilding  atomic.Bool
 	read, total atomic.Int64
+	// beforeOpen, if set, runs once the rebuild is done, before the memory store opens.
+	beforeOpen func()
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -49,6 +51,9 @@ type dedupState struct {
 const (
 	rebuildLogEvery   = 5 * time.Second
 	rebuildMaxBackoff = 30 * time.Second
+	// evictionCheckTimeout bounds the start's question about Redis's eviction policy; a
+	// server that does not answer in time is warned about as not checked.
+	evictionCheckTimeout = 5 * time.Second
 )
 
 // newDedup builds the configured store; with rebuild, a memory store waits for rebuild to
@@ -140,6 +145,12 @@ func (d *dedupState) start(cl *kgo.Client, prefix string) {
 		// carry the key their delivery was deduplicated on (dedup.KeyHeader).
 		topics := event.Topics(prefix)
 		d.wg.Go(func() { d.rebuild(ctx, cl, topics) })
+	case d.redis != nil:
+		d.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, evictionCheckTimeout)
+			defer cancel()
+			d.redis.CheckEviction(ctx)
+		})
 	}
 }
 
@@ -150,6 +161,9 @@ func (d *dedupState) rebuild(ctx context.Context, cl *kgo.Client, topics []strin
 	for {
 		err := d.rebuildOnce(ctx, cl, topics)
 		if err == nil {
+			if d.beforeOpen != nil {
+				d.beforeOpen()
+			}
 			d.mem.Open()
 			d.rebuilding.Store(false)
 			d.snapshots(ctx)
@@ -185,6 +199,10 @@ func (d *dedupState) rebuildOnce(ctx context.Context, cl *kgo.Client, topics []s
 	})
 	if st.SnapshotErr != nil && !errors.Is(st.SnapshotErr, fs.ErrNotExist) {
 		d.log.Warn("dedup snapshot not used; reading the whole window from kafka", "path", d.snapshot, "err", st.SnapshotErr)
+	}
+	if len(st.Reread) > 0 {
+		d.log.Warn("dedup snapshot written under other windows: reading these sources' whole window from kafka",
+			"path", d.snapshot, "sources", st.Reread)
 	}
 	if err != nil {
 		return err

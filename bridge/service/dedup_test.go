@@ -125,6 +125,22 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	}
 }
 
+// TestRedisEvictionWarned: a bridge on a Redis whose maxmemory-policy may evict keys says so
+// at start.
+func TestRedisEvictionWarned(t *testing.T) {
+	srv := redisserver.Require(t, "--maxmemory-policy", "allkeys-lru")
+	b := start(t, redisConfig(t, kafkatest.Brokers(t), srv.Addr()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for !strings.Contains(b.logs.String(), "maxmemory-policy=allkeys-lru") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no warning about the eviction policy in the log:\n%s", b.logs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // TestRedisDown: with Redis gone, deliveries are answered 503 (nothing is produced without a
 // reservation) and /readyz says so; once Redis is back, they are accepted, and an event
 // accepted before is still a duplicate (Redis persisted it).

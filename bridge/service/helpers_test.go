@@ -20,7 +20,7 @@ import (
 	"github.com/socialbridge/bridge/internal/testkit"
 )
 
-// The secrets of FORMATS.md's samples.
+// The secrets of the providers' samples (bridge/providers/testdata, docs/providers.md).
 const (
 	codivSecret    = "cdv_whsec_3b9c1f7a2e5d8b6c4a1f0e9d8c7b6a5f"
 	standardSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -70,7 +70,7 @@ func start(t *testing.T, cfg config.Config) *bridge {
 func launch(t *testing.T, cfg config.Config) *bridge {
 	t.Helper()
 	logs := &testkit.LogBuffer{}
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testkit.LogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s, err := service.New(ctx, cfg, log)
@@ -99,13 +99,6 @@ func (b *bridge) stop(t *testing.T) error {
 		t.Logf("shutdown: %v", err)
 	}
 	return err
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Logf("%s", bytes.TrimRight(p, "\n"))
-	return len(p), nil
 }
 
 // answer is a decoded ingress answer.

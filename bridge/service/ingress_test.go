@@ -17,7 +17,7 @@ import (
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
-// TestAnswers sends one request per answer of PRODUCT.md and then checks what Kafka holds:
+// TestAnswers sends one request per answer of docs/http.md and then checks what Kafka holds:
 // the accepted record, the quarantined body, and nothing for any refused request.
 func TestAnswers(t *testing.T) {
 	brokers := kafkatest.Brokers(t)

@@ -26,7 +26,7 @@ import (
 	"github.com/socialbridge/bridge/internal/sender"
 )
 
-// The secrets of FORMATS.md's Meta and X samples, and URL tokens.
+// The secrets of the Meta and X samples (bridge/providers/testdata), and URL tokens.
 const (
 	metaSecret      = "0123456789abcdef0123456789abcdef"
 	metaVerifyToken = "my-verify-token"

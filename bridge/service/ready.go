@@ -45,6 +45,9 @@ func (s *Service) checks() []check {
 func (s *Service) kafkaReady(ctx context.Context) error {
 	missing, err := topics.Missing(ctx, s.cl, event.Topics(s.cfg.Kafka.TopicPrefix)...)
 	if err != nil {
+		if s.spool != nil {
+			s.spool.sp.KafkaDown() // spool at once rather than keep senders waiting
+		}
 		return &unready{reason: "kafka unreachable", err: err}
 	}
 	if len(missing) > 0 {
@@ -65,20 +68,28 @@ func (s *Service) isReady() ingress.Readiness {
 
 func (s *Service) watchReadiness(ctx context.Context) {
 	s.checkReady(ctx)
-	s.watcher.Add(1)
-	go func() {
-		defer s.watcher.Done()
-		t := time.NewTicker(readyEvery)
-		defer t.Stop()
+	ticks, stop := s.readyTicker(readyEvery)
+	s.watcher.Go(func() {
+		defer stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-ticks:
 				s.checkReady(ctx)
 			}
 		}
-	}()
+	})
+}
+
+// readyTicker returns the ticks of readiness rounds every d, and what stops them: a ticker, or
+// what a test drives them with (Service.tick).
+func (s *Service) readyTicker(d time.Duration) (<-chan time.Time, func()) {
+	if s.tick != nil {
+		return s.tick(d)
+	}
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 // checkReady runs the checks and keeps their verdict for /readyz.
@@ -96,7 +107,8 @@ func (s *Service) checkReady(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // stopping: the checks were cut short, not failed
 	}
-	if prev := s.ready.Load(); prev == nil || prev.Ready != r.Ready {
+	r = s.spoolReadiness(r)
+	if prev := s.ready.Load(); prev == nil || prev.Ready != r.Ready || prev.Reason != r.Reason {
 		s.log.Info("readiness changed", "ready", r.Ready, "reason", r.Detail)
 	}
 	s.ready.Store(r)

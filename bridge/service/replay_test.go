@@ -87,7 +87,7 @@ func TestCRCIsNoSigningOracle(t *testing.T) {
 	}
 }
 
-// githubSource is PRODUCT.md's reference configuration of the generic preset for GitHub:
+// githubSource is docs/providers.md's configuration of the generic preset for GitHub:
 // the id and the type come from headers that GitHub's signature does not cover.
 func githubSource(secret string) config.Source {
 	return config.Source{Name: "github", Provider: "hmac", Secrets: []string{secret}, HMAC: &config.HMAC{

@@ -22,6 +22,7 @@ import (
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
+	"github.com/socialbridge/bridge/internal/telemetry"
 	"github.com/socialbridge/bridge/internal/topics"
 	"github.com/socialbridge/bridge/schemas"
 )
@@ -39,20 +40,33 @@ type Service struct {
 	dedup   *dedupState
 	metrics *ingress.Metrics
 	poller  *poll.Poller
+	spool   *spoolState // nil: no source spools
 	// checkLater: the topics' settings are checked once Kafka answers, after the start.
 	checkLater bool
-	ready      atomic.Pointer[ingress.Readiness]
-	draining   atomic.Bool
-	stop       context.CancelFunc
-	watcher    sync.WaitGroup
-	ln         net.Listener
-	admin      net.Listener
+	// ensureLater: Kafka could not create the topics at start, which a spooling bridge does
+	// not wait for (see spool.go); topicsReady is closed once they are there.
+	ensureLater bool
+	topicsReady chan struct{}
+	ready       atomic.Pointer[ingress.Readiness]
+	draining    atomic.Bool
+	stop        context.CancelFunc
+	watcher     sync.WaitGroup
+	ln          net.Listener
+	admin       net.Listener
+	// tick, if set, makes the ticks of readiness rounds instead of a ticker (tests drive the
+	// rounds one by one with it).
+	tick func(every time.Duration) (ticks <-chan time.Time, stop func())
 }
 
 // Option changes how New builds a Service.
 type Option func(*options)
 
-type options struct{ discard bool }
+type options struct {
+	discard bool
+	// rebuildOpts are added to the dedup rebuild's reading client (tests slow it down or
+	// hold it with them).
+	rebuildOpts []kgo.Opt
+}
 
 // DiscardRecords builds a bridge that runs the whole request path but drops the records
 // instead of producing them, and never contacts Kafka or a registry: the HTTP-side baseline
@@ -74,20 +88,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	if o.discard {
 		return discarding(cfg, log, sources)
 	}
-	cl, err := kgo.NewClient(producer.Options(cfg.Kafka)...)
+	cl, err := kgo.NewClient(append(producer.Options(cfg.Kafka), telemetry.KafkaHooks("")...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	s := &Service{cfg: cfg, log: log, cl: cl, metrics: ingress.NewMetrics()}
-	if err := s.start(ctx, sources); err != nil {
+	s := &Service{cfg: cfg, log: log, cl: cl, metrics: ingress.NewMetrics(), topicsReady: make(chan struct{})}
+	if err := s.start(ctx, sources, o); err != nil {
 		cl.Close()
+		s.closeSpool(ctx)
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
+func (s *Service) start(ctx context.Context, sources []ingress.Source, o options) error {
 	k := s.cfg.Kafka
+	if err := s.openSpool(); err != nil {
+		return err
+	}
 	if err := withTimeout(ctx, s.eventTopics); err != nil {
 		return fmt.Errorf("kafka at %v: %w", k.Brokers, err)
 	}
@@ -96,6 +114,8 @@ func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
 		return err
 	}
 	s.dedup = newDedup(s.cfg, s.log, s.cfg.Dedup.Rebuild)
+	s.dedup.clientOpts = append(s.dedup.clientOpts, o.rebuildOpts...)
+	s.remarkSpooled()
 	s.dedup.start(s.cl, k.TopicPrefix)
 	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()))
 	return s.startPolls(ctx)
@@ -108,14 +128,21 @@ func (s *Service) start(ctx context.Context, sources []ingress.Source) error {
 func (s *Service) eventTopics(ctx context.Context) error {
 	k := s.cfg.Kafka
 	ts := topics.Events(k.TopicPrefix)
+	var err error
 	switch {
+	case k.CreateTopics && s.spool != nil:
+		err = s.ensureOrLater(ctx, ts)
 	case k.CreateTopics:
-		return topics.Ensure(ctx, s.cl, k, s.log, ts...)
+		err = topics.Ensure(ctx, s.cl, k, s.log, ts...)
 	case k.RequireDurable:
-		return topics.Check(ctx, s.cl, k, s.log, ts...)
+		err = topics.Check(ctx, s.cl, k, s.log, ts...)
+	default:
+		s.checkLater = true
 	}
-	s.checkLater = true
-	return nil
+	if err == nil && !s.ensureLater {
+		close(s.topicsReady)
+	}
+	return err
 }
 
 // checkTopics checks the settings of the event topics that exist in the background, once
@@ -148,13 +175,18 @@ func discarding(cfg config.Config, log *slog.Logger, sources []ingress.Source) (
 func (s *Service) ingress(sources []ingress.Source, enc schemas.Encoder, p ingress.Producer) *ingress.Server {
 	h := s.cfg.HTTP
 	s.dedup.register(s.metrics.Registry)
+	var sp ingress.Spooler
+	if s.spool != nil {
+		sp = s.spool.sp
+	}
 	return ingress.New(ingress.Options{
 		Sources: sources, TopicPrefix: s.cfg.Kafka.TopicPrefix, MaxBodyBytes: h.MaxBodyBytes,
-		MaxHeaderBytes: h.MaxHeaderBytes,
-		ReadTimeout:    h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
+		MaxHeaderBytes: h.MaxHeaderBytes, MaxBodyBytesInFlight: h.MaxBodyBytesInFlight, MaxRequestsInFlight: h.MaxRequestsInFlight,
+		ReadTimeout: h.ReadTimeout.D(), WriteTimeout: h.WriteTimeout.D(), IdleTimeout: h.IdleTimeout.D(),
 		DedupWait: s.cfg.Kafka.ProduceTimeout.D(), Encoder: enc, Producer: p, Dedup: s.dedup.store,
 		Metrics: s.metrics, Log: s.log, Ready: s.isReady,
-		Admin: h.AdminListen != "", Pprof: h.AdminPprof,
+		Admin: h.AdminListen != "", Pprof: h.AdminPprof, Spool: sp,
+		Tracing: ingress.Tracing{Provider: telemetry.Provider(), Sender: h.SenderTraceparent},
 	})
 }
 
@@ -193,7 +225,7 @@ func keyedSources(cfg config.Config) ([]ingress.Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", c.Name, err)
 		}
-		src := ingress.Source{Name: c.Name, Provider: c.Provider, Preset: p, MaxAge: cfg.MaxAgeOf(c)}
+		src := ingress.Source{Name: c.Name, Provider: c.Provider, Preset: p, MaxAge: cfg.MaxAgeOf(c), Spool: cfg.Spools(c)}
 		for i, secret := range c.Secrets {
 			key, err := p.Key(secret)
 			if err != nil {
@@ -237,7 +269,9 @@ func (s *Service) Listen() error {
 	if s.cl != nil {
 		s.watchReadiness(ctx)
 		s.checkTopics(ctx)
+		s.ensureTopics(ctx)
 		s.runPolls(ctx)
+		s.runSpool(ctx)
 	}
 	s.serve(func() error { return s.server.Serve(ln, tlsConfig) })
 	return nil
@@ -276,8 +310,9 @@ func (s *Service) AdminAddr() string {
 }
 
 // Shutdown drains (readiness answers 503 for http.drain_period while deliveries are still
-// served), stops accepting requests, lets the requests in flight finish, flushes what the
-// producer still holds, and closes the Kafka client, all within ctx.
+// served), stops accepting requests, lets the requests in flight finish, stops the spool's
+// drainer, flushes what the producer still holds (whose outcomes the spool may wait for), and
+// closes the Kafka client and the spool, all within ctx.
 func (s *Service) Shutdown(ctx context.Context) error {
 	var errs []error
 	if s.ln != nil {
@@ -292,6 +327,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("flush: %w", err))
 		}
 		s.cl.Close()
+	}
+	if err := s.closeSpool(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("spool: %w", err))
 	}
 	if err := s.dedup.close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("dedup: %w", err))
@@ -334,7 +372,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	log.Info("bridge listening", "addr", scheme+"://"+s.Addr(), "sources", len(cfg.Sources), "brokers", cfg.Kafka.Brokers)
 	<-ctx.Done()
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())
+	sctx, cancel := shutdownContext(cfg.HTTP)
 	defer cancel()
 	return s.Shutdown(sctx)
+}
+
+// shutdownContext bounds a graceful stop by http.shutdown_timeout.
+func shutdownContext(h config.HTTP) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), h.ShutdownTimeout.D())
 }

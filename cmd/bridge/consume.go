@@ -9,7 +9,6 @@ import (
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers/alerts"
-	"github.com/socialbridge/bridge/consumers/retries"
 )
 
 func consumeCommand() *cobra.Command {
@@ -20,16 +19,16 @@ func consumeCommand() *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(
-		groupCommand("retries", "Retry failed posts through delay topics, then a dead-letter topic", retries.Run),
-		groupCommand("alerts", "Post token expiries to Slack, once per profile per cool-down", alerts.Run),
+		groupCommand("retries", "Retry failed posts through delay topics, then a dead-letter topic", config.RetriesGroup, runRetries),
+		groupCommand("alerts", "Post token expiries to Slack, once per profile per cool-down", config.AlertsGroup, alerts.Run),
 		consumeAnalyticsCommand(),
 	)
 	return cmd
 }
 
-// groupCommand is `bridge consume NAME --config FILE`: it loads the file (the same one
-// `bridge serve` reads) and runs the group until SIGINT or SIGTERM.
-func groupCommand(name, short string, run func(context.Context, config.Config, *slog.Logger) error) *cobra.Command {
+// groupCommand is `bridge consume NAME --config FILE`: it loads the part of the file (the
+// same one `bridge serve` reads) that scope names, and runs the group until SIGINT or SIGTERM.
+func groupCommand(name, short string, scope config.Scope, run func(context.Context, config.Config, *slog.Logger) error) *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
 		Use:   name + " --config FILE",
@@ -39,12 +38,17 @@ func groupCommand(name, short string, run func(context.Context, config.Config, *
 			if path == "" {
 				return fmt.Errorf("consume %s needs --config FILE: %w", name, errUsage)
 			}
-			cfg, err := config.Load(path)
+			cfg, err := config.LoadFor(path, scope)
 			if err != nil {
 				return err
 			}
 			log := newLogger(cfg.Log, cmd.ErrOrStderr()).With("consumer", name)
 			log.Info("starting", "version", version(), "config", cfg.Redacted())
+			stopTracing, err := startTracing(cmd.Context(), "bridge-"+name, log)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
 			return run(cmd.Context(), cfg, log)
 		},
 	}

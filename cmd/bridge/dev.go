@@ -15,7 +15,14 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/service"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/telemetry"
+	"github.com/socialbridge/bridge/internal/telemetry/waterfall"
 )
+
+// devIngress is where `bridge dev` serves its ingress by default, and so where `bridge
+// simulate` sends without --config or --url. A variable only so that a test can point both at
+// a dev on a free port while still going through simulate's default (see simulate_test.go).
+var devIngress = "127.0.0.1:8080"
 
 // devAddrs are where `bridge dev` serves each part; a port 0 picks a free one.
 type devAddrs struct {
@@ -30,7 +37,8 @@ func devCommand() *cobra.Command {
 		Long: `Run the whole product in one process, with no external service: franz-go's in-process
 Kafka and schema registry, the ingress with a codivupload source and a dev secret, the
 reference consumers (retries, alerts, analytics with its dashboard on a temporary SQLite
-file), and stand-ins for the retry API and Slack that log what the consumers send them.
+file), stand-ins for the retry API and Slack that log what the consumers send them, and
+the traces of the last deliveries, drawn as waterfalls beside the dashboard (/traces).
 Everything lives in memory or in a temporary directory and is gone at exit.
 
 A port 0 in any address picks a free port; the welcome prints every URL.`,
@@ -40,7 +48,7 @@ A port 0 in any address picks a free port; the welcome prints every URL.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&a.ingress, "listen", "127.0.0.1:8080", "the address of the ingress")
+	fl.StringVar(&a.ingress, "listen", devIngress, "the address of the ingress")
 	fl.StringVar(&a.dashboard, "dashboard-listen", "127.0.0.1:8081", "the address of the analytics dashboard, its API and /metrics")
 	fl.StringVar(&a.retries, "retries-listen", "127.0.0.1:8082", "the address of the retries group's /metrics and /healthz")
 	fl.StringVar(&a.alerts, "alerts-listen", "127.0.0.1:8083", "the address of the alerts group's /metrics and /healthz")
@@ -59,6 +67,12 @@ func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
 	defer base.Close()
 
 	log := newLogger(config.Default().Log, stderr)
+	spans := waterfall.New(devSpans)
+	stopTracing, err := startTracingWith(ctx, telemetry.Config{Service: "bridge-dev", Version: version(), Log: log.With("part", "tracing"), Keep: spans})
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // after every part stopped
 	stand, err := startStandIns(a.standins, true, log.With("part", "standins"))
 	if err != nil {
 		return fmt.Errorf("--standins-listen: %w", err)
@@ -80,7 +94,7 @@ func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
 		s.Shutdown(context.Background())
 		return err
 	}
-	running, err := startDevConsumers(ctx, cfg, a.dashboard, log)
+	running, err := startDevConsumers(ctx, cfg, a.dashboard, spans.Handler(), log)
 	if err == nil && running.ctx.Err() == nil {
 		printWelcome(stdout, welcome{
 			ingress: s.Addr(), broker: base.cluster.ListenAddrs()[0], registry: base.registry.URL(),
@@ -90,6 +104,9 @@ func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
 	}
 	return errors.Join(err, devShutdown(cfg.HTTP.ShutdownTimeout.D(), s, running))
 }
+
+// devSpans is how many spans dev keeps for its traces page: the last few dozen deliveries'.
+const devSpans = 600
 
 // devBase is what every part of dev runs on: franz-go's in-process Kafka and schema
 // registry, and a temporary directory for files.

@@ -32,15 +32,16 @@ type devConsumers struct {
 
 // startDevConsumers starts the retries, alerts and analytics consumers of cfg and waits
 // until the retries and alerts groups report healthy (their topics exist and their Kafka
-// sessions are open) and the dashboard listens on dashboardAddr. A consumer that fails
-// stops the others. After an error other than from opening analytics, the returned value
-// must still be waited for.
-func startDevConsumers(ctx context.Context, cfg config.Config, dashboardAddr string, log *slog.Logger) (*devConsumers, error) {
+// sessions are open) and the dashboard listens on dashboardAddr, with traces (GET /traces
+// and /traces/api/traces) beside it. A consumer that fails stops the others. After an
+// error other than from opening analytics, the returned value must still be waited for.
+func startDevConsumers(ctx context.Context, cfg config.Config, dashboardAddr string, traces http.Handler, log *slog.Logger) (*devConsumers, error) {
 	ln, err := net.Listen("tcp", dashboardAddr)
 	if err != nil {
 		return nil, fmt.Errorf("--dashboard-listen: %w", err)
 	}
-	an, err := analytics.New(ctx, cfg, log.With("part", "analytics"), analytics.WithListener(ln))
+	an, err := analytics.New(ctx, cfg, log.With("part", "analytics"), analytics.WithListener(ln),
+		analytics.WithRoute("GET /traces", traces), analytics.WithRoute("GET /traces/api/traces", traces))
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -26,22 +26,9 @@ func startDev(t *testing.T) (stdout, stderr *testkit.LogBuffer, stop func() erro
 	t.Helper()
 	stdout, stderr = &testkit.LogBuffer{}, &testkit.LogBuffer{}
 	stop = runInBackground(t, devArgs, stdout, stderr)
-	eventually(t, "dev prints its welcome", func() bool { return strings.Contains(stdout.String(), "Ctrl-C") },
+	testkit.Eventually(t, time.Minute, "dev prints its welcome", func() bool { return strings.Contains(stdout.String(), "Ctrl-C") },
 		func() string { return stdout.String() + stderr.String() })
 	return stdout, stderr, stop
-}
-
-// eventually polls cond until it holds, and fails the test with what() after a minute: the
-// machine is shared, so deadlines are generous and nothing is timed.
-func eventually(t *testing.T, what string, cond func() bool, show func() string) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within a minute:\n%s", what, show())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // printedCommands are the commands of the welcome's "Try next", as printed.
@@ -134,12 +121,12 @@ func TestDevRunsTheWholeProduct(t *testing.T) {
 
 	key := "idempotency_key=" + failed[1]
 	calls := regexp.MustCompile(`msg="retry API stand-in received a call, answered (\d+)[^"]*" part=standins method=POST path=/v1/posts/post_\w+/retry-failed ` + regexp.QuoteMeta(key) + `\n`)
-	eventually(t, "the retry API stand-in answers "+failed[1]+" 503 then 200",
+	testkit.Eventually(t, time.Minute, "the retry API stand-in answers "+failed[1]+" 503 then 200",
 		func() bool { return len(calls.FindAllString(stderr.String(), -1)) >= 2 }, stderr.String)
 	if got := calls.FindAllStringSubmatch(stderr.String(), -1); len(got) != 2 || got[0][1] != "503" || got[1][1] != "200" {
 		t.Fatalf("the retry API stand-in's calls of %s: %q\n%s", failed[1], got, stderr.String())
 	}
-	eventually(t, "the Slack stand-in receives the alert", func() bool {
+	testkit.Eventually(t, time.Minute, "the Slack stand-in receives the alert", func() bool {
 		return regexp.MustCompile(`msg="Slack stand-in received a message, answered ok" part=standins text="[^"]*Token expired: \w+ on \w+`).MatchString(stderr.String())
 	}, stderr.String)
 
@@ -156,7 +143,7 @@ func TestDevRunsTheWholeProduct(t *testing.T) {
 			TokenExpired int `json:"token_expired"`
 		} `json:"totals"`
 	}
-	eventually(t, "the summary counts the failure and the expiry", func() bool {
+	testkit.Eventually(t, time.Minute, "the summary counts the failure and the expiry", func() bool {
 		_, body := get(t, dashboard[1]+"/api/summary")
 		sum.Totals.Failed, sum.Totals.TokenExpired = 0, 0
 		_ = json.Unmarshal([]byte(body), &sum)

@@ -33,6 +33,7 @@ bridge dev is ready (started in %s): everything below runs in this process.
               source "codivupload", secret %q (dev only)
   kafka       %s (in-process), schema registry %s
   dashboard   http://%s/analytics   (group %s, SQLite %s, removed at exit)
+  traces      http://%s/traces   (the last %d spans of every part, in memory: no collector needed)
   retries     metrics http://%s/metrics   (group %s, delays %s)
   alerts      metrics http://%s/metrics   (group %s, cool-down %s)
   stand-ins   retry API %s/…   Slack %s
@@ -52,18 +53,19 @@ Try next, in another terminal:
   %s
 
 then open the dashboard: http://%s/analytics
+and follow each delivery from the webhook to its effect: http://%s/traces
 
 Stop with Ctrl-C.
 `, v.took.Round(time.Millisecond), v.ingress, v.ingress, devSecret,
 		v.broker, v.registry,
-		v.dashboard, c.Analytics.Group, strings.TrimPrefix(c.Analytics.Database, "sqlite:"),
+		v.dashboard, c.Analytics.Group, strings.TrimPrefix(c.Analytics.Database, "sqlite:"), v.dashboard, devSpans,
 		c.Retries.Member.Listen, c.Retries.Group, durations(c.Retries.Delays),
 		c.Alerts.Member.Listen, c.Alerts.Group, c.Alerts.Cooldown.D(),
 		v.stand.RetryAPIURL(), v.stand.SlackURL(),
 		curlHint(v.ingress),
 		c.Retries.Delays[0].D(), simulateHint(v.ingress, "post.failed"), simulateHint(v.ingress, "post.token_expired"),
 		simulateHint(v.ingress, "all --count 20 --duplicates 0.2 --bad-signatures 0.1"),
-		tailHint(v.broker, v.registry), v.dashboard)
+		tailHint(v.broker, v.registry), v.dashboard, v.dashboard)
 }
 
 // curlHint is a signed delivery of a fresh post.published event, ready to paste.
@@ -85,7 +87,7 @@ curl -sS -X POST http://%s/webhooks/codivupload \
 // simulateHint is a simulate command that works against this dev bridge as printed.
 func simulateHint(addr, args string) string {
 	cmd := self() + " simulate " + args
-	if addr != "127.0.0.1:8080" {
+	if addr != devIngress {
 		cmd += " --url http://" + addr
 	}
 	return cmd

@@ -38,6 +38,9 @@ func healthcheck(ctx context.Context, url string) error {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("healthcheck: %s did not answer within %s: %w", url, healthcheckTimeout, err)
+	}
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}

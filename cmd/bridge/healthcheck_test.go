@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHealthcheck(t *testing.T) {
@@ -26,6 +27,28 @@ func TestHealthcheck(t *testing.T) {
 		if (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", url, err, want)
 		}
+	}
+}
+
+// TestHealthcheckTimeout: a server that never answers fails the probe after its 3 s bound
+// (docs/commands.md), with a reason that says so, instead of hanging the container
+// runtime's health check.
+func TestHealthcheckTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // until the probe gives up
+	}))
+	defer srv.Close()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"healthcheck", "--url", srv.URL + "/healthz"}, io.Discard, io.Discard)
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "did not answer within 3s") {
+			t.Fatalf("a server that never answers: %v; want no answer within 3s", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("healthcheck still waiting a minute after it began")
 	}
 }
 

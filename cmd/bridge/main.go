@@ -55,7 +55,7 @@ func rootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%v: %w", err, errUsage) })
-	root.AddCommand(serveCommand(), devCommand(), consumeCommand(), versionCommand(), simulateCommand(), tailCommand(), healthcheckCommand(), standinsCommand())
+	root.AddCommand(serveCommand(), devCommand(), consumeCommand(), versionCommand(), simulateCommand(), tailCommand(), healthcheckCommand(), standinsCommand(), dlqCommand(), quarantineCommand())
 	return root
 }
 

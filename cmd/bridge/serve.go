@@ -23,12 +23,17 @@ func serveCommand() *cobra.Command {
 			if path == "" {
 				return fmt.Errorf("serve needs --config FILE: %w", errUsage)
 			}
-			cfg, err := config.Load(path)
+			cfg, err := config.LoadFor(path, config.Ingress)
 			if err != nil {
 				return err
 			}
 			log := newLogger(cfg.Log, cmd.ErrOrStderr())
 			log.Info("starting", "version", version(), "config", cfg.Redacted())
+			stopTracing, err := startTracing(cmd.Context(), "bridge", log)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
 			if pprofAddr != "" {
 				stop, err := servePprof(pprofAddr, log)
 				if err != nil {

@@ -123,9 +123,9 @@ func simulateTarget(f simulateFlags) (sender.Source, string, error) {
 			return sender.Source{}, "", fmt.Errorf("simulate: without --config only bridge dev's source codivupload is known; give --config for %q: %w", f.source, errUsage)
 		}
 		src, err := sender.NewSource("codivupload", "codivupload", devSecret)
-		return src, cmp.Or(f.url, "http://127.0.0.1:8080"), err
+		return src, cmp.Or(f.url, "http://"+devIngress), err
 	}
-	cfg, err := config.Load(f.config)
+	cfg, err := config.LoadFor(f.config, config.Sender)
 	if err != nil {
 		return sender.Source{}, "", err
 	}

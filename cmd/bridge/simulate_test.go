@@ -32,12 +32,23 @@ type served struct {
 
 // startServe runs `bridge serve` with a codivupload source "codiv" and a standard-webhooks
 // source "acme", on the test broker under a prefix of its own, with the registry at
-// registryURL (empty: single-object encoding).
+// registryURL (empty: single-object encoding). It listens on a port of its choosing, which
+// the file at path then names as http.listen, as a user's file names the bridge's address.
 func startServe(t *testing.T, registryURL string) served {
 	t.Helper()
-	addr := testkit.FreeAddr(t)
-	s := served{prefix: kafkatest.Prefix(t), base: "http://" + addr, brokers: kafkatest.Brokers(t)}
+	s := served{prefix: kafkatest.Prefix(t), brokers: kafkatest.Brokers(t)}
 	s.path = filepath.Join(t.TempDir(), "bridge.yaml")
+	writeServeConfig(t, s, "127.0.0.1:0", registryURL)
+	var logs testkit.LogBuffer
+	runInBackground(t, []string{"serve", "--config", s.path}, io.Discard, &logs)
+	s.base = listeningOn(t, &logs)
+	writeServeConfig(t, s, strings.TrimPrefix(s.base, "http://"), registryURL)
+	waitReadyz(t, s.base)
+	return s
+}
+
+func writeServeConfig(t *testing.T, s served, listen, registryURL string) {
+	t.Helper()
 	cfg := fmt.Sprintf(`
 http: {listen: %q}
 kafka: {brokers: [%q], topic_prefix: %q, partitions: 2}
@@ -45,13 +56,10 @@ schema_registry: {url: %q}
 sources:
   - {name: codiv, provider: codivupload, secrets: [%q]}
   - {name: acme, provider: standard-webhooks, secrets: [%q]}
-`, addr, strings.Join(s.brokers, ","), s.prefix, registryURL, testCodivSecret, testSWSecret)
+`, listen, strings.Join(s.brokers, ","), s.prefix, registryURL, testCodivSecret, testSWSecret)
 	if err := os.WriteFile(s.path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	runInBackground(t, []string{"serve", "--config", s.path}, io.Discard, io.Discard)
-	waitReadyz(t, s.base)
-	return s
 }
 
 // summary parses the counts of simulate's summary, e.g. {"200 accepted": 16, "401": 2}.
@@ -89,18 +97,36 @@ func TestSimulateEveryPresetOnTheBroker(t *testing.T) {
 	}
 }
 
-// TestSimulateAgainstDev runs the README's path: simulate, with no file, against bridge dev.
+// TestSimulateAgainstDev runs the README's path: simulate, with no file and no --url, against
+// bridge dev. Dev's default ports may be taken (a running `bridge dev`, the compose stack,
+// another worktree's tests), so dev runs on free ones and devIngress, the default the two
+// share, is pointed at it: simulate still finds its target by its default.
 func TestSimulateAgainstDev(t *testing.T) {
-	addr := testkit.FreeAddr(t)
-	var devOut testkit.LogBuffer
-	runInBackground(t, []string{"dev", "--listen", addr}, &devOut, io.Discard)
-	waitHealthy(t, "http://"+addr)
+	stdout, _, _ := startDev(t)
+	m := regexp.MustCompile(`curl -sS -X POST http://(\S+)/webhooks/codivupload`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no ingress address in the welcome:\n%s", stdout.String())
+	}
+	defer func(d string) { devIngress = d }(devIngress)
+	devIngress = m[1]
 	var out testkit.LogBuffer
-	if err := run(t.Context(), []string{"simulate", "post.failed", "--url", "http://" + addr}, &out, io.Discard); err != nil {
+	if err := run(t.Context(), []string{"simulate", "post.failed"}, &out, io.Discard); err != nil {
 		t.Fatalf("simulate: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), `"status":"accepted"`) || summary(t, out.String())["200 accepted"] != 1 {
 		t.Fatalf("got:\n%s", out.String())
+	}
+}
+
+// TestDevAndSimulateDefaults: by default dev listens on, and simulate without --config sends
+// to, 127.0.0.1:8080 (docs/commands.md), one address.
+func TestDevAndSimulateDefaults(t *testing.T) {
+	if got := devCommand().Flags().Lookup("listen").DefValue; got != "127.0.0.1:8080" {
+		t.Errorf("dev --listen defaults to %q, want 127.0.0.1:8080", got)
+	}
+	src, base, err := simulateTarget(simulateFlags{})
+	if err != nil || base != "http://127.0.0.1:8080" || src.Name != "codivupload" {
+		t.Errorf("simulate without flags targets %s at %q (%v), want codivupload at http://127.0.0.1:8080", src.Name, base, err)
 	}
 }
 

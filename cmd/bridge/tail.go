@@ -59,7 +59,7 @@ func tailSettings(f tailFlags) (config.Kafka, config.SchemaRegistry, error) {
 	cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
 	if f.config != "" {
 		var err error
-		if cfg, err = config.Load(f.config); err != nil {
+		if cfg, err = config.LoadFor(f.config, config.Reader); err != nil {
 			return config.Kafka{}, config.SchemaRegistry{}, err
 		}
 	}

@@ -145,7 +145,7 @@ func TestTailFollowsAndShowsTheDeadletter(t *testing.T) {
 	b := startServe(t, "")
 	var out testkit.LogBuffer
 	stop := runInBackground(t, []string{"tail", "--config", b.path, "post.published", "deadletter", "--follow"}, &out, io.Discard)
-	waitFor(t, func() bool {
+	testkit.Eventually(t, time.Minute, "tail shows a delivery", func() bool {
 		if err := run(t.Context(), []string{"simulate", "post.published", "--config", b.path, "--source", "codiv"}, io.Discard, io.Discard); err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +159,7 @@ func TestTailFollowsAndShowsTheDeadletter(t *testing.T) {
 	if code, answer := post(t, b.base+"/webhooks/codiv", h, body); code != 202 {
 		t.Fatalf("quarantine answered %d %s", code, answer)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), b.prefix+"deadletter") })
+	testkit.Eventually(t, time.Minute, "tail shows the quarantined body", func() bool { return strings.Contains(out.String(), b.prefix+"deadletter") })
 	if err := stop(); err != nil {
 		t.Fatalf("tail --follow ended with %v", err)
 	}
@@ -179,16 +179,6 @@ func TestTailFollowsAndShowsTheDeadletter(t *testing.T) {
 	}
 	if quarantined != 1 {
 		t.Fatalf("%d quarantined records in:\n%s", quarantined, out.String())
-	}
-}
-
-// waitFor polls ok every 200ms for up to a minute.
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("waited a minute")
-		}
 	}
 }
 

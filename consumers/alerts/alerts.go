@@ -14,9 +14,13 @@ import (
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkaconn"
+	"github.com/socialbridge/bridge/internal/telemetry"
 	"github.com/socialbridge/bridge/internal/topics"
 	"github.com/socialbridge/bridge/schemas"
 )
+
+// tracerScope is the instrumentation scope of the group's spans.
+const tracerScope = "github.com/socialbridge/bridge/consumers/alerts"
 
 const (
 	maxRecords   = 20000            // per batch, one transaction: its commit is a small part of its time
@@ -95,7 +99,7 @@ func newHandler(cfg config.Config, keyedN int, dec *schemas.Reader, metrics *con
 		keyed: Keyed(prefix), state: State(prefix), dlq: DLQ(prefix), cooldown: ac.Cooldown.D(),
 		forgetAfter: ac.ForgetAfter.D(), sweepEvery: ac.ForgetAfter.D() / sweepsPerHorizon,
 		dec: dec, holds: &consumers.Holds{}, metrics: metrics, log: log, parts: owned, loads: am.loads,
-		keyedN: keyedN, hash: kgo.StickyKeyPartitioner(nil).ForTopic(Keyed(prefix)),
+		keyedN: keyedN, hash: kgo.StickyKeyPartitioner(nil).ForTopic(Keyed(prefix)), group: ac.Group, tracer: telemetry.Tracer(tracerScope),
 		deliver: &deliverer{topic: State(prefix), metrics: metrics, sent: am.sent, gaveUp: am.gaveUp, log: log, backoff: defaultBackoff},
 	}
 }

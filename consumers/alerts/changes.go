@@ -17,6 +17,9 @@ type entry struct {
 	alertSet  bool // the batch changed alert
 	lastSet   bool // the batch changed last
 	forgotten bool // the key's state is deleted
+	// trace is the traceparent of the decision that changed the key last in the batch, with
+	// tracing on: the state records are produced in its trace.
+	trace string
 }
 
 // entry returns k's entry, starting from p's committed state.

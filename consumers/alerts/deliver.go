@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/consumers"
+	"github.com/socialbridge/bridge/internal/telemetry"
 )
 
 // deliverer runs one worker per key that owes Slack a message: a key's messages go out in
@@ -94,9 +95,12 @@ func (d *deliverer) send(ctx context.Context, part int32, k Key, a *Alert, del D
 		}
 	}
 	msg := func(repeat bool) message { return alertMessage(a, repeat) }
+	parent := a.Traceparent
 	if kind == msgResolution {
 		msg = func(repeat bool) message { return resolutionMessage(a, repeat) }
+		parent = a.Resolution.Traceparent
 	}
+	ctx = telemetry.WithRemote(ctx, parent) // each POST is a client span of the decision's trace
 	if !d.post(ctx, k, kind, id, msg, repeat) {
 		return del
 	}

@@ -9,9 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/telemetry"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -32,6 +35,8 @@ type handler struct {
 	keyedN            int                     // partitions of the keyed and state topics
 	hash              kgo.TopicPartitioner    // the Kafka default, murmur2 of the key; safe for concurrent use with a key
 	pending           map[*partition]*changes // decisions of the open batch
+	group             string
+	tracer            trace.Tracer // nil: tracing is off
 }
 
 // batch is what handling needs of the open transaction: consumers.Tx, and holding a
@@ -115,6 +120,8 @@ func (h *handler) decideAll(ctx context.Context, tx batch, p *partition, rs []*k
 // key, or reports that it cannot be handled yet. A record of a type the group does not
 // decide on goes no further.
 func (h *handler) forward(ctx context.Context, tx batch, r *kgo.Record, ev *event.Event) bool {
+	ctx, span := telemetry.Process(h.tracer, ctx, r, h.group)
+	defer span.End()
 	if err := h.dec.DecodeWithoutRaw(r.Value, ev); err != nil {
 		return h.undecodable(ctx, tx, r, err)
 	}
@@ -125,18 +132,29 @@ func (h *handler) forward(ctx context.Context, tx batch, r *kgo.Record, ev *even
 	n := noticeOf(ev, r)
 	out := &kgo.Record{Topic: h.keyed, Key: n.Key.bytes(), Value: n.appendTo(make([]byte, 0, noticeSize))}
 	out.Partition = int32(h.hash.Partition(out, h.keyedN))
+	telemetry.Within(h.tracer, ctx, out) // the notice, and the alert it may raise, stay in the event's trace
 	tx.Produce(ctx, out)
 	tx.Count(r.Topic, "forwarded")
 	return true
 }
 
-// decideRecord decides one keyed record, or reports that it cannot be handled yet.
+// decideRecord decides one keyed record, or reports that it cannot be handled yet. With
+// tracing on, the decision is the span of processing r: the alert or resolution it makes
+// keeps that span's traceparent, which the Slack post continues.
 func (h *handler) decideRecord(ctx context.Context, tx batch, p *partition, r *kgo.Record) bool {
+	ctx, span := telemetry.Process(h.tracer, ctx, r, h.group)
+	defer span.End()
 	n, err := h.notice(r)
 	if err != nil {
 		return h.undecodable(ctx, tx, r, err)
 	}
-	h.decide(tx, p, r, &n)
+	if h.tracer != nil {
+		n.trace = telemetry.Traceparent(ctx)
+	}
+	outcome := h.decide(tx, p, r, &n)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("bridge.event.id", n.ID), attribute.String("bridge.outcome", outcome))
+	}
 	return true
 }
 
@@ -169,10 +187,10 @@ func (h *handler) undecodable(ctx context.Context, tx batch, r *kgo.Record, err 
 	return true
 }
 
-// decide applies a notice to its key's state as the batch left it. The changes are
-// written to the state topic in this batch's transaction, and the messages they owe
-// posted once it commits.
-func (h *handler) decide(tx batch, p *partition, r *kgo.Record, n *notice) {
+// decide applies a notice to its key's state as the batch left it, and returns the outcome.
+// The changes are written to the state topic in this batch's transaction, and the messages
+// they owe posted once it commits.
+func (h *handler) decide(tx batch, p *partition, r *kgo.Record, n *notice) string {
 	c := h.changesOf(p)
 	e := c.entry(p, n.Key)
 	if n.ReceivedAt.After(c.stream) {
@@ -190,11 +208,15 @@ func (h *handler) decide(tx batch, p *partition, r *kgo.Record, n *notice) {
 		e.setAlert(next, resolved)
 		e.setLast(last, last.At.After(e.last.At))
 	}
+	if e.alertSet || e.lastSet {
+		e.trace = n.trace
+	}
 	tx.Count(r.Topic, outcome)
 	if outcome != "ignored" && outcome != "suppressed" {
 		h.log.Debug("decided", "outcome", outcome, "event_id", n.ID, "source", n.Key.Source, "profile", n.Key.Profile, "platform", n.Key.Platform,
 			"origin_topic", n.Origin.Topic, "origin_partition", n.Origin.Partition, "origin_offset", n.Origin.Offset)
 	}
+	return outcome
 }
 
 func (h *handler) changesOf(p *partition) *changes {
@@ -243,10 +265,16 @@ func (h *handler) records(p *partition, c *changes) []*kgo.Record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []*kgo.Record
+	var decision string // the traceparent of the decision that wrote the key's records, if traced
 	add := func(k Key, kind string, v []byte) {
-		out = append(out, &kgo.Record{Topic: h.state, Partition: p.id, Key: k.stateKey(kind), Value: v})
+		r := &kgo.Record{Topic: h.state, Partition: p.id, Key: k.stateKey(kind), Value: v}
+		if decision != "" {
+			telemetry.Within(h.tracer, telemetry.WithRemote(context.Background(), decision), r)
+		}
+		out = append(out, r)
 	}
 	for k, e := range c.keys {
+		decision = e.trace
 		switch {
 		case e.forgotten:
 			has := [...]bool{p.alerts[k] != nil, !p.published[k].At.IsZero(), p.hasDelivery(k)}

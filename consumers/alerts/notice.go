@@ -26,6 +26,9 @@ type notice struct {
 	OccurredAt   time.Time
 	ReceivedAt   time.Time
 	Origin       origin
+	// trace is the traceparent of the span deciding on the notice, with tracing on; not
+	// encoded (the keyed record's own traceparent header leads to that span).
+	trace string
 }
 
 // origin is where an input record was read.

@@ -14,7 +14,11 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
+
+	"github.com/socialbridge/bridge/internal/telemetry"
 )
 
 // poster posts messages to Slack. The model test plays Slack through it.
@@ -39,8 +43,9 @@ var errRefused = errors.New("slack refused the message")
 // every message waits for the webhook's rate limit, and none goes out while Slack asked to
 // wait (a 429's Retry-After), whichever key it is for.
 type Slack struct {
-	url    string // its path is its credential: never logged
+	url    string // its path is its credential: never logged, nor traced
 	client *http.Client
+	tracer trace.Tracer // nil: tracing is off
 	limit  *rate.Limiter
 	mu     sync.Mutex
 	quiet  time.Time // no POST before this (Retry-After)
@@ -51,10 +56,12 @@ type Slack struct {
 const maxRetryAfter = 5 * time.Minute
 
 func newSlack(webhookURL string, timeout time.Duration, perSecond float64) *Slack {
-	return &Slack{url: webhookURL, client: &http.Client{Timeout: timeout}, limit: rate.NewLimiter(rate.Limit(perSecond), 1)}
+	return &Slack{url: webhookURL, client: &http.Client{Timeout: timeout}, limit: rate.NewLimiter(rate.Limit(perSecond), 1),
+		tracer: telemetry.Tracer(tracerScope)}
 }
 
-// Post implements poster.
+// Post implements poster. With tracing on, the POST is a client span of the trace in ctx,
+// and its traceparent header continues that trace.
 func (s *Slack) Post(ctx context.Context, msg []byte) error {
 	if err := s.turn(ctx); err != nil {
 		return err
@@ -64,7 +71,9 @@ func (s *Slack) Post(ctx context.Context, msg []byte) error {
 		return backoff.Permanent(errors.New("slack: bad webhook URL"))
 	}
 	req.Header.Set("Content-Type", "application/json")
+	span := telemetry.StartClient(s.tracer, req, "", attribute.String("bridge.effect", "slack"))
 	resp, err := s.client.Do(req)
+	telemetry.EndClient(span, resp, err)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -78,6 +78,9 @@ type Alert struct {
 	ReconnectURL string      `json:"reconnect_url,omitempty"`
 	OccurredAt   time.Time   `json:"occurred_at"`
 	Resolution   *Resolution `json:"resolution,omitempty"`
+	// Traceparent is the trace of the token expiry's decision, with tracing on: the alert's
+	// Slack post continues it.
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // Resolution is the post.published that ended an alert.
@@ -86,6 +89,9 @@ type Resolution struct {
 	At      time.Time `json:"at"` // when the bridge received it
 	PostID  string    `json:"post_id,omitempty"`
 	PostURL string    `json:"post_url,omitempty"`
+	// Traceparent is the trace of the publish's decision, with tracing on: the resolution's
+	// Slack post continues it.
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // Published is the latest post.published of a key (by received_at), resolving or not:
@@ -121,7 +127,7 @@ func expire(cur *Alert, last Published, n *notice, cooldown time.Duration) (*Ale
 	return &Alert{
 		ID: n.ID, RaisedAt: t, Until: t.Add(cooldown), Source: n.Key.Source, Provider: n.Provider,
 		Profile: n.Key.Profile, Platform: n.Key.Platform, PostID: n.PostID,
-		ReconnectURL: n.ReconnectURL, OccurredAt: n.OccurredAt,
+		ReconnectURL: n.ReconnectURL, OccurredAt: n.OccurredAt, Traceparent: n.trace,
 	}, true
 }
 
@@ -147,7 +153,7 @@ func publish(cur *Alert, last Published, n *notice) (a *Alert, resolved bool, af
 		return cur, false, last
 	}
 	next := *cur
-	next.Resolution = &Resolution{ID: n.ID, At: n.ReceivedAt, PostID: n.PostID, PostURL: n.PostURL}
+	next.Resolution = &Resolution{ID: n.ID, At: n.ReceivedAt, PostID: n.PostID, PostURL: n.PostURL, Traceparent: n.trace}
 	return &next, true, last
 }
 

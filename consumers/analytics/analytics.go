@@ -20,13 +20,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
+	"github.com/socialbridge/bridge/internal/telemetry"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -56,6 +59,8 @@ type Service struct {
 	pollMax  int // the most records one poll takes
 	owned    *assignment
 	now      func() time.Time
+	tracer   trace.Tracer            // nil: tracing is off
+	extra    map[string]http.Handler // routes served beside the dashboard (WithRoute)
 	// beforeCommit, set by tests only, runs inside each batch's transaction after the
 	// aggregates and offsets are written; an error it returns rolls the transaction back.
 	beforeCommit func() error
@@ -65,6 +70,7 @@ type options struct {
 	ln         net.Listener
 	clientOpts []kgo.Opt
 	maxBatch   int
+	routes     map[string]http.Handler
 }
 
 // Option changes how New builds the service.
@@ -78,6 +84,17 @@ func WithListener(ln net.Listener) Option { return func(o *options) { o.ln = ln 
 // section), e.g. a shorter session timeout.
 func WithClientOptions(opts ...kgo.Opt) Option {
 	return func(o *options) { o.clientOpts = append(o.clientOpts, opts...) }
+}
+
+// WithRoute serves h at pattern (an http.ServeMux pattern) beside the dashboard; `bridge
+// dev` serves its traces so.
+func WithRoute(pattern string, h http.Handler) Option {
+	return func(o *options) {
+		if o.routes == nil {
+			o.routes = map[string]http.Handler{}
+		}
+		o.routes[pattern] = h
+	}
 }
 
 // WithMaxBatch bounds the records counted per transaction (default DefaultMaxBatch).
@@ -115,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 // newService is the Service of group that counts into st, before it connects to anything.
 func newService(log *slog.Logger, group string, st *store.Store, maxBatch int) *Service {
 	return &Service{log: log, group: group, store: st, metrics: newMetrics(group), commits: newKafkaCommits(),
-		owned: newAssignment(), maxBatch: max(1, maxBatch), pollMax: pollSize, now: time.Now}
+		owned: newAssignment(), maxBatch: max(1, maxBatch), pollMax: pollSize, now: time.Now, tracer: telemetry.Tracer(tracerScope)}
 }
 
 func (s *Service) connect(cfg config.Config, o options) error {
@@ -127,6 +144,7 @@ func (s *Service) connect(cfg config.Config, o options) error {
 		return fmt.Errorf("analytics: kafka client: %w", err)
 	}
 	s.fetcher = s.client
+	s.extra = o.routes
 	s.ln = o.ln
 	if s.ln == nil {
 		if s.ln, err = net.Listen("tcp", cfg.Consumers.Analytics.Listen); err != nil {

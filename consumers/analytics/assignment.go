@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 )
@@ -92,6 +93,7 @@ func (a *assignment) tag(recs []*kgo.Record, out []store.Record) []run {
 type poll struct {
 	runs    []run
 	records []store.Record
+	links   []trace.Link // to the traces of the first records, with tracing on (see batchLinks)
 }
 
 // run is records of one partition that a poll fetched under one assignment of it.

@@ -11,6 +11,7 @@ import (
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/telemetry"
 )
 
 // Types are the event types the analytics consumer counts, one topic each.
@@ -39,6 +40,7 @@ func (s *Service) clientOptions(cfg config.Config, extra []kgo.Opt) []kgo.Opt {
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.revoked),
 	)
+	opts = append(opts, telemetry.KafkaHooks(cfg.Consumers.Analytics.Group)...)
 	return append(opts, extra...)
 }
 
@@ -121,7 +123,7 @@ func (s *Service) poll(ctx context.Context) ([]*kgo.Record, poll, bool) {
 // in.
 func (s *Service) received(recs []*kgo.Record) poll {
 	out := make([]store.Record, len(recs))
-	return poll{runs: s.owned.tag(recs, out), records: out}
+	return poll{runs: s.owned.tag(recs, out), records: out, links: s.links(nil, recs)}
 }
 
 // decode decodes recs into p, trying again, after a backoff, while that fails for now
@@ -160,8 +162,10 @@ func sleep(ctx context.Context, d time.Duration) {
 func (s *Service) count(ctx context.Context, b *batch) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
+	tctx, span := s.batchSpan(tctx, b)
 	start := time.Now()
 	applied, err := s.apply(tctx, b)
+	endBatchSpan(span, applied, err)
 	s.metrics.observeBatch(start, b.records, applied, err)
 	if err == nil {
 		s.log.Debug("analytics: batch committed", "records", b.records, "counted", applied.Counted, "skipped", applied.Skipped, "took", time.Since(start))

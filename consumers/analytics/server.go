@@ -15,6 +15,9 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("GET /analytics/api/summary", s.summary)
 	mux.Handle("GET /analytics/assets/", http.StripPrefix("/analytics/assets/", http.FileServerFS(assets)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/analytics", http.StatusFound))
+	for pattern, h := range s.extra {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 )
 
-// summaryJSON is the answer of GET /analytics/api/summary (PRODUCT.md, "analytics").
+// summaryJSON is the answer of GET /analytics/api/summary (docs/analytics.md).
 type summaryJSON struct {
 	From      string         `json:"from"`
 	To        string         `json:"to"`

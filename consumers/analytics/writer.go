@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/socialbridge/bridge/consumers/analytics/store"
 )
 
@@ -27,6 +29,7 @@ type writer struct {
 type batch struct {
 	runs    []store.Run
 	records int
+	links   []trace.Link // to its records' traces, at most batchLinks
 }
 
 // run writes until polls is closed and what was polled is written. Once ctx has ended (the
@@ -140,6 +143,7 @@ func (s *Service) add(b *batch, p poll) {
 		b.runs = append(b.runs, r.Run)
 		b.records += len(r.Records)
 	}
+	b.links = append(b.links, p.links[:min(len(p.links), batchLinks-len(b.links))]...)
 }
 
 // backoff bounds the wait between attempts at a batch or a poll that failed.

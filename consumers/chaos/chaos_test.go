@@ -15,11 +15,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/socialbridge/bridge/consumers/alerts"
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/pgserver"
 	"github.com/socialbridge/bridge/internal/testenv"
+	"github.com/socialbridge/bridge/internal/testkit"
 	"github.com/socialbridge/bridge/internal/topics"
 )
 
@@ -130,10 +131,10 @@ func newRig(t *testing.T, rng *rand.Rand) *rig {
 	// The ingress's topics, made as the bridge makes them at its start.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := topics.Ensure(ctx, cl, testkit.Parse(t, r.yaml("", "")).Kafka, testkit.Logger(t), topics.Events(r.prefix)...); err != nil {
+	if err := topics.Ensure(ctx, cl, grouptest.Parse(t, r.yaml("", "")).Kafka, testkit.Logger(t), topics.Events(r.prefix)...); err != nil {
 		t.Fatal(err)
 	}
-	bin, dir := testkit.Bridge(t, *flagRace), *flagLogs
+	bin, dir := bridgeBinary(t), *flagLogs
 	if dir == "" {
 		dir = t.TempDir()
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -169,7 +170,7 @@ func (r *rig) yaml(name, instance string) string {
 	for i, d := range r.delays {
 		quoted[i] = fmt.Sprintf("%q", d.String())
 	}
-	return testkit.Kafka(r.brokers, r.prefix) + fmt.Sprintf(`log:
+	return grouptest.Kafka(r.brokers, r.prefix) + fmt.Sprintf(`log:
   level: info
 consumers:
   retries:
@@ -242,24 +243,21 @@ func (r *rig) waitStable(t *testing.T) {
 	})
 }
 
-// eventually checks cond every half second until it holds, failing the test after limit
-// with cond's last word on why not.
+// eventually waits with testkit.Eventually until cond holds, checking it twice a second
+// (each check is a few requests to the broker and the database), and on failure shows
+// cond's last word on why not and the members' exits nobody asked for.
 func (r *rig) eventually(t *testing.T, limit time.Duration, what string, cond func(context.Context) (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
+	var why string
+	testkit.Eventually(t, limit, what, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		ok, why := cond(ctx)
-		cancel()
-		if ok {
-			return
+		defer cancel()
+		ok, w := cond(ctx)
+		if why = w; !ok {
+			time.Sleep(480 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			r.dumpExits(t)
-			t.Fatalf("after %s, not yet %s: %s", limit, what, why)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return ok
+	}, func() string { return why + "\n" + r.exits() })
 }
 
 // runFaults produces the input over r.produceFor while the lanes of faults run,
@@ -424,12 +422,21 @@ func (r *rig) finalRead(t *testing.T) {
 	})
 }
 
-// dumpExits logs the members' exits nobody asked for.
-func (r *rig) dumpExits(t *testing.T) {
+// exits are the members' exits nobody asked for.
+func (r *rig) exits() string {
+	var all []string
 	for _, g := range r.order {
 		exits, _ := r.groups[g].unexpected()
-		for _, e := range exits {
-			t.Log(e)
-		}
+		all = append(all, exits...)
 	}
+	return strings.Join(all, "\n")
+}
+
+// bridgeBinary builds the bridge binary the members run; with -chaos.race, with the race
+// detector.
+func bridgeBinary(t *testing.T) string {
+	if *flagRace {
+		return testkit.BuildBridge(t, "-race")
+	}
+	return testkit.BuildBridge(t)
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/event"
 )
 
@@ -78,7 +78,7 @@ func generate(rng *rand.Rand, n int, base time.Time) *input {
 			letter := map[string]string{event.PostTokenExpired: "e", event.PostPublished: "p"}[typ]
 			ev := eventOf(typ, fmt.Sprintf("evt_%s_%06d", letter, seq), [2]string{prof, plat})
 			if typ == event.PostTokenExpired {
-				ev.ReconnectURL = testkit.Str("https://app.example.com/reconnect/" + prof)
+				ev.ReconnectURL = grouptest.Str("https://app.example.com/reconnect/" + prof)
 			}
 			s = append(s, ev)
 		}
@@ -111,14 +111,14 @@ func (in *input) failed(rng *rand.Rand, i int) *event.Event {
 	c := draw(rng)
 	in.class[id] = c
 	ev := eventOf(event.PostFailed, id, profileOf(rng))
-	ev.PostID = testkit.Str("post_" + id)
-	ev.ErrorCode, ev.Retryable = testkit.Str("rate_limited"), new(bool)
+	ev.PostID = grouptest.Str("post_" + id)
+	ev.ErrorCode, ev.Retryable = grouptest.Str("rate_limited"), new(bool)
 	*ev.Retryable = true
 	if c == permanent {
 		if rng.IntN(2) == 0 {
-			ev.ErrorCode, *ev.Retryable = testkit.Str("invalid_media"), false
+			ev.ErrorCode, *ev.Retryable = grouptest.Str("invalid_media"), false
 		} else {
-			ev.ErrorCode, ev.Retryable = testkit.Str("token_revoked"), nil // classed permanent by its code
+			ev.ErrorCode, ev.Retryable = grouptest.Str("token_revoked"), nil // classed permanent by its code
 		}
 	}
 	return ev
@@ -146,7 +146,7 @@ func profileOf(rng *rand.Rand) [2]string {
 // eventOf is an event as a provider's webhook gives it; times are set by interleave.
 func eventOf(typ, id string, who [2]string) *event.Event {
 	return &event.Event{ID: id, Type: typ, Source: "acme", Provider: "codivupload",
-		ProfileName: testkit.Str(who[0]), Platform: testkit.Str(who[1]), PostID: testkit.Str("post_" + id), Raw: []byte(`{}`)}
+		ProfileName: grouptest.Str(who[0]), Platform: grouptest.Str(who[1]), PostID: grouptest.Str("post_" + id), Raw: []byte(`{}`)}
 }
 
 // interleave orders the streams' events at random, each stream's in its order, and sets
@@ -166,7 +166,7 @@ func (in *input) interleave(rng *rand.Rand, streams [][]*event.Event, base time.
 		ev.ReceivedAt = base.Add(time.Duration(i) * time.Millisecond)
 		ev.OccurredAt = ev.ReceivedAt.Add(-time.Duration(rng.IntN(90)) * time.Minute)
 		in.events = append(in.events, ev)
-		in.partition = append(in.partition, int32(rng.IntN(testkit.Partitions)))
+		in.partition = append(in.partition, int32(rng.IntN(grouptest.Partitions)))
 	}
 }
 
@@ -196,7 +196,7 @@ func (in *input) produce(ctx context.Context, brokers []string, prefix string, d
 	for i := 0; i < len(in.events); i += per {
 		var rs []*kgo.Record
 		for j := i; j < min(i+per, len(in.events)); j++ {
-			r, err := testkit.Record(prefix, in.partition[j], in.events[j])
+			r, err := grouptest.Record(prefix, in.partition[j], in.events[j])
 			if err != nil {
 				return err
 			}

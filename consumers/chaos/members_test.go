@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // group is one consumer group of the run: its members, each a `bridge consume NAME
@@ -77,9 +77,7 @@ func (g *group) start(id string) error {
 	fmt.Fprintf(out, "%s%s\n", startMarker, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(g.bin, "consume", g.name, "--config", path)
 	cmd.Stdout, cmd.Stderr = out, out
-	if m.proc, err = testkit.Start(g.t, cmd); err != nil {
-		return err
-	}
+	m.proc = testkit.Start(g.t, g.name+" member "+id, cmd)
 	g.mu.Lock()
 	g.members = append(g.members, m)
 	g.mu.Unlock()

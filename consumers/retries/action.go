@@ -11,8 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/telemetry"
 )
 
 // result is the outcome of one call of the retry action.
@@ -25,9 +29,11 @@ type result struct {
 
 // Action calls the configured retry action for one failed post.
 type Action struct {
-	cfg     config.Action
-	headers http.Header // the configured headers, canonical, copied into each request
-	client  *http.Client
+	cfg      config.Action
+	headers  http.Header // the configured headers, canonical, copied into each request
+	client   *http.Client
+	tracer   trace.Tracer // nil: tracing is off
+	template string       // the URL's path as configured, with its placeholders: url.template
 }
 
 // newAction returns the action with a client that keeps a connection open for each of the
@@ -41,11 +47,24 @@ func newAction(cfg config.Action, concurrent int) *Action {
 	for name, value := range cfg.Headers {
 		headers.Set(name, value)
 	}
-	return &Action{cfg: cfg, headers: headers, client: &http.Client{Timeout: cfg.Timeout.D(), Transport: t}}
+	return &Action{cfg: cfg, headers: headers, client: &http.Client{Timeout: cfg.Timeout.D(), Transport: t},
+		tracer: telemetry.Tracer(tracerScope), template: pathOf(cfg.URL)}
+}
+
+// pathOf is the path of a URL template, without its scheme, host and query.
+func pathOf(template string) string {
+	_, rest, ok := strings.Cut(template, "://")
+	if !ok {
+		return ""
+	}
+	_, path, _ := strings.Cut(rest, "/")
+	path, _, _ = strings.Cut(path, "?")
+	return "/" + path
 }
 
 // Call sends the request for ev with Idempotency-Key: ev.ID, so a call repeated after a
-// crash or a retry is one retry at the provider.
+// crash or a retry is one retry at the provider. With tracing on, the call is a client span
+// of the trace in ctx, and its traceparent header continues that trace.
 func (a *Action) Call(ctx context.Context, ev *event.Event) result {
 	target, err := fill(a.cfg.URL, ev)
 	if err != nil {
@@ -57,7 +76,9 @@ func (a *Action) Call(ctx context.Context, ev *event.Event) result {
 	}
 	req.Header = a.headers.Clone()
 	req.Header["Idempotency-Key"] = []string{ev.ID}
+	span := telemetry.StartClient(a.tracer, req, a.template, attribute.String("bridge.effect", "retry action"))
 	resp, err := a.client.Do(req)
+	telemetry.EndClient(span, resp, err)
 	if err != nil {
 		return result{reason: "action: " + cause(err)}
 	}

@@ -1,16 +1,14 @@
 package retries_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
@@ -32,7 +30,7 @@ func TestBudgetCutDoesNotSkipARecord(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	yaml := testkit.Kafka(brokers, prefix) + fmt.Sprintf(`consumers:
+	yaml := grouptest.Kafka(brokers, prefix) + fmt.Sprintf(`consumers:
   retries:
     group: %q
     delays: ["200ms", "1h"]
@@ -47,7 +45,7 @@ func TestBudgetCutDoesNotSkipARecord(t *testing.T) {
 		[]time.Time{past, past, past, past, past, future})
 	url := runMember(t, yaml)
 
-	waitCommitted(t, brokers, prefix+"retries", retry1, 0, 5) // A's offset is 3, U's 4: passed
+	kafkatest.WaitCommitted(t, brokers, prefix+"retries", retry1, 0, 5) // A's offset is 3, U's 4: passed
 	if n := len(p.of("evt_a")); n == 0 {
 		t.Fatal("A's offset was committed, but A was never called")
 	}
@@ -83,26 +81,5 @@ func produceRetry(t *testing.T, brokers []string, topic string, ids []string, du
 			{Key: retries.HeaderDueAt, Value: []byte(due[i].UTC().Format(time.RFC3339Nano))},
 		}})
 	}
-	testkit.ProduceRecords(t, brokers, rs...)
-}
-
-// waitCommitted waits until group's committed offset of topic's partition is at least at.
-func waitCommitted(t *testing.T, brokers []string, group, topic string, partition int32, at int64) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	eventually(t, 90*time.Second, fmt.Sprintf("%s's committed offset of %s/%d reaching %d", group, topic, partition, at), func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		offs, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return false
-		}
-		o, ok := offs.Lookup(topic, partition)
-		return ok && o.At >= at
-	})
+	grouptest.ProduceRecords(t, brokers, rs...)
 }

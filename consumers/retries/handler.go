@@ -9,9 +9,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/telemetry"
 )
 
 // handler handles one batch of the input topic and the retry topics.
@@ -28,6 +32,8 @@ type handler struct {
 	budget  time.Duration // no call starts later than this into a batch
 	maxWait time.Duration // the longest a record waits in a retry topic (config.MaxRetryWait)
 	now     func() time.Time
+	group   string
+	tracer  trace.Tracer // nil: tracing is off
 }
 
 // caller calls the retry action for one failed post (Action).
@@ -166,7 +172,7 @@ func (h *handler) run(ctx context.Context, jobs []*job) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				h.retry(ctx, j)
+				h.traced(ctx, j)
 			}
 		}()
 	}
@@ -220,6 +226,24 @@ func (h *handler) holdUnstarted(cl consumers.Fetcher, jobs []*job) {
 type partition struct {
 	topic string
 	id    int32
+}
+
+// traced is retry in the span of processing j's record, which the retry action's call and
+// j's move, if any, are children of: they stay in the trace of the delivery.
+func (h *handler) traced(ctx context.Context, j *job) {
+	ctx, span := telemetry.Process(h.tracer, ctx, j.r, h.group)
+	defer span.End()
+	h.retry(ctx, j)
+	if j.move != nil {
+		telemetry.Within(h.tracer, ctx, j.move)
+	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("bridge.event.id", j.ev.ID), attribute.String("bridge.outcome", j.outcome),
+			attribute.Int("bridge.retry.calls", j.calls))
+		if j.outcome == "dead_lettered" {
+			span.SetStatus(codes.Error, j.reason)
+		}
+	}
 }
 
 // retry decides one decoded failure: dead-lettered when permanent, else the action is

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 )
@@ -41,14 +41,14 @@ func TestMovesAreExactlyOnceAcrossKills(t *testing.T) {
 	for i := range n {
 		evs = append(evs, failed(fmt.Sprintf("evt_kill_%02d", i), nil))
 	}
-	testkit.Produce(t, brokers, prefix, 0, evs[:n/2]...)
-	testkit.Produce(t, brokers, prefix, 1, evs[n/2:]...)
+	grouptest.Produce(t, brokers, prefix, 0, evs[:n/2]...)
+	grouptest.Produce(t, brokers, prefix, 1, evs[n/2:]...)
 
-	proc := testkit.Child(t, yaml)
+	proc := grouptest.Child(t, yaml)
 	kills := 0
 	dlqDone := make(chan struct{})
 	go func() {
-		testkit.Read(t, brokers, event.DLQTopic(prefix), n, 0, 4*time.Minute)
+		kafkatest.ReadCommitted(t, brokers, event.DLQTopic(prefix), n, 0, 4*time.Minute)
 		close(dlqDone)
 	}()
 	for running := true; running; {
@@ -57,7 +57,7 @@ func TestMovesAreExactlyOnceAcrossKills(t *testing.T) {
 			proc.Kill()
 			kills++
 			close(done)
-			proc = testkit.Child(t, yaml)
+			proc = grouptest.Child(t, yaml)
 		case <-dlqDone:
 			running = false
 		}
@@ -69,7 +69,7 @@ func TestMovesAreExactlyOnceAcrossKills(t *testing.T) {
 
 	for _, topic := range []string{event.RetryTopic(prefix, 1), event.RetryTopic(prefix, 2), event.DLQTopic(prefix)} {
 		counts := map[string]int{}
-		for _, r := range testkit.Read(t, brokers, topic, n, 2*time.Second, time.Minute) {
+		for _, r := range kafkatest.ReadCommitted(t, brokers, topic, n, 2*time.Second, time.Minute) {
 			counts[string(r.Key)]++
 		}
 		for _, ev := range evs {

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestMetricsCountCommittedMovesAndShowMarkersInLag: one event whose calls all fail goes
@@ -27,16 +28,16 @@ func TestMetricsCountCommittedMovesAndShowMarkersInLag(t *testing.T) {
 	p := newProvider(t, status(http.StatusBadGateway))
 	url := runMember(t, config(brokers, prefix, p.srv.URL))
 	ev := failed("evt_metrics", nil)
-	testkit.Produce(t, brokers, prefix, 1, ev)
-	if rs := testkit.Read(t, brokers, event.DLQTopic(prefix), 1, 0, 60*time.Second); len(rs) != 1 {
+	grouptest.Produce(t, brokers, prefix, 1, ev)
+	if rs := kafkatest.ReadCommitted(t, brokers, event.DLQTopic(prefix), 1, 0, 60*time.Second); len(rs) != 1 {
 		t.Fatalf("DLQ: %d records, want 1", len(rs))
 	}
 	retry1, retry2, input := event.RetryTopic(prefix, 1), event.RetryTopic(prefix, 2), event.Topic(prefix, event.PostFailed)
 	p1, p2 := partitionOf(t, brokers, retry1), partitionOf(t, brokers, retry2) // moves are keyed by event id
-	waitCommitted(t, brokers, prefix+"retries", retry2, p2, 1)
+	kafkatest.WaitCommitted(t, brokers, prefix+"retries", retry2, p2, 1)
 
 	var body string
-	eventually(t, 30*time.Second, "lag 0 on the input's partition and 1 on the retry topics' (markers)", func() bool {
+	testkit.Eventually(t, 30*time.Second, "lag 0 on the input's partition and 1 on the retry topics' (markers)", func() bool {
 		body = scrape(t, url)
 		in, ok1 := metric(body, "bridge_consumer_lag", "topic", input, "partition", "1")
 		r1, ok2 := metric(body, "bridge_consumer_lag", "topic", retry1, "partition", fmt.Sprint(p1))
@@ -74,14 +75,14 @@ func TestMetricsCountCommittedMovesAndShowMarkersInLag(t *testing.T) {
 func TestLagIsExportedByItsOwnerOnly(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	p := newProvider(t, status(http.StatusOK))
-	all := 3 * testkit.Partitions // the input topic and two retry topics
+	all := 3 * grouptest.Partitions // the input topic and two retry topics
 	a := runMember(t, strings.Replace(config(brokers, prefix, p.srv.URL), `instance_id: "only"`, `instance_id: "a"`, 1))
-	eventually(t, 60*time.Second, fmt.Sprintf("the only member exporting %d partitions", all), func() bool {
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("the only member exporting %d partitions", all), func() bool {
 		return len(lagSeries(scrape(t, a))) == all
 	})
 	b := runMember(t, strings.Replace(config(brokers, prefix, p.srv.URL), `instance_id: "only"`, `instance_id: "b"`, 1))
 	var sa, sb map[string]bool
-	eventually(t, 90*time.Second, "two members exporting disjoint halves", func() bool {
+	testkit.Eventually(t, 90*time.Second, "two members exporting disjoint halves", func() bool {
 		sa, sb = lagSeries(scrape(t, a)), lagSeries(scrape(t, b))
 		if len(sa) == 0 || len(sb) == 0 || len(sa)+len(sb) != all {
 			return false
@@ -99,7 +100,7 @@ func TestLagIsExportedByItsOwnerOnly(t *testing.T) {
 // partitionOf returns the partition of the one record of topic.
 func partitionOf(t *testing.T, brokers []string, topic string) int32 {
 	t.Helper()
-	rs := testkit.Read(t, brokers, topic, 1, 0, 30*time.Second)
+	rs := kafkatest.ReadCommitted(t, brokers, topic, 1, 0, 30*time.Second)
 	if len(rs) != 1 {
 		t.Fatalf("%s: %d records, want 1", topic, len(rs))
 	}
@@ -112,7 +113,7 @@ func runMember(t *testing.T, yaml string) string {
 	t.Helper()
 	urls := make(chan string, 1)
 	log := slog.New(urlCatcher{testkit.Logger(t).Handler(), urls})
-	m, err := retries.New(testkit.Parse(t, yaml), log)
+	m, err := retries.New(grouptest.Parse(t, yaml), log)
 	if err != nil {
 		t.Fatal(err)
 	}

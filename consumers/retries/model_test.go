@@ -20,6 +20,7 @@ import (
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/consumers/internal/memkafka"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -481,17 +482,12 @@ func (m *model) chains(t *rapid.T) map[origin]*chain {
 
 func originOf(t *rapid.T, r *kgo.Record) origin {
 	topic, _ := consumers.Header(r, HeaderOriginTopic)
-	p, err1 := strconv.Atoi(header(r, HeaderOriginPartition))
-	o, err2 := strconv.ParseInt(header(r, HeaderOriginOffset), 10, 64)
+	p, err1 := strconv.Atoi(kafkatest.Header(r, HeaderOriginPartition))
+	o, err2 := strconv.ParseInt(kafkatest.Header(r, HeaderOriginOffset), 10, 64)
 	if err1 != nil || err2 != nil {
 		t.Fatalf("%s/%d@%d has no origin headers", r.Topic, r.Partition, r.Offset)
 	}
 	return origin{topic, int32(p), o}
-}
-
-func header(r *kgo.Record, key string) string {
-	v, _ := consumers.Header(r, key)
-	return v
 }
 
 // check checks one chain against the committed offsets, and returns 1 when it ended with
@@ -506,7 +502,7 @@ func (c *chain) check(t *rapid.T, m *model, o origin) int {
 			if k > 0 && (len(c.stages[k-1]) == 0 || !m.passed(c.stages[k-1][0])) {
 				t.Fatalf("input %v (%s) moved to retry topic %d, but its record before is not committed past: %s", o, c.key, k, c)
 			}
-			if got := header(rs[0], HeaderAttempt); k > 0 && got != strconv.Itoa(k) {
+			if got := kafkatest.Header(rs[0], HeaderAttempt); k > 0 && got != strconv.Itoa(k) {
 				t.Fatalf("input %v (%s) in retry topic %d has retry-attempt %s", o, c.key, k, got)
 			}
 			last = k

@@ -12,10 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestLongRebalanceKeepsTheMember: a member with an instance_id that stops for good does
@@ -41,13 +42,14 @@ func TestLongRebalanceKeepsTheMember(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	yaml := config(brokers, prefix, p.srv.URL)
-	member := func(id string) *running {
-		return runUntilStopped(t, strings.Replace(yaml, `instance_id: "only"`, fmt.Sprintf("instance_id: %q", id), 1))
+	member := func(id string) (stop func() error) {
+		cfg := grouptest.Parse(t, strings.Replace(yaml, `instance_id: "only"`, fmt.Sprintf("instance_id: %q", id), 1))
+		return grouptest.Run(t, cfg, retries.Run)
 	}
 	var n atomic.Int32
 	produce := func() { // a record on each partition
-		for part := range int32(testkit.Partitions) {
-			testkit.Produce(t, brokers, prefix, part, failed(fmt.Sprintf("evt_reb_%03d", n.Add(1)), nil))
+		for part := range int32(grouptest.Partitions) {
+			grouptest.Produce(t, brokers, prefix, part, failed(fmt.Sprintf("evt_reb_%03d", n.Add(1)), nil))
 		}
 	}
 	called := func() bool { // ok: at the second call
@@ -59,32 +61,28 @@ func TestLongRebalanceKeepsTheMember(t *testing.T) {
 		return true
 	}
 	first, second := member("one"), member("two")
-	waitMembers(t, brokers, testkit.Parse(t, yaml).Consumers.Retries.Group, 2)
+	waitMembers(t, brokers, grouptest.Parse(t, yaml).Consumers.Retries.Group, 2)
 	produce()
-	eventually(t, 90*time.Second, "the first record called", called)
+	testkit.Eventually(t, 90*time.Second, "the first record called", called)
 
-	if err := second.stop(); err != nil {
+	if err := second(); err != nil {
 		t.Fatalf("the second member: %v", err)
 	}
 	third := member("three")
 	// Records keep coming while the rebalance waits for the second member's session, so
-	// that the first member has batches in flight meanwhile.
-	for end := time.Now().Add(50 * time.Second); time.Now().Before(end); {
+	// that the first member has batches in flight meanwhile. A member that stopped on its
+	// own meanwhile returns its error from stop.
+	for end := time.Now().Add(50 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		produce()
-		select {
-		case err := <-first.done:
-			t.Fatalf("the first member stopped during the rebalance: %v", err)
-		case <-time.After(200 * time.Millisecond):
-		}
 	}
-	eventually(t, 2*time.Minute, "every record called ok", called)
-	for name, m := range map[string]*running{"first": first, "third": third} {
-		if err := m.stop(); err != nil {
+	testkit.Eventually(t, 2*time.Minute, "every record called ok", called)
+	for name, stop := range map[string]func() error{"first": first, "third": third} {
+		if err := stop(); err != nil {
 			t.Errorf("the %s member: %v", name, err)
 		}
 	}
 	moved := map[string]int{}
-	for _, r := range testkit.Read(t, brokers, event.RetryTopic(prefix, 1), int(n.Load()), 2*time.Second, time.Minute) {
+	for _, r := range kafkatest.ReadCommitted(t, brokers, event.RetryTopic(prefix, 1), int(n.Load()), 2*time.Second, time.Minute) {
 		moved[string(r.Key)]++
 	}
 	for i := range n.Load() {
@@ -102,7 +100,7 @@ func waitMembers(t *testing.T, brokers []string, group string, n int) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	eventually(t, 90*time.Second, fmt.Sprintf("%s stable with %d members", group, n), func() bool {
+	testkit.Eventually(t, 90*time.Second, fmt.Sprintf("%s stable with %d members", group, n), func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		gs, err := kadm.NewClient(cl).DescribeGroups(ctx, group)
@@ -112,35 +110,4 @@ func waitMembers(t *testing.T, brokers []string, group string, n int) {
 		g := gs[group]
 		return g.Err == nil && g.State == "Stable" && len(g.Members) == n
 	})
-}
-
-// running is a retries member run in-process by runUntilStopped.
-type running struct {
-	cancel context.CancelFunc
-	done   chan error // the member's Run returned
-}
-
-// stop ends the member and returns what its Run returned.
-func (r *running) stop() error {
-	r.cancel()
-	select {
-	case err := <-r.done:
-		return err
-	case <-time.After(90 * time.Second):
-		return fmt.Errorf("did not stop within 90 s")
-	}
-}
-
-// runUntilStopped runs a retries member in-process; its Run's error is on done.
-func runUntilStopped(t *testing.T, yaml string) *running {
-	t.Helper()
-	m, err := retries.New(testkit.Parse(t, yaml), testkit.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- m.Run(ctx) }()
-	t.Cleanup(func() { cancel() })
-	return r
 }

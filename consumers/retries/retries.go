@@ -8,8 +8,12 @@ import (
 	"github.com/socialbridge/bridge/config"
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/telemetry"
 	"github.com/socialbridge/bridge/internal/topics"
 )
+
+// tracerScope is the instrumentation scope of the group's spans.
+const tracerScope = "github.com/socialbridge/bridge/consumers/retries"
 
 // recordsPerCall is how many records a batch (one transaction) holds per call in flight:
 // enough that the batch's commit is a small part of its time.
@@ -34,7 +38,7 @@ func New(cfg config.Config, log *slog.Logger) (*consumers.Member, error) {
 		prefix: prefix, stage: map[string]int{event.Topic(prefix, event.PostFailed): 0}, action: newAction(rc.Action, rc.Concurrency),
 		dec: dec, holds: holds, metrics: metrics, log: log, workers: rc.Concurrency,
 		budget: rc.CallBudget(), maxWait: config.MaxRetryWait(cfg.Kafka.Retention.D()),
-		now: time.Now,
+		now: time.Now, group: rc.Group, tracer: telemetry.Tracer(tracerScope),
 	}
 	reads := []string{event.Topic(prefix, event.PostFailed)}
 	for i, d := range rc.Delays {

@@ -12,14 +12,15 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/socialbridge/bridge/consumers/internal/testkit"
+	"github.com/socialbridge/bridge/consumers/internal/grouptest"
 	"github.com/socialbridge/bridge/consumers/retries"
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
-	testkit.ChildMain(retries.Run)
+	grouptest.ChildMain(retries.Run)
 	os.Exit(m.Run())
 }
 
@@ -82,7 +83,7 @@ func (p *provider) of(key string) []call {
 
 // config is the retries section for a test: delays of 200 and 400 ms, the action at url.
 func config(brokers []string, prefix, url string) string {
-	return testkit.Kafka(brokers, prefix) + fmt.Sprintf(`consumers:
+	return grouptest.Kafka(brokers, prefix) + fmt.Sprintf(`consumers:
   retries:
     group: %q
     delays: ["200ms", "400ms"]
@@ -99,9 +100,9 @@ func config(brokers []string, prefix, url string) string {
 }
 
 func failed(id string, fill func(*event.Event)) *event.Event {
-	return testkit.Event(event.PostFailed, id, func(ev *event.Event) {
-		ev.PostID, ev.ProfileName, ev.Platform = testkit.Str("post "+id), testkit.Str("brand&co"), testkit.Str("tiktok")
-		ev.ErrorCode, ev.Retryable = testkit.Str("rate_limited"), new(bool)
+	return grouptest.Event(event.PostFailed, id, func(ev *event.Event) {
+		ev.PostID, ev.ProfileName, ev.Platform = grouptest.Str("post "+id), grouptest.Str("brand&co"), grouptest.Str("tiktok")
+		ev.ErrorCode, ev.Retryable = grouptest.Str("rate_limited"), new(bool)
 		*ev.Retryable = true
 		if fill != nil {
 			fill(ev)
@@ -113,18 +114,6 @@ func status(code int) func(string, int, http.ResponseWriter) {
 	return func(_ string, _ int, w http.ResponseWriter) { w.WriteHeader(code) }
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestSuccessAfterFailuresStopsRetrying(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	p := newProvider(t, func(_ string, n int, w http.ResponseWriter) {
@@ -134,15 +123,15 @@ func TestSuccessAfterFailuresStopsRetrying(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
+	grouptest.Run(t, grouptest.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
 	ev := failed("evt_ok3", nil)
-	testkit.Produce(t, brokers, prefix, 1, ev)
+	grouptest.Produce(t, brokers, prefix, 1, ev)
 
-	eventually(t, 60*time.Second, "3 calls", func() bool { return len(p.of(ev.ID)) >= 3 })
+	testkit.Eventually(t, 60*time.Second, "3 calls", func() bool { return len(p.of(ev.ID)) >= 3 })
 	// The third call succeeded: once the group commits past the record in retry.2, nothing
 	// of this event is left to call, and a 4th call (or a move) would have come before.
 	retry2 := event.RetryTopic(prefix, 2)
-	waitCommitted(t, brokers, prefix+"retries", retry2, partitionOf(t, brokers, retry2), 1)
+	kafkatest.WaitCommitted(t, brokers, prefix+"retries", retry2, partitionOf(t, brokers, retry2), 1)
 	calls := p.of(ev.ID)
 	if len(calls) != 3 {
 		t.Fatalf("calls = %d, want 3 (2 failures, then success ends it)", len(calls))
@@ -162,13 +151,13 @@ func TestSuccessAfterFailuresStopsRetrying(t *testing.T) {
 		t.Errorf("3rd call %s after the 2nd, want at least the second delay (400ms)", gap)
 	}
 	for i, topic := range []string{event.RetryTopic(prefix, 1), retry2} {
-		rs := testkit.Read(t, brokers, topic, 1, time.Second, 20*time.Second)
-		if len(rs) != 1 || string(rs[0].Key) != ev.ID || testkit.Header(rs[0], retries.HeaderAttempt) != fmt.Sprint(i+1) {
+		rs := kafkatest.ReadCommitted(t, brokers, topic, 1, time.Second, 20*time.Second)
+		if len(rs) != 1 || string(rs[0].Key) != ev.ID || kafkatest.Header(rs[0], retries.HeaderAttempt) != fmt.Sprint(i+1) {
 			t.Errorf("%s: %d records, want 1 of %s with retry-attempt %d", topic, len(rs), ev.ID, i+1)
 		}
 	}
 	// The commit past the retry.2 record was seen: a dead-letter of it would be committed.
-	if rs := testkit.Read(t, brokers, event.DLQTopic(prefix), 0, time.Second, 5*time.Second); len(rs) != 0 {
+	if rs := kafkatest.ReadCommitted(t, brokers, event.DLQTopic(prefix), 0, time.Second, 5*time.Second); len(rs) != 0 {
 		t.Errorf("DLQ holds %d records, want none", len(rs))
 	}
 }
@@ -176,11 +165,11 @@ func TestSuccessAfterFailuresStopsRetrying(t *testing.T) {
 func TestExhaustedRetriesLandInDLQWithHeaders(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	p := newProvider(t, status(http.StatusBadGateway))
-	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
+	grouptest.Run(t, grouptest.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
 	ev := failed("evt_exhaust", nil)
-	testkit.Produce(t, brokers, prefix, 2, ev)
+	grouptest.Produce(t, brokers, prefix, 2, ev)
 
-	dlq := testkit.Read(t, brokers, event.DLQTopic(prefix), 1, time.Second, 60*time.Second)
+	dlq := kafkatest.ReadCommitted(t, brokers, event.DLQTopic(prefix), 1, time.Second, 60*time.Second)
 	if len(dlq) != 1 {
 		t.Fatalf("DLQ: %d records, want 1", len(dlq))
 	}
@@ -190,11 +179,11 @@ func TestExhaustedRetriesLandInDLQWithHeaders(t *testing.T) {
 		retries.HeaderOriginPartition: "2", retries.HeaderOriginOffset: "0", "event-type": event.PostFailed,
 	}
 	for k, v := range want {
-		if got := testkit.Header(r, k); got != v {
+		if got := kafkatest.Header(r, k); got != v {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
 	}
-	if e := testkit.Header(r, retries.HeaderError); !strings.Contains(e, "exhausted") || !strings.Contains(e, "502") {
+	if e := kafkatest.Header(r, retries.HeaderError); !strings.Contains(e, "exhausted") || !strings.Contains(e, "502") {
 		t.Errorf("retry-error = %q, want exhaustion and the last answer (502)", e)
 	}
 	if string(r.Key) != ev.ID || len(p.of(ev.ID)) != 3 {
@@ -211,16 +200,16 @@ func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
+	grouptest.Run(t, grouptest.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
 	flagged := failed("evt_flagged", func(ev *event.Event) { *ev.Retryable = false })
-	coded := failed("evt_coded", func(ev *event.Event) { ev.Retryable, ev.ErrorCode = nil, testkit.Str("invalid_media") })
+	coded := failed("evt_coded", func(ev *event.Event) { ev.Retryable, ev.ErrorCode = nil, grouptest.Str("invalid_media") })
 	refused := failed("evt_refused", nil)
-	testkit.Produce(t, brokers, prefix, 0, flagged, coded, refused)
+	grouptest.Produce(t, brokers, prefix, 0, flagged, coded, refused)
 
-	dlq := testkit.Read(t, brokers, event.DLQTopic(prefix), 3, time.Second, 30*time.Second)
+	dlq := kafkatest.ReadCommitted(t, brokers, event.DLQTopic(prefix), 3, time.Second, 30*time.Second)
 	reasons := map[string]string{}
 	for _, r := range dlq {
-		reasons[string(r.Key)] = testkit.Header(r, retries.HeaderError)
+		reasons[string(r.Key)] = kafkatest.Header(r, retries.HeaderError)
 	}
 	if len(dlq) != 3 || !strings.Contains(reasons["evt_flagged"], "retryable=false") ||
 		!strings.Contains(reasons["evt_coded"], "invalid_media") || !strings.Contains(reasons["evt_refused"], "404") {
@@ -234,8 +223,8 @@ func TestPermanentFailuresGoStraightToDLQ(t *testing.T) {
 	}
 	// The three dead-letters were committed with the offsets of all three records (one
 	// partition, one batch or more in order): a move to retry.1 would be committed by now.
-	waitCommitted(t, brokers, prefix+"retries", event.Topic(prefix, event.PostFailed), 0, 3)
-	if rs := testkit.Read(t, brokers, event.RetryTopic(prefix, 1), 0, time.Second, 3*time.Second); len(rs) != 0 {
+	kafkatest.WaitCommitted(t, brokers, prefix+"retries", event.Topic(prefix, event.PostFailed), 0, 3)
+	if rs := kafkatest.ReadCommitted(t, brokers, event.RetryTopic(prefix, 1), 0, time.Second, 3*time.Second); len(rs) != 0 {
 		t.Errorf("retry.1 holds %d records, want none", len(rs))
 	}
 }
@@ -250,11 +239,11 @@ func TestWaitingRecordDoesNotDelayTheOneBehindIt(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
+	grouptest.Run(t, grouptest.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
 	slow, behind := failed("evt_slow", nil), failed("evt_behind", nil)
-	testkit.Produce(t, brokers, prefix, 0, slow, behind) // same partition, slow first
+	grouptest.Produce(t, brokers, prefix, 0, slow, behind) // same partition, slow first
 
-	eventually(t, 60*time.Second, "the slow record retried", func() bool { return len(p.of(slow.ID)) == 2 })
+	testkit.Eventually(t, 60*time.Second, "the slow record retried", func() bool { return len(p.of(slow.ID)) == 2 })
 	s, b := p.of(slow.ID), p.of(behind.ID)
 	if len(b) != 1 {
 		t.Fatalf("%d calls for the record behind, want 1", len(b))
@@ -270,22 +259,22 @@ func TestWaitingRecordDoesNotDelayTheOneBehindIt(t *testing.T) {
 func TestUndecodableValuesAreDeadLettered(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	p := newProvider(t, status(http.StatusOK))
-	testkit.Run(t, testkit.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
+	grouptest.Run(t, grouptest.Parse(t, config(brokers, prefix, p.srv.URL)), retries.Run)
 	input := event.Topic(prefix, event.PostFailed)
 	bad := []*kgo.Record{
 		{Topic: input, Key: []byte("garbage"), Value: []byte("not avro at all")},
 		{Topic: input, Key: []byte("fingerprint"), Value: []byte{0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0}},
 		{Topic: input, Key: []byte("schema-id"), Value: []byte{0, 0, 0, 0x30, 0x39, 2}},
 	}
-	testkit.ProduceRecords(t, brokers, bad...)
+	grouptest.ProduceRecords(t, brokers, bad...)
 	good := failed("evt_after_bad", nil)
-	testkit.Produce(t, brokers, prefix, 0, good) // behind them on partition 0
+	grouptest.Produce(t, brokers, prefix, 0, good) // behind them on partition 0
 
-	eventually(t, 60*time.Second, "the good record handled", func() bool { return len(p.of(good.ID)) == 1 })
-	dlq := testkit.Read(t, brokers, event.DLQTopic(prefix), 3, time.Second, 30*time.Second)
+	testkit.Eventually(t, 60*time.Second, "the good record handled", func() bool { return len(p.of(good.ID)) == 1 })
+	dlq := kafkatest.ReadCommitted(t, brokers, event.DLQTopic(prefix), 3, time.Second, 30*time.Second)
 	got := map[string]string{}
 	for _, r := range dlq {
-		got[string(r.Key)] = testkit.Header(r, retries.HeaderError)
+		got[string(r.Key)] = kafkatest.Header(r, retries.HeaderError)
 	}
 	for _, want := range []struct{ key, reason string }{{"garbage", "malformed"}, {"fingerprint", "unknown schema"}, {"schema-id", "unknown schema"}} {
 		if !strings.Contains(got[want.key], want.reason) {

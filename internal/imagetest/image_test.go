@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/internal/imagetest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 func docker(t *testing.T, args ...string) (string, error) {
@@ -44,7 +45,7 @@ func TestImage(t *testing.T) {
 	if uid := processUID(t, name); uid != "65532" {
 		t.Errorf("the bridge runs as uid %s", uid)
 	}
-	waitFor(t, 60*time.Second, "bridge healthcheck to pass", func() bool {
+	testkit.Eventually(t, 60*time.Second, "bridge healthcheck to pass", func() bool {
 		_, err := docker(t, "exec", name, "/usr/local/bin/bridge", "healthcheck")
 		return err == nil
 	})
@@ -52,7 +53,7 @@ func TestImage(t *testing.T) {
 	if err == nil || !strings.Contains(out, "healthcheck:") {
 		t.Errorf("healthcheck of a closed port: %v %q", err, out)
 	}
-	waitFor(t, 120*time.Second, "the container to be healthy", func() bool {
+	testkit.Eventually(t, 120*time.Second, "the container to be healthy", func() bool {
 		return mustDocker(t, "inspect", "--format", "{{.State.Health.Status}}", name) == "healthy"
 	})
 }
@@ -91,15 +92,4 @@ func processUID(t *testing.T, name string) string {
 	}
 	t.Fatalf("no Uid in /proc/%s/status", pid)
 	return ""
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", limit, what)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }

@@ -27,11 +27,17 @@ var (
 func Build(t testing.TB) string {
 	t.Helper()
 	testenv.Require(t, testenv.Docker)
-	once.Do(func() { buildErr = build() })
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if _, err := BuildOnce(); err != nil {
+		t.Fatal(err)
 	}
 	return Tag
+}
+
+// BuildOnce is Build for a TestMain, which has no test to fail or skip: it builds Tag unless
+// this test binary already did, and returns it or why it could not.
+func BuildOnce() (string, error) {
+	once.Do(func() { buildErr = build() })
+	return Tag, buildErr
 }
 
 func build() error {

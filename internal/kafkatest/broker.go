@@ -39,6 +39,7 @@ type Broker struct {
 	dir     string
 	port    int // the client listener; 0 for a Cluster's controller, which has none
 	cport   int
+	cluster string // the cluster id its storage was formatted with; "" for a Cluster's nodes
 	logPath string // path of kafka.log
 	sec     Security
 	ports   map[string]int // the port of each listener of sec, by protocol
@@ -226,11 +227,10 @@ func (b *Broker) init() error {
 	if err != nil {
 		return err
 	}
-	id, err := clusterID()
-	if err != nil {
+	if b.cluster, err = clusterID(); err != nil {
 		return err
 	}
-	return b.format(props, id)
+	return b.format(props, b.cluster)
 }
 
 // format writes props as the node's server.properties and formats a fresh data dir in the
@@ -303,7 +303,7 @@ func (b *Broker) start() error {
 // of a Cluster accepts connections on its listener.
 func (b *Broker) waitReady(ctx context.Context, exited <-chan struct{}) error {
 	if b.port != 0 {
-		return waitReady(ctx, []string{b.Addr()}, exited)
+		return waitReady(ctx, []string{b.Addr()}, exited, b.cluster)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.cport))
 	for {

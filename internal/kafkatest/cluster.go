@@ -32,6 +32,7 @@ const controllerID = 100
 type Cluster struct {
 	Brokers    []*Broker
 	controller *Broker
+	id         string // the cluster id its nodes' storage was formatted with
 }
 
 // StartCluster starts a Cluster of n brokers from the jars in KAFKA_LIBS and waits until
@@ -94,6 +95,7 @@ func (c *Cluster) start() error {
 	if err != nil {
 		return err
 	}
+	c.id = id
 	nodes := c.nodes()
 	if err := each(nodes, func(i int, b *Broker) error {
 		if err := os.MkdirAll(b.dir, 0o755); err != nil {
@@ -182,8 +184,8 @@ func (c *Cluster) waitRegistered(ctx context.Context) error {
 	adm := kadm.NewClient(cl)
 	for {
 		md, err := adm.BrokerMetadata(ctx)
-		if err == nil && len(md.Brokers) == len(c.Brokers) {
-			return nil
+		if err == nil && len(md.Brokers) == len(c.Brokers) && md.Cluster == c.id {
+			return nil // c.id: not another cluster's broker on a port that was free a moment ago
 		}
 		select {
 		case <-ctx.Done():

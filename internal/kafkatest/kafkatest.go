@@ -3,10 +3,13 @@
 //
 // Brokers returns the shared broker that `make test` (scripts/test.sh) starts
 // and names in BRIDGE_TEST_KAFKA, or, when that variable is unset (a plain
-// `go test`), an in-process kfake cluster. This is franz-go's own style: the
-// same tests run against kfake or a real broker depending on the environment.
+// `go test` on a developer's machine), an in-process kfake cluster. This is
+// franz-go's own style: the same tests run against kfake or a real broker
+// depending on the environment. Under CI (CI set) the variable must be set: a
+// run that silently fell back to kfake would pass for one against Kafka.
 // Tests sharing one broker keep apart by putting Prefix(t) in front of every
-// topic (and group) name they use.
+// topic (and group) name they use; the topics and groups under a prefix are
+// deleted when its test ends, so a reused broker does not fill up.
 //
 // StartBroker starts a dedicated real Kafka process that a test may stop and
 // start again, for tests of what happens while Kafka is down. It needs the
@@ -66,16 +69,20 @@ var (
 
 // Brokers returns seed brokers for the test. With BRIDGE_TEST_KAFKA set it is
 // that list, checked once per test binary to answer a metadata request;
-// otherwise it starts a one-broker kfake cluster on 127.0.0.1 that is closed
-// when the test ends. kfake, like the real test broker, does not create
-// topics on first use: create them.
+// otherwise, outside CI, it starts a one-broker kfake cluster on 127.0.0.1 that
+// is closed when the test ends, and under CI it fails the test. kfake, like the
+// real test broker, does not create topics on first use: create them.
 func Brokers(t testing.TB) []string {
 	t.Helper()
-	if seeds := envBrokers(); len(seeds) > 0 {
+	seeds := envBrokers()
+	if len(seeds) == 0 && os.Getenv("CI") != "" {
+		t.Fatalf("kafkatest: %s is not set under CI: run the tests through scripts/test.sh (make test), not against kfake", EnvBrokers)
+	}
+	if len(seeds) > 0 {
 		realOnce.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			realErr = waitReady(ctx, seeds, nil)
+			realErr = waitReady(ctx, seeds, nil, "")
 		})
 		if realErr != nil {
 			t.Fatalf("kafkatest: %s=%s is not answering: %v", EnvBrokers, os.Getenv(EnvBrokers), realErr)
@@ -92,6 +99,10 @@ func Brokers(t testing.TB) []string {
 
 // Prefix returns a topic-name prefix unique to this call, like "t1a2b3c4d.",
 // so that tests sharing one broker never see each other's topics or groups.
+// When the test ends, the topics and consumer groups under the prefix are
+// deleted from the shared broker (BRIDGE_TEST_KAFKA), so that a broker reused
+// from run to run does not gather every test's topics; a dedicated broker's go
+// with it.
 func Prefix(t testing.TB) string {
 	t.Helper()
 	var b [4]byte
@@ -100,16 +111,26 @@ func Prefix(t testing.TB) string {
 	}
 	p := "t" + hex.EncodeToString(b[:]) + "."
 	t.Logf("kafkatest: topic prefix %q", p)
+	if seeds := envBrokers(); len(seeds) > 0 {
+		t.Cleanup(func() {
+			if err := DeletePrefixed(seeds, p); err != nil {
+				t.Logf("kafkatest: deleting the topics and groups under %q: %v", p, err)
+			}
+		})
+	}
 	return p
 }
 
 // waitReady returns nil once addrs accept a TCP connection and answer a
 // metadata request that names at least one broker, trying until ctx ends.
 // exited, if not nil, aborts the wait when it is closed (the process died).
-func waitReady(ctx context.Context, addrs []string, exited <-chan struct{}) error {
+// cluster, if not empty, is the cluster id the answer must name: a port picked
+// free may have been taken by another broker first, which must not pass for
+// the one started.
+func waitReady(ctx context.Context, addrs []string, exited <-chan struct{}, cluster string) error {
 	var last error
 	for {
-		if last = probe(ctx, addrs); last == nil {
+		if last = probe(ctx, addrs, cluster); last == nil {
 			return nil
 		}
 		select {
@@ -122,7 +143,7 @@ func waitReady(ctx context.Context, addrs []string, exited <-chan struct{}) erro
 	}
 }
 
-func probe(ctx context.Context, addrs []string) error {
+func probe(ctx context.Context, addrs []string, cluster string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	var d net.Dialer
@@ -142,6 +163,9 @@ func probe(ctx context.Context, addrs []string) error {
 	}
 	if len(md.Brokers) == 0 {
 		return fmt.Errorf("metadata lists no brokers")
+	}
+	if cluster != "" && md.Cluster != cluster {
+		return fmt.Errorf("%s is another cluster's broker (%s, not %s)", addrs[0], md.Cluster, cluster)
 	}
 	return nil
 }

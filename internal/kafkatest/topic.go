@@ -16,9 +16,15 @@ import (
 // The topic is deleted when the test ends.
 func CreateTopic(t testing.TB, adm *kadm.Client, topic string, partitions int32) {
 	t.Helper()
+	CreateTopicWith(t, adm, topic, partitions, nil)
+}
+
+// CreateTopicWith is CreateTopic with topic configs (e.g. max.message.bytes).
+func CreateTopicWith(t testing.TB, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+	resp, err := adm.CreateTopic(ctx, partitions, -1, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}

@@ -6,14 +6,18 @@
 package redisserver
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,29 +26,40 @@ import (
 // Server is a redis-server process. Its methods are not safe for concurrent use.
 type Server struct {
 	bin, dir string
+	args     []string // more of redis-server's options, e.g. "--maxmemory-policy", "allkeys-lru"
 	port     int
 	cmd      *exec.Cmd
 	done     chan struct{}
 }
 
 // Start runs redis-server (found on PATH) with its data in dir on a free loopback port, and
-// waits until it answers.
-func Start(dir string) (*Server, error) {
+// waits until it answers. args are more options for redis-server, kept across restarts. A
+// free port is found by binding :0 and closing it, so another process may take it first:
+// then Start tries another, up to three times.
+func Start(dir string, args ...string) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redisserver: %w", err)
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{bin: bin, dir: dir, args: args, port: port}
+		err = s.Start()
+		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
+			return s, err
+		}
 	}
-	s := &Server{bin: bin, dir: dir, port: port}
-	return s, s.Start()
 }
 
-// Require starts a Server for t in a temp dir and kills it at cleanup. Without a
-// redis-server binary the test is skipped, or fails under CI.
-func Require(t testing.TB) *Server {
+// errPortTaken is why a server could not start on its port: another process holds it.
+var errPortTaken = errors.New("redisserver: the port is taken")
+
+// Require starts a Server for t in a temp dir, with args as in Start, and kills it at
+// cleanup. Without a redis-server binary the test is skipped, or fails under CI.
+func Require(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -52,7 +67,7 @@ func Require(t testing.TB) *Server {
 		}
 		t.Skipf("redisserver: %v", err)
 	}
-	s, err := Start(t.TempDir())
+	s, err := Start(t.TempDir(), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +94,7 @@ func (s *Server) Start() error {
 	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
 		"--logfile", filepath.Join(s.dir, "redis.log"))
+	cmd.Args = append(cmd.Args, s.args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("redisserver: %w", err)
@@ -114,12 +130,16 @@ func (s *Server) waitReady(limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	for {
-		if ping(s.Addr()) == nil {
+		// The answer must come from this server, not from one that held the port first.
+		if pid, err := ping(s.Addr()); err == nil && pid == s.cmd.Process.Pid {
 			return nil
 		}
 		select {
 		case <-s.done:
 			b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			if bytes.Contains(b, []byte("Address already in use")) {
+				return fmt.Errorf("%w: %d", errPortTaken, s.port)
+			}
 			return fmt.Errorf("redisserver: exited at start:\n%s", b)
 		case <-ctx.Done():
 			return fmt.Errorf("redisserver: no answer on %s within %s", s.Addr(), limit)
@@ -128,22 +148,36 @@ func (s *Server) waitReady(limit time.Duration) error {
 	}
 }
 
-func ping(addr string) error {
+// ping asks the server at addr for its process id (INFO server), which also tells it answers.
+func ping(addr string) (int, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
+	if _, err := c.Write([]byte("INFO server\r\n")); err != nil {
+		return 0, err
 	}
-	buf := make([]byte, 7)
-	n, err := c.Read(buf)
-	if err != nil || string(buf[:n]) != "+PONG\r\n" {
-		return fmt.Errorf("redisserver: PING answered %q: %v", buf[:n], err)
+	r := bufio.NewReader(c)
+	head, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(head, "$") {
+		return 0, fmt.Errorf("redisserver: INFO answered %q: %v", head, err)
 	}
-	return nil
+	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
+	if err != nil {
+		return 0, fmt.Errorf("redisserver: INFO answered %q", head)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("redisserver: INFO server has no process_id")
 }
 
 func freePort() (int, error) {

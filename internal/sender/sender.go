@@ -1,7 +1,7 @@
 // Package sender renders sample deliveries of a configured source and posts them to a bridge
 // the way the source's provider would: what `bridge simulate` and package bridgetest send.
 // The deliveries come from the provider presets themselves (providers.Simulator), so every
-// preset can be simulated, and a new one brings its own samples.
+// preset can be simulated; the events they carry are SampleEvent's.
 package sender
 
 import (
@@ -64,12 +64,12 @@ func (s Source) Types() []string { return s.sim.Types() }
 func (s Source) Sends(t string) bool { return slices.Contains(s.sim.Types(), t) }
 
 // Sample renders a realistic event of type t with id as the provider delivers it at now,
-// signed. n picks the post, profile and platform (see providers.Sample).
+// signed. n picks the post, profile and platform (see SampleEvent).
 func (s Source) Sample(t, id string, n int, now time.Time) (providers.Delivery, error) {
 	if !s.Sends(t) {
 		return providers.Delivery{}, fmt.Errorf("provider %s does not send %s events (it sends %s)", s.Provider, t, strings.Join(s.Types(), ", "))
 	}
-	return s.sim.Deliver(providers.Sample(t, id, now, n), s.Secret, now)
+	return s.sim.Deliver(SampleEvent(t, id, now, n), s.Secret, now)
 }
 
 // Tamper returns a copy of d that no bridge may accept: the body gains a byte after it was
@@ -83,7 +83,7 @@ func Tamper(d providers.Delivery) providers.Delivery {
 }
 
 // Answer is the bridge's answer to one delivery: the HTTP status code, and the fields of its
-// JSON body (PRODUCT.md) when it has them.
+// JSON body (docs/http.md) when it has them.
 type Answer struct {
 	Code      int    `json:"-"`
 	Status    string `json:"status"`

@@ -1,51 +1,19 @@
-// Package testkit holds what the project's tests share besides Kafka (internal/kafkatest):
-// a free loopback address, a log buffer safe for concurrent writes, and the signatures of
-// the provider presets for hand-made bodies. Import it only from _test.go files.
+// Package testkit holds what the project's tests share besides Kafka (internal/kafkatest) and
+// the services (internal/testenv): waiting for a condition (Eventually), logs a test can read
+// or see (LogBuffer, Logger), processes under test (Start, Reexec, BuildBridge), and the
+// signatures of the provider presets for hand-made bodies. One of each, so that a fix to one
+// reaches every test. Import it only from _test.go files.
 package testkit
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"net"
 	"strconv"
 	"strings"
-	"sync"
-	"testing"
 	"time"
 )
-
-// FreeAddr returns a loopback host:port that was free a moment ago.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// LogBuffer collects a log written from many goroutines, for inspection.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns what was written so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // CodivHeaders returns the headers of a CodivUpload delivery of body: JSON, the event type,
 // and the hex HMAC-SHA256 of body under secret.

@@ -120,5 +120,13 @@ func sqliteDSN(path string) string {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// System names the database as the OpenTelemetry conventions do (db.system.name).
+func (s *Store) System() string {
+	if s.dialect == postgres {
+		return "postgresql"
+	}
+	return "sqlite"
+}
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

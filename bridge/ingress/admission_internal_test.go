@@ -1,0 +1,129 @@
+package ingress
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// conn records the read deadlines admission sets.
+type fakeConn struct {
+	mu       sync.Mutex
+	deadline time.Time
+}
+
+func (c *fakeConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = t
+	return nil
+}
+
+func (c *fakeConn) shed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.deadline.IsZero()
+}
+
+// TestAdmissionBudget: reservations past the budget with nothing to shed fail at once, and
+// what an upload held is free again once it ends.
+func TestAdmissionBudget(t *testing.T) {
+	a := newAdmission(100, 1)
+	u := a.begin(&fakeConn{})
+	if err := a.reserve(u, 80); err != nil {
+		t.Fatal(err)
+	}
+	v := a.begin(&fakeConn{})
+	u.filling(time.Now()) // it has waited on its chunk for less than shedAfter
+	if err := a.reserve(v, 30); err != errBodyBytes {
+		t.Fatalf("past the budget, beside an upload not yet sheddable: %v, want %v", err, errBodyBytes)
+	}
+	a.end(u)
+	if err := a.reserve(v, 30); err != nil {
+		t.Fatalf("after the first upload ended: %v", err)
+	}
+	a.end(v)
+	if a.bytes != 0 {
+		t.Fatalf("%d bytes still reserved after every upload ended", a.bytes)
+	}
+}
+
+// TestAdmissionShedsTheSlowest: a reservation that does not fit sheds the upload that has
+// waited longest per byte on its chunk (its read deadline moved to now), and gets its bytes
+// when it ends.
+func TestAdmissionShedsTheSlowest(t *testing.T) {
+	a := newAdmission(100, 1)
+	slow, slower := &fakeConn{}, &fakeConn{}
+	s1, s2 := a.begin(slow), a.begin(slower)
+	for _, u := range []*upload{s1, s2} {
+		if err := a.reserve(u, 50); err != nil {
+			t.Fatal(err)
+		}
+		u.filling(time.Now().Add(-2 * shedAfter))
+	}
+	s1.received(40)
+	s2.received(10)
+	fresh := a.begin(&fakeConn{}) // no chunk read yet: counts as fast
+	done := make(chan error, 1)
+	go func() { done <- a.reserve(fresh, 30) }()
+	for !slower.shed() {
+		select {
+		case err := <-done:
+			t.Fatalf("reserve returned %v before shedding the slowest upload", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if slow.shed() {
+		t.Fatal("the faster of the two uploads was shed")
+	}
+	if !a.wasShed(s2) {
+		t.Fatal("the slowest upload does not know it was shed")
+	}
+	a.end(s2) // its handler saw the failed read and answered
+	if err := <-done; err != nil {
+		t.Fatalf("reserve after the shed upload ended: %v", err)
+	}
+	if err := a.reserve(s2, 1); err != errShed {
+		t.Fatalf("a shed upload reserving again: %v, want %v", err, errShed)
+	}
+	a.end(s1)
+	a.end(fresh)
+	if a.bytes != 0 {
+		t.Fatalf("%d bytes still reserved after every upload ended", a.bytes)
+	}
+}
+
+// TestAdmissionRequests: past max_requests_in_flight, enter fails until one leaves.
+func TestAdmissionRequests(t *testing.T) {
+	a := newAdmission(100, 2)
+	for range 2 {
+		if err := a.enter(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.enter(); err != errRequests {
+		t.Fatalf("past the cap: %v, want %v", err, errRequests)
+	}
+	a.leave()
+	if err := a.enter(); err != nil {
+		t.Fatalf("after one left: %v", err)
+	}
+}
+
+// TestAdmissionWarnsSparingly: refusals past the caps are counted, and a warning is due at
+// most every warnEvery, with the count since the last one.
+func TestAdmissionWarnsSparingly(t *testing.T) {
+	a := newAdmission(100, 1)
+	start := time.Now()
+	if n := a.refused(start); n != 1 {
+		t.Fatalf("the first refusal: warning with %d, want 1", n)
+	}
+	for i := range 5 {
+		if n := a.refused(start.Add(time.Duration(i) * time.Second)); n != 0 {
+			t.Fatalf("refusal %d within warnEvery: warning with %d", i, n)
+		}
+	}
+	if n := a.refused(start.Add(warnEvery)); n != 6 {
+		t.Fatalf("after warnEvery: warning with %d, want the 6 since the last", n)
+	}
+}
