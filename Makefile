@@ -110,18 +110,19 @@ kafka-status:
 	scripts/kafka.sh status
 
 # The consumers' chaos run, long form: the retries, alerts and analytics groups, two
-# `bridge consume` processes each, under SIGKILLs, members leaving and joining, PostgreSQL
-# restarted, the retry action and Slack failing and slow: every kind of fault once, one at
-# a time (about 7 minutes), then DURATION of overlapping faults, RECORDS records in all
-# (SEED replays the input and the schedule, 0 draws one), on a broker started for it; every
-# record is accounted for and the figures go to bench/RESULTS.md ("Consumers under
-# chaos"). make test runs its short form (12 s, a few faults). See docs/testing.md.
+# `bridge consume` processes each, under SIGKILLs, members leaving and joining, extra
+# members, the broker restarted, killed and paused, PostgreSQL restarted, the retry action
+# and Slack failing and slow: every kind of fault once, one at a time (about 12 minutes),
+# then DURATION of overlapping faults, RECORDS records in all (SEED replays the input and
+# the schedule, 0 draws one), on a broker and a PostgreSQL of the test's own; every record
+# is accounted for and the figures go to bench/RESULTS.md ("Consumers under chaos").
+# make test runs its short form (12 s of input, a few faults). See docs/testing.md.
 DURATION ?= 5m
 RECORDS ?= 30000
 SEED ?= 0
 chaos-consumers:
-	scripts/kafka.sh start >/dev/null; trap 'scripts/kafka.sh stop' EXIT; \
-	BRIDGE_TEST_KAFKA=127.0.0.1:$${KAFKA_PORT:-39092} $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 120m ./consumers/chaos/ \
+	scripts/kafka.sh fetch
+	KAFKA_LIBS=$${KAFKA_CACHE:-$(CURDIR)/.cache/kafka}/libs $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 120m ./consumers/chaos/ \
 		-args -chaos.long -chaos.duration=$(DURATION) -chaos.records=$(RECORDS) -chaos.seed=$(SEED) -chaos.report=$(CURDIR)/bench/RESULTS.md
 
 # The fault suite's long form (a few minutes of steady load per fault against two replicas

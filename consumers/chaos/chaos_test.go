@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,6 @@ import (
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/pgserver"
-	"github.com/socialbridge/bridge/internal/testenv"
 	"github.com/socialbridge/bridge/internal/testkit"
 	"github.com/socialbridge/bridge/internal/topics"
 )
@@ -31,6 +31,7 @@ var (
 	flagSeed     = flag.Uint64("chaos.seed", 0, "seed of the input and of the fault schedule (0: drawn, and logged)")
 	flagReport   = flag.String("chaos.report", "", "write the figures into this RESULTS.md (its chaos-consumers section)")
 	flagRace     = flag.Bool("chaos.race", false, "build the bridge binary with the race detector, and fail on a race it reports")
+	flagLogLevel = flag.String("chaos.loglevel", "info", "the members' log.level")
 	flagLogs     = flag.String("chaos.logs", "", "keep the members' configurations and logs in this folder (default: a temporary one)")
 )
 
@@ -44,11 +45,12 @@ const (
 var delays = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
 
 // TestChaos runs the three consumer groups, two members each (`bridge consume retries`,
-// `alerts` and `analytics` processes, built from this tree), against the real broker, a
-// PostgreSQL of the test's own, and stand-ins for the retry action and Slack, while input
-// is produced as the bridge writes it and faults are injected on a seeded schedule:
-// SIGKILLed members started again, members leaving and new ones joining, PostgreSQL
-// restarted or crashed, the action and Slack failing and slow. Then, with the faults over,
+// `alerts` and `analytics` processes, built from this tree), against a real broker of the
+// test's own, a PostgreSQL of the test's own, and stand-ins for the retry action and
+// Slack, while input is produced as the bridge writes it and faults are injected on a
+// seeded schedule: SIGKILLed members started again, members leaving and new ones joining,
+// extra members joining (rebalances), the broker restarted, SIGKILLed or paused,
+// PostgreSQL restarted or crashed, the action and Slack failing and slow. Then, with the faults over,
 // it waits until every group has handled every record (its committed offsets, or the
 // database's, past the last record of every partition it reads, and Slack told what is
 // owed), stops the members, and accounts for every input record: see accountRetries,
@@ -57,7 +59,6 @@ var delays = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Secon
 // possible repeats) is counted apart. How long each fault took to recover from is logged
 // (and, with -chaos.report, written to bench/RESULTS.md), never asserted.
 func TestChaos(t *testing.T) {
-	testenv.Require(t, kafkatest.EnvBrokers)
 	seed := *flagSeed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -97,6 +98,7 @@ func TestChaos(t *testing.T) {
 // readers that watch them.
 type rig struct {
 	t        *testing.T
+	broker   *kafkatest.Broker // the run's own, which the broker's faults stop, kill and pause
 	brokers  []string
 	prefix   string
 	in       *input
@@ -116,9 +118,11 @@ type rig struct {
 }
 
 func newRig(t *testing.T, rng *rand.Rand) *rig {
-	r := &rig{t: t, brokers: kafkatest.Brokers(t), prefix: kafkatest.Prefix(t), delays: delays, cooldown: cooldown,
+	r := &rig{t: t, prefix: kafkatest.Prefix(t), delays: delays, cooldown: cooldown,
 		order: []string{"retries", "alerts", "analytics"}, groups: map[string]*group{}}
 	r.pg = pgserver.Require(t)
+	r.broker = kafkatest.StartBroker(t)
+	r.brokers = []string{r.broker.Addr()}
 	r.in = generate(rand.New(rand.NewPCG(rng.Uint64(), 2)), *flagRecords, time.Now().UTC().Truncate(time.Millisecond))
 	r.action = newAction(t, rand.New(rand.NewPCG(rng.Uint64(), 3)), r.in.class, actionTimeout)
 	r.slack = newSlack(t, rand.New(rand.NewPCG(rng.Uint64(), 4)), r.in.refuseBlocks, slackTimeout)
@@ -171,7 +175,7 @@ func (r *rig) yaml(name, instance string) string {
 		quoted[i] = fmt.Sprintf("%q", d.String())
 	}
 	return grouptest.Kafka(r.brokers, r.prefix) + fmt.Sprintf(`log:
-  level: info
+  level: %s
 consumers:
   retries:
     group: %q
@@ -197,7 +201,7 @@ consumers:
     group: %q
     database: %q
     listen: "127.0.0.1:0"
-`, r.groupID("retries"), strings.Join(quoted, ", "), r.action.srv.URL+"/v1/posts/{post_id}/retry", actionTimeout, id("retries"),
+`, *flagLogLevel, r.groupID("retries"), strings.Join(quoted, ", "), r.action.srv.URL+"/v1/posts/{post_id}/retry", actionTimeout, id("retries"),
 		r.groupID("alerts"), r.cooldown, r.slack.srv.URL+"/services/T000/B000/XXXX", slackTimeout, id("alerts"),
 		r.groupID("analytics"), r.pg.DSN())
 }
@@ -277,13 +281,22 @@ func (r *rig) runFaults(t *testing.T, rng *rand.Rand, lanes []lane) {
 		defer wg.Done()
 		perr = r.in.produce(ctx, r.brokers, r.prefix, r.produceFor)
 	}()
+	var onTest []lane // the broker's, in order: see lane.onTest
 	for _, l := range lanes {
 		lrng := rand.New(rand.NewPCG(rng.Uint64(), 5))
+		if l.onTest() {
+			onTest = append(onTest, l)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			l.run(ctx, r, t0, lrng)
 		}()
+	}
+	slices.SortFunc(onTest, func(a, b lane) int { return int(a[0].at - b[0].at) })
+	for _, l := range onTest {
+		l.run(ctx, r, t0, rand.New(rand.NewPCG(rng.Uint64(), 6)))
 	}
 	wg.Wait()
 	if perr != nil {

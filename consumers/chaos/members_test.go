@@ -73,11 +73,11 @@ func (g *group) start(id string) error {
 	if err != nil {
 		return err
 	}
-	defer out.Close()
 	fmt.Fprintf(out, "%s%s\n", startMarker, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(g.bin, "consume", g.name, "--config", path)
 	cmd.Stdout, cmd.Stderr = out, out
-	m.proc = testkit.Start(g.t, g.name+" member "+id, cmd)
+	m.proc = testkit.Start(g.t, g.name+" member "+id, cmd) // its output reaches out through a pipe: out stays open until it exits
+	go func() { <-m.proc.Exited(); out.Close() }()
 	g.mu.Lock()
 	g.members = append(g.members, m)
 	g.mu.Unlock()
@@ -194,6 +194,44 @@ func (g *group) leave(rng *rand.Rand) (string, error) {
 		err = fmt.Errorf("%s member %s did not stop cleanly: %v; its log ends:\n%s", g.name, m.id, serr, tail(m.log, 15))
 	}
 	return m.id + " left, " + id + " joined", err
+}
+
+// extra starts a member with a new id, waits until it runs (see ready), and after length
+// stops a member drawn with rng gracefully: a rebalance for the join, another for the
+// leave. It says who joined and who left.
+func (g *group) extra(rng *rand.Rand, length time.Duration) (string, error) {
+	id, err := g.add()
+	if err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !g.running(id) {
+		if time.Now().After(deadline) {
+			return id + " joined", fmt.Errorf("%s member %s not running a minute after its start", g.name, id)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(length)
+	m, err := g.pick(rng)
+	if err != nil {
+		return id + " joined", err
+	}
+	if err := m.proc.Stop(time.Minute); err != nil {
+		return id + " joined, " + m.id + " left", fmt.Errorf("%s member %s did not stop cleanly: %v; its log ends:\n%s", g.name, m.id, err, tail(m.log, 15))
+	}
+	return id + " joined, " + m.id + " left", nil
+}
+
+// running reports whether the member id runs and has said so.
+func (g *group) running(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.members {
+		if m.id == id {
+			return m.ready()
+		}
+	}
+	return false
 }
 
 // stop stops every member gracefully, at once, and returns what did not go cleanly.

@@ -45,6 +45,9 @@ func (r *rig) report(tallies []tally, faults []*fault, seed uint64, start time.T
 //     input partition has moved on (back: input keeps coming to every partition while the
 //     faults run), and until the group has committed every record that was there at the
 //     fault (caught up);
+//   - an extra member joining (and one leaving later): the same, from the join;
+//   - the broker restarted, killed or paused: the same for the slowest of the three
+//     groups, from the stop, the kill or the pause;
 //   - PostgreSQL: the same for the analytics group's offsets in the database, from the
 //     shutdown;
 //   - the action failing: from its healing, until a call is answered 2xx again (back), and
@@ -58,8 +61,10 @@ func (r *rig) report(tallies []tally, faults []*fault, seed uint64, start time.T
 // -1 is "not measured" (no sample from before the fault, or the input stopped first).
 func (r *rig) recovery(f *fault) (back, caught time.Duration) {
 	switch f.kind {
-	case kill, leave, pgRestart, pgCrash:
+	case kill, leave, extra, pgRestart, pgCrash:
 		return offsetRecovery(r.watch.of(f.group), f.start)
+	case brokerStop, brokerKill, brokerStun:
+		return r.brokerRecovery(f)
 	case actionSlow:
 		_, c := offsetRecovery(r.watch.of(f.group), f.healed)
 		return -1, c
@@ -72,10 +77,29 @@ func (r *rig) recovery(f *fault) (back, caught time.Duration) {
 // from is when f's recovery is measured from (see recovery).
 func from(f *fault) time.Time {
 	switch f.kind {
-	case kill, leave, pgRestart, pgCrash:
+	case kill, leave, extra, pgRestart, pgCrash, brokerStop, brokerKill, brokerStun:
 		return f.start
 	}
 	return f.healed
+}
+
+// brokerRecovery is offsetRecovery from the broker's fault of the slowest group: every
+// group depends on the broker. -1 if a group's was not measured.
+func (r *rig) brokerRecovery(f *fault) (back, caught time.Duration) {
+	for _, g := range r.order {
+		b, c := offsetRecovery(r.watch.of(g), f.start)
+		if b < 0 || back < 0 {
+			back = -1
+		} else {
+			back = max(back, b)
+		}
+		if c < 0 || caught < 0 {
+			caught = -1
+		} else {
+			caught = max(caught, c)
+		}
+	}
+	return back, caught
 }
 
 // offsetRecovery measures a group's progress in samples from a time on (see recovery).
@@ -172,21 +196,21 @@ func (rep *report) markdown() string {
 	fmt.Fprintf(&b, "`make chaos-consumers` (`go test -run '^TestChaos$' ./consumers/chaos/ %s`), %s, on %s at commit %s; %s, %d CPUs, %s; load average %s at the start. ",
 		rep.args(), form, time.Now().UTC().Format("2006-01-02 15:04 UTC"), commit(), runtime.Version(), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, rep.load)
 	fmt.Fprintf(&b, "The three groups, two members each, as `bridge consume retries|alerts|analytics` processes built from the tree, "+
-		"on the single-node test broker (Kafka 4.1.1, 3 partitions a topic), analytics on a PostgreSQL of the test's own, the retry action "+
+		"on a single-node broker of the test's own (Kafka 4.1.1, 3 partitions a topic), analytics on a PostgreSQL of the test's own, the retry action "+
 		"and Slack httptest stand-ins; %d input records produced as the ingress writes them over %s, the faults on a schedule drawn from "+
-		"the seed (the long form: first every kind of fault once, one at a time, then %s of faults on six overlapping lanes); then, faults over, every record handled (committed offsets past the last record of every partition, Slack told what is "+
+		"the seed (the long form: first every kind of fault once, one at a time, then %s of faults on seven overlapping lanes); then, faults over, every record handled (committed offsets past the last record of every partition, Slack told what is "+
 		"owed), the members stopped (SIGTERM), and every record accounted for. The run took %s.\n\n", rep.records, rep.duration, *flagDuration, rep.took.Round(time.Second))
 	b.WriteString("| group | records in | effects out | lost | doubled | counted apart (documented) |\n|---|--:|---|--:|--:|---|\n")
 	for _, t := range rep.tallies {
 		fmt.Fprintf(&b, "| %s | %d | %s | %d | %d | %s |\n", t.group, t.in, strings.Join(t.out, "; "), t.lost, t.doubled, strings.Join(t.apart, "; "))
 	}
 	b.WriteString("\nRecovery of each fault (seconds; `back`: the work the fault held up moves again, `caught up`: what was waiting is done; " +
-		"measured from the kill, the leave or the database's shutdown, and from the healing of a failing or slow dependency; see `recovery` in " +
+		"measured from the kill, the leave, the join, the broker's stop, kill or pause or the database's shutdown (for the broker: the slowest group), and from the healing of a failing or slow dependency; see `recovery` in " +
 		"`consumers/chaos/report_test.go`; reported, never asserted; faults of different lanes overlap):\n\n")
 	b.WriteString("| fault | group | alone: back | alone: caught up | with others: times | back: median / max | caught up: median / max |\n" +
 		"|---|---|--:|--:|--:|--:|--:|\n")
 	for _, k := range kinds {
-		for _, g := range []string{"retries", "alerts", "analytics"} {
+		for _, g := range []string{"retries", "alerts", "analytics", allGroups} {
 			var back, caught []time.Duration
 			aloneBack, aloneCaught, n, seen := "–", "–", 0, false
 			for _, f := range rep.faults {
@@ -224,7 +248,7 @@ func (rep *report) alone(f *fault) bool {
 		}
 	}
 	for _, g := range rep.faults {
-		if g != f && g.group == f.group && g.start.Before(end) && g.healed.After(f.start) {
+		if g != f && hurts(f, g) && g.start.Before(end) && g.healed.After(f.start) {
 			return false
 		}
 	}
