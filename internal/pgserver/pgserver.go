@@ -90,15 +90,23 @@ func start(bin string) (*Server, error) {
 			return nil, fmt.Errorf("pgserver: %w", err)
 		}
 	}
-	if s.port, err = freePort(); err != nil {
-		return nil, err
-	}
 	initdb := s.command(filepath.Join(bin, "initdb"), "-D", s.data(), "-U", "bridge", "--auth=trust", "-E", "UTF8", "--no-sync")
 	if out, err := initdb.CombinedOutput(); err != nil {
 		_ = os.RemoveAll(s.dir)
 		return nil, fmt.Errorf("pgserver: initdb: %w\n%s", err, out)
 	}
-	return s, s.Start()
+	// The server keeps its port across restarts, so it cannot bind port 0: a port is found
+	// free by binding :0 and closing it, and another process may take it first; then the
+	// server cannot bind it and exits, and another port is tried.
+	for attempt := 1; ; attempt++ {
+		if s.port, err = freePort(); err != nil {
+			return nil, err
+		}
+		err = s.Start()
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "could not bind") {
+			return s, err
+		}
+	}
 }
 
 // credential is the postgres user's when running as root, else nil (run as ourselves).
@@ -153,7 +161,15 @@ func (s *Server) Start() error {
 	}
 	s.cmd, s.done = cmd, make(chan struct{})
 	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
-	return s.waitReady(60 * time.Second)
+	err = s.waitReady(60 * time.Second)
+	if err != nil {
+		select {
+		case <-s.done: // it exited: it may be started again
+			s.cmd = nil
+		default:
+		}
+	}
+	return err
 }
 
 // Stop shuts the server down the fast way (SIGINT): open transactions are rolled back and
