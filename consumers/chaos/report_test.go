@@ -331,6 +331,9 @@ func (r *rig) checkLogs(t *testing.T) {
 		for _, e := range exits {
 			t.Error(e)
 		}
+		if n := g.stopsUnended(); n > 0 {
+			t.Logf("chaos: %s members stopped %d times with their last batch not ended, the broker away (exit status 1; handled again)", name, n)
+		}
 		if refused > 0 {
 			t.Logf("chaos: %s members exited %d times at their start for the database being away, and were started again", name, refused)
 		}
