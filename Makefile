@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet lint build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts faults slow-bodies rebuild-bench spool-bench spool-storage-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz vet lint build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts chaos-consumers faults slow-bodies rebuild-bench spool-bench spool-storage-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'. Without ARGS it then runs the
@@ -120,6 +120,23 @@ kafka-stop:
 
 kafka-status:
 	scripts/kafka.sh status
+
+# The consumers' chaos run, long form: the retries, alerts and analytics groups, two
+# `bridge consume` processes each, under SIGKILLs, members leaving and joining, extra
+# members, the broker restarted, killed and paused, PostgreSQL restarted, the retry action
+# and Slack failing and slow: every kind of fault once, one at a time (about 12 minutes),
+# then CHAOS_DURATION of overlapping faults, CHAOS_RECORDS records in all (CHAOS_SEED
+# replays the input and the schedule, 0 draws one), on a broker and a PostgreSQL of the
+# test's own; every record is accounted for and the figures go to bench/RESULTS.md
+# ("Consumers under chaos"). The names are prefixed: spool-bench has its own RECORDS.
+# make test runs its short form (12 s of input, a few faults). See docs/testing.md.
+CHAOS_DURATION ?= 5m
+CHAOS_RECORDS ?= 30000
+CHAOS_SEED ?= 0
+chaos-consumers:
+	scripts/kafka.sh fetch
+	KAFKA_LIBS=$${KAFKA_CACHE:-$(CURDIR)/.cache/kafka}/libs $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 120m ./consumers/chaos/ \
+		-args -chaos.long -chaos.duration=$(CHAOS_DURATION) -chaos.records=$(CHAOS_RECORDS) -chaos.seed=$(CHAOS_SEED) -chaos.report=$(CURDIR)/bench/RESULTS.md
 
 # The fault suite's long form (a few minutes of steady load per fault against two replicas
 # sharing Redis; CI runs the short form as part of make test). Writes bench/FAULTS.md.

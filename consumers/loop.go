@@ -54,6 +54,10 @@ type Loop struct {
 	Metrics    *Metrics
 	Log        *slog.Logger
 	Clock      Clock // nil: the real time
+	// EndTimeout bounds ending one transaction (0: endTimeout). It must outlast a
+	// rebalance: franz-go holds a batch's offset commit while the group rebalances, which
+	// lasts until every member has rejoined or was dropped, up to the rebalance timeout.
+	EndTimeout time.Duration
 }
 
 // realClock is the Clock of the wall.
@@ -77,8 +81,15 @@ func (l *Loop) clock() Clock {
 	return l.Clock
 }
 
-// endTimeout bounds ending one transaction.
+// endTimeout bounds ending one transaction, rebalances apart (see Loop.EndTimeout).
 const endTimeout = 30 * time.Second
+
+func (l *Loop) endTimeout() time.Duration {
+	if l.EndTimeout > 0 {
+		return l.EndTimeout
+	}
+	return endTimeout
+}
 
 // Run polls until ctx ends. The batch in hand when it ends is finished (its effects are not
 // cancelled) and committed; then Run returns, and the caller closes the session, which
@@ -135,7 +146,7 @@ func (l *Loop) batch(ctx context.Context, fs kgo.Fetches) error {
 		l.Log.Warn("batch aborted; it is polled again", "err", herr)
 		try = kgo.TryAbort
 	}
-	ectx, cancel := context.WithTimeout(ctx, endTimeout)
+	ectx, cancel := context.WithTimeout(ctx, l.endTimeout())
 	defer cancel()
 	committed, err := l.Session.End(ectx, try)
 	l.ended(tx, committed)

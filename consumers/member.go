@@ -51,7 +51,11 @@ func (m *Member) lagEvery() time.Duration {
 
 // Run serves /metrics and /healthz, makes sure the topics exist, joins the group and runs
 // the Loop until ctx ends; then it finishes the batch in hand, commits it, and leaves the
-// group.
+// group. A transaction session that fails (no error of franz-go's End can be retried: a
+// batch whose transaction the broker aborted while a long rebalance held its commit, or a
+// commit whose outcome is unknown) is closed and a new one joins in its place, as a
+// restarted process would: it fences the old one's producer and reads the committed
+// offsets again, so nothing is lost or done twice. Failures in a row wait longer each time.
 func (m *Member) Run(ctx context.Context) error {
 	srv, err := Serve(m.Config.Listen, m.Registry, m.Log)
 	if err != nil {
@@ -61,21 +65,63 @@ func (m *Member) Run(ctx context.Context) error {
 	if err := m.ensureTopics(ctx); err != nil {
 		return err
 	}
-	session, err := kgo.NewGroupTransactSession(m.options()...)
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+	m.Log.Info("consuming", "topics", m.Reads, "metrics", "http://"+srv.Addr()+"/metrics")
+	srv.SetRunning(true)
+	defer srv.SetRunning(false)
+	wait := sessionRetry
+	for {
+		session, err := kgo.NewGroupTransactSession(m.options()...)
+		if err != nil {
+			return fmt.Errorf("kafka client: %w", err)
+		}
+		start := time.Now()
+		err = m.consume(ctx, session)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if time.Since(start) > time.Minute {
+			wait = sessionRetry
+		}
+		m.Log.Error("the transaction session failed; a new one joins the group", "err", err, "in", wait)
+		if !sleep(ctx, wait) {
+			return nil
+		}
+		wait = min(2*wait, maxSessionRetry)
 	}
+}
+
+// The wait before a new transaction session after one failed: sessionRetry, doubling at
+// each failure in a row up to maxSessionRetry.
+const (
+	sessionRetry    = time.Second
+	maxSessionRetry = 30 * time.Second
+)
+
+// consume runs the Loop on session until ctx ends (nil) or the session fails (the Loop's
+// error), then closes it: the member leaves the group, or, with an instance_id, keeps its
+// place for the next session.
+func (m *Member) consume(ctx context.Context, session *kgo.GroupTransactSession) error {
 	defer session.Close()
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
 	go m.Metrics.WatchLag(lagCtx, session.Client(), m.Group, m.lagEvery(), m.Log)
-	m.Log.Info("consuming", "topics", m.Reads, "metrics", "http://"+srv.Addr()+"/metrics")
-	srv.SetRunning(true)
-	defer srv.SetRunning(false)
-	loop := &Loop{Session: session, Client: session.Client(), Handler: m.Handler, Holds: m.Holds, MaxRecords: m.MaxRecords, Metrics: m.Metrics, Log: m.Log}
-	err = loop.Run(ctx)
+	loop := &Loop{Session: session, Client: session.Client(), Handler: m.Handler, Holds: m.Holds, MaxRecords: m.MaxRecords, Metrics: m.Metrics, Log: m.Log,
+		EndTimeout: RebalanceTimeout(m.Config) + endTimeout}
+	err := loop.Run(ctx)
 	m.Log.Info("leaving the group", "err", err)
 	return err
+}
+
+// sleep waits for d, or until ctx ends (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func (m *Member) ensureTopics(ctx context.Context) error {

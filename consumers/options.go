@@ -58,11 +58,19 @@ func TransactOptions(group string, m config.Member) []kgo.Opt {
 		kgo.TransactionalID(TransactionalID(group, m.InstanceID)),
 		kgo.TransactionTimeout(m.TransactionTimeout.D()),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.RebalanceTimeout(m.TransactionTimeout.D()+30*time.Second),
+		kgo.RebalanceTimeout(RebalanceTimeout(m)),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.FetchMaxWait(fetchMaxWait),
 	)
+}
+
+// RebalanceTimeout is how long a rebalance of the group waits for a member to rejoin: the
+// longest batch (the transaction timeout), which it finishes first, and 30 s more. A
+// rebalance lasts up to that, or until a member that stopped without leaving the group
+// (one with an instance_id, or one that crashed) is dropped at the end of its session.
+func RebalanceTimeout(m config.Member) time.Duration {
+	return m.TransactionTimeout.D() + 30*time.Second
 }
 
 // fetchMaxWait is how long the broker may hold a fetch that has no new data. A partition

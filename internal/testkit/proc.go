@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,14 +110,20 @@ func (p *Proc) WaitOutput(t testing.TB, limit time.Duration, want string) {
 
 // BuildBridge builds the bridge's binary (./cmd/bridge, without the race detector, as users
 // run it) into the test's temporary folder and returns its path. Go's build cache makes every
-// build after the first one of a run a link.
-func BuildBridge(t testing.TB) string {
+// build after the first one of a run a link. flags go to go build: -race builds it with the
+// race detector (and cgo, which the detector needs).
+func BuildBridge(t testing.TB, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "bridge")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/socialbridge/bridge/cmd/bridge")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	args := append(append([]string{"build", "-o", bin}, flags...), "github.com/socialbridge/bridge/cmd/bridge")
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cgo := "CGO_ENABLED=0"
+	if slices.Contains(flags, "-race") {
+		cgo = "CGO_ENABLED=1"
+	}
+	cmd.Env = append(os.Environ(), cgo)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/bridge: %v\n%s", err, out)
 	}

@@ -67,20 +67,34 @@ func Event(typ, id string, fill func(*event.Event)) *event.Event {
 func Str(s string) *string { return &s }
 
 // Produce writes each event to its topic ({prefix}{type}) on partition, as the ingress
-// would: key the event id, value its single-object Avro encoding.
+// would (see Record).
 func Produce(t testing.TB, brokers []string, prefix string, partition int32, evs ...*event.Event) {
 	t.Helper()
-	enc, _ := schemas.NewSingleObject()
 	var rs []*kgo.Record
 	for _, ev := range evs {
-		v, err := enc.Encode(nil, ev)
+		r, err := Record(prefix, partition, ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs = append(rs, &kgo.Record{Topic: prefix + ev.Type, Partition: partition, Key: []byte(ev.ID), Value: v,
-			Headers: []kgo.RecordHeader{{Key: "event-type", Value: []byte(ev.Type)}}})
+		rs = append(rs, r)
 	}
 	ProduceRecords(t, brokers, rs...)
+}
+
+// Record is ev's record as the ingress writes it, for its topic ({prefix}{type}) on
+// partition: key the event id, value its single-object Avro encoding, the event-type header.
+// It is for tests that produce on a client of their own.
+func Record(prefix string, partition int32, ev *event.Event) (*kgo.Record, error) {
+	enc, err := schemas.NewSingleObject()
+	if err != nil {
+		return nil, err
+	}
+	v, err := enc.Encode(nil, ev)
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: prefix + ev.Type, Partition: partition, Key: []byte(ev.ID), Value: v,
+		Headers: []kgo.RecordHeader{{Key: "event-type", Value: []byte(ev.Type)}}}, nil
 }
 
 // ProduceRecords writes records as given (topic, partition, key, value), creating their
