@@ -19,8 +19,11 @@
 #
 # Environment (all optional): WORKERS (mutants tested at once, default: the number of CPUs),
 # TIMEOUT_COEFFICIENT (a mutant's tests time out after this many times the coverage run,
-# default 3), DRY=1 (list the mutants and whether tests cover them, run none), DIFF (a git ref), THRESHOLD_EFFICACY and THRESHOLD_COVERAGE (percent: fail the
-# run when a package is below), OUT, KAFKA_PORT (the broker of packages that need one).
+# default 3), DRY=1 (list the mutants and whether tests cover them, run none), DIFF (a git
+# ref), FILES (names of the package's files to mutate, the others left alone: to split a long
+# package into runs whose results add up), THRESHOLD_EFFICACY and THRESHOLD_COVERAGE
+# (percent: fail the run when a package is below), OUT, KAFKA_PORT (the broker of packages
+# that need one).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +45,9 @@ table() {
 	add bridge/providers bridge/providers
 	add schemas schemas
 	add config config
+	add bridge/dedup bridge/dedup "" "kafka redis"
+	add bridge/ingress bridge/ingress
+	add bridge/service bridge/service "" kafka
 	add consumers "consumers consumers/retries consumers/alerts" '-run=^(TestModel|TestSetLag.*)$'
 	add consumers/retries consumers/retries '-skip=^(TestMovesAreExactlyOnceAcrossKills|TestBudgetCutDoesNotSkipARecord)$' kafka
 	add consumers/alerts consumers/alerts '-skip=^(TestStateStaysBoundedUnderChurn|TestKillsNeverLoseAnAlert|TestKilledWhileSendingRepeatsOnceMarked)$' kafka
@@ -166,6 +172,13 @@ run_package() {
 	local env=(CI=true PATH="$WORK/bin:$PATH" MUTATE_GO="$REAL_GO" MUTATE_FLAGS="$flags"
 		MUTATE_TESTS="${imports[*]}" MUTATE_MODULE="$MODULE" "${SVC_ENV[@]}")
 	[[ -z ${DRY-} ]] || args+=(--dry-run)
+	if [[ -n ${FILES-} ]]; then
+		local f
+		for f in "$pkg"/*.go; do
+			f=${f##*/}
+			[[ $f == *_test.go || " $FILES " == *" $f "* ]] || args+=(--exclude-files "^${f//./\\.}\$")
+		done
+	fi
 	if [[ -n $DIFF ]]; then
 		args+=(--diff "$DIFF")
 		env+=(GIT_DIR="$(git rev-parse --absolute-git-dir)" GIT_WORK_TREE="$SNAP"
@@ -179,13 +192,13 @@ run_package() {
 	[[ -f $OUT/$name.json ]] || die "$pkg: gremlins wrote no result (exit $rc; see $OUT/$name.log)"
 	local date
 	date=$(date -u +%Y-%m-%d)
-	jq -r --arg pkg "$pkg" --arg tests "$tests${flags:+ $flags}" --arg date "$date" --arg diff "$DIFF" '
+	jq -r --arg pkg "$pkg" --arg tests "$tests${flags:+ $flags}" --arg date "$date" --arg diff "$DIFF" --arg files "${FILES-}" '
 		[.files[].mutations[]] as $m
 		| def n(s): [$m[] | select(.status == s)] | length;
 		  (n("KILLED")) as $k | (n("LIVED")) as $l | (n("NOT COVERED")) as $nc
 		| (n("TIMED OUT")) as $to | (n("NOT VIABLE")) as $nv | (n("RUNNABLE")) as $r
 		| def pct(a; b): if b == 0 then "–" else "\(a * 1000 / b | round / 10) %" end;
-		"| `\($pkg)`\(if $diff != "" then " (lines changed since \($diff))" else "" end) | \($k + $l + $nc + $to + $nv + $r) | \($k) | \($l) | \($nc) | \($to) | \($nv) | \(pct($k; $k + $l)) | \(pct($k + $l + $r; $k + $l + $r + $nc)) |"' \
+		"| `\($pkg)`\(if $diff != "" then " (lines changed since \($diff))" else "" end)\(if $files != "" then " (\($files))" else "" end) | \($k + $l + $nc + $to + $nv + $r) | \($k) | \($l) | \($nc) | \($to) | \($nv) | \(pct($k; $k + $l)) | \(pct($k + $l + $r; $k + $l + $r + $nc)) |"' \
 		"$OUT/$name.json" >"$OUT/$name.row"
 	jq -r --arg pkg "$pkg" '
 		.files[] | .file_name as $f | .mutations[]
