@@ -35,8 +35,7 @@ mutate:
 	scripts/mutate.sh $(ARGS)
 
 # The short form CI runs: only the mutants on lines changed since the merge base with
-# MUTATE_BASE (on MUTATE_BASE itself: those of its last commit), in the packages whose tests
-# need no service.
+# MUTATE_BASE (none on MUTATE_BASE itself), in the packages whose tests need no service.
 MUTATE_BASE ?= main
 mutate-short:
 	DIFF=$(MUTATE_BASE) scripts/mutate.sh $(or $(ARGS),bridge/providers schemas config)

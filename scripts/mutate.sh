@@ -8,8 +8,8 @@
 #   scripts/mutate.sh schemas config           these packages only
 #   DIFF=main scripts/mutate.sh bridge/providers
 #                                              only mutants on lines changed since the merge
-#                                              base with main, or by the last commit when
-#                                              HEAD is on main (make mutate-short)
+#                                              base with main (make mutate-short; none on main
+#                                              itself)
 #
 # Each package runs on a snapshot of the working tree (the files git tracks or would track),
 # so a run does not copy .cache/ into every worker and edits made during a run do not leak in.
@@ -222,17 +222,7 @@ if ! command -v jq >/dev/null; then
 	[[ $(id -u) == 0 ]] || die "jq is missing: apt-get install jq"
 	apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
 fi
-# On DIFF itself (CI on main), or where DIFF is not fetched, the changes are those of the
-# last commit.
-if [[ -n $DIFF ]]; then
-	if ! git rev-parse -q --verify "$DIFF^{commit}" >/dev/null; then
-		log "DIFF=$DIFF: no such commit here; mutating the lines the last commit changed"
-		DIFF=HEAD^
-	elif [[ $(git merge-base "$DIFF" HEAD) == $(git rev-parse HEAD) ]] && git diff --quiet HEAD; then
-		log "HEAD is on $DIFF; mutating the lines the last commit changed"
-		DIFF=HEAD^
-	fi
-fi
+[[ -z $DIFF ]] || git rev-parse -q --verify "$DIFF^{commit}" >/dev/null || die "DIFF=$DIFF: no such commit"
 REAL_GO=$(command -v go)
 MODULE=$(go list -m)
 mkdir -p "$OUT"
