@@ -217,34 +217,40 @@ run_package() {
 	ran+=("$pkg")
 }
 
-command -v go >/dev/null || die "go not found on PATH"
-if ! command -v jq >/dev/null; then
-	[[ $(id -u) == 0 ]] || die "jq is missing: apt-get install jq"
-	apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
-fi
-[[ -z $DIFF ]] || git rev-parse -q --verify "$DIFF^{commit}" >/dev/null || die "DIFF=$DIFF: no such commit"
-REAL_GO=$(command -v go)
-MODULE=$(go list -m)
-mkdir -p "$OUT"
-install_gremlins
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mutate-XXXXXX")
-write_go_shim
-snapshot
+# main runs once bash has read the whole file, so editing the script during a long run
+# does not change what the run does next.
+main() {
+	command -v go >/dev/null || die "go not found on PATH"
+	if ! command -v jq >/dev/null; then
+		[[ $(id -u) == 0 ]] || die "jq is missing: apt-get install jq"
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
+	fi
+	[[ -z $DIFF ]] || git rev-parse -q --verify "$DIFF^{commit}" >/dev/null || die "DIFF=$DIFF: no such commit"
+	REAL_GO=$(command -v go)
+	MODULE=$(go list -m)
+	mkdir -p "$OUT"
+	install_gremlins
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/mutate-XXXXXX")
+	write_go_shim
+	snapshot
 
-pkgs=("$@")
-((${#pkgs[@]})) || pkgs=("${ORDER[@]}")
-ran=()
-failed=()
-for pkg in "${pkgs[@]}"; do run_package "${pkg%/}"; done
+	pkgs=("$@")
+	((${#pkgs[@]})) || pkgs=("${ORDER[@]}")
+	ran=()
+	failed=()
+	for pkg in "${pkgs[@]}"; do run_package "${pkg%/}"; done
 
-{
-	echo "gremlins $GREMLINS_VERSION, $(date -u +%Y-%m-%d), $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with changes'), ${WORKERS/#0/one per CPU} workers"
-	echo
-	echo "| package | mutants | killed | lived | not covered | timed out | not viable | efficacy | mutant coverage |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-	for pkg in "${ran[@]}"; do cat "$OUT/${pkg//\//-}.row"; done
-	echo
-	for pkg in "${ran[@]}"; do cat "$OUT/${pkg//\//-}.survivors"; done
-} >"$OUT/report.md"
-cat "$OUT/report.md"
-if ((${#failed[@]})); then die "below THRESHOLD_EFFICACY=${THRESHOLD_EFFICACY:-0} % or THRESHOLD_COVERAGE=${THRESHOLD_COVERAGE:-0} %: ${failed[*]}"; fi
+	{
+		echo "gremlins $GREMLINS_VERSION, $(date -u +%Y-%m-%d), $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with changes'), ${WORKERS/#0/one per CPU} workers"
+		echo
+		echo "| package | mutants | killed | lived | not covered | timed out | not viable | efficacy | mutant coverage |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+		for pkg in "${ran[@]}"; do cat "$OUT/${pkg//\//-}.row"; done
+		echo
+		for pkg in "${ran[@]}"; do cat "$OUT/${pkg//\//-}.survivors"; done
+	} >"$OUT/report.md"
+	cat "$OUT/report.md"
+	if ((${#failed[@]})); then die "below THRESHOLD_EFFICACY=${THRESHOLD_EFFICACY:-0} % or THRESHOLD_COVERAGE=${THRESHOLD_COVERAGE:-0} %: ${failed[*]}"; fi
+}
+
+main "$@"
