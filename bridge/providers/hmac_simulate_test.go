@@ -45,3 +45,23 @@ func TestHMACSimulatedBodyID(t *testing.T) {
 		}
 	}
 }
+
+// TestHMACSimulatedSenderType checks that the simulator sends a type under the sender's name
+// for it when hmac.types maps one to it, and under its canonical name otherwise.
+func TestHMACSimulatedSenderType(t *testing.T) {
+	now := time.Unix(1767225600, 0)
+	p, err := providers.New("hmac", providers.Settings{HMAC: &stripeScheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for canonical, want := range map[string]string{event.PostPublished: "payment_intent.succeeded", event.PostFailed: event.PostFailed} {
+		d, err := p.(providers.Simulator).Deliver(sender.SampleEvent(canonical, "evt_a", now, 0), stripeSecret, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Type string }
+		if err := json.Unmarshal(d.Body, &body); err != nil || body.Type != want {
+			t.Errorf("%s: body type %q (%v), want %q", canonical, body.Type, err, want)
+		}
+	}
+}
