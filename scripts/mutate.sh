@@ -233,6 +233,8 @@ main() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/mutate-XXXXXX")
 	write_go_shim
 	snapshot
+	local rev
+	rev="$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with changes')"
 
 	pkgs=("$@")
 	((${#pkgs[@]})) || pkgs=("${ORDER[@]}")
@@ -241,7 +243,7 @@ main() {
 	for pkg in "${pkgs[@]}"; do run_package "${pkg%/}"; done
 
 	{
-		echo "gremlins $GREMLINS_VERSION, $(date -u +%Y-%m-%d), $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' with changes'), ${WORKERS/#0/one per CPU} workers"
+		echo "gremlins $GREMLINS_VERSION, $(date -u +%Y-%m-%d), $rev, ${WORKERS/#0/one per CPU} workers"
 		echo
 		echo "| package | mutants | killed | lived | not covered | timed out | not viable | efficacy | mutant coverage |"
 		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
