@@ -3,7 +3,7 @@ SHELL := bash
 GO ?= go
 ARGS ?=
 
-.PHONY: test fuzz vet lint build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts chaos-consumers faults slow-bodies rebuild-bench spool-bench spool-storage-bench kafka-fetch kafka-start kafka-stop kafka-status
+.PHONY: test fuzz mutate mutate-short vet lint build image compose-check run fmt-check tidy-check bench bench-consumers bench-analytics bench-txn model churn-alerts chaos-consumers faults slow-bodies rebuild-bench spool-bench spool-storage-bench kafka-fetch kafka-start kafka-stop kafka-status
 
 # go vet + go test -race against a real Kafka started for the run;
 # e.g. make test ARGS='-run TestX -v ./internal/kafkatest/'. Without ARGS it then runs the
@@ -27,6 +27,18 @@ model:
 FUZZTIME ?= 1m
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(ARGS)
+
+# Mutation testing (gremlins) of the core packages: each package's table row and its
+# surviving mutants in .cache/mutate/report.md (docs/testing.md, "Mutation testing"). Long
+# (an hour or more); e.g. make mutate ARGS='schemas config' WORKERS=1
+mutate:
+	scripts/mutate.sh $(ARGS)
+
+# The short form CI runs: only the mutants on lines changed since the merge base with
+# MUTATE_BASE (none on MUTATE_BASE itself), in the packages whose tests need no service.
+MUTATE_BASE ?= main
+mutate-short:
+	DIFF=$(MUTATE_BASE) scripts/mutate.sh $(or $(ARGS),bridge/providers schemas config)
 
 vet:
 	$(GO) vet ./...

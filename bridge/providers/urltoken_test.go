@@ -61,3 +61,24 @@ func TestURLTokenKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestURLTokenAlphabetBounds pins the edges of what Key accepts: a token of exactly
+// minTokenLength characters and every end of the URL alphabet's ranges, and refuses one
+// character less and each neighbour just outside a range.
+func TestURLTokenAlphabetBounds(t *testing.T) {
+	p := mustNew(t, "postiz")
+	for _, good := range []string{"azAZ09-_.~azAZ09", "zzzzzzzzzzzzzzzz", "ZZZZZZZZZZZZZZZZ", "9999999999999999", "aaaaaaaaaaaaaaaa", "AAAAAAAAAAAAAAAA", "0000000000000000"} {
+		if _, err := p.Key(good); err != nil {
+			t.Errorf("Key(%q): %v", good, err)
+		}
+	}
+	for _, bad := range []string{"azAZ09-_.~azAZ0", "`", "{", "@", "[", "/", ":", "^", "\x7f"} {
+		token := bad
+		if len(bad) == 1 {
+			token = "azAZ09-_.~azAZ09" + bad
+		}
+		if _, err := p.Key(token); err == nil {
+			t.Errorf("Key(%q) succeeded", token)
+		}
+	}
+}
