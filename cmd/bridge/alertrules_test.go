@@ -96,7 +96,7 @@ func (r *alertRule) inspect(t *testing.T, node parser.Node) {
 			}
 			ls := r.reads[name]
 			for _, m := range n.LabelMatchers {
-				if m.Name != labels.MetricName {
+				if m.Name != model.MetricNameLabel {
 					ls = append(ls, m.Name)
 				}
 			}
@@ -121,7 +121,7 @@ func selectorName(vs *parser.VectorSelector) string {
 		return vs.Name
 	}
 	for _, m := range vs.LabelMatchers {
-		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+		if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 			return m.Value
 		}
 	}

@@ -170,17 +170,6 @@ func (in *input) interleave(rng *rand.Rand, streams [][]*event.Event, base time.
 	}
 }
 
-// count is the number of events of type typ.
-func (in *input) count(typ string) int {
-	n := 0
-	for _, ev := range in.events {
-		if ev.Type == typ {
-			n++
-		}
-	}
-	return n
-}
-
 // produce writes the events to their topics as the ingress does, spread evenly over d,
 // a batch every 50 ms, until done or ctx ends; it returns the first error.
 func (in *input) produce(ctx context.Context, brokers []string, prefix string, d time.Duration) error {
