@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -223,8 +224,18 @@ func consume(ctx context.Context, cfg config.Config, db database, ends map[store
 		}
 		if reached(offs, ends) {
 			p := phase{seconds: time.Since(start).Seconds(), cpu: cpuSeconds() - cpu}
-			p.batches, p.inTx, err = batchMetrics(ctx, s.Addr())
-			return p, err
+			// The batch's metrics are observed just after its transaction commits, so the
+			// database can show the offsets a moment before /metrics shows the batch.
+			for {
+				if p.batches, p.inTx, err = batchMetrics(ctx, s.Addr()); !errors.Is(err, errNoBatches) {
+					return p, err
+				}
+				select {
+				case <-ctx.Done():
+					return phase{}, fmt.Errorf("%w: %w", err, ctx.Err())
+				case <-time.After(checkEvery):
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -233,6 +244,9 @@ func consume(ctx context.Context, cfg config.Config, db database, ends map[store
 		}
 	}
 }
+
+// errNoBatches: the consumer's /metrics shows no batch committed yet.
+var errNoBatches = errors.New("no analytics_batch_seconds in the consumer's /metrics")
 
 // batchMetrics reads from the consumer's /metrics how many batches it committed and the
 // seconds it spent in them.
@@ -260,7 +274,7 @@ func batchMetrics(ctx context.Context, addr string) (int, float64, error) {
 		}
 	}
 	if n == 0 {
-		return 0, 0, fmt.Errorf("no analytics_batch_seconds in the consumer's /metrics")
+		return 0, 0, errNoBatches
 	}
 	return int(n), secs, nil
 }

@@ -73,7 +73,10 @@ func post(t *testing.T, url string, h http.Header, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header = h
-	resp, err := http.DefaultClient.Do(req)
+	// A connection of its own: tests start and stop many servers on ports the kernel hands
+	// out again, and a pooled connection to an earlier server's port is an EOF to a POST,
+	// which the client does not retry.
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
