@@ -7,6 +7,7 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/internal/testenv"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestRedisSeen: Seen tells an accepted id from one in flight, released or never seen, and
@@ -45,15 +46,8 @@ func TestRedisSeen(t *testing.T) {
 // waitSeen waits for done(true)'s mark, which is written in the background.
 func waitSeen(t *testing.T, s *dedup.Redis, id string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, id+" seen after done(true)", func() bool {
 		ok, err := s.Seen(context.Background(), "acme", id)
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not seen 30 s after done(true): %v", id, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil && ok
+	})
 }

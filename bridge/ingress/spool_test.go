@@ -289,11 +289,6 @@ var _ dedup.Reserver = down{}
 
 func waitDrained(t *testing.T, s *spool.Spool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for s.Stats().Records > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not drained: %+v", s.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, "the spool drained", func() bool { return s.Stats().Records == 0 },
+		func() string { return fmt.Sprintf("%+v", s.Stats()) })
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/spool"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 var sources = []string{"postiz", "x"}
@@ -140,17 +141,10 @@ func drain(t *testing.T, s *spool.Spool, p spool.Producer) {
 // waitEmpty waits until s holds no record and its files are back to an empty segment.
 func waitEmpty(t *testing.T, s *spool.Spool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, "the spool drained and reclaimed", func() bool {
 		st := s.Stats()
-		if st.Records == 0 && st.Bytes == 0 && st.Segments == 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("spool not drained and reclaimed: %+v", st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return st.Records == 0 && st.Bytes == 0 && st.Segments == 1
+	}, func() string { return fmt.Sprintf("%+v", s.Stats()) })
 }
 
 // dirBytes is the size of the segment files in dir.

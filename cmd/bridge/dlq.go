@@ -156,13 +156,7 @@ func dlqList(cmd *cobra.Command, f dlqFlags, args []string) error {
 		return err
 	}
 	es, err := d.List(cmd.Context(), filter)
-	if err != nil {
-		return fmt.Errorf("dlq list: %w", err)
-	}
-	if f.json {
-		return jsonLines(cmd.OutOrStdout(), es)
-	}
-	return dlqTable(cmd.OutOrStdout(), es, time.Now())
+	return printList(cmd, "dlq list", f.json, es, err, dlqTable)
 }
 
 func dlqRedrive(cmd *cobra.Command, f dlqFlags, args []string) error {
@@ -174,15 +168,33 @@ func dlqRedrive(cmd *cobra.Command, f dlqFlags, args []string) error {
 		return err
 	}
 	res, steps, err := d.Redrive(cmd.Context(), filter, f.dryRun)
+	return printRun(cmd, "dlq redrive", f.dryRun, res, steps, err)
+}
+
+// printList prints what list or its error, as JSON lines or as table draws them; the dlq
+// and quarantine commands share it.
+func printList[E any](cmd *cobra.Command, what string, asJSON bool, es []E, err error, table func(io.Writer, []E, time.Time) error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if asJSON {
+		return jsonLines(cmd.OutOrStdout(), es)
+	}
+	return table(cmd.OutOrStdout(), es, time.Now())
+}
+
+// printRun prints a redrive's or replay's steps (a dry run's) and its result; the first
+// error, of the run or of printing, is the command's.
+func printRun[S any](cmd *cobra.Command, what string, dryRun bool, res any, steps []S, err error) error {
 	out := cmd.OutOrStdout()
-	if f.dryRun && err == nil {
+	if dryRun && err == nil {
 		err = jsonLines(out, steps)
 	}
-	if perr := printResult(out, res, f.dryRun); err == nil {
+	if perr := printResult(out, res, dryRun); err == nil {
 		err = perr
 	}
 	if err != nil {
-		return fmt.Errorf("dlq redrive: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

@@ -96,13 +96,7 @@ func quarantineList(cmd *cobra.Command, f dlqFlags, args []string) error {
 		return err
 	}
 	ds, err := q.List(cmd.Context(), filter)
-	if err != nil {
-		return fmt.Errorf("quarantine list: %w", err)
-	}
-	if f.json {
-		return jsonLines(cmd.OutOrStdout(), ds)
-	}
-	return quarantineTable(cmd.OutOrStdout(), ds, time.Now())
+	return printList(cmd, "quarantine list", f.json, ds, err, quarantineTable)
 }
 
 func quarantineReplay(cmd *cobra.Command, f dlqFlags, args []string) error {
@@ -114,17 +108,7 @@ func quarantineReplay(cmd *cobra.Command, f dlqFlags, args []string) error {
 		return err
 	}
 	res, steps, err := q.Replay(cmd.Context(), filter, f.dryRun)
-	out := cmd.OutOrStdout()
-	if f.dryRun && err == nil {
-		err = jsonLines(out, steps)
-	}
-	if perr := printResult(out, res, f.dryRun); err == nil {
-		err = perr
-	}
-	if err != nil {
-		return fmt.Errorf("quarantine replay: %w", err)
-	}
-	return nil
+	return printRun(cmd, "quarantine replay", f.dryRun, res, steps, err)
 }
 
 func quarantineTable(w io.Writer, ds []redrive.Delivery, now time.Time) error {
