@@ -141,6 +141,12 @@ func (s *Server) putAs(ctx context.Context, src *Source, ev *event.Event, key st
 func (s *Server) reserve(ctx context.Context, src *Source, key string, now time.Time) (dup bool, done func(bool), err error) {
 	ctx, span := s.span(ctx, "dedup")
 	defer func() { endDedup(span, key, dup, err) }()
+	if t, ok := s.dedup.(tryReserver); ok {
+		if dup, done, ok = t.TryReserve(src.Name, key, now); ok {
+			s.countDup(src, dup)
+			return dup, done, nil
+		}
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.dedupTTL)
 	dup, done, err = s.dedup.Reserve(rctx, src.Name, key, now)
 	cancel()
@@ -149,10 +155,20 @@ func (s *Server) reserve(ctx context.Context, src *Source, key string, now time.
 	} else if err != nil {
 		return false, nil, failure.Wrap(failure.Unavailable, "an earlier delivery of this event is still waiting for kafka", err)
 	}
+	s.countDup(src, dup)
+	return dup, done, nil
+}
+
+// tryReserver is a dedup store that can answer without waiting, most of the time (the
+// memory store): see dedup.Store.TryReserve.
+type tryReserver interface {
+	TryReserve(source, id string, now time.Time) (dup bool, done func(accepted bool), ok bool)
+}
+
+func (s *Server) countDup(src *Source, dup bool) {
 	if dup {
 		s.metrics.dedupHits.WithLabelValues(src.Name).Inc()
 	}
-	return dup, done, nil
 }
 
 // record builds the Kafka record of ev. Everything it holds is owned by the record, since
