@@ -178,25 +178,29 @@ func (s *Server) record(ev *event.Event, traceparent []byte) (*kgo.Record, error
 	if err != nil {
 		return nil, failure.Wrap(failure.Internal, "encode", err)
 	}
+	topic, ok := s.topics[ev.Type]
+	if !ok {
+		topic = event.Topic(s.prefix, ev.Type)
+	}
 	rec := &kgo.Record{
-		Topic:     event.Topic(s.prefix, ev.Type),
+		Topic:     topic,
 		Key:       []byte(ev.ID),
 		Value:     value,
 		Timestamp: ev.ReceivedAt,
-		Headers:   headers(ev.Type, ev.Source, ev.Provider, ev.ReceivedAt, traceparent),
+		Headers:   s.headers(ev.Type, ev.Source, ev.Provider, ev.ReceivedAt, traceparent),
 	}
 	return rec, nil
 }
 
-func headers(eventType, source, provider string, receivedAt time.Time, traceparent []byte) []kgo.RecordHeader {
+func (s *Server) headers(eventType, source, provider string, receivedAt time.Time, traceparent []byte) []kgo.RecordHeader {
 	h := make([]kgo.RecordHeader, 0, 5)
 	if eventType != "" {
-		h = append(h, kgo.RecordHeader{Key: "event-type", Value: []byte(eventType)})
+		h = append(h, kgo.RecordHeader{Key: "event-type", Value: s.bytes(eventType)})
 	}
 	h = append(h,
-		kgo.RecordHeader{Key: "source", Value: []byte(source)},
-		kgo.RecordHeader{Key: "provider", Value: []byte(provider)},
-		kgo.RecordHeader{Key: "received-at", Value: receivedAt.UTC().AppendFormat(nil, time.RFC3339Nano)},
+		kgo.RecordHeader{Key: "source", Value: s.bytes(source)},
+		kgo.RecordHeader{Key: "provider", Value: s.bytes(provider)},
+		kgo.RecordHeader{Key: "received-at", Value: receivedAt.UTC().AppendFormat(make([]byte, 0, len(time.RFC3339Nano)), time.RFC3339Nano)},
 	)
 	if len(traceparent) > 0 {
 		h = append(h, kgo.RecordHeader{Key: "traceparent", Value: bytes.Clone(traceparent)})
@@ -264,7 +268,7 @@ func (s *Server) deadLetterAs(ctx context.Context, src *Source, body []byte, now
 		Topic:     event.QuarantineTopic(s.prefix),
 		Value:     bytes.Clone(body),
 		Timestamp: now,
-		Headers: append(headers("", src.Name, src.Provider, now, s.ownTraceparent(ctx, traceparent)),
+		Headers: append(s.headers("", src.Name, src.Provider, now, s.ownTraceparent(ctx, traceparent)),
 			kgo.RecordHeader{Key: "reason", Value: []byte(reason)},
 			kgo.RecordHeader{Key: "content-type", Value: bytes.Clone(contentType)}),
 	}
