@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ type levelRun struct {
 	conns         int
 	k             config.Kafka // the bridge's; the direct producer's topics are k.TopicPrefix + "direct."
 	b             *bridgeProc
+	pprofAddr     string // the bridge's --pprof, with -profile
 	direct        *directProducer
 	ledger        ledger
 	bridge, p     []Phase // bridge and direct producer phases, one per round
@@ -123,6 +125,11 @@ func (r *runner) concurrency(ctx context.Context) (string, error) {
 	if err := checkFileLimit(2 * r.o.levels[len(r.o.levels)-1]); err != nil {
 		return "", err
 	}
+	if r.o.profileDir != "" {
+		if err := os.MkdirAll(r.o.profileDir, 0o755); err != nil {
+			return "", err
+		}
+	}
 	bin, err := r.bridgeBinary(ctx)
 	if err != nil {
 		return "", err
@@ -173,7 +180,15 @@ func (r *runner) startLevels(ctx context.Context, bin string, vs []*variant) ([]
 			k, _ := v.apply(r.kafka(fmt.Sprintf("%sc%d-%d.", r.prefix, i, j)))
 			l := &levelRun{v: v, conns: conns, k: k, ledger: ledger{}}
 			runs = append(runs, l)
-			b, err := startBridge(ctx, bin, r.dir, fmt.Sprintf("conc-%d-%d", i, j), k, r.secret, false, "")
+			var flags []string
+			if r.o.profileDir != "" {
+				var err error
+				if l.pprofAddr, err = pprofPort(); err != nil {
+					return runs, err
+				}
+				flags = []string{"--pprof", l.pprofAddr}
+			}
+			b, err := startBridge(ctx, bin, r.dir, fmt.Sprintf("conc-%d-%d", i, j), k, r.secret, false, "", flags...)
 			if err != nil {
 				return runs, fmt.Errorf("%s at %d connections: %w", v.name, conns, err)
 			}
@@ -189,7 +204,7 @@ func (r *runner) startLevels(ctx context.Context, bin string, vs []*variant) ([]
 			}
 			warm := r.batch(fmt.Sprintf("c%d-%dw", i, j), r.o.maxRequests/4, r.o.dupShare)
 			l.ledger.add(warm, drive(ctx, schedule{conns: conns, duration: r.o.warmup + extra}, len(warm), webhooks(b.addr, warm)))
-			r.directPhase(ctx, l, schedule{conns: conns, duration: r.o.warmup}, "warm-up")
+			r.directPhase(ctx, l, schedule{conns: conns, duration: r.o.warmup}, "warm-up", "")
 		}
 	}
 	return runs, nil
@@ -200,13 +215,17 @@ func (r *runner) levelPhases(ctx context.Context, l *levelRun, round int) error 
 	name := fmt.Sprintf("%s, %d connections", l.v.name, l.conns)
 	ds := r.batch(fmt.Sprintf("c%s-%d-%d", l.v.name, l.conns, round), r.o.maxRequests, r.o.dupShare)
 	time.Sleep(time.Second)
+	tag := fmt.Sprintf("%s-%d-r%d", l.v.name, l.conns, round+1)
+	prof := r.startProfiles(ctx, "bridge-"+tag, l.pprofAddr, r.o.duration)
 	meter := meterCPU(r.pids(l.b.pid()))
 	run := drive(ctx, schedule{conns: l.conns, duration: r.o.duration}, len(ds), webhooks(l.b.addr, ds))
-	p := summarize("bridge, "+name, "bridge, "+name, run, meter.used(), "bridge")
+	used := meter.used()
+	prof.stop(r)
+	p := summarize("bridge, "+name, "bridge, "+name, run, used, "bridge")
 	l.ledger.add(ds, run)
 	r.record(p)
 	l.bridge = append(l.bridge, p)
-	d := r.directPhase(ctx, l, schedule{conns: l.conns, duration: r.o.duration}, "direct, "+name)
+	d := r.directPhase(ctx, l, schedule{conns: l.conns, duration: r.o.duration}, "direct, "+name, "direct-"+tag)
 	r.record(d)
 	l.p = append(l.p, d)
 	return ctx.Err()
@@ -215,7 +234,8 @@ func (r *runner) levelPhases(ctx context.Context, l *levelRun, round int) error 
 // directPhase runs the direct producer of l as s says, on the run's direct records sent to
 // l's topics, over and over: a record goes again only after all the others have been sent
 // since, so never while it is still in flight.
-func (r *runner) directPhase(ctx context.Context, l *levelRun, s schedule, name string) Phase {
+// With -profile, a phase with a profile name is profiled.
+func (r *runner) directPhase(ctx context.Context, l *levelRun, s schedule, name, profile string) Phase {
 	if r.directRecs == nil {
 		ds := r.batch("d", directRecords, 0)
 		r.directTypes = make([]string, len(ds))
@@ -231,9 +251,15 @@ func (r *runner) directPhase(ctx context.Context, l *levelRun, s schedule, name 
 		rec.Topic = event.Topic(l.direct.k.TopicPrefix, r.directTypes[i])
 	}
 	time.Sleep(time.Second)
+	var prof *profiling
+	if profile != "" {
+		prof = r.startProfiles(ctx, profile, "", s.duration)
+	}
 	meter := meterCPU(r.pids(0))
 	run := drive(ctx, s, maxDirectSends, l.direct.cycle(r.directRecs))
-	return summarize(name, name, run, meter.used(), "loadgen")
+	used := meter.used()
+	prof.stop(r)
+	return summarize(name, name, run, used, "loadgen")
 }
 
 // directRecords is how many records the direct producer cycles through, maxDirectSends
@@ -308,19 +334,23 @@ func (l *levelRun) close() {
 
 func concurrencyReport(runs []*levelRun, load string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d rounds; 1-minute load average %s. Medians of the rounds, [lowest–highest] in brackets; each ratio is the bridge's to the direct producer's in the same round. Broker CPU is the broker process's CPU time per record written (ms); records per batch is what the read-back found in each setup's topics, warm-ups included.\n\n", len(runs[0].bridge), load)
-	b.WriteString("| variant | connections | bridge records/s | direct records/s | bridge / direct | bridge p99 ms | direct p99 ms | broker CPU ms / record: bridge | direct | records per batch: bridge | direct |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, "%d rounds; 1-minute load average %s. Medians of the rounds, [lowest–highest] in brackets; each ratio is the bridge's to the direct producer's in the same round. Broker CPU is the broker process's CPU time per record written (ms); records per batch is what the read-back found in each setup's topics, warm-ups included; CPU s / 1,000 records is the bridge process's, the load generator's while it drives the bridge (HTTP client, signing), and the direct producer's process (franz-go, no HTTP), each over its own phase.\n\n", len(runs[0].bridge), load)
+	b.WriteString("| variant | connections | bridge records/s | direct records/s | bridge / direct | bridge p99 ms | direct p99 ms | broker CPU ms / record: bridge | direct | records per batch: bridge | direct | CPU s / 1,000: bridge | its load | direct |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	acc := func(p Phase) float64 { return p.AcceptedPerSec }
 	p99 := func(p Phase) float64 { return p.Latency.P99 }
 	broker := func(p Phase) float64 { return 1000 * p.CPUSeconds["broker"] / max(1, float64(p.Accepted)) }
+	perK := func(proc string) func(Phase) float64 {
+		return func(p Phase) float64 { return 1000 * p.CPUSeconds[proc] / max(1, float64(p.Accepted)) }
+	}
 	for _, l := range runs {
 		ratios := make([]float64, len(l.bridge))
 		for i := range l.bridge {
 			ratios[i] = l.bridge[i].AcceptedPerSec / max(1, l.p[i].AcceptedPerSec)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %s | %.2f | %.2f | %.4f | %.4f | %.1f | %.1f |\n", l.v.name, l.conns,
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %s | %.2f | %.2f | %.4f | %.4f | %.1f | %.1f | %.3f | %.3f | %.3f |\n", l.v.name, l.conns,
 			median(l.bridge, acc), median(l.p, acc), medianRange(ratios, "%.2f"), median(l.bridge, p99), median(l.p, p99),
-			median(l.bridge, broker), median(l.p, broker), l.batchesBridge.perBatch(), l.batchesDirect.perBatch())
+			median(l.bridge, broker), median(l.p, broker), l.batchesBridge.perBatch(), l.batchesDirect.perBatch(),
+			median(l.bridge, perK("bridge")), median(l.bridge, perK("loadgen")), median(l.p, perK("loadgen")))
 	}
 	b.WriteString("\nAt 50% load (open loop, the first variant's maximum at the lowest count, halved):\n\n| variant | rate/s | p50 ms | p99 ms | p99.9 ms | broker CPU ms / record |\n|---|--:|--:|--:|--:|--:|\n")
 	for _, l := range runs {

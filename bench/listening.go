@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -14,8 +15,8 @@ import (
 // listeningAddr returns the loopback address process pid listens on, from /proc: the bridge
 // is started on port 0 and binds a port of its own, so that no port is picked free and then
 // bound by another process first. It fails until the process listens, or if it listens on
-// more than one address.
-func listeningAddr(pid int) (string, error) {
+// more than one address. Addresses in ignore (a profiler's) do not count.
+func listeningAddr(pid int, ignore ...string) (string, error) {
 	inodes, err := socketInodes(pid)
 	if err != nil {
 		return "", err
@@ -34,7 +35,9 @@ func listeningAddr(pid int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		found = append(found, addr)
+		if !slices.Contains(ignore, addr) {
+			found = append(found, addr)
+		}
 	}
 	switch len(found) {
 	case 0:

@@ -43,3 +43,39 @@ func TestListeningAddr(t *testing.T) {
 		t.Fatalf("listeningAddr = %q, want %q", got, want)
 	}
 }
+
+// TestListeningAddrIgnores: a process on two addresses (a bridge with --pprof) has none
+// until the one to ignore is named, and then the other.
+func TestListeningAddrIgnores(t *testing.T) {
+	var files []*os.File
+	var addrs []string
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		f, err := ln.(*net.TCPListener).File()
+		ln.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	cmd := exec.Command("sleep", "60")
+	cmd.ExtraFiles = files // the child holds both listening sockets
+	p := testkit.Start(t, "sleep", cmd)
+	var got string
+	var err error
+	testkit.Eventually(t, time.Minute, "the child's listening address, the profiler's ignored", func() bool {
+		got, err = listeningAddr(p.Pid(), addrs[1])
+		return err == nil
+	})
+	if got != addrs[0] {
+		t.Fatalf("listeningAddr ignoring %s = %q, want %q", addrs[1], got, addrs[0])
+	}
+	if got, err := listeningAddr(p.Pid()); err == nil {
+		t.Fatalf("listeningAddr of a process on two addresses = %q, want an error", got)
+	}
+}

@@ -88,6 +88,7 @@ type options struct {
 	hostileIdle  int
 	hostileSlow  int
 	hostileJSON  float64
+	profileDir   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -117,6 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	concurrency := fs.String("concurrency", "", "instead of the main phases, measure the bridge at each of these connection counts (e.g. 32,256,1024) against the direct producer at the same concurrency, with the broker's CPU per record (needs -broker-pid), and print the figures")
 	fs.StringVar(&o.variants, "variants", "", "with -concurrency: producer settings to compare, \"name=key:value,…;name2=…\" (keys linger, partitions, compression); default the bridge's defaults alone")
 	fs.StringVar(&o.baselineBin, "baseline-bin", "", "with -scale: also measure Redis with this other bridge binary (e.g. the build before a change), in the same rounds")
+	fs.StringVar(&o.profileDir, "profile", "", "with -concurrency: write CPU profiles of each closed-loop phase into this folder (the bridge's, through its --pprof, and this process's: the load generator or the direct producer)")
 	fs.IntVar(&o.hostileIdle, "hostile-idle", 2000, "hostile phase: connections that send nothing")
 	fs.IntVar(&o.hostileSlow, "hostile-slowloris", 200, "hostile phase: connections that send a request's headers a byte a second")
 	fs.Float64Var(&o.hostileJSON, "hostile-json", 40, "hostile phase: signed deeply nested or huge-number JSON bodies per second (0 and no connections: no hostile phase)")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 type bridgeProc struct {
 	cmd    *exec.Cmd
 	addr   string // 127.0.0.1:port of its ingress
+	pprof  string // its --pprof address, if any
 	log    string // path of its stderr
 	exited chan struct{}
 	once   sync.Once
@@ -63,7 +65,8 @@ log:
 
 // startBridge runs bin serve with a generated configuration (extra: more sections) in dir,
 // on a loopback port of its choosing, and waits until it answers GET /readyz with 200.
-func startBridge(ctx context.Context, bin, dir, name string, k config.Kafka, secret []byte, discard bool, extra string) (*bridgeProc, error) {
+// flags are more command-line flags of serve.
+func startBridge(ctx context.Context, bin, dir, name string, k config.Kafka, secret []byte, discard bool, extra string, flags ...string) (*bridgeProc, error) {
 	cfgPath := filepath.Join(dir, name+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(bridgeConfig("127.0.0.1:0", k, secret, extra)), 0o600); err != nil {
 		return nil, err
@@ -78,6 +81,7 @@ func startBridge(ctx context.Context, bin, dir, name string, k config.Kafka, sec
 	if discard {
 		args = append(args, "--discard-records")
 	}
+	args = append(args, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = procAttr()
@@ -85,6 +89,9 @@ func startBridge(ctx context.Context, bin, dir, name string, k config.Kafka, sec
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &bridgeProc{cmd: cmd, log: logPath, exited: make(chan struct{})}
+	if i := slices.Index(flags, "--pprof"); i >= 0 && i+1 < len(flags) {
+		p.pprof = flags[i+1]
+	}
 	go func() { _ = cmd.Wait(); close(p.exited) }()
 	if err := p.waitReady(ctx, 60*time.Second); err != nil {
 		p.stop()
@@ -115,7 +122,7 @@ func (p *bridgeProc) waitReady(ctx context.Context, limit time.Duration) error {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
 	for {
 		if p.addr == "" {
-			p.addr, _ = listeningAddr(p.pid())
+			p.addr, _ = listeningAddr(p.pid(), p.pprof)
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/readyz", nil)
 		if resp, err := client.Do(req); p.addr != "" && err == nil {

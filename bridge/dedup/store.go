@@ -146,6 +146,23 @@ func (s *Store) Reserve(ctx context.Context, source, id string, now time.Time) (
 	}
 }
 
+// TryReserve is Reserve for a caller that would rather not wait: when the store is open
+// and the id is not in flight it answers as Reserve would, with ok true; otherwise it
+// reserves nothing and reports ok false, and the caller calls Reserve, with a context that
+// bounds the wait. The ingress uses it to skip arming a timeout for the common case, which
+// never waits.
+func (s *Store) TryReserve(source, id string, now time.Time) (dup bool, done func(accepted bool), ok bool) {
+	if s.open != nil {
+		select {
+		case <-s.open:
+		default:
+			return false, nil, false
+		}
+	}
+	dup, done, wait := s.try(s.groupOf(source), s.key(source, id), now.UnixNano())
+	return dup, done, wait == nil
+}
+
 func (s *Store) waitOpen(ctx context.Context) error {
 	if s.open == nil {
 		return nil

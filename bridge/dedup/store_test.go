@@ -282,3 +282,32 @@ func accept(t *testing.T, s *dedup.Store, id string, at time.Time) {
 	}
 	done(true)
 }
+
+// TestTryReserve: TryReserve answers as Reserve does when nothing would make it wait, and
+// reserves nothing when something would (the store not open, the id in flight).
+func TestTryReserve(t *testing.T) {
+	s := dedup.New(window, 100, dedup.Rebuilding())
+	if _, done, ok := s.TryReserve("acme", "e1", base); ok || done != nil {
+		t.Fatal("TryReserve answered before Open")
+	}
+	s.Open()
+	dup, done, ok := s.TryReserve("acme", "e1", base)
+	if !ok || dup || done == nil {
+		t.Fatalf("a new id: dup %v, done %v, ok %v; want the reservation", dup, done != nil, ok)
+	}
+	if _, again, ok := s.TryReserve("acme", "e1", base); ok || again != nil {
+		t.Fatal("TryReserve answered for an id in flight")
+	}
+	done(true)
+	if dup, _, ok := s.TryReserve("acme", "e1", base.Add(time.Minute)); !ok || !dup {
+		t.Fatalf("an accepted id: dup %v, ok %v; want a duplicate", dup, ok)
+	}
+	if dup, _, err := s.Reserve(context.Background(), "acme", "e1", base.Add(time.Minute)); err != nil || !dup {
+		t.Fatalf("Reserve after TryReserve's acceptance: dup %v, err %v", dup, err)
+	}
+	_, done, _ = s.TryReserve("acme", "e2", base)
+	done(false)
+	if dup, done, ok := s.TryReserve("acme", "e2", base); !ok || dup || done == nil {
+		t.Fatalf("a released id: dup %v, ok %v; want it reservable again", dup, ok)
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/providers"
+	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -106,6 +107,12 @@ type Server struct {
 	spool    Spooler
 	tracer   trace.Tracer // nil: tracing is off
 	sender   string       // Tracing.Sender
+	// topics and interned are built by New and only read after: each event type's topic,
+	// and the bytes of every event type, source name and provider, which the records'
+	// headers share (nothing writes a record's header values), so that a request
+	// allocates neither.
+	topics   map[string]string
+	interned map[string][]byte
 }
 
 // New builds the Server and its routes.
@@ -131,6 +138,7 @@ func New(o Options) *Server {
 			s.metrics.stale.WithLabelValues(src.Name)
 		}
 	}
+	s.intern()
 	s.spool = o.Spool
 	if s.ready == nil {
 		s.ready = func() Readiness { return Readiness{Ready: true} }
@@ -156,6 +164,28 @@ func New(o Options) *Server {
 	}
 	s.routes(o)
 	return s
+}
+
+// intern builds s.topics and s.interned.
+func (s *Server) intern() {
+	s.topics = make(map[string]string, len(event.Types))
+	s.interned = make(map[string][]byte, len(event.Types)+2*len(s.sources))
+	for _, t := range event.Types {
+		s.topics[t] = event.Topic(s.prefix, t)
+		s.interned[t] = []byte(t)
+	}
+	for _, src := range s.sources {
+		s.interned[src.Name] = []byte(src.Name)
+		s.interned[src.Provider] = []byte(src.Provider)
+	}
+}
+
+// bytes returns v's bytes, shared when v was interned: they must not be written to.
+func (s *Server) bytes(v string) []byte {
+	if b, ok := s.interned[v]; ok {
+		return b
+	}
+	return []byte(v)
 }
 
 // drainFactor × max_body_bytes is how much of a refused body is read and discarded so that

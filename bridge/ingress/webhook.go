@@ -140,6 +140,12 @@ func (s *Server) putAs(ctx context.Context, src *Source, ev *event.Event, key st
 func (s *Server) reserve(ctx context.Context, src *Source, key string, now time.Time) (dup bool, done func(bool), err error) {
 	ctx, span := s.span(ctx, "dedup")
 	defer func() { endDedup(span, key, dup, err) }()
+	if t, ok := s.dedup.(tryReserver); ok {
+		if dup, done, ok = t.TryReserve(src.Name, key, now); ok {
+			s.countDup(src, dup)
+			return dup, done, nil
+		}
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.dedupTTL)
 	dup, done, err = s.dedup.Reserve(rctx, src.Name, key, now)
 	cancel()
@@ -148,10 +154,20 @@ func (s *Server) reserve(ctx context.Context, src *Source, key string, now time.
 	} else if err != nil {
 		return false, nil, failure.Wrap(failure.Unavailable, "an earlier delivery of this event is still waiting for kafka", err)
 	}
+	s.countDup(src, dup)
+	return dup, done, nil
+}
+
+// tryReserver is a dedup store that can answer without waiting, most of the time (the
+// memory store): see dedup.Store.TryReserve.
+type tryReserver interface {
+	TryReserve(source, id string, now time.Time) (dup bool, done func(accepted bool), ok bool)
+}
+
+func (s *Server) countDup(src *Source, dup bool) {
 	if dup {
 		s.metrics.dedupHits.WithLabelValues(src.Name).Inc()
 	}
-	return dup, done, nil
 }
 
 // record builds the Kafka record of ev. Everything it holds is owned by the record, since
@@ -161,25 +177,29 @@ func (s *Server) record(ev *event.Event, traceparent []byte) (*kgo.Record, error
 	if err != nil {
 		return nil, failure.Wrap(failure.Internal, "encode", err)
 	}
+	topic, ok := s.topics[ev.Type]
+	if !ok {
+		topic = event.Topic(s.prefix, ev.Type)
+	}
 	rec := &kgo.Record{
-		Topic:     event.Topic(s.prefix, ev.Type),
+		Topic:     topic,
 		Key:       []byte(ev.ID),
 		Value:     value,
 		Timestamp: ev.ReceivedAt,
-		Headers:   headers(ev.Type, ev.Source, ev.Provider, ev.ReceivedAt, traceparent),
+		Headers:   s.headers(ev.Type, ev.Source, ev.Provider, ev.ReceivedAt, traceparent),
 	}
 	return rec, nil
 }
 
-func headers(eventType, source, provider string, receivedAt time.Time, traceparent []byte) []kgo.RecordHeader {
+func (s *Server) headers(eventType, source, provider string, receivedAt time.Time, traceparent []byte) []kgo.RecordHeader {
 	h := make([]kgo.RecordHeader, 0, 5)
 	if eventType != "" {
-		h = append(h, kgo.RecordHeader{Key: "event-type", Value: []byte(eventType)})
+		h = append(h, kgo.RecordHeader{Key: "event-type", Value: s.bytes(eventType)})
 	}
 	h = append(h,
-		kgo.RecordHeader{Key: "source", Value: []byte(source)},
-		kgo.RecordHeader{Key: "provider", Value: []byte(provider)},
-		kgo.RecordHeader{Key: "received-at", Value: receivedAt.UTC().AppendFormat(nil, time.RFC3339Nano)},
+		kgo.RecordHeader{Key: "source", Value: s.bytes(source)},
+		kgo.RecordHeader{Key: "provider", Value: s.bytes(provider)},
+		kgo.RecordHeader{Key: "received-at", Value: receivedAt.UTC().AppendFormat(make([]byte, 0, len(time.RFC3339Nano)), time.RFC3339Nano)},
 	)
 	if len(traceparent) > 0 {
 		h = append(h, kgo.RecordHeader{Key: "traceparent", Value: bytes.Clone(traceparent)})
@@ -247,7 +267,7 @@ func (s *Server) deadLetterAs(ctx context.Context, src *Source, body []byte, now
 		Topic:     event.QuarantineTopic(s.prefix),
 		Value:     bytes.Clone(body),
 		Timestamp: now,
-		Headers: append(headers("", src.Name, src.Provider, now, s.ownTraceparent(ctx, traceparent)),
+		Headers: append(s.headers("", src.Name, src.Provider, now, s.ownTraceparent(ctx, traceparent)),
 			kgo.RecordHeader{Key: "reason", Value: []byte(reason)},
 			kgo.RecordHeader{Key: "content-type", Value: bytes.Clone(contentType)}),
 	}

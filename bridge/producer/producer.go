@@ -30,9 +30,11 @@ func New(cl *kgo.Client, timeout time.Duration) *Kafka {
 	return k
 }
 
-// pending carries one record's outcome from franz-go's promise to the waiting request.
+// pending carries one record's outcome from franz-go's promise to the waiting request. It
+// is pooled with its timer, so that a request allocates neither.
 type pending struct {
 	done   chan error
+	timer  *time.Timer
 	mu     sync.Mutex
 	late   bool
 	settle func(error)
@@ -58,27 +60,39 @@ func (k *Kafka) Produce(rec *kgo.Record, settle func(error)) error {
 	if k.b != nil {
 		k.b.produced()
 	}
-	t := time.NewTimer(k.timeout)
-	defer t.Stop()
+	// Since Go 1.23 a stopped or reset timer delivers no stale tick, so a pooled one is as
+	// good as new. It is stopped before p goes back to the pool, where another request may
+	// take it at once.
+	if p.timer == nil {
+		p.timer = time.NewTimer(k.timeout)
+	} else {
+		p.timer.Reset(k.timeout)
+	}
 	select {
 	case err := <-p.done:
-		pendings.Put(p)
-		settle(err)
-		return classify(err)
-	case <-t.C:
+		return p.finish(err)
+	case <-p.timer.C:
 		p.mu.Lock()
 		select {
 		case err := <-p.done:
 			p.mu.Unlock()
-			pendings.Put(p)
-			settle(err)
-			return classify(err)
+			return p.finish(err)
 		default:
 			p.late = true
 			p.mu.Unlock()
 			return failure.New(failure.Unavailable, "kafka did not acknowledge within %s", k.timeout)
 		}
 	}
+}
+
+// finish settles a record whose outcome came in time, and gives p back to the pool.
+func (p *pending) finish(err error) error {
+	p.timer.Stop()
+	settle := p.settle
+	p.settle = nil
+	pendings.Put(p)
+	settle(err)
+	return classify(err)
 }
 
 func (p *pending) promise(_ *kgo.Record, err error) {
