@@ -57,11 +57,7 @@ func newDeduper(ctx context.Context, cfg config.Config, c *cluster, types []stri
 		}
 		return &deduper{redis: dedup.NewRedis(o)}, nil
 	}
-	var opts []dedup.Option
-	for s, w := range windows {
-		opts = append(opts, dedup.SourceWindow(s, w))
-	}
-	d := &deduper{mem: dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs, opts...)}
+	d := &deduper{mem: dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs, dedup.Options{Windows: windows})}
 	return d, d.fill(ctx, c, cfg.Kafka.TopicPrefix, types, now.Add(-longest))
 }
 
