@@ -203,13 +203,9 @@ func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ropts []schemas.RegistryOption
-	if !r.Register {
-		ropts = append(ropts, schemas.LookUp())
-	}
 	var enc schemas.Encoder
 	err = withTimeout(ctx, func(ctx context.Context) (err error) {
-		enc, err = schemas.NewRegistry(ctx, rc, s.cfg.Kafka.TopicPrefix, ropts...)
+		enc, err = schemas.NewRegistry(ctx, rc, s.cfg.Kafka.TopicPrefix, schemas.RegistryOptions{LookUp: !r.Register})
 		return err
 	})
 	if err != nil {
