@@ -38,8 +38,11 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// NewMetrics registers the metrics of group with reg.
-func NewMetrics(reg prometheus.Registerer, group string) *Metrics {
+// NewMetrics registers the metrics of group with reg. The series of deadLetterReasons, the
+// reasons the group dead-letters for, start at 0: a counter series that first appears at 1
+// is not counted by increase() over a window that starts before it, so an alert on the
+// first dead letter would fire only from the second.
+func NewMetrics(reg prometheus.Registerer, group string, deadLetterReasons ...string) *Metrics {
 	l := prometheus.Labels{"group": group}
 	m := &Metrics{
 		Processed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_consumer_processed_total",
@@ -55,6 +58,9 @@ func NewMetrics(reg prometheus.Registerer, group string) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"outcome"}),
 		Transactions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_consumer_transactions_total",
 			Help: "Transactions ended, by outcome.", ConstLabels: l}, []string{"outcome"}),
+	}
+	for _, r := range deadLetterReasons {
+		m.DeadLettered.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Processed, m.Moved, m.DeadLettered, m.Lag, m.Effect, m.Transactions)
 	return m

@@ -23,3 +23,13 @@ func ExampleStore_Reserve() {
 	// false <nil>
 	// true <nil>
 }
+
+func ExampleEventKey() {
+	fmt.Println(dedup.EventKey("", "evt_1", 0, 1))          // deduplicated by event id
+	fmt.Println(dedup.EventKey("signed_ab12", "d-1", 0, 1)) // a content-keyed delivery of one event
+	fmt.Println(dedup.EventKey("signed_ab12", "d-1", 2, 3)) // its third part, of three
+	// Output:
+	// evt_1
+	// signed_ab12
+	// signed_ab12/2
+}

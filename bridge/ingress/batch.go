@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
 )
@@ -76,10 +76,7 @@ func (s *Server) acceptAll(c *fiber.Ctx, src *Source, parts []providers.Part, ke
 			continue
 		}
 		ev := &parts[i].Event
-		k := ev.ID
-		if key != "" {
-			k = key + "/" + strconv.Itoa(i)
-		}
+		k := dedup.EventKey(key, ev.ID, i, len(parts))
 		wg.Go(func() { outcomes[i], errs[i] = s.putAs(ctx, src, ev, k, traceparent) })
 	}
 	wg.Wait()

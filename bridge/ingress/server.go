@@ -126,6 +126,10 @@ func New(o Options) *Server {
 	for _, src := range o.Sources {
 		src.prepare(o.Log)
 		s.sources[src.Name] = &src
+		if src.state.dated != nil {
+			// From 0, so that increase() counts the first replay: a series born at 1 is not.
+			s.metrics.stale.WithLabelValues(src.Name)
+		}
 	}
 	s.spool = o.Spool
 	if s.ready == nil {

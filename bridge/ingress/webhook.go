@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"mime"
@@ -85,7 +84,7 @@ func (s *Server) envelope(ev *event.Event, src *Source, body []byte, now time.Ti
 // normalized event, and answers.
 func (s *Server) accept(c *fiber.Ctx, src *Source, ev *event.Event, key string) error {
 	annotate(c.UserContext(), ev)
-	o, err := s.putAs(c.UserContext(), src, ev, cmp.Or(key, ev.ID), s.senderTraceparent(c))
+	o, err := s.putAs(c.UserContext(), src, ev, dedup.EventKey(key, ev.ID, 0, 1), s.senderTraceparent(c))
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,14 @@ func New(o Options) *Poller {
 			Name: "bridge_poll_backlog", Help: "Results of a polled source known to wait above its cursor, at least (0: caught up).",
 		}, []string{"source"}),
 	}
+	for _, src := range o.Sources { // from 0: increase() does not count a series' first value
+		for _, outcome := range []string{"ok", "error"} {
+			p.polls.WithLabelValues(src.Name, outcome)
+		}
+		for _, outcome := range []string{"produced", "duplicate", "quarantined", "lost"} {
+			p.results.WithLabelValues(src.Name, outcome)
+		}
+	}
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(p.polls, p.results, p.backlog)
 	}

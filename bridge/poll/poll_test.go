@@ -424,9 +424,37 @@ func TestRunCountsRoundsByOutcome(t *testing.T) {
 	}
 }
 
+// TestSeriesStartAtZero: every source's round and result series exist at 0 before the
+// first round, so that increase() over a window counts the first lost result (a series born
+// at 1 would be counted from its second increment).
+func TestSeriesStartAtZero(t *testing.T) {
+	_, s, c, _, src := setup(t)
+	reg := prometheus.NewRegistry()
+	poll.New(poll.Options{Sources: []poll.Source{*src}, Sink: s, Cursors: c, Registerer: reg,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for name, outcomes := range map[string][]string{
+		"bridge_polls_total":        {"ok", "error"},
+		"bridge_poll_results_total": {"produced", "duplicate", "quarantined", "lost"},
+	} {
+		for _, o := range outcomes {
+			if v, ok := lookup(t, reg, name, "source", src.Name, "outcome", o); !ok || v != 0 {
+				t.Errorf("%s{source=%q,outcome=%q} = %g (present: %v), want 0, present", name, src.Name, o, v, ok)
+			}
+		}
+	}
+}
+
 // gathered is the value of the series of name in reg whose labels include the given
 // name/value pairs (0 when there is none).
 func gathered(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	v, _ := lookup(t, reg, name, labels...)
+	return v
+}
+
+// lookup is the value of the series of name in reg whose labels include the given
+// name/value pairs, and whether there is one.
+func lookup(t *testing.T, reg *prometheus.Registry, name string, labels ...string) (float64, bool) {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -447,8 +475,8 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string, labels ...str
 					continue series
 				}
 			}
-			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue(), true
 		}
 	}
-	return 0
+	return 0, false
 }

@@ -227,6 +227,17 @@ func TestStaleDeliveries(t *testing.T) {
 		config.Source{Name: "unchecked", Provider: "codivupload", Secrets: []string{codivSecret}, MaxAge: &off})
 	prefix := cfg.Kafka.TopicPrefix
 	b := start(t, cfg)
+	// Each checked source's series is there from the start, at 0, for increase() to count the
+	// first replay; a source that checks nothing has none.
+	before := scrape(t, b.url)
+	for _, source := range []string{"codivupload", "meta", "x"} {
+		if line := fmt.Sprintf(`bridge_stale_deliveries_total{source=%q} 0`, source); !strings.Contains(before, line) {
+			t.Errorf("before any delivery, metrics lack %s:\n%s", line, grepLines(before, "stale"))
+		}
+	}
+	if strings.Contains(before, `bridge_stale_deliveries_total{source="unchecked"}`) {
+		t.Error("a source with max_age 0s has a stale-deliveries series")
+	}
 	now := time.Now().UTC()
 	codivAt := func(id string, at time.Time) (map[string]string, []byte) {
 		body := []byte(fmt.Sprintf(`{"event":"post.published","id":%q,"timestamp":%q,"data":{"post_id":"p1","platform":"instagram"}}`, id, at.Format(time.RFC3339)))

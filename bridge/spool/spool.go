@@ -310,7 +310,11 @@ func (s *Spool) restart(old *segment, id uint64) {
 	}
 	s.mu.Unlock()
 	if old != nil {
-		old.remove()
+		if err := old.remove(); err != nil {
+			// Left on disk, it is read again at the next Open, whose Reconcile finds its
+			// records in Kafka: nothing is produced twice, only disk is held.
+			s.log.Warn("spool: a drained segment could not be deleted", "err", err)
+		}
 	}
 }
 

@@ -87,12 +87,10 @@ func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := s.Listen(); err != nil {
-		s.Shutdown(context.Background())
-		return fmt.Errorf("--listen: %w", err)
+		return errors.Join(fmt.Errorf("--listen: %w", err), s.Shutdown(context.Background()))
 	}
 	if err := s.WaitDedup(ctx); err != nil {
-		s.Shutdown(context.Background())
-		return err
+		return errors.Join(err, s.Shutdown(context.Background()))
 	}
 	running, err := startDevConsumers(ctx, cfg, a.dashboard, spans.Handler(), log)
 	if err == nil && running.ctx.Err() == nil {

@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) (*
 	if reg == nil {
 		reg = consumers.NewRegistry()
 	}
-	metrics := consumers.NewMetrics(reg, ac.Group)
+	metrics := consumers.NewMetrics(reg, ac.Group, reasonUndecodable)
 	owned := &parts{}
 	h := newHandler(cfg, n, dec, metrics, newAlertsMetrics(reg, ac.Group, owned), owned, log)
 	h.deliver.slack = newSlack(ac.SlackWebhookURL, ac.SlackTimeout.D(), ac.SlackRate)
@@ -143,6 +143,10 @@ func newAlertsMetrics(reg prometheus.Registerer, group string, owned *parts) ale
 	}
 	keys := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bridge_alerts_state_keys",
 		Help: "Keys (source, profile, platform) whose state this member holds.", ConstLabels: l}, func() float64 { return float64(owned.keys()) })
+	for _, kind := range []string{msgAlert, msgResolution} { // series from 0: see consumers.NewMetrics
+		m.sent.WithLabelValues(kind)
+		m.gaveUp.WithLabelValues(kind)
+	}
 	reg.MustRegister(m.sent, m.gaveUp, m.loads, keys)
 	return m
 }

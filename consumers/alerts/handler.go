@@ -295,9 +295,13 @@ func (h *handler) records(p *partition, c *changes) []*kgo.Record {
 	return out
 }
 
+// reasonUndecodable is the group's one class of dead letters (the reason label of
+// bridge_consumer_dead_lettered_total): a value no schema decodes.
+const reasonUndecodable = "undecodable"
+
 func (h *handler) deadLetter(ctx context.Context, tx batch, r *kgo.Record, reason string) {
 	tx.Produce(ctx, consumers.DeadLetter(r, h.dlq, reason))
-	tx.CountDeadLettered("undecodable")
+	tx.CountDeadLettered(reasonUndecodable)
 	tx.Count(r.Topic, "dead_lettered")
 	h.log.Info("dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", reason)
 }

@@ -41,6 +41,10 @@ func TestMetricsOnTheGroupsEndpoint(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the group did not log its /metrics address within 60s")
 	}
+	before := grouptest.Scrape(t, url)
+	grouptest.AtZero(t, before, "bridge_alerts_sent_total", "kind", "alert", "resolution")
+	grouptest.AtZero(t, before, "bridge_alerts_given_up_total", "kind", "alert", "resolution")
+	grouptest.AtZero(t, before, "bridge_consumer_dead_lettered_total", "reason", "undecodable")
 
 	grouptest.Produce(t, brokers, prefix, 0, expired("evt_m1", "brand"), expired("evt_m2", "brand"), expired("evt_m3", "gone"))
 	testkit.Eventually(t, 60*time.Second, "brand's alert sent", func() bool { return len(s.posted("Token expired", "brand")) == 1 })

@@ -113,7 +113,7 @@ func (h *handler) ready(cl consumers.Fetcher, records []*kgo.Record) []*job {
 				h.holds.Hold(cl, r, now.Add(holdDecode))
 				break
 			}
-			h.deadLetter(j, "undecodable", "undecodable value: "+err.Error())
+			h.deadLetter(j, reasonUndecodable, "undecodable value: "+err.Error())
 		}
 		jobs = append(jobs, j)
 	}
@@ -252,7 +252,7 @@ func (h *handler) traced(ctx context.Context, j *job) {
 func (h *handler) retry(ctx context.Context, j *job) {
 	ev := &j.ev
 	if !retryable(ev.Retryable, ev.ErrorCode) {
-		h.deadLetter(j, "permanent", "permanent failure: "+describe(ev))
+		h.deadLetter(j, reasonPermanent, "permanent failure: "+describe(ev))
 		return
 	}
 	start := h.now()
@@ -264,9 +264,9 @@ func (h *handler) retry(ctx context.Context, j *job) {
 	case res.ok:
 		j.outcome = "done"
 	case res.permanent:
-		h.deadLetter(j, "refused", res.reason)
+		h.deadLetter(j, reasonRefused, res.reason)
 	case attempts > len(h.delays):
-		h.deadLetter(j, "exhausted", fmt.Sprintf("retries exhausted after %d calls: %s", attempts, res.reason))
+		h.deadLetter(j, reasonExhausted, fmt.Sprintf("retries exhausted after %d calls: %s", attempts, res.reason))
 	default:
 		wait := max(h.delays[attempts-1], res.retryAfter)
 		if wait > h.maxWait {
@@ -282,6 +282,16 @@ func (h *handler) retry(ctx context.Context, j *job) {
 		h.log.Debug("retried", "event_id", ev.ID, "attempt", attempts, "outcome", j.outcome, "reason", res.reason)
 	}
 }
+
+// The classes of dead letters, the reason label of bridge_consumer_dead_lettered_total.
+const (
+	reasonUndecodable = "undecodable" // the value cannot be decoded with any schema
+	reasonPermanent   = "permanent"   // the failure says it is not worth retrying
+	reasonRefused     = "refused"     // the retry API answered 400, 404, 410 or 422
+	reasonExhausted   = "exhausted"   // every delay was tried
+)
+
+var deadLetterReasons = []string{reasonUndecodable, reasonPermanent, reasonRefused, reasonExhausted}
 
 func (h *handler) deadLetter(j *job, class, reason string) {
 	j.move = h.moved(j, event.DLQTopic(h.prefix), reason)

@@ -24,6 +24,8 @@ func TestMetricsCountCommittedMovesAndShowMarkersInLag(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	p := newProvider(t, status(http.StatusBadGateway))
 	url := runMember(t, config(brokers, prefix, p.srv.URL))
+	grouptest.AtZero(t, grouptest.Scrape(t, url), "bridge_consumer_dead_lettered_total", "reason",
+		"undecodable", "permanent", "refused", "exhausted")
 	ev := failed("evt_metrics", nil)
 	grouptest.Produce(t, brokers, prefix, 1, ev)
 	if rs := kafkatest.ReadCommitted(t, brokers, event.DLQTopic(prefix), 1, 0, 60*time.Second); len(rs) != 1 {

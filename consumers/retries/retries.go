@@ -44,7 +44,7 @@ func New(_ context.Context, cfg config.Config, log *slog.Logger, o Options) (*co
 	if reg == nil {
 		reg = consumers.NewRegistry()
 	}
-	metrics := consumers.NewMetrics(reg, rc.Group)
+	metrics := consumers.NewMetrics(reg, rc.Group, deadLetterReasons...)
 	holds := &consumers.Holds{}
 	h := &handler{
 		prefix: prefix, stage: map[string]int{event.Topic(prefix, event.PostFailed): 0}, action: newAction(rc.Action, rc.Concurrency),

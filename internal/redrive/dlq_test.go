@@ -113,13 +113,13 @@ func TestRedrive(t *testing.T) {
 	if string(m.Key) != "evt_a" || string(m.Value) != string(seeded[0].Value) {
 		t.Errorf("moved record key %q, value changed: %v", m.Key, string(m.Value) != string(seeded[0].Value))
 	}
-	due, err := time.Parse(time.RFC3339Nano, header(m, retries.HeaderDueAt))
+	due, err := time.Parse(time.RFC3339Nano, kafkatest.Header(m, retries.HeaderDueAt))
 	if err != nil || due.Before(before.Add(-time.Second)) || due.After(time.Now()) {
-		t.Errorf("retry-due-at %q: want the time of the redrive", header(m, retries.HeaderDueAt))
+		t.Errorf("retry-due-at %q: want the time of the redrive", kafkatest.Header(m, retries.HeaderDueAt))
 	}
 	for k, want := range map[string]string{HeaderRedrivenFromOffset: "0", HeaderRedrivenFromPartition: "0",
 		retries.HeaderOriginOffset: "100", retries.HeaderAttempt: "4"} {
-		if got := header(m, k); got != want {
+		if got := kafkatest.Header(m, k); got != want {
 			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
 	}
@@ -145,7 +145,7 @@ func assertOnce(t *testing.T, brokers []string, prefix string, n int) {
 	t.Helper()
 	seen := map[string]int{}
 	for _, r := range readTopic(t, brokers, event.RetryTopic(prefix, 1)) {
-		seen[header(r, HeaderRedrivenFromPartition)+"/"+header(r, HeaderRedrivenFromOffset)]++
+		seen[kafkatest.Header(r, HeaderRedrivenFromPartition)+"/"+kafkatest.Header(r, HeaderRedrivenFromOffset)]++
 	}
 	for k, c := range seen {
 		if c != 1 {

@@ -121,59 +121,11 @@ func produceTxn(t testing.TB, brokers []string, commit bool, rs ...*kgo.Record) 
 // knows when it is done.
 func readTopic(t testing.TB, brokers []string, topic string) []*kgo.Record {
 	t.Helper()
-	return readToEnd(t, brokers, topic, kgo.ReadCommitted())
+	return kafkatest.ReadToEnd(t, brokers, topic, kgo.ReadCommitted())
 }
 
 // uncommitted counts the records of topic, committed or not (control records aside).
 func uncommitted(t testing.TB, brokers []string, topic string) int {
 	t.Helper()
-	return len(readToEnd(t, brokers, topic, kgo.ReadUncommitted()))
-}
-
-func readToEnd(t testing.TB, brokers []string, topic string, level kgo.IsolationLevel) []*kgo.Record {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ends, err := kadm.NewClient(client(t, brokers)).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	cl := client(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(level), kgo.KeepControlRecords())
-	var out []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %d partitions not read to their end %v", topic, len(left), left)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := left[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				out = append(out, r)
-			}
-			if r.Offset >= end-1 {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return out
-}
-
-// header returns r's header key, "" when it has none.
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
+	return len(kafkatest.ReadToEnd(t, brokers, topic, kgo.ReadUncommitted()))
 }

@@ -37,25 +37,7 @@ func TestRedriveTwoProcessesAtOnce(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	const n = 300
 	seedMany(t, brokers, prefix, n)
-	env := childEnv(brokers, prefix, 10, 0)
-	a, b := startChild(t, "redrive", env...), startChild(t, "redrive", env...)
-	total, takenOver := 0, 0
-	for _, p := range []*proc{a, b} {
-		var res Result
-		if err := json.Unmarshal([]byte(p.line(t)), &res); err != nil {
-			t.Fatal(err)
-		}
-		switch code := p.wait(t); code {
-		case 0:
-		case exitTakenOver:
-			takenOver++
-		default:
-			t.Fatalf("a redrive exited %d", code)
-		}
-		total += res.Redriven
-	}
-	t.Logf("redriven in all %d, runs taken over %d", total, takenOver)
-	if total != n {
+	if total := twoAtOnce(t, brokers, prefix, "redrive", func(r Result) int { return r.Redriven }); total != n {
 		t.Errorf("the two runs report %d redriven, want %d", total, n)
 	}
 	assertOnce(t, brokers, prefix, n)
@@ -114,20 +96,7 @@ func TestReplayTwoProcessesAtOnce(t *testing.T) {
 	brokers, prefix := kafkatest.Brokers(t), kafkatest.Prefix(t)
 	const n = 200
 	seedDeliveries(t, brokers, prefix, n)
-	env := childEnv(brokers, prefix, 10, 0)
-	a, b := startChild(t, "replay", env...), startChild(t, "replay", env...)
-	total := 0
-	for _, p := range []*proc{a, b} {
-		var res ReplayResult
-		if err := json.Unmarshal([]byte(p.line(t)), &res); err != nil {
-			t.Fatal(err)
-		}
-		if code := p.wait(t); code != 0 && code != exitTakenOver {
-			t.Fatalf("a replay exited %d", code)
-		}
-		total += res.Replayed
-	}
-	if total != n {
+	if total := twoAtOnce(t, brokers, prefix, "replay", func(r ReplayResult) int { return r.Replayed }); total != n {
 		t.Errorf("the two runs report %d replayed, want %d", total, n)
 	}
 	assertReplayedOnce(t, brokers, prefix, n)
@@ -142,6 +111,32 @@ func TestReplayKilledMidway(t *testing.T) {
 	seedDeliveries(t, brokers, prefix, n)
 	killMidwayAndRerun(t, brokers, prefix, "replay", batch, event.Topic(prefix, event.PostPublished), ReplayResult{Replayed: n - batch, Skipped: batch})
 	assertReplayedOnce(t, brokers, prefix, n)
+}
+
+// twoAtOnce starts two children running command (redrive or replay) at the same moment, in
+// batches of 10 so that their runs overlap, and returns what they report done (count of
+// each one's result) added up. Each must exit 0, or exitTakenOver when the other took over.
+func twoAtOnce[R any](t *testing.T, brokers []string, prefix, command string, count func(R) int) int {
+	t.Helper()
+	env := childEnv(brokers, prefix, 10, 0)
+	a, b := startChild(t, command, env...), startChild(t, command, env...)
+	total, takenOver := 0, 0
+	for _, p := range []*proc{a, b} {
+		var res R
+		if err := json.Unmarshal([]byte(p.line(t)), &res); err != nil {
+			t.Fatal(err)
+		}
+		switch code := p.wait(t); code {
+		case 0:
+		case exitTakenOver:
+			takenOver++
+		default:
+			t.Fatalf("a %s exited %d", command, code)
+		}
+		total += count(res)
+	}
+	t.Logf("%s: done in all %d, runs taken over %d", command, total, takenOver)
+	return total
 }
 
 // killMidwayAndRerun SIGKILLs a child running command (redrive or replay) in batches of

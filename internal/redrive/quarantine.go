@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/failure"
 	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/config"
@@ -62,6 +63,11 @@ type Delivery struct {
 	record *kgo.Record
 	src    *source
 	evs    []event.Event
+	// key is the key the ingress deduplicated the delivery on when not its event id (its
+	// dedup.KeyHeader: a content-keyed source's digest), else ""; keys[i] is evs[i]'s
+	// (dedup.EventKey).
+	key  string
+	keys []string
 }
 
 // Normal is an event a quarantined delivery normalizes to today.
@@ -135,7 +141,7 @@ func (q *Quarantine) read(ctx context.Context, c *cluster, hold func(*Delivery) 
 		d := q.delivery(r)
 		d.Replayed = marked
 		if hold == nil || !hold(&d) {
-			d.record, d.evs = nil, nil
+			d.record, d.evs, d.keys = nil, nil, nil
 		}
 		ds = append(ds, d)
 	})
@@ -152,17 +158,18 @@ func (q *Quarantine) delivery(r *kgo.Record) Delivery {
 	d.Source, _ = consumers.Header(r, "source")
 	d.Provider, _ = consumers.Header(r, "provider")
 	d.Reason, _ = consumers.Header(r, "reason")
+	d.key, _ = consumers.Header(r, dedup.KeyHeader)
 	if v, ok := consumers.Header(r, "received-at"); ok {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			d.ReceivedAt = t.UTC()
 		}
 	}
-	evs, err := q.normalize(&d)
+	evs, keys, err := q.normalize(&d)
 	if err != nil {
 		d.Problem = err.Error()
 		return d
 	}
-	d.evs, d.Normalizes = evs, true
+	d.evs, d.keys, d.Normalizes = evs, keys, true
 	for _, ev := range evs {
 		d.Events = append(d.Events, Normal{EventID: ev.ID, EventType: ev.Type})
 	}
@@ -172,39 +179,44 @@ func (q *Quarantine) delivery(r *kgo.Record) Delivery {
 // normalize maps the delivery with its source's preset as configured today, as the
 // ingress would (Split for a preset whose deliveries carry several events), and fills the
 // envelope: source, provider, the original arrival, and the body as raw payload. Parts the
-// preset ignores become no event; a delivery of none normalizes to none.
-func (q *Quarantine) normalize(d *Delivery) ([]event.Event, error) {
+// preset ignores become no event; a delivery of none normalizes to none. Each event's
+// dedup key is the ingress's, from the delivery's key and the event's place among all the
+// parts, the ignored ones counted.
+func (q *Quarantine) normalize(d *Delivery) ([]event.Event, []string, error) {
 	src, ok := q.sources[d.Source]
 	switch {
 	case !ok:
-		return nil, fmt.Errorf("source %q is not in the configuration", d.Source)
+		return nil, nil, fmt.Errorf("source %q is not in the configuration", d.Source)
 	case d.Provider != "" && d.Provider != src.provider:
-		return nil, fmt.Errorf("source %q now uses the %s preset; the delivery came through %s", d.Source, src.provider, d.Provider)
+		return nil, nil, fmt.Errorf("source %q now uses the %s preset; the delivery came through %s", d.Source, src.provider, d.Provider)
 	}
 	d.src = src
-	h := requestHeaders{d.record}
+	parts, err := split(src.preset, requestHeaders{d.record}, d.record.Value)
+	if err != nil {
+		return nil, nil, problem(err)
+	}
 	var evs []event.Event
-	if sp, ok := src.preset.(providers.Splitter); ok {
-		parts, err := sp.Split(h, d.record.Value)
-		if err != nil {
-			return nil, problem(err)
+	var keys []string
+	for i, p := range parts {
+		if p.Ignored == "" {
+			q.envelope(&p.Event, d)
+			evs, keys = append(evs, p.Event), append(keys, dedup.EventKey(d.key, p.Event.ID, i, len(parts)))
 		}
-		for _, p := range parts {
-			if p.Ignored == "" {
-				evs = append(evs, p.Event)
-			}
-		}
-	} else {
-		var ev event.Event
-		if err := src.preset.Normalize(h, d.record.Value, &ev); err != nil {
-			return nil, problem(err)
-		}
-		evs = append(evs, ev)
 	}
-	for i := range evs {
-		q.envelope(&evs[i], d)
+	return evs, keys, nil
+}
+
+// split is p's parts of a delivery: Split's for a Splitter, else the one event Normalize
+// makes.
+func split(p providers.Preset, h providers.Headers, body []byte) ([]providers.Part, error) {
+	if sp, ok := p.(providers.Splitter); ok {
+		return sp.Split(h, body)
 	}
-	return evs, nil
+	var part providers.Part
+	if err := p.Normalize(h, body, &part.Event); err != nil {
+		return nil, err
+	}
+	return []providers.Part{part}, nil
 }
 
 // envelope sets what the bridge knew of ev when the delivery came, as the ingress does.

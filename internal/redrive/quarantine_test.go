@@ -14,6 +14,7 @@ import (
 	"github.com/socialbridge/bridge/event"
 	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/testenv"
+	"github.com/socialbridge/bridge/internal/testkit"
 	"github.com/socialbridge/bridge/schemas"
 )
 
@@ -184,7 +185,7 @@ func checkReplayed(t *testing.T, r *kgo.Record, prefix string) {
 	t.Helper()
 	for k, want := range map[string]string{"event-type": "post.published", "source": "codiv", "provider": "codivupload",
 		"received-at": receivedAt.Format(time.RFC3339Nano), HeaderReplayedFromPartition: "0", HeaderReplayedFromOffset: "0"} {
-		if got := header(r, k); got != want {
+		if got := kafkatest.Header(r, k); got != want {
 			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
 	}
@@ -225,7 +226,7 @@ func TestReplayWithRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "evt_r2 seen in redis", func() bool { ok, _ := bridge.Seen(context.Background(), "codiv", "evt_r2"); return ok })
+	testkit.Eventually(t, 30*time.Second, "evt_r2 seen in redis", func() bool { ok, _ := bridge.Seen(context.Background(), "codiv", "evt_r2"); return ok })
 	res, _, err := q.Replay(context.Background(), Filter{}, false)
 	if err != nil || res != (ReplayResult{Replayed: 1, Skipped: 1}) {
 		t.Fatalf("replay: %+v, %v; want evt_r1 replayed, evt_r2 skipped", res, err)
@@ -235,17 +236,5 @@ func TestReplayWithRedis(t *testing.T) {
 	}
 	if ok, err := bridge.Seen(context.Background(), "codiv", "evt_r1"); !ok || err != nil {
 		t.Errorf("evt_r1 not seen in redis after the replay (%v): a bridge would produce it again", err)
-	}
-}
-
-// eventually waits for cond, polling, at most 30 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 30 s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -39,17 +39,21 @@ type ReplayStep struct {
 	Produce    []string `json:"produce,omitempty"`
 	Duplicates []string `json:"duplicates,omitempty"`
 	Reason     string   `json:"reason,omitempty"`
+
+	picked []int // the indices of the delivery's events in Produce
 }
 
 // Replay normalizes each quarantined delivery f matches (by the event ids it normalizes to
 // today, and its age) with today's presets, and produces its events to their topics,
-// deduplicated by (source, event id) as a delivery is (see deduper), in transactions that
-// also mark the delivery replayed. With dryRun it only reads and says what it would do.
+// deduplicated as the ingress deduplicates a delivery (see deduper): by (source, key), the
+// key being the event id, or, for a content-keyed source, the digest of what is signed that
+// the ingress kept with the delivery (dedup.EventKey). It does so in transactions that also
+// mark the delivery replayed. With dryRun it only reads and says what it would do.
 //
 // Each delivery is replayed once, under the same protocol as DLQ.Redrive: the run takes
-// ReplayTxnID before it reads the marks. An event id that two quarantined deliveries share
-// is produced once. IDs in f that no delivery normalizes to are an error, before anything
-// is produced.
+// ReplayTxnID before it reads the marks. A key that two quarantined deliveries share is
+// produced once. IDs in f that no delivery normalizes to are an error, before anything is
+// produced.
 //
 // A replayed event keeps its original received_at (and received-at header); its record's
 // timestamp is the replay's, when the bridge accepted it, so that dedup windows and
@@ -99,7 +103,7 @@ type replay struct {
 	dedup   *deduper
 	enc     schemas.Encoder
 	now     time.Time
-	claimed map[[2]string]bool // (source, id) of the events of this run
+	claimed map[[2]string]bool // (source, dedup key) of the events of this run
 	res     ReplayResult
 	steps   []ReplayStep
 }
@@ -109,7 +113,7 @@ func (q *Quarantine) newReplay(ctx context.Context, c *cluster, tx *kgo.Client, 
 		return nil, err
 	}
 	r := &replay{q: q, tx: tx, id: id, now: now, claimed: map[[2]string]bool{}}
-	types := r.choose(ds, f)
+	types, ownTypes := r.choose(ds, f)
 	var err error
 	if tx != nil && len(types) > 0 {
 		ts := make([]topics.Topic, len(types))
@@ -123,16 +127,16 @@ func (q *Quarantine) newReplay(ctx context.Context, c *cluster, tx *kgo.Client, 
 			return nil, err
 		}
 	}
-	if r.dedup, err = newDeduper(ctx, q.cfg, c, types, r.now); err != nil {
+	if r.dedup, err = newDeduper(ctx, q.cfg, c, types, ownTypes, r.now); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
 // choose keeps the deliveries f matches that may be replayed, adds a step for each of the
-// others, and returns the event types of the kept ones.
-func (r *replay) choose(ds []Delivery, f Filter) []string {
-	var types []string
+// others, and returns the event types of the kept ones, and of those of their events that
+// are deduplicated on their delivery's own key (see ownKey).
+func (r *replay) choose(ds []Delivery, f Filter) (types, ownTypes []string) {
 	for i := range ds {
 		d := &ds[i]
 		if !f.matchDelivery(d, r.now) {
@@ -145,15 +149,29 @@ func (r *replay) choose(ds []Delivery, f Filter) []string {
 			r.skip(d, "does not normalize: "+d.Problem)
 		default:
 			r.chosen = append(r.chosen, d)
-			for _, ev := range d.evs {
-				if !slices.Contains(types, ev.Type) {
-					types = append(types, ev.Type)
+			for i, ev := range d.evs {
+				types = addType(types, ev.Type)
+				if ownKey(d, i) {
+					ownTypes = addType(ownTypes, ev.Type)
 				}
 			}
 		}
 	}
-	return types
+	return types, ownTypes
 }
+
+func addType(types []string, t string) []string {
+	if slices.Contains(types, t) {
+		return types
+	}
+	return append(types, t)
+}
+
+// ownKey says whether d's i-th event is deduplicated on the key of d itself: a content-keyed
+// delivery of one event. The ingress claimed that key when it quarantined d, so that a
+// resend of d is a duplicate; a dedup store shared with it (Redis) has it seen for that
+// reason alone (see deduper).
+func ownKey(d *Delivery, i int) bool { return d.key != "" && d.keys[i] == d.key }
 
 func (r *replay) skip(d *Delivery, reason string) {
 	r.res.Skipped++
@@ -230,16 +248,16 @@ func (r *replay) runBatch(ctx context.Context, batch []*Delivery) error {
 func (r *replay) plan(ctx context.Context, d *Delivery) (ReplayStep, []func(bool), error) {
 	s := ReplayStep{Partition: d.Partition, Offset: d.Offset, Source: d.Source, Action: "replay"}
 	var claims []func(bool)
-	for _, ev := range d.evs {
-		k := [2]string{ev.Source, ev.ID}
+	for i, ev := range d.evs {
+		k := [2]string{ev.Source, d.keys[i]}
 		dup := r.claimed[k]
 		if !dup {
 			var done func(bool)
 			var err error
 			if r.tx == nil {
-				dup, err = r.dedup.seen(ctx, ev.Source, ev.ID, r.now)
+				dup, err = r.dedup.seen(ctx, ev.Source, k[1], ownKey(d, i), r.now)
 			} else {
-				dup, done, err = r.dedup.reserve(ctx, ev.Source, ev.ID, r.now)
+				dup, done, err = r.dedup.reserve(ctx, ev.Source, k[1], ownKey(d, i), r.now)
 			}
 			if err != nil {
 				return s, claims, fmt.Errorf("dedup of event %q: %w", ev.ID, err)
@@ -252,7 +270,7 @@ func (r *replay) plan(ctx context.Context, d *Delivery) (ReplayStep, []func(bool
 		if dup {
 			s.Duplicates = append(s.Duplicates, ev.ID)
 		} else {
-			s.Produce = append(s.Produce, ev.ID)
+			s.Produce, s.picked = append(s.Produce, ev.ID), append(s.picked, i)
 		}
 	}
 	switch {
@@ -270,11 +288,8 @@ func (r *replay) produce(ctx context.Context, batch []*Delivery, steps []ReplayS
 	var evs []*kgo.Record
 	of := make([][]*kgo.Record, len(batch))
 	for i, d := range batch {
-		for j := range d.evs {
-			if !slices.Contains(steps[i].Produce, d.evs[j].ID) || producedBefore(of[i], d.evs[j].ID) {
-				continue
-			}
-			rec, err := r.record(&d.evs[j], d)
+		for _, j := range steps[i].picked {
+			rec, err := r.record(&d.evs[j], d.keys[j], d)
 			if err != nil {
 				return err
 			}
@@ -292,12 +307,9 @@ func (r *replay) produce(ctx context.Context, batch []*Delivery, steps []ReplayS
 	return produceAll(ctx, r.tx, marks)
 }
 
-func producedBefore(rs []*kgo.Record, id string) bool {
-	return slices.ContainsFunc(rs, func(r *kgo.Record) bool { return string(r.Key) == id })
-}
-
-// record is the event's record as the ingress makes it, with the replay's headers.
-func (r *replay) record(ev *event.Event, d *Delivery) (*kgo.Record, error) {
+// record is the record of the event, deduplicated on key, as the ingress makes it, with the
+// replay's headers.
+func (r *replay) record(ev *event.Event, key string, d *Delivery) (*kgo.Record, error) {
 	v, err := r.enc.Encode(make([]byte, 0, len(ev.Raw)+512), ev)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", ev.ID, err)
@@ -311,10 +323,10 @@ func (r *replay) record(ev *event.Event, d *Delivery) (*kgo.Record, error) {
 	if tp, ok := consumers.Header(d.record, "traceparent"); ok && tp != "" {
 		h = append(h, kgo.RecordHeader{Key: "traceparent", Value: []byte(tp)})
 	}
-	// A content-keyed delivery's digest, as the ingress puts it on the event record, so that
-	// a bridge's rebuild knows the replayed delivery by it.
-	if k, ok := consumers.Header(d.record, dedup.KeyHeader); ok && k != "" {
-		h = append(h, kgo.RecordHeader{Key: dedup.KeyHeader, Value: []byte(k)})
+	// A key other than the id, as the ingress puts it on the event record, so that a bridge's
+	// rebuild (and the next replay) knows the event by it.
+	if key != ev.ID {
+		h = append(h, kgo.RecordHeader{Key: dedup.KeyHeader, Value: []byte(key)})
 	}
 	h = append(h,
 		kgo.RecordHeader{Key: HeaderReplayedFromPartition, Value: []byte(strconv.Itoa(int(d.Partition)))},

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/socialbridge/bridge/internal/kafkatest"
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestRedriveFencedBeforeItsCommit: run A has produced its batch and is about to commit
@@ -75,7 +76,7 @@ func fenceOnce(t *testing.T, brokers []string, txnID string) {
 		t.Fatalf("InitProducerId: %v", err)
 	}
 	adm := kadm.NewClient(cl)
-	eventually(t, "the fenced transaction aborted", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the fenced transaction aborted", func() bool {
 		ds, err := adm.DescribeTransactions(ctx, txnID)
 		d, ok := ds[txnID]
 		return err == nil && ok && d.Err == nil && d.State == "CompleteAbort"

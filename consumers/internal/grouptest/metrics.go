@@ -81,3 +81,14 @@ func Metric(body, name string, labels ...string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// AtZero fails t unless body has a series of name at 0 for each value of the label key:
+// a counter an alert takes increase() of must exist before its first increment.
+func AtZero(t testing.TB, body, name, key string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if got, ok := Metric(body, name, key, v); !ok || got != 0 {
+			t.Errorf("%s{%s=%q} = %g (present: %v) before anything happened, want a series at 0", name, key, v, got, ok)
+		}
+	}
+}
