@@ -22,7 +22,7 @@ func BenchmarkIngress(b *testing.B) {
 	cfg.HTTP.Listen, cfg.HTTP.DrainPeriod = "127.0.0.1:0", 0
 	cfg.Kafka.Brokers = []string{"127.0.0.1:1"} // never contacted
 	cfg.Sources = []config.Source{{Name: sourceName, Provider: sourceName, Secrets: []string{string(benchSecret)}}}
-	svc, err := service.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), service.DiscardRecords())
+	svc, err := service.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), service.Options{DiscardRecords: true})
 	if err != nil {
 		b.Fatal(err)
 	}

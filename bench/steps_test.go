@@ -77,11 +77,11 @@ func BenchmarkDedup(b *testing.B) {
 	ctx := context.Background()
 	b.Run("new", func(b *testing.B) {
 		b.ReportAllocs()
-		s := dedup.New(24*time.Hour, 10_000_000)
+		s := dedup.New(24*time.Hour, 10_000_000, dedup.Options{})
 		i := 0
 		for b.Loop() {
 			if i == n {
-				s, i = dedup.New(24*time.Hour, 10_000_000), 0
+				s, i = dedup.New(24*time.Hour, 10_000_000, dedup.Options{}), 0
 			}
 			dup, done, err := s.Reserve(ctx, sourceName, ids[i], benchNow)
 			if err != nil || dup {
@@ -93,7 +93,7 @@ func BenchmarkDedup(b *testing.B) {
 	})
 	b.Run("duplicate", func(b *testing.B) {
 		b.ReportAllocs()
-		s := dedup.New(24*time.Hour, 10_000_000)
+		s := dedup.New(24*time.Hour, 10_000_000, dedup.Options{})
 		_, done, _ := s.Reserve(ctx, sourceName, ids[0], benchNow)
 		done(true)
 		for b.Loop() {

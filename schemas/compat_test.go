@@ -48,7 +48,7 @@ func TestBackwardRoundTrip(t *testing.T) {
 	for i, typ := range event.Types {
 		fake.SeedSchema(schemas.Subject("social.", typ), 1, 1000+i, sr.Schema{Schema: readBaseline(t, typ)})
 	}
-	r, err := schemas.NewRegistry(t.Context(), cl, "social.")
+	r, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.RegistryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

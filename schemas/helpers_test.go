@@ -37,7 +37,7 @@ func newFakeRegistry(t testing.TB) (*srfake.Registry, *sr.Client) {
 func newRegistryCodec(t testing.TB, prefix string) (*schemas.Registry, *srfake.Registry, *sr.Client) {
 	t.Helper()
 	fake, cl := newFakeRegistry(t)
-	r, err := schemas.NewRegistry(t.Context(), cl, prefix)
+	r, err := schemas.NewRegistry(t.Context(), cl, prefix, schemas.RegistryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,31 +53,26 @@ type readSchema struct {
 	avro avro.Schema
 }
 
-// RegistryOption changes how NewRegistry finds the ids of the schemas.
-type RegistryOption func(*registryOptions)
-
-type registryOptions struct{ lookUp bool }
-
-// LookUp makes NewRegistry look each schema up under its subject instead of registering it,
-// for registry credentials that may only read: someone else registers the schemas.
-func LookUp() RegistryOption { return func(o *registryOptions) { o.lookUp = true } }
+// RegistryOptions are what a caller may set of NewRegistry beside the client and the topic
+// prefix; the zero value registers the schemas.
+type RegistryOptions struct {
+	// LookUp looks each schema up under its subject instead of registering it, for registry
+	// credentials that may only read: someone else registers the schemas.
+	LookUp bool
+}
 
 // NewRegistry registers the schema of every event type under Subject(topicPrefix, type)
-// (a no-op for a schema the subject already has), or with LookUp finds it there, and
+// (a no-op for a schema the subject already has), or with o.LookUp finds it there, and
 // returns the codec that writes with those ids. It fails, naming the subject, if the
 // registry refuses any of them (e.g. as incompatible with the subject's earlier versions)
-// or, with LookUp, does not have it.
-func NewRegistry(ctx context.Context, cl *sr.Client, topicPrefix string, opts ...RegistryOption) (*Registry, error) {
+// or, with o.LookUp, does not have it.
+func NewRegistry(ctx context.Context, cl *sr.Client, topicPrefix string, o RegistryOptions) (*Registry, error) {
 	if cl == nil {
 		return nil, fmt.Errorf("schemas: NewRegistry: nil schema registry client")
 	}
-	var o registryOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
 	r := &Registry{cl: cl, writing: make(map[string]*registered), reading: make(map[int]*readSchema)}
 	for _, c := range loaded {
-		if err := r.register(ctx, c, Subject(topicPrefix, c.Type), o.lookUp); err != nil {
+		if err := r.register(ctx, c, Subject(topicPrefix, c.Type), o.LookUp); err != nil {
 			return nil, err
 		}
 	}

@@ -46,7 +46,7 @@ func TestRegistrySubjects(t *testing.T) {
 // registry that has the schemas already: same ids, no new versions.
 func TestRegistryIdempotent(t *testing.T) {
 	first, _, cl := newRegistryCodec(t, "social.")
-	second, err := schemas.NewRegistry(t.Context(), cl, "social.")
+	second, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.RegistryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestRegistryRefused(t *testing.T) {
 		w.Write([]byte(`{"error_code":409,"message":"Schema being registered is incompatible with an earlier schema"}`))
 		return true
 	})
-	_, err := schemas.NewRegistry(t.Context(), cl, "social.")
+	_, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.RegistryOptions{})
 	if err == nil || !strings.Contains(err.Error(), `"social.post.retry-value"`) {
 		t.Fatalf("err = %v, want one naming the subject social.post.retry-value", err)
 	}
@@ -126,7 +126,7 @@ func TestRegistryReadsOlderVersion(t *testing.T) {
 		}
 		return false
 	})
-	r, err := schemas.NewRegistry(t.Context(), cl, "social.")
+	r, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.RegistryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestRegistryLookUp(t *testing.T) {
 		}
 		return false
 	})
-	r, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.LookUp())
+	r, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.RegistryOptions{LookUp: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestRegistryLookUpMissing(t *testing.T) {
 			fake.SeedSchema(schemas.Subject("social.", s.Type), 1, 800+len(s.Type), sr.Schema{Schema: s.Text})
 		}
 	}
-	_, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.LookUp())
+	_, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.RegistryOptions{LookUp: true})
 	if err == nil || !strings.Contains(err.Error(), `"social.post.retry-value"`) {
 		t.Fatalf("err = %v, want one naming social.post.retry-value", err)
 	}

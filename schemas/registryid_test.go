@@ -21,7 +21,7 @@ func TestRegistrySchemaIDBounds(t *testing.T) {
 	}
 	fake, cl := newFakeRegistry(t)
 	seed(fake, event.PostRetry, 0)
-	if _, err := schemas.NewRegistry(t.Context(), cl, "social."); err != nil {
+	if _, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.RegistryOptions{}); err != nil {
 		t.Errorf("schema id 0: %v", err)
 	}
 
@@ -29,13 +29,13 @@ func TestRegistrySchemaIDBounds(t *testing.T) {
 	for i, typ := range event.Types { // the last id is 2^31-1
 		seed(fake, typ, math.MaxInt32-len(event.Types)+1+i)
 	}
-	if _, err := schemas.NewRegistry(t.Context(), cl, "social."); err != nil {
+	if _, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.RegistryOptions{}); err != nil {
 		t.Errorf("schema ids up to 2^31-1: %v", err)
 	}
 
 	fake, cl = newFakeRegistry(t)
 	seed(fake, event.PostRetry, math.MaxInt32) // the registry numbers the next one 2^31
-	_, err := schemas.NewRegistry(t.Context(), cl, "social.")
+	_, err := schemas.NewRegistry(t.Context(), cl, "social.", schemas.RegistryOptions{})
 	if err == nil || !strings.Contains(err.Error(), "registry returned schema id 2147483648") {
 		t.Errorf("schema id 2^31: NewRegistry = %v, want it refused", err)
 	}

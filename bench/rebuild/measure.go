@@ -51,7 +51,7 @@ func rebuild(ctx context.Context, cl *kgo.Client, k config.Kafka, n int) (*resul
 	logf("plain read of %d records: %.0f/s", read, res.plainPerSec)
 
 	base := heapMiB()
-	s := dedup.New(24*time.Hour, max(n, config.Default().Dedup.MaxIDs))
+	s := dedup.New(24*time.Hour, max(n, config.Default().Dedup.MaxIDs), dedup.Options{})
 	start = time.Now()
 	st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), s, dedup.RebuildOptions{})
 	if err != nil {
@@ -84,7 +84,7 @@ func fromSnapshot(ctx context.Context, cl *kgo.Client, topics []string, s *dedup
 	if fi, err := os.Stat(path); err == nil {
 		res.snapMiB = float64(fi.Size()) / (1 << 20)
 	}
-	fresh := dedup.New(24*time.Hour, max(res.records, config.Default().Dedup.MaxIDs))
+	fresh := dedup.New(24*time.Hour, max(res.records, config.Default().Dedup.MaxIDs), dedup.Options{})
 	start = time.Now()
 	st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), fresh, dedup.RebuildOptions{Snapshot: path})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 func ExampleStore_Reserve() {
-	s := dedup.New(24*time.Hour, 1_000_000)
+	s := dedup.New(24*time.Hour, 1_000_000, dedup.Options{})
 	ctx := context.Background()
 	now := time.Now()
 

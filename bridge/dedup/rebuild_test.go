@@ -70,7 +70,7 @@ func TestRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s := dedup.New(window, 1000)
+	s := dedup.New(window, 1000, dedup.Options{})
 	var read, total int64
 	st, err := dedup.Rebuild(ctx, cl, []string{published, failed, empty, "dedup-no-such-topic"}, now, s,
 		dedup.RebuildOptions{Progress: func(r, t int64) { read, total = r, t }})
@@ -110,7 +110,7 @@ func TestRebuildNothingToRead(t *testing.T) {
 	}
 	defer cl.Close()
 	for _, topics := range [][]string{nil, {"dedup-no-such-topic"}} {
-		s := dedup.New(window, 10)
+		s := dedup.New(window, 10, dedup.Options{})
 		if st, err := dedup.Rebuild(ctx, cl, topics, time.Now(), s, dedup.RebuildOptions{}); st.IDs != 0 || err != nil || s.Len() != 0 {
 			t.Errorf("topics %q: n=%d err=%v Len=%d", topics, st.IDs, err, s.Len())
 		}
@@ -125,7 +125,7 @@ func TestRebuildStopsWithContext(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := dedup.Rebuild(ctx, cl, []string{"dedup-any"}, time.Now(), dedup.New(window, 10), dedup.RebuildOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := dedup.Rebuild(ctx, cl, []string{"dedup-any"}, time.Now(), dedup.New(window, 10, dedup.Options{}), dedup.RebuildOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Rebuild with a cancelled context returned %v, want context.Canceled", err)
 	}
 }
@@ -156,8 +156,8 @@ func TestRebuildWindowsAndBound(t *testing.T) {
 	if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	bounded := dedup.New(window, 5, dedup.SourceWindow("meta", 3*window))
-	roomy := dedup.New(window, 100, dedup.SourceWindow("meta", 3*window))
+	bounded := dedup.New(window, 5, dedup.Options{Windows: map[string]time.Duration{"meta": 3 * window}})
+	roomy := dedup.New(window, 100, dedup.Options{Windows: map[string]time.Duration{"meta": 3 * window}})
 	for _, c := range []struct {
 		s    *dedup.Store
 		n    int
@@ -213,7 +213,7 @@ func TestRebuildKeyHeader(t *testing.T) {
 	if err := cl.ProduceSync(ctx, rec("d-1", "signed_1"), rec("", "signed_2"), rec("", "")).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	s := dedup.New(window, 1000)
+	s := dedup.New(window, 1000, dedup.Options{})
 	if st, err := dedup.Rebuild(ctx, cl, []string{topic}, now, s, dedup.RebuildOptions{}); err != nil || st.IDs != 2 {
 		t.Fatalf("restored %d ids, err %v; want 2", st.IDs, err)
 	}
@@ -252,7 +252,7 @@ func TestRebuildReadsCommitted(t *testing.T) {
 	if err := cl.ProduceSync(ctx, rec("plain-1")).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	s := dedup.New(window, 1000)
+	s := dedup.New(window, 1000, dedup.Options{})
 	if st, err := dedup.Rebuild(ctx, cl, []string{topic}, now, s, dedup.RebuildOptions{}); err != nil || st.IDs != 2 {
 		t.Fatalf("restored %d ids, err %v; want 2 (committed-1, plain-1)", st.IDs, err)
 	}

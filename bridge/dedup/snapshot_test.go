@@ -25,7 +25,7 @@ import (
 // wins over its earlier one, and the new Store keeps each source's window as configured now.
 func TestSnapshotRoundTrip(t *testing.T) {
 	now := time.Now()
-	s := dedup.New(window, 100, dedup.SourceWindow("meta", 3*window))
+	s := dedup.New(window, 100, dedup.Options{Windows: map[string]time.Duration{"meta": 3 * window}})
 	s.MarkSeen("acme", "old", now.Add(-window-time.Minute)) // past acme's window
 	s.MarkSeen("acme", "a1", now.Add(-time.Minute))
 	s.MarkSeen("meta", "m1", now.Add(-2*window)) // within meta's
@@ -36,7 +36,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("WriteSnapshot: %d entries, %v", n, err)
 	}
 
-	fresh := dedup.New(window, 100, dedup.SourceWindow("meta", 3*window), dedup.Rebuilding())
+	fresh := dedup.New(window, 100, dedup.Options{Windows: map[string]time.Duration{"meta": 3 * window}, Rebuilding: true})
 	st, err := dedup.Rebuild(context.Background(), nil, nil, now, fresh, dedup.RebuildOptions{Snapshot: path})
 	if err != nil || st.SnapshotErr != nil || st.FromSnapshot == 0 || st.IDs != 3 {
 		t.Fatalf("Rebuild from the snapshot: %+v, %v; want 3 ids", st, err)
@@ -58,7 +58,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 // TestSnapshotUnusable: a missing, torn or foreign file is reported and not used.
 func TestSnapshotUnusable(t *testing.T) {
 	dir := t.TempDir()
-	s := dedup.New(window, 100)
+	s := dedup.New(window, 100, dedup.Options{})
 	s.MarkSeen("acme", "a1", time.Now())
 	good := filepath.Join(dir, "good")
 	if _, err := s.WriteSnapshot(good, time.Now()); err != nil {
@@ -74,13 +74,13 @@ func TestSnapshotUnusable(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"missing", "torn", "flipped", "foreign"} {
-		fresh := dedup.New(window, 100)
+		fresh := dedup.New(window, 100, dedup.Options{})
 		st, err := dedup.Rebuild(context.Background(), nil, nil, time.Now(), fresh, dedup.RebuildOptions{Snapshot: filepath.Join(dir, name)})
 		if err != nil || st.SnapshotErr == nil || st.FromSnapshot != 0 || fresh.Len() != 0 {
 			t.Errorf("%s: %+v, %v, Len %d; want the snapshot refused", name, st, err, fresh.Len())
 		}
 	}
-	st, _ := dedup.Rebuild(context.Background(), nil, nil, time.Now(), dedup.New(window, 100), dedup.RebuildOptions{Snapshot: filepath.Join(dir, "missing")})
+	st, _ := dedup.Rebuild(context.Background(), nil, nil, time.Now(), dedup.New(window, 100, dedup.Options{}), dedup.RebuildOptions{Snapshot: filepath.Join(dir, "missing")})
 	if !errors.Is(st.SnapshotErr, fs.ErrNotExist) {
 		t.Errorf("missing: %v, want fs.ErrNotExist", st.SnapshotErr)
 	}
@@ -101,7 +101,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 	defer cl.Close()
 	topic := testTopic(t, kadm.NewClient(cl), 1)
 	now := time.Now()
-	s := dedup.New(window, 100)
+	s := dedup.New(window, 100, dedup.Options{})
 	s.MarkSeen("acme", "before", now.Add(-20*time.Minute))
 	_, done, _ := s.Reserve(ctx, "acme", "in-flight", now.Add(-10*time.Minute))
 	path := filepath.Join(t.TempDir(), "dedup.snapshot")
@@ -118,7 +118,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fresh := dedup.New(window, 100)
+	fresh := dedup.New(window, 100, dedup.Options{})
 	st, err := dedup.Rebuild(ctx, cl, []string{topic}, now.Add(2*time.Second), fresh, dedup.RebuildOptions{Snapshot: path})
 	if err != nil || st.FromSnapshot != 1 || st.Records != 2 {
 		t.Fatalf("Rebuild: %+v, %v; want 1 entry from the snapshot and 2 records from kafka", st, err)
@@ -156,23 +156,23 @@ func TestSnapshotAfterWindowChange(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	cases := []struct {
 		name        string
-		before, now []dedup.Option
+		before, now map[string]time.Duration // windows of their own
 		ages        map[string]time.Duration // id of meta -> age of its record
 		reread      bool                     // Kafka must be read beyond the snapshot's time
 	}{
-		{"own window out of the default group", nil, []dedup.Option{dedup.SourceWindow("meta", 2*window)},
+		{"own window out of the default group", nil, map[string]time.Duration{"meta": 2 * window},
 			map[string]time.Duration{"m1": 10 * time.Minute}, true},
-		{"own window made longer", []dedup.Option{dedup.SourceWindow("meta", 2*window)}, []dedup.Option{dedup.SourceWindow("meta", 3*window)},
+		{"own window made longer", map[string]time.Duration{"meta": 2 * window}, map[string]time.Duration{"meta": 3 * window},
 			map[string]time.Duration{"m1": 10 * time.Minute, "m-old": 5 * window / 2}, true},
 		{"default window made longer", nil, nil, map[string]time.Duration{"m1": 10 * time.Minute, "m-old": 3 * window / 2}, true},
-		{"own window back into the default group", []dedup.Option{dedup.SourceWindow("meta", 2*window)}, nil,
+		{"own window back into the default group", map[string]time.Duration{"meta": 2 * window}, nil,
 			map[string]time.Duration{"m1": 10 * time.Minute}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			topic := testTopic(t, adm, 1)
 			now := time.Now()
-			before := dedup.New(window, 100, c.before...)
+			before := dedup.New(window, 100, dedup.Options{Windows: c.before})
 			var recs []*kgo.Record
 			ids := slices.SortedFunc(maps.Keys(c.ages), func(a, b string) int { return cmp.Compare(c.ages[b], c.ages[a]) })
 			for _, id := range ids { // oldest first, as they were accepted
@@ -197,7 +197,7 @@ func TestSnapshotAfterWindowChange(t *testing.T) {
 				w = 2 * window
 			}
 			later := now.Add(time.Second)
-			fresh := dedup.New(w, 100, append(c.now, dedup.Rebuilding())...)
+			fresh := dedup.New(w, 100, dedup.Options{Windows: c.now, Rebuilding: true})
 			st, err := dedup.Rebuild(ctx, cl, []string{topic}, later, fresh, dedup.RebuildOptions{Snapshot: path})
 			if err != nil || st.SnapshotErr != nil {
 				t.Fatalf("Rebuild: %+v, %v", st, err)
@@ -223,7 +223,7 @@ func TestSnapshotAfterWindowChange(t *testing.T) {
 // read from Kafka.
 func TestSnapshotV1(t *testing.T) {
 	at := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC) // when testdata/snapshot-v1 was written
-	s := dedup.New(time.Hour, 100, dedup.SourceWindow("meta", 3*time.Hour), dedup.Rebuilding())
+	s := dedup.New(time.Hour, 100, dedup.Options{Windows: map[string]time.Duration{"meta": 3 * time.Hour}, Rebuilding: true})
 	st, err := dedup.Rebuild(context.Background(), nil, nil, at, s, dedup.RebuildOptions{Snapshot: "testdata/snapshot-v1"})
 	if err != nil || st.SnapshotErr == nil || !strings.Contains(st.SnapshotErr.Error(), "older format") {
 		t.Fatalf("Rebuild: %+v, %v; want the v1 snapshot refused as of an older format", st, err)

@@ -18,6 +18,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,7 +40,7 @@ type Store struct {
 	gen     uint64
 	evicted uint64
 
-	open chan struct{} // closed once Reserve may answer; see Rebuilding
+	open chan struct{} // closed once Reserve may answer; see Options.Rebuilding
 }
 
 // group is the seen set of the sources that share one window: a map from key to acceptance
@@ -62,34 +64,23 @@ type flight struct {
 	wake chan struct{} // made by the first waiter, closed when the owner finishes
 }
 
-// Option changes how New builds a Store.
-type Option func(*Store)
-
-// SourceWindow remembers the ids of source for window instead of the Store's window. It
-// panics if window is not positive: config validation refuses that before.
-func SourceWindow(source string, window time.Duration) Option {
-	if window <= 0 {
-		panic("dedup: SourceWindow needs a positive window")
-	}
-	return func(s *Store) {
-		g := newGroup(source, window)
-		g.index = uint32(len(s.groups))
-		s.sources[source] = g
-		s.groups = append(s.groups, g)
-	}
+// Options are what a caller may set of New beside the window and the bound; the zero
+// value is a Store that answers at once, with one window for every source.
+type Options struct {
+	// Windows are the sources whose ids are remembered for a window of their own instead of
+	// the Store's, by source name. Each must be positive: config validation refuses the rest.
+	Windows map[string]time.Duration
+	// Rebuilding builds a Store that is being filled (by Rebuild or Load) before it may
+	// answer: Reserve waits until Open is called, at most until its context ends, and then
+	// fails with a failure.Unavailable error. Accepting a delivery before the store knows the
+	// window's ids could produce one of them twice.
+	Rebuilding bool
 }
 
-// Rebuilding builds a Store that is being filled (by Rebuild or Load) before it may answer:
-// Reserve waits until Open is called, at most until its context ends, and then fails with a
-// failure.Unavailable error. Accepting a delivery before the store knows the window's ids
-// could produce one of them twice.
-func Rebuilding() Option {
-	return func(s *Store) { s.open = make(chan struct{}) }
-}
-
-// New returns a Store that remembers accepted ids for window, at most maxIDs of them over all
-// sources. It panics if either is not positive: config validation refuses those before.
-func New(window time.Duration, maxIDs int, opts ...Option) *Store {
+// New returns a Store that remembers accepted ids for window (or a source's own, in
+// o.Windows), at most maxIDs of them over all sources. It panics if a window or maxIDs is
+// not positive: config validation refuses those before.
+func New(window time.Duration, maxIDs int, o Options) *Store {
 	if window <= 0 || maxIDs <= 0 {
 		panic("dedup: New needs a positive window and maxIDs")
 	}
@@ -101,18 +92,32 @@ func New(window time.Duration, maxIDs int, opts ...Option) *Store {
 		groups:  []*group{def},
 		flights: make(map[key]flight),
 	}
-	for _, o := range opts {
-		o(s)
+	for _, source := range slices.Sorted(maps.Keys(o.Windows)) {
+		s.addGroup(source, o.Windows[source])
+	}
+	if o.Rebuilding {
+		s.open = make(chan struct{})
 	}
 	return s
+}
+
+// addGroup gives source a window of its own.
+func (s *Store) addGroup(source string, window time.Duration) {
+	if window <= 0 {
+		panic("dedup: New needs a positive window for source " + source)
+	}
+	g := newGroup(source, window)
+	g.index = uint32(len(s.groups))
+	s.sources[source] = g
+	s.groups = append(s.groups, g)
 }
 
 func newGroup(source string, window time.Duration) *group {
 	return &group{source: source, window: int64(window), seen: make(map[key]int64)}
 }
 
-// Open lets Reserve answer, once a Store built with Rebuilding has been filled. Calling it
-// again, or on a Store built without Rebuilding, does nothing.
+// Open lets Reserve answer, once a Store built with Options.Rebuilding has been filled.
+// Calling it again, or on a Store built without it, does nothing.
 func (s *Store) Open() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -6,7 +6,7 @@ import (
 )
 
 func TestFIFOStaysBounded(t *testing.T) {
-	s := New(time.Hour, 10)
+	s := New(time.Hour, 10, Options{})
 	for i := range 100_000 {
 		s.markSeen(s.def, s.key("acme", string(rune('a'+i%10))), int64(i))
 	}

@@ -17,7 +17,7 @@ const window = time.Hour
 var base = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func TestStoreConformance(t *testing.T) {
-	testReserver(t, func(*testing.T) dedup.Reserver { return dedup.New(window, 100_000) })
+	testReserver(t, func(*testing.T) dedup.Reserver { return dedup.New(window, 100_000, dedup.Options{}) })
 }
 
 // at is a step of a memory store's test: reserve (source, id) at base+at, expect dup, and
@@ -31,9 +31,9 @@ type at struct {
 
 func TestWindows(t *testing.T) {
 	tests := []struct {
-		name  string
-		opts  []dedup.Option
-		steps []at
+		name    string
+		windows map[string]time.Duration
+		steps   []at
 	}{
 		{"duplicate within window", nil, []at{
 			{"acme", "e1", 0, false, true},
@@ -45,14 +45,14 @@ func TestWindows(t *testing.T) {
 			{"acme", "e1", window, false, true},
 			{"acme", "e1", 2*window - time.Nanosecond, true, false},
 		}},
-		{"a source's own window", []dedup.Option{dedup.SourceWindow("meta", 3*window)}, []at{
+		{"a source's own window", map[string]time.Duration{"meta": 3 * window}, []at{
 			{"meta", "e1", 0, false, true},
 			{"acme", "e1", 0, false, true},
 			{"acme", "e1", window, false, true},
 			{"meta", "e1", 3*window - time.Nanosecond, true, false},
 			{"meta", "e1", 3 * window, false, true},
 		}},
-		{"a shorter window of a source", []dedup.Option{dedup.SourceWindow("x", window/2)}, []at{
+		{"a shorter window of a source", map[string]time.Duration{"x": window / 2}, []at{
 			{"x", "e1", 0, false, true},
 			{"x", "e1", window / 2, false, true},
 			{"acme", "e1", window / 2, false, true},
@@ -61,7 +61,7 @@ func TestWindows(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := dedup.New(window, 100, tt.opts...)
+			s := dedup.New(window, 100, dedup.Options{Windows: tt.windows})
 			for i, st := range tt.steps {
 				dup, done, err := s.Reserve(context.Background(), st.source, st.id, base.Add(st.at))
 				if err != nil || dup != st.wantDup || (done == nil) != dup {
@@ -78,7 +78,7 @@ func TestWindows(t *testing.T) {
 // TestStaleDoneKeepsNothing: a done called after a later reservation of the same id must not
 // mark the id seen.
 func TestStaleDoneKeepsNothing(t *testing.T) {
-	s := dedup.New(window, 100)
+	s := dedup.New(window, 100, dedup.Options{})
 	_, done1, _ := s.Reserve(context.Background(), "acme", "e1", base)
 	done1(false)
 	_, done2, _ := s.Reserve(context.Background(), "acme", "e1", base)
@@ -96,7 +96,7 @@ func TestStaleDoneKeepsNothing(t *testing.T) {
 // delivery is accepted before the window's ids are known; a delivery waiting for it gives up
 // with its context, as a 503.
 func TestRebuildingWaitsForOpen(t *testing.T) {
-	s := dedup.New(window, 100, dedup.Rebuilding())
+	s := dedup.New(window, 100, dedup.Options{Rebuilding: true})
 	s.MarkSeen("acme", "e1", base) // as Rebuild does
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -128,7 +128,7 @@ func TestRebuildingWaitsForOpen(t *testing.T) {
 }
 
 func TestEviction(t *testing.T) {
-	s := dedup.New(window, 3)
+	s := dedup.New(window, 3, dedup.Options{})
 	for i, id := range []string{"a", "b", "c", "d"} {
 		accept(t, s, id, base.Add(time.Duration(i)*time.Second))
 	}
@@ -147,7 +147,7 @@ func TestEviction(t *testing.T) {
 }
 
 func TestExpiryShrinksStore(t *testing.T) {
-	s := dedup.New(window, 100)
+	s := dedup.New(window, 100, dedup.Options{})
 	for i := range 10 {
 		accept(t, s, strconv.Itoa(i), base)
 	}
@@ -158,7 +158,7 @@ func TestExpiryShrinksStore(t *testing.T) {
 }
 
 func TestMarkSeen(t *testing.T) {
-	s := dedup.New(window, 100)
+	s := dedup.New(window, 100, dedup.Options{})
 	s.MarkSeen("acme", "e1", base)
 	s.MarkSeen("acme", "e1", base.Add(-time.Minute)) // older: keeps base
 	for _, c := range []struct {
@@ -178,7 +178,7 @@ func TestMarkSeen(t *testing.T) {
 // TestMarkSeenAgainBounded marks the same ids over and over: superseded FIFO entries must
 // not pile up, and the latest time wins.
 func TestMarkSeenAgainBounded(t *testing.T) {
-	s := dedup.New(window, 10)
+	s := dedup.New(window, 10, dedup.Options{})
 	for i := range 100_000 {
 		s.MarkSeen("acme", strconv.Itoa(i%10), base.Add(time.Duration(i)))
 	}
@@ -202,7 +202,7 @@ func TestMemoryPerID(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	s := dedup.New(24*time.Hour, n)
+	s := dedup.New(24*time.Hour, n, dedup.Options{})
 	for i, id := range ids {
 		s.MarkSeen("codivupload", id, base.Add(time.Duration(i)))
 	}
@@ -228,7 +228,7 @@ func BenchmarkReserve(b *testing.B) {
 			ids[i] = "evt_" + strconv.Itoa(i)
 		}
 		// Ids come back only after maxIDs newer ones have evicted them, so each is new.
-		s := dedup.New(24*time.Hour, len(ids)/2)
+		s := dedup.New(24*time.Hour, len(ids)/2, dedup.Options{})
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			dup, done, err := s.Reserve(ctx, "codivupload", ids[i&(len(ids)-1)], base.Add(time.Duration(i)))
@@ -239,7 +239,7 @@ func BenchmarkReserve(b *testing.B) {
 		}
 	})
 	b.Run("duplicate", func(b *testing.B) {
-		s := dedup.New(24*time.Hour, 1000)
+		s := dedup.New(24*time.Hour, 1000, dedup.Options{})
 		s.MarkSeen("codivupload", "evt_1", base)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -252,7 +252,7 @@ func BenchmarkReserve(b *testing.B) {
 
 // TestEvictionAcrossSources: with several windows, the oldest id of any source goes first.
 func TestEvictionAcrossSources(t *testing.T) {
-	s := dedup.New(window, 3, dedup.SourceWindow("meta", 2*window))
+	s := dedup.New(window, 3, dedup.Options{Windows: map[string]time.Duration{"meta": 2 * window}})
 	s.MarkSeen("meta", "m1", base)
 	s.MarkSeen("acme", "a1", base.Add(time.Second))
 	s.MarkSeen("meta", "m2", base.Add(2*time.Second))

@@ -42,7 +42,7 @@ func newBenchIngress(b *testing.B, change func(*ingress.Options)) *benchIngress 
 		TopicPrefix:  "social.",
 		MaxBodyBytes: 64 << 10, MaxHeaderBytes: 32 << 10,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second,
-		DedupWait: time.Second, Encoder: enc, Producer: &producer.Discard{}, Dedup: dedup.New(time.Hour, 10_000_000),
+		DedupWait: time.Second, Encoder: enc, Producer: &producer.Discard{}, Dedup: dedup.New(time.Hour, 10_000_000, dedup.Options{}),
 		Metrics: ingress.NewMetrics(), Log: slog.New(slog.DiscardHandler),
 	}
 	if change != nil {

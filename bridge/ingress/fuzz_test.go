@@ -103,7 +103,7 @@ func fuzzServer(f testing.TB) (string, [][]byte) {
 	srv := ingress.New(ingress.Options{
 		Sources: sources, TopicPrefix: "social.", MaxBodyBytes: 64 << 10,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, IdleTimeout: 2 * time.Second,
-		DedupWait: time.Second, Encoder: enc, Producer: &producer.Discard{}, Dedup: dedup.New(time.Hour, 10_000),
+		DedupWait: time.Second, Encoder: enc, Producer: &producer.Discard{}, Dedup: dedup.New(time.Hour, 10_000, dedup.Options{}),
 		Metrics: ingress.NewMetrics(), Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return fuzzNow },
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

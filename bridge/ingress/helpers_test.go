@@ -53,7 +53,7 @@ func serve(t *testing.T, change func(*ingress.Options)) *server {
 		DedupWait:      time.Second,
 		Encoder:        enc,
 		Producer:       &producer.Discard{},
-		Dedup:          dedup.New(time.Hour, 1000),
+		Dedup:          dedup.New(time.Hour, 1000, dedup.Options{}),
 		Metrics:        ingress.NewMetrics(),
 		Log:            slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

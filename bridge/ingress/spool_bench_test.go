@@ -82,7 +82,7 @@ func benchServer(b *testing.B, spooling bool) fasthttp.RequestHandler {
 		TopicPrefix: "social.", MaxBodyBytes: 64 << 10, MaxHeaderBytes: 32 << 10,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second,
 		DedupWait: time.Second, Encoder: enc, Producer: &producer.Discard{},
-		Dedup: dedup.New(time.Nanosecond, 1<<20), Metrics: ingress.NewMetrics(),
+		Dedup: dedup.New(time.Nanosecond, 1<<20, dedup.Options{}), Metrics: ingress.NewMetrics(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if spooling {

@@ -67,17 +67,12 @@ func newDedup(cfg config.Config, log *slog.Logger, rebuild bool) *dedupState {
 		d.store = d.redis
 		return d
 	}
-	var opts []dedup.Option
-	for source, w := range windows {
-		opts = append(opts, dedup.SourceWindow(source, w))
-	}
 	if rebuild {
-		opts = append(opts, dedup.Rebuilding())
 		d.rebuilding.Store(true)
 		d.snapshot, d.snapshotEvery = cfg.Dedup.Snapshot, cfg.Dedup.SnapshotEvery.D()
 		d.clientOpts = kafkaconn.Options(cfg.Kafka)
 	}
-	d.mem = dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs, opts...)
+	d.mem = dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs, dedup.Options{Windows: windows, Rebuilding: rebuild})
 	d.store = d.mem
 	log.Info("dedup in memory", "max_ids", cfg.Dedup.MaxIDs,
 		"memory_bound_mib", cfg.Dedup.MaxIDs*dedup.BytesPerID>>20)

@@ -111,7 +111,7 @@ func refusesThin(t *testing.T, adm *kadm.Client, brokers []string) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = service.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	_, err = service.New(ctx, cfg, slog.New(slog.DiscardHandler), service.Options{})
 	topic := event.Topic(cfg.Kafka.TopicPrefix, event.PostPublished)
 	thin := "1 replica, want 3 (kafka.replication_factor); min.insync.replicas 1, want at least 2"
 	if err == nil || !strings.Contains(err.Error(), "kafka.require_durable") || !strings.Contains(err.Error(), topic+": "+thin) {

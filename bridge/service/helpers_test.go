@@ -73,7 +73,7 @@ func launch(t *testing.T, cfg config.Config) *bridge {
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testkit.LogWriter(t)), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := service.New(ctx, cfg, log)
+	s, err := service.New(ctx, cfg, log, service.Options{})
 	if err != nil {
 		t.Fatalf("start bridge: %v", err)
 	}

@@ -97,7 +97,7 @@ func newService(t *testing.T, brokers []string) *Service {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(t.Context(), cfg, testkit.Logger(t))
+	s, err := New(t.Context(), cfg, testkit.Logger(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

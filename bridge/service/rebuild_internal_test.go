@@ -58,9 +58,7 @@ func TestRebuildProgressIsShown(t *testing.T) {
 
 	hold := &holdAfterFirstBatch{release: make(chan struct{})}
 	// One batch a fetch: the broker returns at least one, and no more past the limit.
-	slow := func(o *options) {
-		o.rebuildOpts = []kgo.Opt{kgo.FetchMaxBytes(1), kgo.FetchMaxPartitionBytes(1), kgo.WithHooks(hold)}
-	}
+	slow := Options{RebuildClientOptions: []kgo.Opt{kgo.FetchMaxBytes(1), kgo.FetchMaxPartitionBytes(1), kgo.WithHooks(hold)}}
 	s, err := New(t.Context(), cfg, testkit.Logger(t), slow)
 	if err != nil {
 		t.Fatal(err)

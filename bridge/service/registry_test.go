@@ -75,7 +75,7 @@ func startErr(t *testing.T, cfg config.Config) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := service.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := service.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), service.Options{})
 	if err == nil {
 		s.Shutdown(ctx)
 	}

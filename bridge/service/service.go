@@ -59,44 +59,33 @@ type Service struct {
 	tick func(every time.Duration) (ticks <-chan time.Time, stop func())
 }
 
-// Option changes how New builds a Service.
-type Option func(*options)
-
-type options struct {
-	discard bool
-	// rebuildOpts are added to the dedup rebuild's reading client (tests slow it down or
-	// hold it with them).
-	rebuildOpts []kgo.Opt
-	collectors  []prometheus.Collector
-}
-
-// DiscardRecords builds a bridge that runs the whole request path but drops the records
-// instead of producing them, and never contacts Kafka or a registry: the HTTP-side baseline
-// of the load benchmark. Nothing it accepts is stored.
-func DiscardRecords() Option { return func(o *options) { o.discard = true } }
-
-// Collectors adds cs to the bridge's /metrics (`bridge serve` adds the quarantine topic's,
-// which this package does not read).
-func Collectors(cs ...prometheus.Collector) Option {
-	return func(o *options) { o.collectors = append(o.collectors, cs...) }
+// Options are what a caller may set of New and Run beside the configuration; the zero value
+// is what `bridge serve` runs.
+type Options struct {
+	// DiscardRecords builds a bridge that runs the whole request path but drops the records
+	// instead of producing them, and never contacts Kafka or a registry: the HTTP-side
+	// baseline of the load benchmark. Nothing it accepts is stored.
+	DiscardRecords bool
+	// Collectors are added to the bridge's /metrics (`bridge serve` adds the quarantine
+	// topic's, which this package does not read).
+	Collectors []prometheus.Collector
+	// RebuildClientOptions are appended to the franz-go options of the client that rebuilds
+	// the dedup window from Kafka (tests slow it down or hold it with them).
+	RebuildClientOptions []kgo.Opt
 }
 
 // New connects to Kafka, creates the topics when configured, registers the schemas, and builds
 // the ingress; it fails with a clear error if any of these cannot be done within the start
 // timeout. The dedup window is rebuilt from Kafka in the background (see dedup.go).
-func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Service, error) {
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) (*Service, error) {
 	sources, err := keyedSources(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if o.discard {
+	if o.DiscardRecords {
 		s, err := discarding(cfg, log, sources)
 		if err == nil {
-			s.metrics.Registry.MustRegister(o.collectors...)
+			s.metrics.Registry.MustRegister(o.Collectors...)
 		}
 		return s, err
 	}
@@ -105,7 +94,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	s := &Service{cfg: cfg, log: log, cl: cl, metrics: ingress.NewMetrics(), topicsReady: make(chan struct{})}
-	s.metrics.Registry.MustRegister(o.collectors...)
+	s.metrics.Registry.MustRegister(o.Collectors...)
 	if err := s.start(ctx, sources, o); err != nil {
 		cl.Close()
 		_ = s.closeSpool(ctx) // the start's error is the one to report
@@ -114,7 +103,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	return s, nil
 }
 
-func (s *Service) start(ctx context.Context, sources []ingress.Source, o options) error {
+func (s *Service) start(ctx context.Context, sources []ingress.Source, o Options) error {
 	k := s.cfg.Kafka
 	if err := s.openSpool(); err != nil {
 		return err
@@ -127,7 +116,7 @@ func (s *Service) start(ctx context.Context, sources []ingress.Source, o options
 		return err
 	}
 	s.dedup = newDedup(s.cfg, s.log, s.cfg.Dedup.Rebuild)
-	s.dedup.clientOpts = append(s.dedup.clientOpts, o.rebuildOpts...)
+	s.dedup.clientOpts = append(s.dedup.clientOpts, o.RebuildClientOptions...)
 	s.remarkSpooled()
 	s.dedup.start(s.cl, k.TopicPrefix)
 	s.server = s.ingress(sources, enc, producer.New(s.cl, k.ProduceTimeout.D()))
@@ -214,13 +203,9 @@ func (s *Service) encoder(ctx context.Context) (schemas.Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ropts []schemas.RegistryOption
-	if !r.Register {
-		ropts = append(ropts, schemas.LookUp())
-	}
 	var enc schemas.Encoder
 	err = withTimeout(ctx, func(ctx context.Context) (err error) {
-		enc, err = schemas.NewRegistry(ctx, rc, s.cfg.Kafka.TopicPrefix, ropts...)
+		enc, err = schemas.NewRegistry(ctx, rc, s.cfg.Kafka.TopicPrefix, schemas.RegistryOptions{LookUp: !r.Register})
 		return err
 	})
 	if err != nil {
@@ -370,8 +355,8 @@ func (s *Service) drain(ctx context.Context) {
 }
 
 // Run serves cfg until ctx ends, then shuts down gracefully.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) error {
-	s, err := New(ctx, cfg, log, opts...)
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) error {
+	s, err := New(ctx, cfg, log, o)
 	if err != nil {
 		return err
 	}

@@ -119,7 +119,7 @@ func TestShutdownTimeout(t *testing.T) {
 	defer cancel()
 	var logs testkit.LogBuffer
 	ran := make(chan error, 1)
-	go func() { ran <- service.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	go func() { ran <- service.Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), service.Options{}) }()
 	base := listening(t, &logs)
 	waitReadyz(t, base, 200)
 

@@ -40,7 +40,7 @@ func runChild(path string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	s, err := service.New(ctx, cfg, log)
+	s, err := service.New(ctx, cfg, log, service.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1

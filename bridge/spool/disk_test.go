@@ -117,7 +117,7 @@ func TestFullDiskAnswers503(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := service.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := service.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), service.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

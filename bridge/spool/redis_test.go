@@ -87,7 +87,7 @@ func startService(t *testing.T, cfg config.Config) *inProcess {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	svc, err := service.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := service.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), service.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func dev(ctx context.Context, a devAddrs, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := service.New(ctx, cfg, log.With("part", "ingress"))
+	s, err := service.New(ctx, cfg, log.With("part", "ingress"), service.Options{})
 	if err != nil {
 		return err
 	}

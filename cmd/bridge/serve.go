@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/socialbridge/bridge/bridge/service"
@@ -43,11 +44,11 @@ func serveCommand() *cobra.Command {
 				defer stop()
 			}
 			// The quarantine's metrics, read from Kafka: not when discarding, which never contacts it.
-			opts := []service.Option{service.DiscardRecords()}
+			o := service.Options{DiscardRecords: discard}
 			if !discard {
-				opts = []service.Option{service.Collectors(redrive.NewQuarantineMetrics(cfg.Kafka, log))}
+				o.Collectors = []prometheus.Collector{redrive.NewQuarantineMetrics(cfg.Kafka, log)}
 			}
-			return service.Run(cmd.Context(), cfg, log, opts...)
+			return service.Run(cmd.Context(), cfg, log, o)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "the configuration file (YAML)")

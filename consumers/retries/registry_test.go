@@ -63,7 +63,7 @@ func TestRegistryDownHoldsThePartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := schemas.NewRegistry(t.Context(), rc, prefix)
+	enc, err := schemas.NewRegistry(t.Context(), rc, prefix, schemas.RegistryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,11 +57,7 @@ func newDeduper(ctx context.Context, cfg config.Config, c *cluster, types, ownTy
 			longest = max(longest, w)
 		}
 	}
-	var opts []dedup.Option
-	for s, w := range windows {
-		opts = append(opts, dedup.SourceWindow(s, w))
-	}
-	d := &deduper{mem: dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs, opts...)}
+	d := &deduper{mem: dedup.New(cfg.Dedup.Window.D(), cfg.Dedup.MaxIDs, dedup.Options{Windows: windows})}
 	redis := cfg.Dedup.Store == config.StoreRedis
 	if redis {
 		types = ownTypes

@@ -378,13 +378,9 @@ func (q *Quarantine) encoder(ctx context.Context) (schemas.Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts []schemas.RegistryOption
-	if !reg.Register {
-		opts = append(opts, schemas.LookUp())
-	}
 	ctx, cancel := context.WithTimeout(ctx, answerTimeout)
 	defer cancel()
-	enc, err := schemas.NewRegistry(ctx, rc, q.prefix, opts...)
+	enc, err := schemas.NewRegistry(ctx, rc, q.prefix, schemas.RegistryOptions{LookUp: !reg.Register})
 	if err != nil {
 		base, _, _ := reg.Endpoint()
 		return nil, fmt.Errorf("schema registry at %s: %w", base, err)
