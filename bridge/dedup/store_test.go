@@ -286,7 +286,7 @@ func accept(t *testing.T, s *dedup.Store, id string, at time.Time) {
 // TestTryReserve: TryReserve answers as Reserve does when nothing would make it wait, and
 // reserves nothing when something would (the store not open, the id in flight).
 func TestTryReserve(t *testing.T) {
-	s := dedup.New(window, 100, dedup.Rebuilding())
+	s := dedup.New(window, 100, dedup.Options{Rebuilding: true})
 	if _, done, ok := s.TryReserve("acme", "e1", base); ok || done != nil {
 		t.Fatal("TryReserve answered before Open")
 	}
