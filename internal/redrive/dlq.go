@@ -104,7 +104,7 @@ func (d *DLQ) List(ctx context.Context, f Filter) ([]Entry, error) {
 // for a move) only when hold says so: the others' values are let go as the topic is read.
 func (d *DLQ) read(ctx context.Context, c *cluster, hold func(*Entry) bool) ([]Entry, kadm.TopicID, error) {
 	var es []Entry
-	id, err := readMarked(ctx, c, d.Topic(), RedrivenTopic(d.prefix), func(r *kgo.Record, marked bool) {
+	id, err := readMarked(ctx, c, d.Topic(), RedrivenTopic(d.prefix), RedriveTxnID(d.prefix), func(r *kgo.Record, marked bool) {
 		e := d.entry(r)
 		e.Redriven = marked
 		if hold == nil || !hold(&e) {

@@ -74,10 +74,15 @@ func readMarks(ctx context.Context, opts []kgo.Opt, adm *kadm.Client, topic stri
 
 // readMarked hands keep each committed record of topic, with whether marksTopic holds its
 // mark, and returns the topic's id; it reads nothing when the topic does not exist. The
-// records come partition by partition, interleaved: see sortByPlace.
-func readMarked(ctx context.Context, c *cluster, topic, marksTopic string, keep func(r *kgo.Record, marked bool)) (kadm.TopicID, error) {
+// records come partition by partition, interleaved: see sortByPlace. The marks are written
+// by the runs of transactional id writer: a run that has just ended is read as done (see
+// settled).
+func readMarked(ctx context.Context, c *cluster, topic, marksTopic, writer string, keep func(r *kgo.Record, marked bool)) (kadm.TopicID, error) {
 	id, ok, err := c.topicID(ctx, topic)
 	if err != nil || !ok {
+		return id, err
+	}
+	if err := settled(ctx, c.adm, writer); err != nil {
 		return id, err
 	}
 	marks, err := readMarks(ctx, c.opts, c.adm, marksTopic, id)

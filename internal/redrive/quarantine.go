@@ -137,7 +137,7 @@ func (f Filter) matchDelivery(d *Delivery, now time.Time) bool {
 // its record and events (for a replay) only when hold says so.
 func (q *Quarantine) read(ctx context.Context, c *cluster, hold func(*Delivery) bool) ([]Delivery, kadm.TopicID, error) {
 	var ds []Delivery
-	id, err := readMarked(ctx, c, q.Topic(), ReplayedTopic(q.prefix), func(r *kgo.Record, marked bool) {
+	id, err := readMarked(ctx, c, q.Topic(), ReplayedTopic(q.prefix), ReplayTxnID(q.prefix), func(r *kgo.Record, marked bool) {
 		d := q.delivery(r)
 		d.Replayed = marked
 		if hold == nil || !hold(&d) {

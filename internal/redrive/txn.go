@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -41,6 +42,33 @@ func hold(ctx context.Context, opts []kgo.Opt, txnID string) (*kgo.Client, error
 		return nil, fmt.Errorf("taking the transactional id %s: %w", txnID, takenOver(err))
 	}
 	return cl, nil
+}
+
+// settled waits until no transaction of txnID is between its end and the markers that end
+// it on the partitions it wrote. The coordinator answers a commit once it has logged it,
+// and writes the markers a moment later; a read before them sees the transaction's records
+// without their commit, as if still open, and leaves them out. A run's own read needs no
+// wait (hold's taking the id waits for the same), but a list or a dry run right after a
+// run would say the run's work is still to do. An id never used, or that this client may
+// not describe, is not waited for: the read goes on as before.
+func settled(ctx context.Context, adm *kadm.Client, txnID string) error {
+	for {
+		ds, err := adm.DescribeTransactions(ctx, txnID)
+		d, ok := ds[txnID]
+		if err != nil || !ok || d.Err != nil || !ending(d.State) {
+			return ctx.Err()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ending reports whether a transaction in state is ended but its markers not all written.
+func ending(state string) bool {
+	return state == "PrepareCommit" || state == "PrepareAbort" || state == "PrepareEpochFence"
 }
 
 // transact runs produce in one transaction of cl and commits it: all its records, or none.
