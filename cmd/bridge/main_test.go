@@ -24,7 +24,13 @@ import (
 func runInBackground(t *testing.T, args []string, stdout, stderr io.Writer) func() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, stdout, stderr) }()
+	go func() {
+		err := run(ctx, args, stdout, stderr)
+		if ctx.Err() == nil { // ended on its own: say why where a failing wait shows stderr
+			fmt.Fprintf(stderr, "\n[test] %s returned before it was stopped: %v\n", strings.Join(args, " "), err)
+		}
+		done <- err
+	}()
 	var once sync.Once
 	var err error
 	stop := func() error {
