@@ -39,6 +39,7 @@ func TestBoundsTakeTheirEdges(t *testing.T) {
 		{"a window as long as the retention", boundsFile(", retention: 24h", ""), ""},
 		{"a source window as long as the retention", boundsFile(", retention: 48h", "sources: [{name: a, provider: codivupload, secrets: [x], dedup: {window: 48h}}]"), ""},
 		{"the broker's retention", boundsFile(", retention: 0s", ""), ""},
+		{"the broker's retention, a sender retrying past the window", boundsFile(", retention: 0s", "dedup: {window: 1h}"), ""},
 		{"an empty body limit", boundsFile("", "http: {max_body_bytes: 0}"), "http.max_body_bytes"},
 		{"room in flight for one body", boundsFile("", "http: {max_body_bytes: 65536, max_body_bytes_in_flight: 65536}"), ""},
 		{"room in flight for less than one body", boundsFile("", "http: {max_body_bytes: 65536, max_body_bytes_in_flight: 65535}"), "http.max_body_bytes_in_flight"},

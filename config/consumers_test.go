@@ -73,6 +73,7 @@ func TestConsumersRefusedNamingTheKey(t *testing.T) {
 		{"consumers: {alerts: {cooldown: 0s}}", "consumers.alerts.cooldown: must be positive"},
 		{"consumers: {alerts: {slack_webhook_url: \"hooks.slack.com/secret-path\"}}", "consumers.alerts.slack_webhook_url: want an absolute"},
 		{"consumers: {analytics: {database: \"mysql://u:hunter2@x/db\"}}", "consumers.analytics.database: want sqlite:PATH or a postgres:// DSN"},
+		{"consumers: {analytics: {database: \"sqlite:\"}}", "consumers.analytics.database: sqlite: needs a path"},
 		{"consumers: {analytics: {listen: \"8081\"}}", "consumers.analytics.listen: want host:port"},
 		{"consumers: {retries: {retry: 1}}", "unknown key"},
 		{"consumers: {retries: {listen: \"8082\"}}", "consumers.retries.listen: want host:port"},
