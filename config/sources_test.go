@@ -80,6 +80,7 @@ func TestRefusesBadSources(t *testing.T) {
 		{"hmac encoding", `sources: [{name: a, provider: codivupload, secrets: [x]}, {name: b, provider: codivupload, secrets: [x]}, {name: c, provider: codivupload, secrets: [x]},
   {name: gh, provider: hmac, secrets: [s], hmac: {header: X-Sig, encoding: base32, id: "json:id", type: "json:type"}}]`,
 			`sources[3].hmac.encoding: want hex or base64, got "base32"`},
+		{"no name", `sources: [{provider: codivupload, secrets: [x]}]`, `sources[0].name: missing`},
 		{"hmac missing", `sources: [{name: gh, provider: hmac, secrets: [s]}]`, `sources[0].hmac: missing`},
 		{"hmac id", `sources: [{name: gh, provider: hmac, secrets: [s], hmac: {header: X-Sig, id: "id", type: "json:type"}}]`, `sources[0].hmac.id: want header:NAME or json:PATH`},
 		{"hmac signed", `sources: [{name: gh, provider: hmac, secrets: [s], hmac: {header: X-Sig, signed: "{timestamp}.{body}", id: "json:id", type: "json:type"}}]`, `sources[0].hmac.timestamp_header: missing: hmac.signed uses {timestamp}`},

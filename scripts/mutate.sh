@@ -48,7 +48,7 @@ table() {
 	add bridge/dedup bridge/dedup "" "kafka redis"
 	add bridge/ingress bridge/ingress
 	add bridge/service bridge/service "" kafka
-	add consumers "consumers consumers/retries consumers/alerts" '-run=^(TestModel|TestSetLag.*)$'
+	add consumers "consumers consumers/retries consumers/alerts" '-run=^(TestModel|TestSetLag.*|TestForward.*|TestHeader.*|TestServe.*|TestTransact.*|TestMember.*|TestHolds.*)$'
 	add consumers/retries consumers/retries '-skip=^(TestMovesAreExactlyOnceAcrossKills|TestBudgetCutDoesNotSkipARecord)$' kafka
 	add consumers/alerts consumers/alerts '-skip=^(TestStateStaysBoundedUnderChurn|TestKillsNeverLoseAnAlert|TestKilledWhileSendingRepeatsOnceMarked)$' kafka
 	add consumers/analytics/store consumers/analytics/store "" postgres

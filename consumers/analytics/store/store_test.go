@@ -202,11 +202,14 @@ func TestApplyNeverStoresAnOffsetPastRecordsNotCounted(t *testing.T) {
 		other.Partition = 1
 		outOfOrder := published(10, 3, t0, "instagram", "main")
 		outOfOrder.Records[1], outOfOrder.Records[2] = outOfOrder.Records[2], outOfOrder.Records[1]
+		repeated := published(10, 3, t0, "instagram", "main")
+		repeated.Records[2].Offset = repeated.Records[1].Offset
 		for name, runs := range map[string][]store.Run{
 			"a run read from past the stored offset":                     {other, pastGap},
 			"a run read from past the batch's run before it":             {published(10, 1, t0, "instagram", "main"), pastGap},
 			"a partition with no offset stored read from past its start": {part(other, 1, 4)},
 			"a run out of offset order":                                  {outOfOrder},
+			"a run holding an offset twice":                              {repeated},
 		} {
 			tx, err := s.Begin(t.Context())
 			if err != nil {
@@ -369,6 +372,78 @@ func TestQueries(t *testing.T) {
 		}
 		if len(top) != 2 || top[0].Profile != "acme" || top[0].Failed != 4 || top[1].Profile != "p2" {
 			t.Errorf("most troubled: %+v", top)
+		}
+	})
+}
+
+// TestBatchPastTheParameterLimit: a batch whose rows of one table take more bound
+// parameters than one SQLite statement may (32766) is written in several statements, every
+// row of it; here exactly two statements' worth of hourly rows, each profile its own row,
+// read back from the hourly rows and from the daily rollup.
+func TestBatchPastTheParameterLimit(t *testing.T) {
+	const hourlyColumns = 8 // hour, platform, profile, published, failed, token expired, retries, delays
+	const profiles = 2 * (30000 / hourlyColumns)
+	dbtest.Run(t, func(t *testing.T, database string) {
+		s := open(t, database)
+		run := store.Run{TP: store.TP{Topic: "pub"}}
+		for i := range profiles {
+			run.Records = append(run.Records, store.Record{
+				Offset: int64(i), Kind: store.Failed, OccurredAt: t0, Platform: "x", Profile: fmt.Sprintf("p%05d", i),
+			})
+		}
+		if a := apply(t, s, run); a.Counted != profiles {
+			t.Fatalf("applied %+v, want %d counted", a, profiles)
+		}
+		for name, r := range map[string]store.Range{"hourly rows": {From: t0, To: t0.Add(time.Hour)}, "daily rollup": day()} {
+			err := s.View(t.Context(), func(v *store.View) error {
+				top, err := v.MostTroubled(t.Context(), r, profiles+1)
+				if err != nil {
+					return err
+				}
+				seen := map[string]bool{}
+				for _, p := range top {
+					if p.Failed == 1 {
+						seen[p.Profile] = true
+					}
+				}
+				if len(seen) != profiles || len(top) != profiles {
+					t.Errorf("%s: %d profiles, %d failed once, want %d", name, len(top), len(seen), profiles)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestSystem names the database as OpenTelemetry does.
+func TestSystem(t *testing.T) {
+	want := map[string]string{"sqlite": "sqlite", "postgres": "postgresql"}
+	for _, kind := range dbtest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			if got := open(t, dbtest.New(t, kind)).System(); got != want[kind] {
+				t.Errorf("System() = %q, want %q", got, want[kind])
+			}
+		})
+	}
+}
+
+// TestCommitWithoutABatch: a transaction committed with no batch applied writes nothing and
+// leaves the store usable.
+func TestCommitWithoutABatch(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, database string) {
+		s := open(t, database)
+		tx, err := s.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if a := apply(t, s, published(0, 3, t0, "x", "acme")); a.Counted != 3 {
+			t.Errorf("the next batch: %+v, want 3 counted", a)
 		}
 	})
 }
