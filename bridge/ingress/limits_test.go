@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -127,5 +128,22 @@ func TestHeldBodyHoldsItsLength(t *testing.T) {
 	m = s.metricsText(t)
 	if !strings.Contains(m, "bridge_body_bytes_in_flight 0\n") || !strings.Contains(m, "bridge_requests_in_flight 0\n") {
 		t.Fatalf("after its answer: want nothing in flight:\n%s", m)
+	}
+}
+
+// TestBodyShorterThanItsLength: a body that ends (the client closing its side) before its
+// Content-Length is answered 400, whether it fits in one chunk or not, never taken as a
+// delivery of what arrived.
+func TestBodyShorterThanItsLength(t *testing.T) {
+	s := serve(t, nil)
+	for _, size := range []int{12000, 40000} {
+		raw := request(sized("evt_short", size), false)
+		c := dial(t, s.addr)
+		io.WriteString(c, raw[:len(raw)-size/2])
+		c.(*net.TCPConn).CloseWrite()
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 400 {
+			t.Fatalf("a body of %d bytes of its %d: %v, %v; want 400", size/2, size, resp, err)
+		}
 	}
 }
