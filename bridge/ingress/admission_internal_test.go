@@ -102,6 +102,46 @@ func TestAdmissionShedsTheSlowest(t *testing.T) {
 	}
 }
 
+// TestShedBytesOnceTheHeirIsServed: when the reservation a shed upload was shed for is met
+// by other bytes first, the shed upload's bytes go back to the budget when it ends, and
+// what its heir holds stays its own.
+func TestShedBytesOnceTheHeirIsServed(t *testing.T) {
+	a := newAdmission(110, 1)
+	other, victim := a.begin(&fakeConn{}), &fakeConn{}
+	shed := a.begin(victim)
+	for _, u := range []*upload{other, shed} {
+		if err := a.reserve(u, 50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shed.filling(time.Now().Add(-2 * shedAfter)) // waiting on its chunk, nothing read: the slowest
+	heir := a.begin(&fakeConn{})
+	if err := a.reserve(heir, 10); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.reserve(heir, 30) }()
+	for !victim.shed() {
+		select {
+		case err := <-done:
+			t.Fatalf("reserve returned %v before shedding", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	a.end(other) // frees 50 bytes before the shed upload ends: heir takes 30 from the budget
+	if err := <-done; err != nil {
+		t.Fatalf("reserve once bytes were freed: %v", err)
+	}
+	a.end(shed)
+	if bytes, _, _ := a.usage(); bytes != 40 || heir.held != 40 {
+		t.Fatalf("after the shed upload ended: %d bytes reserved, the heir holds %d; want 40, 40", bytes, heir.held)
+	}
+	a.end(heir)
+	if bytes, _, _ := a.usage(); bytes != 0 {
+		t.Fatalf("%d bytes still reserved after every upload ended", bytes)
+	}
+}
+
 // TestShedOnlySlowerUploads: an upload is shed only once it has waited shedAfter on its
 // chunk, and only for one whose last chunk was faster than what it has read of its own
 // (bytes of the chunk per second waited, not counting what the body held before); the
