@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func TestAdmissionBudget(t *testing.T) {
 // waited longest per byte on its chunk (its read deadline moved to now), and gets its bytes
 // when it ends.
 func TestAdmissionShedsTheSlowest(t *testing.T) {
-	a := newAdmission(100, 1)
+	a := newAdmission(110, 1)
 	slow, slower := &fakeConn{}, &fakeConn{}
 	s1, s2 := a.begin(slow), a.begin(slower)
 	for _, u := range []*upload{s1, s2} {
@@ -64,7 +65,10 @@ func TestAdmissionShedsTheSlowest(t *testing.T) {
 	}
 	s1.received(40)
 	s2.received(10)
-	fresh := a.begin(&fakeConn{}) // no chunk read yet: counts as fast
+	fresh := a.begin(&fakeConn{})                // no chunk read yet: counts as fast
+	if err := a.reserve(fresh, 10); err != nil { // the last 10 bytes of the budget
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- a.reserve(fresh, 30) }()
 	for !slower.shed() {
@@ -84,6 +88,10 @@ func TestAdmissionShedsTheSlowest(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("reserve after the shed upload ended: %v", err)
 	}
+	// Of the shed upload's 50 bytes, the 30 still wanted went to fresh, the rest back.
+	if bytes, _, shed := a.usage(); bytes != 50+40 || fresh.held != 40 || shed != 1 {
+		t.Fatalf("after the handover: %d bytes reserved, fresh holds %d, %d shed; want 90, 40, 1", bytes, fresh.held, shed)
+	}
 	if err := a.reserve(s2, 1); !errors.Is(err, errShed) {
 		t.Fatalf("a shed upload reserving again: %v, want %v", err, errShed)
 	}
@@ -91,6 +99,91 @@ func TestAdmissionShedsTheSlowest(t *testing.T) {
 	a.end(fresh)
 	if a.bytes != 0 {
 		t.Fatalf("%d bytes still reserved after every upload ended", a.bytes)
+	}
+}
+
+// TestShedBytesOnceTheHeirIsServed: when the reservation a shed upload was shed for is met
+// by other bytes first, the shed upload's bytes go back to the budget when it ends, and
+// what its heir holds stays its own.
+func TestShedBytesOnceTheHeirIsServed(t *testing.T) {
+	a := newAdmission(110, 1)
+	other, victim := a.begin(&fakeConn{}), &fakeConn{}
+	shed := a.begin(victim)
+	for _, u := range []*upload{other, shed} {
+		if err := a.reserve(u, 50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shed.filling(time.Now().Add(-2 * shedAfter)) // waiting on its chunk, nothing read: the slowest
+	heir := a.begin(&fakeConn{})
+	if err := a.reserve(heir, 10); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.reserve(heir, 30) }()
+	for !victim.shed() {
+		select {
+		case err := <-done:
+			t.Fatalf("reserve returned %v before shedding", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	a.end(other) // frees 50 bytes before the shed upload ends: heir takes 30 from the budget
+	if err := <-done; err != nil {
+		t.Fatalf("reserve once bytes were freed: %v", err)
+	}
+	a.end(shed)
+	if bytes, _, _ := a.usage(); bytes != 40 || heir.held != 40 {
+		t.Fatalf("after the shed upload ended: %d bytes reserved, the heir holds %d; want 40, 40", bytes, heir.held)
+	}
+	a.end(heir)
+	if bytes, _, _ := a.usage(); bytes != 0 {
+		t.Fatalf("%d bytes still reserved after every upload ended", bytes)
+	}
+}
+
+// TestShedOnlySlowerUploads: an upload is shed only once it has waited shedAfter on its
+// chunk, and only for one whose last chunk was faster than what it has read of its own
+// (bytes of the chunk per second waited, not counting what the body held before); the
+// slowest goes first. On a clock the test sets.
+func TestShedOnlySlowerUploads(t *testing.T) {
+	a := newAdmission(100, 1)
+	now := time.Now()
+	waiting := func(before, got int, d time.Duration) (*upload, *fakeConn) {
+		c := &fakeConn{}
+		u := a.begin(c)
+		u.received(before)
+		u.filling(now.Add(-d))
+		u.received(got)
+		return u, c
+	}
+	read := func(n int, d time.Duration) *upload { // an upload whose last chunk was n bytes in d
+		u := a.begin(&fakeConn{})
+		u.filling(now.Add(-d))
+		u.filled(now, n)
+		return u
+	}
+	_, fast := waiting(500, 1000, 500*time.Millisecond)       // 2,000 B/s
+	_, slow := waiting(10_000_000, 100, 500*time.Millisecond) // 200 B/s
+	_, young := waiting(0, 0, shedAfter/2)                    // 0 B/s, but not waited long enough
+	_, slowest := waiting(0, 10, shedAfter)                   // 100 B/s, just old enough
+	shed := func(u *upload) { a.mu.Lock(); a.shedSlowest(u, now); a.mu.Unlock() }
+	check := func(step string, want ...*fakeConn) {
+		t.Helper()
+		for _, c := range []*fakeConn{fast, slow, young, slowest} {
+			if c.shed() != slices.Contains(want, c) {
+				t.Fatalf("%s: fast %v, slow %v, young %v, slowest %v shed; want %d of them", step, fast.shed(), slow.shed(), young.shed(), slowest.shed(), len(want))
+			}
+		}
+	}
+	shed(read(1000, 100*time.Millisecond)) // 10,000 B/s
+	check("for a fast upload", slowest)
+	shed(read(1000, 100*time.Millisecond))
+	check("for another", slowest, slow)
+	shed(read(1000, 500*time.Millisecond)) // 2,000 B/s: fast is no slower
+	check("for one as fast as the fastest", slowest, slow)
+	if _, _, n := a.usage(); n != 2 {
+		t.Fatalf("%d uploads counted shed, want 2", n)
 	}
 }
 
