@@ -162,3 +162,36 @@ func TestBodyOfAnotherRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalsWarnedOnce: refusals past the caps are warned about at most once a warnEvery,
+// counting those since the last warning: the first refusal warns (1), the next ones within
+// the minute do not.
+func TestRefusalsWarnedOnce(t *testing.T) {
+	p := &heldProducer{got: make(chan *kgo.Record, 1), release: make(chan struct{})}
+	s := serve(t, func(o *ingress.Options) { o.Producer, o.MaxRequestsInFlight = p, 1 })
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := post(s.addr, delivery("evt_first"))
+		first <- err
+	}()
+	<-p.got // the first delivery waits for Kafka
+	for i := range 3 {
+		resp, body, err := post(s.addr, delivery("evt_refused"+strconv.Itoa(i)))
+		if err != nil || resp.StatusCode != 503 {
+			t.Fatalf("refusal %d: %v %s, %v; want 503", i, resp, body, err)
+		}
+	}
+	close(p.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	for line := range strings.Lines(s.logs.String()) {
+		if strings.Contains(line, "refusing requests past the ingress's caps") {
+			warnings = append(warnings, line)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "refused=1 ") {
+		t.Fatalf("warnings about 3 refusals within a minute: %q, want one counting 1", warnings)
+	}
+}
