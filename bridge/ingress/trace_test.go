@@ -3,10 +3,8 @@ package ingress_test
 import (
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -25,27 +23,11 @@ const (
 	senderTraceparent = "00-" + senderTrace + "-" + senderSpan + "-01"
 )
 
-// keptProducer acknowledges every record at once and keeps it.
-type keptProducer struct {
-	mu      sync.Mutex
-	records []*kgo.Record
-}
-
-func (p *keptProducer) Produce(rec *kgo.Record, settle func(error)) error {
-	p.mu.Lock()
-	p.records = append(p.records, rec)
-	rec.Offset = int64(len(p.records) - 1)
-	p.mu.Unlock()
-	settle(nil)
-	return nil
-}
-
-func (p *keptProducer) traceparents() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// traceparents are the traceparent headers of the records r was handed.
+func (r *recorder) traceparents() []string {
 	var out []string
-	for _, r := range p.records {
-		for _, h := range r.Headers {
+	for _, rec := range r.records() {
+		for _, h := range rec.Headers {
 			if h.Key == "traceparent" {
 				out = append(out, string(h.Value))
 			}
@@ -56,9 +38,9 @@ func (p *keptProducer) traceparents() []string {
 
 // traced serves an ingress that traces into a span recorder, with how it takes a sender's
 // traceparent; sender "" and recorder nil: tracing off.
-func traced(t *testing.T, sender string, on bool) (*server, *keptProducer, *tracetest.SpanRecorder) {
+func traced(t *testing.T, sender string, on bool) (*server, *recorder, *tracetest.SpanRecorder) {
 	rec := tracetest.NewSpanRecorder()
-	p := &keptProducer{}
+	p := &recorder{}
 	s := serve(t, func(o *ingress.Options) {
 		o.Producer = p
 		o.Tracing.Sender = sender
