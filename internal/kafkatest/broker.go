@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/socialbridge/bridge/internal/ports"
 )
 
 // Bounds on the life cycle of a dedicated broker.
@@ -27,7 +29,14 @@ const (
 	formatTimeout       = 60 * time.Second
 	stopGrace           = 30 * time.Second // SIGTERM, then SIGKILL
 	defaultHeap         = "-Xms128m -Xmx512m"
+	restartAttempts     = 3 // Start tries this often when Kafka exits while starting
 )
+
+// startMark begins the line kafkatest writes to the broker's log at each start.
+const startMark = "==== kafkatest: starting Kafka"
+
+// errExited is the error of a start during which the process exited.
+var errExited = errors.New("process exited")
 
 // Broker is a dedicated Kafka process on loopback ports, with its data in the test's temp
 // dir: a single-node Kafka (KRaft, combined broker and controller), or a broker of a Cluster.
@@ -145,10 +154,22 @@ func (b *Broker) Start() {
 	if running {
 		b.t.Fatalf("kafkatest: Start: broker already running; Stop it first")
 	}
-	if err := b.start(); err != nil {
-		b.tailShown = true
-		b.t.Fatalf("kafkatest: restarting Kafka: %v\n%s", err, b.logTail(60))
+	// A restart that exits on its own is tried again: the test is about what happens once
+	// the broker is back, not about Kafka's start. Each failed attempt is shown in the log.
+	var err error
+	for attempt := 1; attempt <= restartAttempts; attempt++ {
+		if err = b.start(); err == nil {
+			return
+		}
+		if !errors.Is(err, errExited) || attempt == restartAttempts {
+			break
+		}
+		b.t.Logf("kafkatest: Kafka exited while restarting (attempt %d of %d): %v\n%s",
+			attempt, restartAttempts, err, b.errorLines(20))
+		time.Sleep(time.Duration(attempt) * time.Second) // pacer: a bound port or lock may clear
 	}
+	b.tailShown = true
+	b.t.Fatalf("kafkatest: restarting Kafka: %v\nerrors logged:\n%s\ntail:\n%s", err, b.errorLines(20), b.logTail(60))
 }
 
 // Pause freezes the running broker (SIGSTOP) and returns once every thread of it has
@@ -210,16 +231,15 @@ func (b *Broker) signal(sig syscall.Signal, paused bool) {
 // init picks ports, writes the configuration and formats a fresh data dir.
 func (b *Broker) init() error {
 	var err error
-	if b.port, err = freePort(); err != nil {
+	if b.port, err = ports.Free(); err != nil {
 		return err
 	}
-	taken := map[int]bool{b.port: true}
-	if b.cport, err = freePortBut(taken); err != nil {
+	if b.cport, err = ports.Free(); err != nil {
 		return err
 	}
 	b.ports = map[string]int{}
 	for _, protocol := range b.sec.protocols() {
-		if b.ports[protocol], err = freePortBut(taken); err != nil {
+		if b.ports[protocol], err = ports.Free(); err != nil {
 			return err
 		}
 	}
@@ -266,7 +286,7 @@ func (b *Broker) start() error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(logf, "==== kafkatest: starting Kafka at %s ====\n", time.Now().Format(time.RFC3339Nano))
+	fmt.Fprintf(logf, "%s at %s ====\n", startMark, time.Now().Format(time.RFC3339Nano))
 	args := append(b.jvmArgs(), "kafka.Kafka", b.path("server.properties"))
 	cmd := exec.Command(b.java, args...)
 	cmd.Dir = b.dir
@@ -317,7 +337,7 @@ func (b *Broker) waitReady(ctx context.Context, exited <-chan struct{}) error {
 		case <-ctx.Done():
 			return fmt.Errorf("controller not listening: %w (last error: %v)", ctx.Err(), err)
 		case <-exited:
-			return fmt.Errorf("process exited (last error: %v)", err)
+			return fmt.Errorf("%w (last error: %v)", errExited, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -411,6 +431,34 @@ func appendLog(path, line string) {
 	_ = f.Close()
 }
 
+// errorLines returns the first n lines of the broker's log, since its last start, that say
+// ERROR or FATAL, and the exceptions printed with them: what made a start fail, which a tail of the log
+// buries under the configuration Kafka prints and its shutdown.
+func (b *Broker) errorLines(n int) string {
+	data, err := os.ReadFile(b.logPath)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	if i := bytes.LastIndex(data, []byte(startMark)); i >= 0 {
+		data = data[i:]
+	}
+	var out [][]byte
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(out) == n {
+			break
+		}
+		logged := bytes.HasPrefix(line, []byte("["))
+		if bytes.Contains(line, []byte("] ERROR ")) || bytes.Contains(line, []byte("] FATAL ")) ||
+			!logged && (bytes.Contains(line, []byte("Exception")) || bytes.Contains(line, []byte("Error"))) {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		return "(none)"
+	}
+	return string(bytes.Join(out, []byte("\n")))
+}
+
 // logTail returns the last n lines of the broker's log.
 func (b *Broker) logTail(n int) string {
 	data, err := os.ReadFile(b.logPath)
@@ -422,30 +470,6 @@ func (b *Broker) logTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
-}
-
-// freePortBut returns a free port not in taken, and adds it there.
-func freePortBut(taken map[int]bool) (int, error) {
-	for {
-		p, err := freePort()
-		if err != nil || !taken[p] {
-			taken[p] = true
-			return p, err
-		}
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("listener address is not TCP")
-	}
-	return addr.Port, nil
 }
 
 // clusterID returns a random Kafka cluster id: 16 bytes in unpadded

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socialbridge/bridge/internal/ports"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -114,15 +115,14 @@ func (c *Cluster) start() error {
 }
 
 func (c *Cluster) pickPorts() error {
-	taken := map[int]bool{}
-	cport, err := freePortBut(taken)
+	cport, err := ports.Free()
 	if err != nil {
 		return err
 	}
 	c.controller.cport = cport
 	for _, b := range c.Brokers {
 		b.cport = cport
-		if b.port, err = freePortBut(taken); err != nil {
+		if b.port, err = ports.Free(); err != nil {
 			return err
 		}
 	}

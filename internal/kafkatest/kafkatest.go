@@ -137,7 +137,7 @@ func waitReady(ctx context.Context, addrs []string, exited <-chan struct{}, clus
 		case <-ctx.Done():
 			return fmt.Errorf("not ready: %w (last error: %v)", ctx.Err(), last)
 		case <-exited:
-			return fmt.Errorf("process exited (last error: %v)", last)
+			return fmt.Errorf("%w (last error: %v)", errExited, last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/socialbridge/bridge/internal/ports"
 )
 
 // Server is a postgres process. Its methods are not safe for concurrent use.
@@ -96,10 +97,10 @@ func start(bin string) (*Server, error) {
 		return nil, fmt.Errorf("pgserver: initdb: %w\n%s", err, out)
 	}
 	// The server keeps its port across restarts, so it cannot bind port 0: a port is found
-	// free by binding :0 and closing it, and another process may take it first; then the
-	// server cannot bind it and exits, and another port is tried.
+	// free (ports.Free) and another process may take it first; then the server cannot bind
+	// it and exits, and another port is tried.
 	for attempt := 1; ; attempt++ {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = ports.Free(); err != nil {
 			return nil, err
 		}
 		err = s.Start()
@@ -229,13 +230,4 @@ func ping(ctx context.Context, dsn string) error {
 	}
 	defer conn.Close(context.Background())
 	return conn.Ping(ctx)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgserver: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/socialbridge/bridge/internal/ports"
 )
 
 // Server is a redis-server process. Its methods are not safe for concurrent use.
@@ -34,15 +36,15 @@ type Server struct {
 
 // Start runs redis-server (found on PATH) with its data in dir on a free loopback port, and
 // waits until it answers. args are more options for redis-server, kept across restarts. A
-// free port is found by binding :0 and closing it, so another process may take it first:
-// then Start tries another, up to three times.
+// free port (ports.Free) may be taken by another process before the server binds it: then
+// Start tries another, up to three times.
 func Start(dir string, args ...string) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redisserver: %w", err)
 	}
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := ports.Free()
 		if err != nil {
 			return nil, err
 		}
@@ -178,13 +180,4 @@ func ping(addr string) (int, error) {
 		}
 	}
 	return 0, errors.New("redisserver: INFO server has no process_id")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
