@@ -38,7 +38,7 @@ func Free() (int, error) {
 		if hi <= lo {
 			break
 		}
-		p := lo + rand.IntN(hi-lo)
+		p := lo + rand.IntN(hi-lo) //nolint:gosec // a port to try, not a secret
 		if handed[p] || !listenable(p) {
 			continue
 		}
