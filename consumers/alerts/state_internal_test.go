@@ -109,4 +109,14 @@ func TestKeyBytesAreJSON(t *testing.T) {
 			t.Errorf("state key of %q: %s, want %s", s, got, want)
 		}
 	}
+	// One string that needs escaping sends the whole key through encoding/json, so each
+	// character is also tried in a key of nothing else: the plain path must refuse it alone.
+	for c := 0; c < 256; c++ {
+		for _, s := range []string{string(rune(c)), string([]byte{byte(c)})} {
+			k := Key{Profile: s}
+			if got, want := k.bytes(), mustJSON([]string{"", s, ""}); string(got) != string(want) {
+				t.Errorf("key of %q alone: %s, want %s", s, got, want)
+			}
+		}
+	}
 }
