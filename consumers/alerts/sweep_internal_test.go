@@ -38,3 +38,26 @@ func TestSweepsEachSixteenthOfForgetAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepForgetsAKeyNewInTheBatch: a key the batch decided on first, and already
+// forgettable (a late publish, forget_after older than its partition's stream time), is
+// forgotten by the batch's own sweep: nothing of it is written to the state topic.
+func TestSweepForgetsAKeyNewInTheBatch(t *testing.T) {
+	cfg := config.Default()
+	cfg.Consumers.Alerts.ForgetAfter = config.Duration(time.Hour)
+	reg := prometheus.NewRegistry()
+	h := newHandler(cfg, 1, nil, consumers.NewMetrics(reg, "g"), newAlertsMetrics(reg, "g", &parts{}), &parts{},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t0 := time.Date(2026, 5, 8, 12, 0, 0, 0, time.UTC)
+	p := newPartition(0)
+	p.stream = t0.Add(2 * time.Hour)
+	late := Key{Source: "acme", Profile: "late", Platform: "x"}
+	c := &changes{keys: map[Key]*entry{late: {last: Published{ID: "p1", At: t0}, lastSet: true}}, stream: p.stream}
+	h.sweep(p, c)
+	if e := c.keys[late]; !e.forgotten {
+		t.Errorf("the late key's entry after the sweep: %+v, want forgotten", e)
+	}
+	if rs := h.records(p, c); len(rs) != 0 {
+		t.Errorf("%d state records written for a key forgotten in its first batch, want none", len(rs))
+	}
+}
