@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
-	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/internal/testkit"
 )
 
@@ -37,8 +36,8 @@ func (r *recorder) traceparents() []string {
 }
 
 // traced serves an ingress that traces into a span recorder, with how it takes a sender's
-// traceparent; sender "" and recorder nil: tracing off.
-func traced(t *testing.T, sender string, on bool) (*server, *recorder, *tracetest.SpanRecorder) {
+// traceparent, and the changes change to its options; on false: tracing off.
+func traced(t *testing.T, sender string, on bool, change ...func(*ingress.Options)) (*server, *recorder, *tracetest.SpanRecorder) {
 	rec := tracetest.NewSpanRecorder()
 	p := &recorder{}
 	s := serve(t, func(o *ingress.Options) {
@@ -47,17 +46,13 @@ func traced(t *testing.T, sender string, on bool) (*server, *recorder, *tracetes
 		if on {
 			o.Tracing.Provider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 		}
-		token, _ := providers.Lookup("postiz")
-		key, err := token.Key(urlToken)
-		if err != nil {
-			t.Fatal(err)
+		o.Sources = append(o.Sources, postizSource(t))
+		for _, c := range change {
+			c(o)
 		}
-		o.Sources = append(o.Sources, ingress.Source{Name: "postiz", Provider: "postiz", Preset: token, Keys: []*providers.Key{key}})
 	})
 	return s, p, rec
 }
-
-const urlToken = "tok_0123456789abcdef0123"
 
 // deliver posts a signed delivery of id with the headers extra, and returns the status.
 func deliver(t *testing.T, s *server, id string, extra map[string]string) int {

@@ -87,6 +87,17 @@ func headerKeys(rec *kgo.Record) []string {
 	return keys
 }
 
+// recordHeader is the value of rec's last header named key, "" if none.
+func recordHeader(rec *kgo.Record, key string) string {
+	v := ""
+	for _, h := range rec.Headers {
+		if h.Key == key {
+			v = string(h.Value)
+		}
+	}
+	return v
+}
+
 // TestRecordOfAnEvent: an event's record carries its raw delivery in its value, and exactly
 // the headers event-type, source, provider and received-at: no dedup key when it is
 // deduplicated on its own id, no traceparent when the sender sent none.
@@ -320,13 +331,7 @@ func TestQuarantineOfAContentKeyedSource(t *testing.T) {
 		t.Fatalf("%d records, want 1", len(recs))
 	}
 	want := fmt.Sprintf("signed_%x", sha256.Sum256([]byte(body)))
-	var key string
-	for _, h := range recs[0].Headers {
-		if h.Key == dedup.KeyHeader {
-			key = string(h.Value)
-		}
-	}
-	if key != want {
+	if key := recordHeader(recs[0], dedup.KeyHeader); key != want {
 		t.Errorf("record's %s %q, want %q", dedup.KeyHeader, key, want)
 	}
 	store.mu.Lock()
