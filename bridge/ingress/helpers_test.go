@@ -124,14 +124,19 @@ func hmacSource(t *testing.T, name string, settings providers.Settings) ingress.
 }
 
 // hubHeaders are the headers of a delivery of body signed as hubSettings say, with the
-// unsigned event type and delivery id given. (The signature is CodivUpload's, the hex
-// HMAC-SHA256 of the body, behind a prefix.)
+// unsigned event type and delivery id given ("": left out). (The signature is
+// CodivUpload's, the hex HMAC-SHA256 of the body, behind a prefix.)
 func hubHeaders(eventType, deliveryID, body string) map[string]string {
-	return map[string]string{
+	h := map[string]string{
 		"X-Hub-Signature-256": "sha256=" + testkit.CodivHeaders(secret, eventType, []byte(body))["X-CodivUpload-Signature"],
-		"X-GitHub-Event":      eventType,
-		"X-GitHub-Delivery":   deliveryID,
 	}
+	if eventType != "" {
+		h["X-GitHub-Event"] = eventType
+	}
+	if deliveryID != "" {
+		h["X-GitHub-Delivery"] = deliveryID
+	}
+	return h
 }
 
 // signed returns the headers of a signed codivupload delivery of body, as raw header lines.
