@@ -137,13 +137,13 @@ func TestMemberLagWatched(t *testing.T) {
 	defer func() { cancel(); <-watched }()
 	series := func() string { return strings.Join(lagSeriesOf(t, reg), " ") }
 	testkit.Eventually(t, 30*time.Second, "the lag of t/0 exported", func() bool { return series() == "t/0=2" }, series)
-	for _, code := range []int16{kerr.GroupAuthorizationFailed.Code, kerr.GroupIDNotFound.Code} {
-		failed := strings.Count(logs.String(), "lag not measured")
-		refuse.Store(int32(code))
-		testkit.Eventually(t, 30*time.Second, fmt.Sprintf("a failed measure (%s)", kerr.ErrorForCode(code)),
-			func() bool { return strings.Count(logs.String(), "lag not measured") > failed }, logs.String)
+	for _, refused := range []*kerr.Error{kerr.GroupAuthorizationFailed, kerr.GroupIDNotFound} {
+		refuse.Store(int32(refused.Code))
+		testkit.Eventually(t, 30*time.Second, "a measure failed with "+refused.Message, func() bool {
+			return strings.Contains(logs.String(), `msg="lag not measured" err="`+refused.Message)
+		}, logs.String)
 		if got := series(); got != "t/0=2" {
-			t.Errorf("after a failed measure (%s): %q, want the last value kept, t/0=2", kerr.ErrorForCode(code), got)
+			t.Errorf("after a measure failed with %s: %q, want the last value kept, t/0=2", refused.Message, got)
 		}
 	}
 }
