@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/consumers"
 	"github.com/socialbridge/bridge/event"
@@ -56,5 +60,66 @@ func testHandler(a caller, now time.Time) *handler {
 		action: a, holds: &consumers.Holds{}, metrics: consumers.NewMetrics(consumers.NewRegistry(), "g"),
 		log: slog.New(slog.DiscardHandler), workers: 1, budget: time.Minute, now: func() time.Time { return now },
 		maxWait: 24 * time.Hour,
+	}
+}
+
+// TestDescribePermanentFailure: the retry-error of a record dead-lettered without a call
+// says why (its flag, or its code classed permanent), then the code and the message the
+// record carries, each only when it has one.
+func TestDescribePermanentFailure(t *testing.T) {
+	no := false
+	str := func(s string) *string { return &s }
+	for _, c := range []struct {
+		ev   event.Event
+		want string
+	}{
+		{event.Event{Retryable: &no}, "retryable=false"},
+		{event.Event{Retryable: &no, ErrorCode: str("rate_limited")}, "retryable=false, error_code rate_limited"},
+		{event.Event{Retryable: &no, ErrorMessage: str("banned")}, "retryable=false: banned"},
+		{event.Event{ErrorCode: str("invalid_media"), ErrorMessage: str("bad file")},
+			"error code classed permanent, error_code invalid_media: bad file"},
+	} {
+		if got := describe(&c.ev); got != c.want {
+			t.Errorf("describe = %q, want %q", got, c.want)
+		}
+	}
+}
+
+// TestTracedSpans: with tracing on, the span of a record's processing is an error, with the
+// dead-letter's reason, only when the record is dead-lettered; and a record moved to a
+// retry topic is produced as its child, in the delivery's trace.
+func TestTracedSpans(t *testing.T) {
+	now := time.Date(2026, 5, 8, 12, 0, 0, 0, time.UTC)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	yes, no := true, false
+	for _, c := range []struct {
+		name, outcome string
+		res           result
+		retryable     *bool
+		status        codes.Code
+		description   string
+	}{
+		{"done", "done", result{ok: true}, &yes, codes.Unset, ""},
+		{"moved", "moved", result{reason: "action answered 503"}, &yes, codes.Unset, ""},
+		{"permanent", "dead_lettered", result{ok: true}, &no, codes.Error, "permanent failure: retryable=false"},
+		{"refused", "dead_lettered", result{permanent: true, reason: "action answered 404"}, &yes, codes.Error, "action answered 404"},
+	} {
+		h := testHandler(answering(c.res), now)
+		h.tracer = tp.Tracer("test")
+		j := &job{r: &kgo.Record{Topic: "p.post.failed", Offset: 7}, ev: event.Event{ID: "evt_" + c.name, Retryable: c.retryable}}
+		h.traced(context.Background(), j)
+		spans := rec.Ended()
+		s := spans[len(spans)-1]
+		if j.outcome != c.outcome || s.Status().Code != c.status || s.Status().Description != c.description {
+			t.Errorf("%s: outcome %q, span status %v %q; want %q, %v %q", c.name, j.outcome,
+				s.Status().Code, s.Status().Description, c.outcome, c.status, c.description)
+		}
+		if j.move == nil {
+			continue
+		}
+		if got := trace.SpanContextFromContext(j.move.Context); !got.Equal(s.SpanContext()) {
+			t.Errorf("%s: the move's context holds span %v, want the processing span %v", c.name, got.SpanID(), s.SpanContext().SpanID())
+		}
 	}
 }
