@@ -1,8 +1,10 @@
 package retries
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +51,30 @@ func TestRetryAfterIsCapped(t *testing.T) {
 		{Key: HeaderDueAt, Value: []byte(now.Add(time.Hour).Format(time.RFC3339Nano))}}}
 	if got := h.due(near, 1); !got.Equal(now.Add(time.Hour)) {
 		t.Errorf("due of a record asking 1h = %s, want it as asked", got)
+	}
+}
+
+// TestRetryAfterAtTheCapIsNotCapped: a Retry-After of exactly the cap is taken as asked,
+// with no warning that it was cut; one a nanosecond longer is cut to the cap, warned.
+func TestRetryAfterAtTheCapIsNotCapped(t *testing.T) {
+	now := time.Date(2026, 5, 8, 12, 0, 0, 0, time.UTC)
+	yes := true
+	for _, c := range []struct {
+		retryAfter time.Duration
+		warned     bool
+	}{{12 * time.Hour, false}, {12*time.Hour + time.Nanosecond, true}} {
+		var logs bytes.Buffer
+		h := testHandler(answering{reason: "action answered 429", retryAfter: c.retryAfter}, now)
+		h.maxWait, h.log = 12*time.Hour, slog.New(slog.NewTextHandler(&logs, nil))
+		j := &job{r: &kgo.Record{Topic: "p.post.failed", Offset: 7}, ev: event.Event{ID: "evt_1", Retryable: &yes}}
+		h.retry(context.Background(), j)
+		due, _ := consumers.Header(j.move, HeaderDueAt)
+		if want := now.Add(12 * time.Hour).Format(time.RFC3339Nano); due != want {
+			t.Errorf("Retry-After %s: due %s, want %s", c.retryAfter, due, want)
+		}
+		if warned := strings.Contains(logs.String(), "Retry-After capped"); warned != c.warned {
+			t.Errorf("Retry-After %s with a cap of 12h: warned %v, want %v; log: %s", c.retryAfter, warned, c.warned, logs.String())
+		}
 	}
 }
 
