@@ -68,7 +68,7 @@ func (m *Member) Run(ctx context.Context) error {
 	m.Log.Info("consuming", "topics", m.Reads, "metrics", "http://"+srv.Addr()+"/metrics")
 	srv.SetRunning(true)
 	defer srv.SetRunning(false)
-	wait := sessionRetry
+	var wait time.Duration
 	for {
 		session, err := kgo.NewGroupTransactSession(m.options()...)
 		if err != nil {
@@ -79,14 +79,11 @@ func (m *Member) Run(ctx context.Context) error {
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		if time.Since(start) > time.Minute {
-			wait = sessionRetry
-		}
+		wait = retryWait(wait, time.Since(start))
 		m.Log.Error("the transaction session failed; a new one joins the group", "err", err, "in", wait)
 		if !sleep(ctx, wait) {
 			return nil
 		}
-		wait = min(2*wait, maxSessionRetry)
 	}
 }
 
@@ -97,6 +94,16 @@ const (
 	maxSessionRetry = 30 * time.Second
 )
 
+// retryWait is the wait before a new session after one that failed having lasted lasted,
+// when the wait before that one was last (0: it was the first). A session that lasted more
+// than a minute ended a run of failures, and the count starts again.
+func retryWait(last, lasted time.Duration) time.Duration {
+	if last == 0 || lasted > time.Minute {
+		return sessionRetry
+	}
+	return min(2*last, maxSessionRetry)
+}
+
 // consume runs the Loop on session until ctx ends (nil) or the session fails (the Loop's
 // error), then closes it: the member leaves the group, or, with an instance_id, keeps its
 // place for the next session.
@@ -106,11 +113,15 @@ func (m *Member) consume(ctx context.Context, session *kgo.GroupTransactSession)
 	defer stopLag()
 	go m.Metrics.WatchLag(lagCtx, session.Client(), m.Group, m.lagEvery(), m.Log)
 	loop := &Loop{Session: session, Client: session.Client(), Handler: m.Handler, Holds: m.Holds, MaxRecords: m.MaxRecords, Metrics: m.Metrics, Log: m.Log,
-		EndTimeout: RebalanceTimeout(m.Config) + endTimeout}
+		EndTimeout: m.endTimeout()}
 	err := loop.Run(ctx)
 	m.Log.Info("leaving the group", "err", err)
 	return err
 }
+
+// endTimeout bounds ending one transaction: the longest rebalance, which franz-go lets
+// finish before it commits a batch's offsets, and endTimeout more for the commit itself.
+func (m *Member) endTimeout() time.Duration { return RebalanceTimeout(m.Config) + endTimeout }
 
 // sleep waits for d, or until ctx ends (false).
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -82,14 +82,25 @@ func (m *Metrics) WatchLag(ctx context.Context, cl *kgo.Client, group string, ev
 			return
 		case <-t.C:
 		}
-		lags, err := adm.Lag(ctx, group)
+		lag, err := groupLag(ctx, adm, group)
 		if err != nil {
 			log.Debug("lag not measured", "err", err)
 			continue
 		}
 		member, _ := cl.GroupMetadata()
-		exported = m.setLag(lags[group].Lag, member, exported)
+		exported = m.setLag(lag, member, exported)
 	}
+}
+
+// groupLag measures group's lag. kadm reports a failed describe or offset fetch of the group
+// beside no error, with no lag: measured so, every partition would look no longer owned.
+func groupLag(ctx context.Context, adm *kadm.Client, group string) (kadm.GroupLag, error) {
+	lags, err := adm.Lag(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	l := lags[group]
+	return l.Lag, l.Error()
 }
 
 // lagSeries is the labels of one series of Metrics.Lag.

@@ -1,14 +1,25 @@
 package consumers
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/socialbridge/bridge/internal/testkit"
 )
 
 // TestSetLagExportsOwnedPartitionsOnly: a member exports the lag of the partitions it
@@ -66,4 +77,73 @@ func lagSeriesOf(t *testing.T, reg *prometheus.Registry) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestMemberLagWatched: WatchLag exports the lag of the partitions the member owns every
+// interval, and keeps the last values while the lag cannot be measured: when kadm's Lag
+// fails (here the group's description is refused as unauthorised), and when it reports the
+// group's description failed beside no error (here GROUP_ID_NOT_FOUND).
+func TestMemberLagWatched(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	var refuse atomic.Int32 // the error code DescribeGroups answers, 0: none
+	c.ControlKey(int16(kmsg.DescribeGroups), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		code := int16(refuse.Load())
+		if code == 0 {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+		for _, g := range req.(*kmsg.DescribeGroupsRequest).Groups {
+			rg := kmsg.NewDescribeGroupsResponseGroup()
+			rg.Group, rg.ErrorCode = g, code
+			resp.Groups = append(resp.Groups, rg)
+		}
+		return resp, nil, true
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.DefaultProduceTopic("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, v := range []string{"a", "b", "c"} {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs := cl.PollFetches(ctx) // joins the group
+	if err := fs.Err0(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.CommitRecords(ctx, fs.Records()[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	reg := NewRegistry()
+	m := NewMetrics(reg, "g")
+	var logs testkit.LogBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		m.WatchLag(ctx, cl, "g", 10*time.Millisecond, log)
+	}()
+	defer func() { cancel(); <-watched }()
+	series := func() string { return strings.Join(lagSeriesOf(t, reg), " ") }
+	testkit.Eventually(t, 30*time.Second, "the lag of t/0 exported", func() bool { return series() == "t/0=2" }, series)
+	for _, refused := range []*kerr.Error{kerr.GroupAuthorizationFailed, kerr.GroupIDNotFound} {
+		refuse.Store(int32(refused.Code))
+		testkit.Eventually(t, 30*time.Second, "a measure failed with "+refused.Message, func() bool {
+			return strings.Contains(logs.String(), `msg="lag not measured" err="`+refused.Message)
+		}, logs.String)
+		if got := series(); got != "t/0=2" {
+			t.Errorf("after a measure failed with %s: %q, want the last value kept, t/0=2", refused.Message, got)
+		}
+	}
 }

@@ -102,6 +102,63 @@ func TestAdmissionShedsTheSlowest(t *testing.T) {
 	}
 }
 
+// TestHeirRefusedAtOnceOnceItsShedUploadsEnded: an upload that had another shed for it, and
+// got that upload's bytes, is later refused at once when it wants more than the budget has
+// and nothing is left to shed: it does not wait for shed uploads that have all ended.
+func TestHeirRefusedAtOnceOnceItsShedUploadsEnded(t *testing.T) {
+	a := newAdmission(100, 1)
+	victim := &fakeConn{}
+	slow := a.begin(victim)
+	if err := a.reserve(slow, 60); err != nil {
+		t.Fatal(err)
+	}
+	slow.filling(time.Now().Add(-2 * shedAfter)) // waiting on its chunk, nothing read: sheddable
+	heir := a.begin(&fakeConn{})
+	if err := a.reserve(heir, 40); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.reserve(heir, 30) }()
+	for !victim.shed() {
+		select {
+		case err := <-done:
+			t.Fatalf("reserve returned %v before shedding", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	a.end(slow)
+	if err := <-done; err != nil {
+		t.Fatalf("reserve once the shed upload ended: %v", err)
+	}
+	other := a.begin(&fakeConn{})
+	if err := a.reserve(other, 30); err != nil { // the budget is full again
+		t.Fatal(err)
+	}
+	other.filling(time.Now()) // not sheddable
+	go func() { done <- a.reserve(heir, 10) }()
+	for {
+		select {
+		case err := <-done:
+			if !errors.Is(err, errBodyBytes) {
+				t.Fatalf("past the budget with nothing to shed: %v, want %v", err, errBodyBytes)
+			}
+			a.end(other)
+			a.end(heir)
+			if bytes, _, _ := a.usage(); bytes != 0 {
+				t.Fatalf("%d bytes still reserved after every upload ended", bytes)
+			}
+			return
+		case <-time.After(time.Millisecond):
+		}
+		a.mu.Lock()
+		waiting := a.waiting
+		a.mu.Unlock()
+		if waiting > 0 {
+			t.Fatal("the reservation waits for shed uploads, though the one shed for it has ended")
+		}
+	}
+}
+
 // TestShedBytesOnceTheHeirIsServed: when the reservation a shed upload was shed for is met
 // by other bytes first, the shed upload's bytes go back to the budget when it ends, and
 // what its heir holds stays its own.

@@ -3,6 +3,8 @@ package ingress_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
+	"github.com/socialbridge/bridge/internal/kafkatest"
 )
 
 // marker is in every faulty request: no answer and no log line may repeat it, since
@@ -150,4 +153,54 @@ func readAll(t *testing.T, c net.Conn) []byte {
 		t.Fatalf("the server did not close the connection: %v (read %q)", err, b)
 	}
 	return b
+}
+
+// TestTLSListener: over TLS a delivery is accepted; a plain HTTP request to the TLS
+// listener is told, in plain HTTP, that the endpoint is HTTPS only; bytes that are neither
+// TLS nor HTTP get no answer; and a TLS connection is closed quietly when it sends nothing
+// after its handshake, answered 408 when it sends half a request.
+func TestTLSListener(t *testing.T) {
+	ca := kafkatest.NewCA(t, "ingress test CA")
+	certPEM, keyPEM := ca.Issue(t, "127.0.0.1")
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveOn(t, &tls.Config{Certificates: []tls.Certificate{cert}}, func(o *ingress.Options) {
+		o.ReadTimeout, o.IdleTimeout = 500*time.Millisecond, 500*time.Millisecond
+	})
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.PEM)
+	secure := func() *tls.Conn {
+		c := tls.Client(dial(t, srv.addr), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+		if err := c.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	c := secure()
+	io.WriteString(c, request(delivery("evt_tls"), false))
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a delivery over TLS: %v %v", resp, err)
+	}
+
+	a := exchange(t, srv.addr, request(delivery("evt_plain"), false))
+	if a.err != nil || a.resp.StatusCode != 400 || !strings.Contains(string(a.body), "HTTPS only") || !a.closed {
+		t.Errorf("plain HTTP to the TLS listener: %v %s (closed %v), want 400 HTTPS only, closed", a.err, a.body, a.closed)
+	}
+	other := dial(t, srv.addr)
+	io.WriteString(other, "SSH-2.0-OpenSSH_9.6\r\n")
+	if got := readAll(t, other); len(got) != 0 {
+		t.Errorf("bytes neither TLS nor HTTP were answered %q", got)
+	}
+
+	if got, err := io.ReadAll(secure()); len(got) != 0 || err != nil {
+		t.Errorf("a TLS connection that sent nothing was answered %q (%v), want a quiet close", got, err)
+	}
+	half := secure()
+	io.WriteString(half, "POST /webhooks/codivupload HTTP/1.1\r\nHost: x\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(half), nil); err != nil || resp.StatusCode != 408 {
+		t.Errorf("half a request over TLS: %v %v, want 408", resp, err)
+	}
 }

@@ -3,6 +3,7 @@ package ingress_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,9 +29,16 @@ type server struct {
 	addr    string
 	logs    *testkit.LogBuffer
 	metrics *ingress.Metrics
+	srv     *ingress.Server
 }
 
 func serve(t *testing.T, change func(*ingress.Options)) *server {
+	t.Helper()
+	return serveOn(t, nil, change)
+}
+
+// serveOn is serve over TLS with tlsConfig (nil: plain HTTP).
+func serveOn(t *testing.T, tlsConfig *tls.Config, change func(*ingress.Options)) *server {
 	t.Helper()
 	preset, _ := providers.Lookup("codivupload")
 	key, err := preset.Key(secret)
@@ -65,14 +73,70 @@ func serve(t *testing.T, change func(*ingress.Options)) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(ln, nil)
+	go srv.Serve(ln, tlsConfig)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("ingress log:\n%s", logs.String())
 		}
 	})
-	return &server{addr: ln.Addr().String(), logs: logs, metrics: o.Metrics}
+	return &server{addr: ln.Addr().String(), logs: logs, metrics: o.Metrics, srv: srv}
+}
+
+const urlToken = "tok_0123456789abcdef0123"
+
+// postizSource is a source of the postiz preset, authenticated by urlToken: its deliveries
+// are lists of posts, each an event of its own.
+func postizSource(t *testing.T) ingress.Source {
+	t.Helper()
+	preset, _ := providers.Lookup("postiz")
+	key, err := preset.Key(urlToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ingress.Source{Name: "postiz", Provider: "postiz", Preset: preset, Keys: []*providers.Key{key}}
+}
+
+// hubSettings configure the hmac preset as GitHub signs: the event id and type come from
+// headers the signature does not cover, so its deliveries are deduplicated on a digest of
+// what is signed; "ping" is ignored. hubIDSigned signs the same way with the id and type in
+// the signed body: deduplicated on the event id.
+var (
+	hubSettings = fuzzSettings["hmac"]
+	hubIDSigned = providers.Settings{HMAC: &providers.HMACScheme{
+		Header: "X-Hub-Signature-256", Prefix: "sha256=", ID: "json:id", Type: "json:type", Data: "json:data",
+	}}
+)
+
+// hmacSource is a source named name of the hmac preset configured by settings, signed with
+// secret.
+func hmacSource(t *testing.T, name string, settings providers.Settings) ingress.Source {
+	t.Helper()
+	preset, err := providers.New("hmac", settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := preset.Key(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ingress.Source{Name: name, Provider: "hmac", Preset: preset, Keys: []*providers.Key{key}}
+}
+
+// hubHeaders are the headers of a delivery of body signed as hubSettings say, with the
+// unsigned event type and delivery id given ("": left out). (The signature is
+// CodivUpload's, the hex HMAC-SHA256 of the body, behind a prefix.)
+func hubHeaders(eventType, deliveryID, body string) map[string]string {
+	h := map[string]string{
+		"X-Hub-Signature-256": "sha256=" + testkit.CodivHeaders(secret, eventType, []byte(body))["X-CodivUpload-Signature"],
+	}
+	if eventType != "" {
+		h["X-GitHub-Event"] = eventType
+	}
+	if deliveryID != "" {
+		h["X-GitHub-Delivery"] = deliveryID
+	}
+	return h
 }
 
 // signed returns the headers of a signed codivupload delivery of body, as raw header lines.
@@ -82,6 +146,27 @@ func signed(body string) string {
 		b.WriteString(k + ": " + v + "\r\n")
 	}
 	return b.String()
+}
+
+// postTo posts body to path (/webhooks/…) with the headers h, and returns the answer's
+// status and body.
+func postTo(t *testing.T, addr, path string, h map[string]string, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(got)
 }
 
 func delivery(id string) string {

@@ -105,22 +105,28 @@ type spoolServer struct {
 	spool *spool.Spool
 }
 
-// serveSpooling is an ingress whose codivupload source spools, on k, with a spool of maxBytes.
+// serveSpooling is an ingress whose codivupload source spools, on k, with a spool of
+// maxBytes (for every source change leaves in the options).
 func serveSpooling(t *testing.T, maxBytes int64, change func(*ingress.Options)) *spoolServer {
 	t.Helper()
-	sp, err := spool.Open(t.TempDir(), spool.Options{MaxBytes: maxBytes, Sources: []string{"codivupload"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sp.Close() })
 	k := newKafka()
+	var sp *spool.Spool
 	srv := serve(t, func(o *ingress.Options) {
 		o.Sources[0].Spool = true
-		o.Spool = sp
 		o.Producer = k
 		if change != nil {
 			change(o)
 		}
+		var names []string
+		for _, src := range o.Sources {
+			names = append(names, src.Name)
+		}
+		var err error
+		if sp, err = spool.Open(t.TempDir(), spool.Options{MaxBytes: maxBytes, Sources: names}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sp.Close() })
+		o.Spool = sp
 	})
 	return &spoolServer{server: srv, k: k, spool: sp}
 }
@@ -276,6 +282,52 @@ func TestSpoolOffForOtherSources(t *testing.T) {
 	s.k.setDown(true)
 	if code, _ := s.post(t, "evt_1"); code != 503 {
 		t.Fatalf("a source that does not spool: %d; want 503", code)
+	}
+}
+
+// TestSpoolingSourceWithKafkaUp: with Kafka up, a spooling source's deliveries are produced
+// as any other source's: the record of an event keyed on its id carries no dedup key, that
+// of a content-keyed source its digest; each redelivery is a duplicate; and a delivery the
+// bridge failed to encode (500) is taken when sent again.
+func TestSpoolingSourceWithKafkaUp(t *testing.T) {
+	rec, enc := &recorder{}, newFailingEncoder(t)
+	s := serveSpooling(t, 64<<20, func(o *ingress.Options) {
+		o.Producer, o.Encoder = rec, enc
+		hub := hmacSource(t, "github", hubSettings)
+		hub.Spool = true
+		o.Sources = append(o.Sources, hub)
+	})
+	for _, want := range []string{"accepted", "duplicate"} {
+		if code, status := s.post(t, "evt_up"); code != 200 || status != want {
+			t.Fatalf("answered %d %s, want 200 %s", code, status, want)
+		}
+	}
+	hubBody := `{"data":{"post_id":"p1","platform":"x"}}`
+	for i, want := range []string{"accepted", "duplicate"} {
+		code, got := postTo(t, s.addr, "/webhooks/github", hubHeaders("push", fmt.Sprint("d-", i), hubBody), hubBody)
+		if code != 200 || !strings.HasPrefix(got, `{"status":"`+want+`"`) {
+			t.Fatalf("content-keyed delivery %d answered %d %s, want 200 %s", i, code, got, want)
+		}
+	}
+	recs := rec.records()
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2", len(recs))
+	}
+	if k := recordHeader(recs[0], dedup.KeyHeader); k != "" {
+		t.Errorf("the record of an event keyed on its id carries %s %q", dedup.KeyHeader, k)
+	}
+	if k := recordHeader(recs[1], dedup.KeyHeader); !strings.HasPrefix(k, "signed_") {
+		t.Errorf("the record of a content-keyed delivery carries %s %q, want its digest", dedup.KeyHeader, k)
+	}
+
+	body := strings.Replace(delivery("evt_unencodable"), `"p1"`, `"p_enc"`, 1)
+	enc.failFor("p_enc")
+	if code, got, _ := send(t, s.server, http.MethodPost, body); code != 500 {
+		t.Fatalf("an event the bridge cannot encode answered %d %s, want 500", code, got)
+	}
+	enc.failFor("")
+	if code, got, _ := send(t, s.server, http.MethodPost, body); code != 200 || !strings.Contains(got, `"status":"accepted"`) {
+		t.Fatalf("sent again once it can be encoded, answered %d %s, want 200 accepted", code, got)
 	}
 }
 

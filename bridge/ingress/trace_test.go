@@ -2,6 +2,7 @@ package ingress_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,7 +13,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/socialbridge/bridge/bridge/ingress"
-	"github.com/socialbridge/bridge/bridge/providers"
 	"github.com/socialbridge/bridge/internal/testkit"
 )
 
@@ -37,8 +37,8 @@ func (r *recorder) traceparents() []string {
 }
 
 // traced serves an ingress that traces into a span recorder, with how it takes a sender's
-// traceparent; sender "" and recorder nil: tracing off.
-func traced(t *testing.T, sender string, on bool) (*server, *recorder, *tracetest.SpanRecorder) {
+// traceparent, and the changes change to its options; on false: tracing off.
+func traced(t *testing.T, sender string, on bool, change ...func(*ingress.Options)) (*server, *recorder, *tracetest.SpanRecorder) {
 	rec := tracetest.NewSpanRecorder()
 	p := &recorder{}
 	s := serve(t, func(o *ingress.Options) {
@@ -47,17 +47,13 @@ func traced(t *testing.T, sender string, on bool) (*server, *recorder, *tracetes
 		if on {
 			o.Tracing.Provider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 		}
-		token, _ := providers.Lookup("postiz")
-		key, err := token.Key(urlToken)
-		if err != nil {
-			t.Fatal(err)
+		o.Sources = append(o.Sources, postizSource(t))
+		for _, c := range change {
+			c(o)
 		}
-		o.Sources = append(o.Sources, ingress.Source{Name: "postiz", Provider: "postiz", Preset: token, Keys: []*providers.Key{key}})
 	})
 	return s, p, rec
 }
-
-const urlToken = "tok_0123456789abcdef0123"
 
 // deliver posts a signed delivery of id with the headers extra, and returns the status.
 func deliver(t *testing.T, s *server, id string, extra map[string]string) int {
@@ -219,5 +215,41 @@ func TestDeliverySpanHidesTheURLToken(t *testing.T) {
 				t.Errorf("span %s shows the URL token in %s", sp.Name(), kv.Key)
 			}
 		}
+	}
+}
+
+// TestDeliverySpanBodySize: the delivery's span has the request's declared body size, 0
+// included, and none for a chunked body, whose size is not declared.
+func TestDeliverySpanBodySize(t *testing.T) {
+	body := delivery("evt_size")
+	for _, c := range []struct {
+		name, raw, want string
+	}{
+		{"a body of a length", request(body, false), strconv.Itoa(len(body))},
+		{"an empty body", "POST /webhooks/codivupload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "0"},
+		{"a chunked body", request(body, true), ""},
+	} {
+		s, _, rec := traced(t, "", true)
+		if a := ask(t, s.addr, c.raw); a.err != nil {
+			t.Fatalf("%s: no answer: %v", c.name, a.err)
+		}
+		if got := attrOf(spanNamed(t, rec, "POST /webhooks/{source}"), "http.request.body.size"); got != c.want {
+			t.Errorf("%s: http.request.body.size %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestServerErrorSpan: a delivery the bridge fails (500) ends its span as an error, with
+// the status code as error.type.
+func TestServerErrorSpan(t *testing.T) {
+	enc := newFailingEncoder(t)
+	enc.failFor("p1")
+	s, _, rec := traced(t, "", true, func(o *ingress.Options) { o.Encoder = enc })
+	if code := deliver(t, s, "evt_500", nil); code != 500 {
+		t.Fatalf("answered %d, want 500", code)
+	}
+	root := spanNamed(t, rec, "POST /webhooks/{source}")
+	if root.Status().Code != codes.Error || attrOf(root, "error.type") != "500" {
+		t.Errorf("the span of a 500: status %v, error.type %q; want an error, 500", root.Status(), attrOf(root, "error.type"))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,17 @@ func headerKeys(rec *kgo.Record) []string {
 		keys = append(keys, h.Key)
 	}
 	return keys
+}
+
+// recordHeader is the value of rec's last header named key, "" if none.
+func recordHeader(rec *kgo.Record, key string) string {
+	v := ""
+	for _, h := range rec.Headers {
+		if h.Key == key {
+			v = string(h.Value)
+		}
+	}
+	return v
 }
 
 // TestRecordOfAnEvent: an event's record carries its raw delivery in its value, and exactly
@@ -320,13 +332,7 @@ func TestQuarantineOfAContentKeyedSource(t *testing.T) {
 		t.Fatalf("%d records, want 1", len(recs))
 	}
 	want := fmt.Sprintf("signed_%x", sha256.Sum256([]byte(body)))
-	var key string
-	for _, h := range recs[0].Headers {
-		if h.Key == dedup.KeyHeader {
-			key = string(h.Value)
-		}
-	}
-	if key != want {
+	if key := recordHeader(recs[0], dedup.KeyHeader); key != want {
 		t.Errorf("record's %s %q, want %q", dedup.KeyHeader, key, want)
 	}
 	store.mu.Lock()
@@ -334,5 +340,30 @@ func TestQuarantineOfAContentKeyedSource(t *testing.T) {
 	store.mu.Unlock()
 	if code, got, _ := send(t, srv, http.MethodPost, delivery("evt_keyed_2")); code != 503 || !strings.Contains(got, "rebuilding") {
 		t.Errorf("with the store unavailable answered %d %s, want 503", code, got)
+	}
+}
+
+// TestLongNamesInAnswers: an answer is whole however long the event id, the topic or the
+// reason it names (the answers are written into buffers sized from them).
+func TestLongNamesInAnswers(t *testing.T) {
+	long := strings.Repeat("i", 300)
+	srv := serve(t, func(o *ingress.Options) { o.TopicPrefix = strings.Repeat("t", 120) + "." })
+	for _, c := range []struct {
+		name, body, want string
+		code             int
+	}{
+		{"a long id", delivery(long), `{"status":"accepted","event_id":"` + long + `","topic":"` + strings.Repeat("t", 120) + `.post.published"`, 200},
+		{"a long topic", delivery("evt_long_topic"), `{"status":"accepted","event_id":"evt_long_topic","topic":"` + strings.Repeat("t", 120), 200},
+		{"a long reason", strings.Replace(delivery("evt_long_reason"), "post.published", "post."+long, 1), `{"status":"quarantined","reason":"`, 202},
+	} {
+		code, got, _ := send(t, srv, http.MethodPost, c.body)
+		if code != c.code || !strings.HasPrefix(got, c.want) || !json.Valid([]byte(got)) {
+			t.Errorf("%s: answered %d %.200s…, want %d %.200s…", c.name, code, got, c.code, c.want)
+		}
+	}
+	s := serveSpooling(t, 64<<20, nil)
+	s.k.setDown(true)
+	if code, status := s.post(t, long); code != 200 || status != "spooled" {
+		t.Errorf("a long id spooled: answered %d %s", code, status)
 	}
 }

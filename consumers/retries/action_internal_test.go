@@ -52,6 +52,9 @@ func TestAnswer(t *testing.T) {
 	}{
 		{200, "", true, false, 0},
 		{204, "", true, false, 0},
+		{299, "", true, false, 0},
+		{300, "", false, false, 0}, // the edges of 2xx: 300 is no success
+		{199, "", false, false, 0},
 		{400, "", false, true, 0},
 		{404, "", false, true, 0},
 		{410, "", false, true, 0},
@@ -88,5 +91,16 @@ func TestFill(t *testing.T) {
 	}
 	if _, err := fill("https://x/{platform}", ev); err == nil {
 		t.Error("a placeholder without a value was filled")
+	}
+}
+
+// TestEscapeEdges: the unreserved characters of RFC 3986 stay as they are, up to the ends of
+// each range, and the characters just outside each range are percent-encoded.
+func TestEscapeEdges(t *testing.T) {
+	if got, want := escape("azAZ09-._~"), "azAZ09-._~"; got != want {
+		t.Errorf("escape(unreserved) = %q; want %q", got, want)
+	}
+	if got, want := escape("`{@[/:"), "%60%7B%40%5B%2F%3A"; got != want {
+		t.Errorf("escape(the neighbours of the ranges) = %q; want %q", got, want)
 	}
 }
