@@ -3,6 +3,7 @@ package alerts
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,8 +55,12 @@ func TestNoticeRefusesWhatItDidNotWrite(t *testing.T) {
 		t.Errorf("an empty value: %v, want errNotNotice", err)
 	}
 	for cut := 1; cut < len(good); cut++ {
-		if _, err := readNotice(good[:cut]); !errors.Is(err, errBadNotice) {
+		_, err := readNotice(good[:cut])
+		if !errors.Is(err, errBadNotice) {
 			t.Fatalf("cut to %d of %d bytes: %v, want errBadNotice", cut, len(good), err)
+		}
+		if cut >= 2 && strings.Contains(err.Error(), "version") { // the dead letter's reason says which
+			t.Errorf("cut to %d bytes, with the right version: %v", cut, err)
 		}
 	}
 	bad := map[string][]byte{

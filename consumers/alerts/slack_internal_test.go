@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,9 @@ func TestLinkCannotBeBrokenOrInjected(t *testing.T) {
 		{"not a url <!here>", "x", "not a url &lt;!here&gt;"},
 		{"https://x.example/a b", "x", "https://x.example/a b"},
 		{"https://" + strings.Repeat("a", maxLinkLen), "x", "https://" + strings.Repeat("a", maxLinkLen)},
+		{"https://" + strings.Repeat("a", maxLinkLen-len("https://")), "x", "<https://" + strings.Repeat("a", maxLinkLen-len("https://")) + "|x>"},
+		{"http://x.example/p", "x", "<http://x.example/p|x>"},
+		{"ftp://x.example/p", "x", "ftp://x.example/p"},
 	}
 	for _, c := range cases {
 		got := link(c.url, c.label)
@@ -91,6 +95,19 @@ func TestMessagesEscapeWhatProvidersSend(t *testing.T) {
 	}
 	if text := string(alertMessage(a, false).textOnly()); !strings.Contains(text, "reconnect?p=a\\u0026amp;b=|") || strings.Contains(text, "blocks") {
 		t.Errorf("the text-only form does not give the reconnect link as text: %s", text)
+	}
+}
+
+// TestResolutionLinksThePostWhenItHasAURL: the resolution links the published post when
+// the event gave its URL, and says nothing of a link when it did not.
+func TestResolutionLinksThePostWhenItHasAURL(t *testing.T) {
+	a := &Alert{ID: "evt_1", Source: "acme", Profile: "brand", Platform: "x", Resolution: &Resolution{ID: "evt_2", PostID: "p2"}}
+	if m := resolutionMessage(a, false); strings.Contains(m.details, "See it") || strings.HasSuffix(m.details, " ") {
+		t.Errorf("a resolution without a post URL: %q", m.details)
+	}
+	a.Resolution.PostURL = "https://x.example/p/2"
+	if m := resolutionMessage(a, false); !strings.HasSuffix(m.details, " <https://x.example/p/2|See it>") {
+		t.Errorf("a resolution with a post URL: %q, want the link to it", m.details)
 	}
 }
 
@@ -264,6 +281,37 @@ func TestSlackRateIsPerWebhook(t *testing.T) {
 				t.Errorf("POSTs at %v, want %v: one a second, none for 30 s after the 429", at, want)
 				break
 			}
+		}
+	})
+}
+
+// TestRetryAfterHoldsBackToTheInstant: a message waiting for its turn while a 429 comes
+// goes out when the Retry-After ends, not at the rate limit's next tick after it (Slack's
+// answer takes half a second here, so the two differ).
+func TestRetryAfterHoldsBackToTheInstant(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var mu sync.Mutex
+		var at []time.Duration
+		s := newSlack("https://hooks.slack.example/services/T/B/X", 5*time.Second, 1)
+		s.client.Transport = roundTrip(func(*http.Request) *http.Response {
+			mu.Lock()
+			at = append(at, time.Since(start))
+			first := len(at) == 1
+			mu.Unlock()
+			if first {
+				time.Sleep(500 * time.Millisecond) // on the bubble's clock: Slack takes its time to answer
+				return answer(http.StatusTooManyRequests, http.Header{"Retry-After": {"30"}})
+			}
+			return answer(http.StatusOK, nil)
+		})
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() { _ = s.Post(context.Background(), []byte(`{}`)) })
+		}
+		wg.Wait()
+		if want := []time.Duration{0, 30500 * time.Millisecond}; !slices.Equal(at, want) {
+			t.Errorf("POSTs at %v, want %v: the second as the 429's Retry-After ends", at, want)
 		}
 	})
 }

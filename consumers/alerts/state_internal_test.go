@@ -109,4 +109,32 @@ func TestKeyBytesAreJSON(t *testing.T) {
 			t.Errorf("state key of %q: %s, want %s", s, got, want)
 		}
 	}
+	// One string that needs escaping sends the whole key through encoding/json, so each
+	// character is also tried in a key of nothing else: the plain path must refuse it alone.
+	for c := 0; c < 256; c++ {
+		for _, s := range []string{string(rune(c)), string([]byte{byte(c)})} {
+			k := Key{Profile: s}
+			if got, want := k.bytes(), mustJSON([]string{"", s, ""}); string(got) != string(want) {
+				t.Errorf("key of %q alone: %s, want %s", s, got, want)
+			}
+		}
+	}
+}
+
+// TestForgettableWaitsForTheResolution: a settled key is kept until its last event is
+// forget_after old, its resolution included, also in state written before publish
+// records existed, where the resolution is the only record of the key's last publish.
+func TestForgettableWaitsForTheResolution(t *testing.T) {
+	t0 := time.Date(2026, 5, 8, 12, 0, 0, 0, time.UTC)
+	const horizon = time.Hour
+	a := &Alert{ID: "e1", RaisedAt: t0, Until: t0.Add(10 * time.Minute), Resolution: &Resolution{ID: "p1", At: t0.Add(30 * time.Minute)}}
+	sent := Delivery{Alert: "e1", Resolution: "p1"}
+	for _, c := range []struct {
+		now  time.Time
+		want bool
+	}{{t0.Add(30*time.Minute + horizon), false}, {t0.Add(30*time.Minute + horizon + time.Nanosecond), true}} {
+		if got := forgettable(a, Published{}, sent, c.now, horizon); got != c.want {
+			t.Errorf("resolved at +30m, forget_after 1h, at %s: forgettable %v, want %v", c.now.Sub(t0), got, c.want)
+		}
+	}
 }
