@@ -21,6 +21,22 @@ func (c *fakeConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
+// reserveShedding starts reserving n bytes for u, a reservation that must shed the upload
+// on victim first, and returns once it has: the reservation's result comes on the channel.
+func reserveShedding(t *testing.T, a *admission, u *upload, n int64, victim *fakeConn) chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- a.reserve(u, n) }()
+	for !victim.shed() {
+		select {
+		case err := <-done:
+			t.Fatalf("reserve returned %v before shedding", err)
+		case <-time.After(time.Millisecond): // poll the victim's deadline
+		}
+	}
+	return done
+}
+
 func (c *fakeConn) shed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -69,15 +85,7 @@ func TestAdmissionShedsTheSlowest(t *testing.T) {
 	if err := a.reserve(fresh, 10); err != nil { // the last 10 bytes of the budget
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- a.reserve(fresh, 30) }()
-	for !slower.shed() {
-		select {
-		case err := <-done:
-			t.Fatalf("reserve returned %v before shedding the slowest upload", err)
-		case <-time.After(time.Millisecond):
-		}
-	}
+	done := reserveShedding(t, a, fresh, 30, slower)
 	if slow.shed() {
 		t.Fatal("the faster of the two uploads was shed")
 	}
@@ -117,15 +125,7 @@ func TestHeirRefusedAtOnceOnceItsShedUploadsEnded(t *testing.T) {
 	if err := a.reserve(heir, 40); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- a.reserve(heir, 30) }()
-	for !victim.shed() {
-		select {
-		case err := <-done:
-			t.Fatalf("reserve returned %v before shedding", err)
-		case <-time.After(time.Millisecond):
-		}
-	}
+	done := reserveShedding(t, a, heir, 30, victim)
 	a.end(slow)
 	if err := <-done; err != nil {
 		t.Fatalf("reserve once the shed upload ended: %v", err)
@@ -176,15 +176,7 @@ func TestShedBytesOnceTheHeirIsServed(t *testing.T) {
 	if err := a.reserve(heir, 10); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- a.reserve(heir, 30) }()
-	for !victim.shed() {
-		select {
-		case err := <-done:
-			t.Fatalf("reserve returned %v before shedding", err)
-		case <-time.After(time.Millisecond):
-		}
-	}
+	done := reserveShedding(t, a, heir, 30, victim)
 	a.end(other) // frees 50 bytes before the shed upload ends: heir takes 30 from the budget
 	if err := <-done; err != nil {
 		t.Fatalf("reserve once bytes were freed: %v", err)
