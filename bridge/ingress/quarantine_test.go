@@ -2,9 +2,6 @@ package ingress_test
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/socialbridge/bridge/bridge/failure"
@@ -27,20 +24,8 @@ func (wrapping) Normalize(providers.Headers, []byte, *event.Event) error {
 func TestQuarantineReadsAWrappedReason(t *testing.T) {
 	srv := serve(t, func(o *ingress.Options) { o.Sources[0].Preset = wrapping{} })
 	body := delivery("evt_wrapped")
-	req, err := http.NewRequest(http.MethodPost, "http://"+srv.addr+"/webhooks/codivupload", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range testkit.CodivHeaders(secret, "post.published", []byte(body)) {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(resp.Body)
-	if want := `{"status":"quarantined","reason":"no canonical type"}`; resp.StatusCode != 202 || string(got) != want {
-		t.Fatalf("answered %d %s, want 202 %s", resp.StatusCode, got, want)
+	code, got := postTo(t, srv.addr, "/webhooks/codivupload", testkit.CodivHeaders(secret, "post.published", []byte(body)), body)
+	if want := `{"status":"quarantined","reason":"no canonical type"}`; code != 202 || got != want {
+		t.Fatalf("answered %d %s, want 202 %s", code, got, want)
 	}
 }
