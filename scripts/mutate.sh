@@ -52,7 +52,7 @@ table() {
 	add config config
 	add bridge/dedup bridge/dedup "" "kafka redis"
 	add bridge/ingress bridge/ingress
-	add bridge/service bridge/service "" kafka
+	add bridge/service "bridge/service bridge/spool" '-skip=^(TestDurableOnThreeBrokers|TestReadinessSeesALostBrokerInOneRound|TestBrokerOutage|TestStartDoesNotWaitForKafkaHistory)$' "kafka redis"
 	add consumers "consumers consumers/retries consumers/alerts" '-run=^(TestModel|TestSetLag.*|TestForward.*|TestHeader.*|TestServe.*|TestTransact.*|TestMember.*|TestHolds.*)$'
 	add consumers/retries consumers/retries '-skip=^(TestMovesAreExactlyOnceAcrossKills|TestBudgetCutDoesNotSkipARecord)$' kafka
 	add consumers/alerts consumers/alerts '-skip=^(TestStateStaysBoundedUnderChurn|TestKillsNeverLoseAnAlert|TestKilledWhileSendingRepeatsOnceMarked)$' kafka
@@ -139,7 +139,10 @@ need_services() {
 				scripts/kafka.sh start >/dev/null
 				kafka_started=1
 			fi
-			SVC_ENV+=("BRIDGE_TEST_KAFKA=127.0.0.1:$KAFKA_PORT") ;;
+			# Tests that stop and start a broker of their own start it from these.
+			SVC_ENV+=("BRIDGE_TEST_KAFKA=127.0.0.1:$KAFKA_PORT" "KAFKA_LIBS=${KAFKA_CACHE:-$REPO/.cache/kafka}/libs"
+				"KAFKA_JAVA=${KAFKA_JAVA:-$(command -v java)}" TESTCONTAINERS_RYUK_DISABLED=true
+				TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1) ;;
 		postgres | redis)
 			kv=$(SERVICES=$s scripts/services.sh start)
 			[[ -z $kv ]] || services_started+=" $kv"
@@ -192,7 +195,7 @@ run_package() {
 	rm -f "$OUT/$name.json"
 	local rc=0
 	(cd "$SNAP/$pkg" && env -u BRIDGE_TEST_KAFKA -u BRIDGE_TEST_POSTGRES -u BRIDGE_TEST_REDIS \
-		-u BRIDGE_TEST_DOCKER -u BRIDGE_TEST_CHROMIUM "${env[@]}" "$GREMLINS" "${args[@]}") \
+		-u BRIDGE_TEST_DOCKER -u BRIDGE_TEST_CHROMIUM -u KAFKA_LIBS -u KAFKA_JAVA "${env[@]}" "$GREMLINS" "${args[@]}") \
 		2>&1 | tee "$OUT/$name.log" || rc=$?
 	[[ -f $OUT/$name.json ]] || die "$pkg: gremlins wrote no result (exit $rc; see $OUT/$name.log)"
 	local date

@@ -53,6 +53,9 @@ func TestRenewAfterSettle(t *testing.T) {
 		keys, tokens := heldCopy(r)
 		done(accepted)
 		r.bg.Wait() // the settle is over: the key is "s", or gone
+		if held, _ := heldCopy(r); len(held) != 0 {
+			t.Errorf("accepted=%v: the settled reservation is still renewed: %q", accepted, held)
+		}
 		r.renew(keys, tokens)
 		if strings.Contains(logs.String(), producedTwice) {
 			t.Errorf("accepted=%v: the renewal after a settle warned: %s", accepted, logs)
@@ -61,22 +64,46 @@ func TestRenewAfterSettle(t *testing.T) {
 }
 
 // TestRenewWhileSettling: the settle has sent its command but not yet stopped the renewals.
+// The renewal finds the key marked by that settle, or released by it, or (a reservation lost
+// before its mark reached Redis) taken by another replica's token: only the last is reported.
 func TestRenewWhileSettling(t *testing.T) {
-	r, logs := leaseStore(t)
-	_, _, err := r.Reserve(context.Background(), "acme", "e1", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, tokens := heldCopy(r)
-	r.mu.Lock()
-	r.settling(settle{key: keys[0], token: tokens[0], accepted: true})
-	r.mu.Unlock()
-	if err := set(r.upkeep, keys[0], seenValue); err != nil {
-		t.Fatal(err)
-	}
-	r.renew(keys, tokens)
-	if strings.Contains(logs.String(), producedTwice) {
-		t.Errorf("the renewal while its settle was marking warned: %s", logs)
+	for _, c := range []struct {
+		name     string
+		accepted bool
+		now      string // the key's value when the renewal runs; "" is gone
+		warns    bool
+	}{
+		{"marked by its settle", true, seenValue, false},
+		{"released by its settle", false, "", false},
+		{"gone while its mark is sent", true, "", false},
+		{"taken by another replica while its mark is sent", true, "r:another-replica:1", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, logs := leaseStore(t)
+			_, _, err := r.Reserve(context.Background(), "acme", "e1", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, tokens := heldCopy(r)
+			r.mu.Lock()
+			r.settling(settle{key: keys[0], token: tokens[0], accepted: c.accepted})
+			r.mu.Unlock()
+			if c.now == "" {
+				err = r.upkeep.Do(context.Background(), r.upkeep.B().Del().Key(keys[0]).Build()).Error()
+			} else {
+				err = set(r.upkeep, keys[0], c.now)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.renew(keys, tokens)
+			if got := strings.Contains(logs.String(), producedTwice); got != c.warns {
+				t.Errorf("warned %v, want %v: %s", got, c.warns, logs)
+			}
+			if held, _ := heldCopy(r); len(held) != 0 {
+				t.Errorf("the renewal kept renewing a changed key: %q", held)
+			}
+		})
 	}
 }
 

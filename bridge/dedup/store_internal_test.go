@@ -30,10 +30,50 @@ func TestFIFOWrapsInOrder(t *testing.T) {
 			want++
 		}
 	}
+	var even []int64
+	for at := want; at < next; at++ {
+		if at%2 == 0 {
+			even = append(even, at)
+		}
+	}
 	q.filter(func(e stamp) bool { return e.at%2 == 0 })
-	for q.len() > 0 {
-		if got := q.pop().at; got%2 != 0 || got < want {
-			t.Fatalf("after filter pop = %d", got)
+	if q.len() != len(even) {
+		t.Fatalf("after filter len = %d, want %d", q.len(), len(even))
+	}
+	for _, at := range even {
+		if got := q.pop().at; got != at {
+			t.Fatalf("after filter pop = %d, want %d", got, at)
+		}
+	}
+}
+
+// TestFIFOCopyOut copies rings whose entries wrap past the buffer's end, from a few to all
+// but one, and one that does not wrap: the copy holds every entry, oldest first.
+func TestFIFOCopyOut(t *testing.T) {
+	for _, n := range []int{1, 5, 40, 63, 64} {
+		for _, head := range []int{0, 1, 24, 63} {
+			var q fifo
+			for i := range head {
+				q.push(stamp{at: int64(-1 - i)})
+			}
+			for range head {
+				q.pop()
+			}
+			for i := range n {
+				q.push(stamp{at: int64(i)})
+			}
+			if len(q.buf) != 64 {
+				t.Fatalf("buffer of %d, want 64", len(q.buf))
+			}
+			out := q.copyOut()
+			if len(out) != n {
+				t.Fatalf("n=%d head=%d: copied %d", n, head, len(out))
+			}
+			for i, e := range out {
+				if e.at != int64(i) {
+					t.Fatalf("n=%d head=%d: entry %d is %d", n, head, i, e.at)
+				}
+			}
 		}
 	}
 }
