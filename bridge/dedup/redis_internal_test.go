@@ -56,6 +56,9 @@ func TestRenewAfterSettle(t *testing.T) {
 		if held, _ := heldCopy(r); len(held) != 0 {
 			t.Errorf("accepted=%v: the settled reservation is still renewed: %q", accepted, held)
 		}
+		if strings.Contains(logs.String(), "failed") {
+			t.Errorf("accepted=%v: a settle that succeeded warned: %s", accepted, logs)
+		}
 		r.renew(keys, tokens)
 		if strings.Contains(logs.String(), producedTwice) {
 			t.Errorf("accepted=%v: the renewal after a settle warned: %s", accepted, logs)
