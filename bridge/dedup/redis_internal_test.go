@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +143,46 @@ func TestRenewLostReservation(t *testing.T) {
 // set sets key to v for an hour, behind the store's back.
 func set(c rueidis.Client, key, v string) error {
 	return c.Do(context.Background(), c.B().Set().Key(key).Value(v).Px(time.Hour).Build()).Error()
+}
+
+// TestReserveOwnsItsRetriedSet: a reservation whose SET was applied on a connection that then
+// broke finds its own token when sent again, and owns the key; it does not wait for "another
+// replica" until its deadline.
+func TestReserveOwnsItsRetriedSet(t *testing.T) {
+	r, _ := leaseStore(t)
+	key := r.prefix + "acme:e1"
+	next := r.owner + strconv.FormatUint(r.seq.Load()+1, 36)
+	if err := set(r.upkeep, key, next); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dup, done, err := r.Reserve(ctx, "acme", "e1", time.Now())
+	if err != nil || dup {
+		t.Fatalf("Reserve = dup %v, err %v; want the key owned", dup, err)
+	}
+	done(true)
+	if dup, _, err := r.Reserve(ctx, "acme", "e1", time.Now()); err != nil || !dup {
+		t.Fatalf("after the mark, Reserve = dup %v, err %v; want a duplicate", dup, err)
+	}
+}
+
+// TestNewRedisNeedsAPositiveWindowAndLease: a zero window or lease is a programming error,
+// refused at once rather than a store that forgets every id or loses every reservation.
+func TestNewRedisNeedsAPositiveWindowAndLease(t *testing.T) {
+	for name, o := range map[string]RedisOptions{
+		"zero window": {Addr: "127.0.0.1:1", Lease: time.Second},
+		"zero lease":  {Addr: "127.0.0.1:1", Window: time.Hour},
+		"no address":  {Window: time.Hour, Lease: time.Second},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("NewRedis did not panic")
+				}
+			}()
+			r := NewRedis(o)
+			_ = r.Close(context.Background())
+		})
+	}
 }

@@ -1,6 +1,8 @@
 package dedup
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -94,6 +96,32 @@ func TestNewestKeepsTheNewest(t *testing.T) {
 		for i, m := range got {
 			if want := int64(n - limit + i); m.st.at != want {
 				t.Fatalf("limit %d: mark %d is %d, want %d", limit, i, m.st.at, want)
+			}
+		}
+	}
+}
+
+// TestNewestAgainstASort gives the heap marks in random orders, with repeated times, and
+// compares what it keeps with the newest of a sorted copy: the same times, oldest first.
+func TestNewestAgainstASort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 19))
+	for run := range 300 {
+		n, limit := 1+rng.IntN(200), 1+rng.IntN(64)
+		q := newest{limit: limit}
+		all := make([]int64, n)
+		for i := range all {
+			all[i] = rng.Int64N(int64(n))
+			q.add(mark{st: stamp{at: all[i]}})
+		}
+		slices.Sort(all)
+		want := all[max(0, n-limit):]
+		got := q.sorted()
+		if len(got) != len(want) {
+			t.Fatalf("run %d (n %d, limit %d): kept %d, want %d", run, n, limit, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].st.at != want[i] {
+				t.Fatalf("run %d (n %d, limit %d): mark %d is %d, want %d", run, n, limit, i, got[i].st.at, want[i])
 			}
 		}
 	}
