@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +253,45 @@ func reserveSource(s dedup.Reserver, source, id string) (bool, func(bool), error
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.Reserve(ctx, source, id, time.Now())
+}
+
+// TestRedisLostWhileWaitingForAnotherReplica: a delivery waits for an id another replica
+// holds, and Redis dies during the wait: the delivery fails as Unavailable (a 503), never as
+// a reservation with nothing behind it.
+func TestRedisLostWhileWaitingForAnotherReplica(t *testing.T) {
+	srv := redisserver.Require(t)
+	p := prefix(t)
+	other := redisStore(t, srv.Addr(), dedup.RedisOptions{KeyPrefix: p})
+	s := redisStore(t, srv.Addr(), dedup.RedisOptions{KeyPrefix: p})
+	if _, _, err := other.Reserve(context.Background(), "acme", "e1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c := inspector(t, srv.Addr())
+	type answer struct {
+		dup  bool
+		done func(bool)
+		err  error
+	}
+	got := make(chan answer, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		dup, done, err := s.Reserve(ctx, "acme", "e1", time.Now())
+		got <- answer{dup, done, err}
+	}()
+	// Three SETs: the other replica's, this one's first, and a poll after it: the wait has begun.
+	testkit.Eventually(t, 30*time.Second, "the second replica polls", func() bool {
+		info, err := c.Do(context.Background(), c.B().Info().Section("commandstats").Build()).ToString()
+		_, after, ok := strings.Cut(info, "cmdstat_set:calls=")
+		calls, _, _ := strings.Cut(after, ",")
+		n, convErr := strconv.Atoi(calls)
+		return err == nil && ok && convErr == nil && n >= 3
+	})
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	a := <-got
+	if a.dup || a.done != nil || failure.KindOf(a.err) != failure.Unavailable {
+		t.Fatalf("Reserve when Redis died during its wait: dup=%v done!=nil=%v err=%v; want an Unavailable failure", a.dup, a.done != nil, a.err)
+	}
 }
