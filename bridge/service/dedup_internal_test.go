@@ -1,0 +1,65 @@
+package service
+
+import (
+	"log/slog"
+	"maps"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socialbridge/bridge/bridge/dedup"
+	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/testkit"
+)
+
+// TestSourceWindows: the store is given the window of each source whose window is not
+// dedup.window (its own, or its sender's retry horizon when longer), and the start log warns
+// of a window shorter than the sender's horizon, and tells of one the horizon lengthened.
+func TestSourceWindows(t *testing.T) {
+	cfg := config.Default()
+	cfg.Dedup.Window = config.Duration(time.Hour)
+	hours := func(n int) config.SourceDedup {
+		return config.SourceDedup{Window: config.Duration(time.Duration(n) * time.Hour)}
+	}
+	cfg.Sources = []config.Source{
+		{Name: "plain", Provider: "hmac"},                         // no horizon: dedup.window
+		{Name: "own", Provider: "hmac", Dedup: hours(2)},          // its own
+		{Name: "meta", Provider: "meta"},                          // 36 h horizon
+		{Name: "short", Provider: "codivupload", Dedup: hours(2)}, // under its 24 h horizon
+		{Name: "edge", Provider: "ayrshare", Dedup: hours(1)},     // exactly its 1 h horizon
+	}
+	var logs testkit.LogBuffer
+	got := sourceWindows(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	want := map[string]time.Duration{"own": 2 * time.Hour, "meta": 36 * time.Hour, "short": 2 * time.Hour}
+	if !maps.Equal(got, want) {
+		t.Errorf("windows = %v, want %v", got, want)
+	}
+	var warned, told []string
+	for line := range strings.Lines(logs.String()) {
+		_, name, _ := strings.Cut(line, "source=")
+		name, _, _ = strings.Cut(name, " ")
+		switch {
+		case strings.Contains(line, "shorter than its sender's retry horizon"):
+			warned = append(warned, name)
+		case strings.Contains(line, "is its sender's retry horizon"):
+			told = append(told, name)
+		}
+	}
+	if strings.Join(warned, ",") != "short" || strings.Join(told, ",") != "meta" {
+		t.Errorf("warned of %q, told of %q; want [short], [meta]:\n%s", warned, told, &logs)
+	}
+}
+
+// TestMemoryBoundIsLogged: the start log of a memory store gives the memory its max_ids
+// take, in MiB, as docs/configuration.md sizes it (dedup.BytesPerID each).
+func TestMemoryBoundIsLogged(t *testing.T) {
+	cfg := config.Default()
+	cfg.Dedup.MaxIDs = 3 << 20
+	var logs testkit.LogBuffer
+	newDedup(cfg, slog.New(slog.NewTextHandler(&logs, nil)), false)
+	want := "memory_bound_mib=" + strconv.Itoa(3*dedup.BytesPerID)
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("the start log does not say %s:\n%s", want, &logs)
+	}
+}
