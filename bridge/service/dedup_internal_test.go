@@ -28,6 +28,7 @@ func TestSourceWindows(t *testing.T) {
 		{Name: "meta", Provider: "meta"},                          // 36 h horizon
 		{Name: "short", Provider: "codivupload", Dedup: hours(2)}, // under its 24 h horizon
 		{Name: "edge", Provider: "ayrshare", Dedup: hours(1)},     // exactly its 1 h horizon
+		{Name: "even", Provider: "ayrshare"},                      // its 1 h horizon is dedup.window
 	}
 	var logs testkit.LogBuffer
 	got := sourceWindows(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
