@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -59,7 +60,9 @@ func TestRebuildProgressIsShown(t *testing.T) {
 	hold := &holdAfterFirstBatch{release: make(chan struct{})}
 	// One batch a fetch: the broker returns at least one, and no more past the limit.
 	slow := Options{RebuildClientOptions: []kgo.Opt{kgo.FetchMaxBytes(1), kgo.FetchMaxPartitionBytes(1), kgo.WithHooks(hold)}}
-	s, err := New(t.Context(), cfg, testkit.Logger(t), slow)
+	logs := &testkit.LogBuffer{}
+	begun := time.Now()
+	s, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(logs, nil)), slow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +70,9 @@ func TestRebuildProgressIsShown(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		s.Shutdown(ctx)
+		if t.Failed() {
+			t.Logf("the bridge's log:\n%s", logs)
+		}
 	})
 	t.Cleanup(hold.let) // runs first: a held rebuild would hold the shutdown
 	if err := s.Listen(); err != nil {
@@ -97,6 +103,16 @@ func TestRebuildProgressIsShown(t *testing.T) {
 		code, _ := fetch(t, admin+"/readyz")
 		return code == http.StatusOK
 	})
+	// The progress is logged every 5 s (docs/dedup.md, docs/operations.md), so at most once
+	// per 5 s the rebuild took: one of three batches that took less logs none.
+	const documentedLogEvery = 5 * time.Second
+	took := time.Since(begun)
+	if !strings.Contains(logs.String(), "dedup rebuilt") {
+		t.Errorf("no \"dedup rebuilt\" in the log once ready")
+	}
+	if n := strings.Count(logs.String(), "dedup rebuild from kafka in progress"); n > int(took/documentedLogEvery) {
+		t.Errorf("the progress was logged %d times in a rebuild of %v; at most once every %v", n, took, documentedLogEvery)
+	}
 	_, metrics = fetch(t, admin+"/metrics")
 	for name, want := range map[string]int{"bridge_dedup_rebuilding": 0, "bridge_dedup_rebuild_read_records": records, "bridge_dedup_rebuild_records": records} {
 		if line := fmt.Sprintf("%s %d", name, want); !strings.Contains(metrics, "\n"+line+"\n") {
