@@ -1,14 +1,17 @@
 package dedup_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,11 +211,14 @@ func TestRedisUnreachable(t *testing.T) {
 	l.Close()
 	s := dedup.NewRedis(dedup.RedisOptions{Addr: addr, Window: window, Lease: time.Second})
 	defer s.Close(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dup, done, err := s.Reserve(ctx, "acme", "e1", time.Now())
 	if dup || done != nil || failure.KindOf(err) != failure.Unavailable {
 		t.Fatalf("Reserve without redis: dup=%v done!=nil=%v err=%v; want an Unavailable failure", dup, done != nil, err)
+	}
+	if ctx.Err() != nil { // one retry on a new connection, not retries until the deadline
+		t.Fatalf("Reserve without redis failed only at its deadline: %v", err)
 	}
 }
 
@@ -293,5 +299,68 @@ func TestRedisLostWhileWaitingForAnotherReplica(t *testing.T) {
 	a := <-got
 	if a.dup || a.done != nil || failure.KindOf(a.err) != failure.Unavailable {
 		t.Fatalf("Reserve when Redis died during its wait: dup=%v done!=nil=%v err=%v; want an Unavailable failure", a.dup, a.done != nil, a.err)
+	}
+}
+
+// TestRedisConnectionBrokenAtTheReservation: the connection breaks as a reservation's SET is
+// sent (a proxy closes it instead of forwarding the command): the SET is sent again on a new
+// connection, and the delivery is reserved, not refused.
+func TestRedisConnectionBrokenAtTheReservation(t *testing.T) {
+	addr := testenv.Require(t, testenv.Redis)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var broke atomic.Bool
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go forwardBreakingFirstSet(c, addr, &broke)
+		}
+	}()
+	s := redisStore(t, l.Addr().String(), dedup.RedisOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dup, done, err := s.Reserve(ctx, "acme", "e1", time.Now())
+	if err != nil || dup {
+		t.Fatalf("Reserve = dup %v, err %v; want the id reserved on a new connection", dup, err)
+	}
+	if !broke.Load() {
+		t.Fatal("the proxy broke no connection: the test tested nothing")
+	}
+	done(true)
+	if dup, _, err := s.Reserve(ctx, "acme", "e1", time.Now()); err != nil || !dup {
+		t.Fatalf("after the mark, Reserve = dup %v, err %v; want a duplicate", dup, err)
+	}
+}
+
+// forwardBreakingFirstSet forwards c to the server at addr, and closes both instead of
+// forwarding the first SET command of all connections (its RESP bulk string).
+func forwardBreakingFirstSet(c net.Conn, addr string, broke *atomic.Bool) {
+	defer c.Close()
+	u, err := net.Dial("tcp", addr)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	go func() { _, _ = io.Copy(c, u) }()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 && bytes.Contains(buf[:n], []byte("$3\r\nSET\r\n")) && broke.CompareAndSwap(false, true) {
+			return
+		}
+		if n > 0 {
+			if _, err := u.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
