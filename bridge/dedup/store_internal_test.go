@@ -17,6 +17,19 @@ func TestFIFOStaysBounded(t *testing.T) {
 	}
 }
 
+// TestMarkedAgainAtTheSameTime: an id marked again at the time it holds (a record read back
+// twice with one timestamp) adds no entry, so that no number of such marks grows the FIFO.
+func TestMarkedAgainAtTheSameTime(t *testing.T) {
+	s := New(time.Hour, 10, Options{})
+	k := s.key("acme", "e1")
+	for range 10_000 {
+		s.markSeen(s.def, k, 42)
+	}
+	if got := s.def.order.len(); got != 1 {
+		t.Fatalf("FIFO holds %d entries for one id marked at one time", got)
+	}
+}
+
 func TestFIFOWrapsInOrder(t *testing.T) {
 	var q fifo
 	next, want := int64(0), int64(0)
