@@ -139,3 +139,57 @@ func TestNewestAgainstASort(t *testing.T) {
 		}
 	}
 }
+
+// TestEvictionPassesOverAnEmptyGroup: with max_ids reached in one source's window while
+// another window holds nothing, the oldest of the group that has ids is evicted.
+func TestEvictionPassesOverAnEmptyGroup(t *testing.T) {
+	for name, windows := range map[string]map[string]time.Duration{
+		"the default window full": {"other": 2 * time.Hour},
+		"a source's window full":  {"acme": 2 * time.Hour},
+	} {
+		s := New(time.Hour, 3, Options{Windows: windows})
+		g := s.groupOf("acme")
+		for i := range 5 {
+			s.markSeen(g, s.key("acme", string(rune('a'+i))), int64(i))
+		}
+		if s.n != 3 || s.evicted != 2 {
+			t.Fatalf("%s: %d ids, %d evicted; want 3 and 2", name, s.n, s.evicted)
+		}
+		for i := range 5 {
+			if _, kept := g.seen[s.key("acme", string(rune('a'+i)))]; kept != (i >= 2) {
+				t.Errorf("%s: id %d kept=%v; only the two oldest are evicted", name, i, kept)
+			}
+		}
+	}
+}
+
+// TestReserveKeepsAGroupsIDs: making room in a group that already holds ids (it is meant
+// for an empty one, as a snapshot is read) forgets none of them.
+func TestReserveKeepsAGroupsIDs(t *testing.T) {
+	s := New(time.Hour, 10, Options{})
+	k := s.key("acme", "e1")
+	s.markSeen(s.def, k, 1)
+	s.def.reserve(1000)
+	if s.markSeen(s.def, k, 1) {
+		t.Fatal("reserve forgot the group's ids")
+	}
+}
+
+// TestExpiryOfASupersededEntry: an id marked at 1 and again at 2 leaves a superseded entry;
+// expiring it forgets nothing and counts it no longer stale.
+func TestExpiryOfASupersededEntry(t *testing.T) {
+	s := New(10, 10, Options{})
+	k := s.key("acme", "e1")
+	s.markSeen(s.def, k, 1)
+	s.markSeen(s.def, k, 2)
+	if s.def.stale != 1 {
+		t.Fatalf("stale = %d after a mark again, want 1", s.def.stale)
+	}
+	s.expire(11) // the entry of 1 is a window old
+	if s.def.stale != 0 || s.n != 1 || s.def.order.len() != 1 {
+		t.Fatalf("after expiring the superseded entry: stale %d, %d ids, FIFO %d; want 0, 1, 1", s.def.stale, s.n, s.def.order.len())
+	}
+	if s.markSeen(s.def, k, 2) {
+		t.Fatal("the id was forgotten with its superseded entry")
+	}
+}
