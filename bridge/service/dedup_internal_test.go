@@ -64,3 +64,21 @@ func TestMemoryBoundIsLogged(t *testing.T) {
 		t.Errorf("the start log does not say %s:\n%s", want, &logs)
 	}
 }
+
+// TestSpoolDirWithoutASpoolingSource: spool.dir set while no source spools opens no spool and
+// says why in the start log; with neither, nothing is said.
+func TestSpoolDirWithoutASpoolingSource(t *testing.T) {
+	for _, dir := range []string{t.TempDir(), ""} {
+		cfg := config.Default()
+		cfg.Sources = []config.Source{{Name: "plain", Provider: "hmac"}}
+		cfg.Spool.Dir = dir
+		var logs testkit.LogBuffer
+		s := &Service{cfg: cfg, log: slog.New(slog.NewTextHandler(&logs, nil))}
+		if err := s.openSpool(); err != nil || s.spool != nil {
+			t.Fatalf("dir %q: openSpool = %v, spool %v; want none opened", dir, err, s.spool)
+		}
+		if said := strings.Contains(logs.String(), "no source spools"); said != (dir != "") {
+			t.Errorf("dir %q: said %v: %s", dir, said, &logs)
+		}
+	}
+}
