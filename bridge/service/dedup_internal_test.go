@@ -15,28 +15,31 @@ import (
 
 // TestSourceWindows: the store is given the window of each source whose window is not
 // dedup.window (its own, or its sender's retry horizon when longer), and the start log warns
-// of a window shorter than the sender's horizon, and tells of one the horizon lengthened.
+// of a window shorter than the sender's horizon, tells of one the horizon lengthened, and
+// warns of a max_age that reaches past the window less the clock skew.
 func TestSourceWindows(t *testing.T) {
 	cfg := config.Default()
 	cfg.Dedup.Window = config.Duration(time.Hour)
 	hours := func(n int) config.SourceDedup {
 		return config.SourceDedup{Window: config.Duration(time.Duration(n) * time.Hour)}
 	}
+	maxAge := config.Duration(2 * time.Hour)
 	cfg.Sources = []config.Source{
-		{Name: "plain", Provider: "hmac"},                         // no horizon: dedup.window
-		{Name: "own", Provider: "hmac", Dedup: hours(2)},          // its own
-		{Name: "meta", Provider: "meta"},                          // 36 h horizon
-		{Name: "short", Provider: "codivupload", Dedup: hours(2)}, // under its 24 h horizon
-		{Name: "edge", Provider: "ayrshare", Dedup: hours(1)},     // exactly its 1 h horizon
-		{Name: "even", Provider: "ayrshare"},                      // its 1 h horizon is dedup.window
+		{Name: "plain", Provider: "hmac"},                                  // no horizon: dedup.window
+		{Name: "own", Provider: "hmac", Dedup: hours(2)},                   // its own
+		{Name: "meta", Provider: "meta"},                                   // 36 h horizon
+		{Name: "short", Provider: "codivupload", Dedup: hours(2)},          // under its 24 h horizon
+		{Name: "edge", Provider: "ayrshare", Dedup: hours(1)},              // exactly its 1 h horizon
+		{Name: "even", Provider: "ayrshare"},                               // its 1 h horizon is dedup.window
+		{Name: "late", Provider: "hmac", Dedup: hours(2), MaxAge: &maxAge}, // max_age past window less skew
 	}
 	var logs testkit.LogBuffer
 	got := sourceWindows(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-	want := map[string]time.Duration{"own": 2 * time.Hour, "meta": 36 * time.Hour, "short": 2 * time.Hour}
+	want := map[string]time.Duration{"own": 2 * time.Hour, "meta": 36 * time.Hour, "short": 2 * time.Hour, "late": 2 * time.Hour}
 	if !maps.Equal(got, want) {
 		t.Errorf("windows = %v, want %v", got, want)
 	}
-	var warned, told []string
+	var warned, told, late []string
 	for line := range strings.Lines(logs.String()) {
 		_, name, _ := strings.Cut(line, "source=")
 		name, _, _ = strings.Cut(name, " ")
@@ -45,10 +48,13 @@ func TestSourceWindows(t *testing.T) {
 			warned = append(warned, name)
 		case strings.Contains(line, "is its sender's retry horizon"):
 			told = append(told, name)
+		case strings.Contains(line, "leaves less than the clock skew"):
+			late = append(late, name)
 		}
 	}
-	if strings.Join(warned, ",") != "short" || strings.Join(told, ",") != "meta" {
-		t.Errorf("warned of %q, told of %q; want [short], [meta]:\n%s", warned, told, &logs)
+	// meta's max_age is its default, exactly its window less the clock skew: no warning.
+	if strings.Join(warned, ",") != "short" || strings.Join(told, ",") != "meta" || strings.Join(late, ",") != "late" {
+		t.Errorf("warned of %q, told of %q, warned of max_age for %q; want [short], [meta], [late]:\n%s", warned, told, late, &logs)
 	}
 }
 
