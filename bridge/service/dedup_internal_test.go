@@ -1,6 +1,9 @@
 package service
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"maps"
 	"strconv"
@@ -9,7 +12,9 @@ import (
 	"time"
 
 	"github.com/socialbridge/bridge/bridge/dedup"
+	"github.com/socialbridge/bridge/bridge/spool"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/internal/testenv"
 	"github.com/socialbridge/bridge/internal/testkit"
 )
 
@@ -86,5 +91,30 @@ func TestSpoolDirWithoutASpoolingSource(t *testing.T) {
 		if said := strings.Contains(logs.String(), "no source spools"); said != (dir != "") {
 			t.Errorf("dir %q: said %v: %s", dir, said, &logs)
 		}
+	}
+}
+
+// TestRemarkOfAnIDRedisKnows: an id read back from the spool that Redis already holds as seen
+// (another replica, or this one before its restart, marked it) needs nothing more: remarkOne
+// returns at once, without retrying as if Redis could not be told.
+func TestRemarkOfAnIDRedisKnows(t *testing.T) {
+	var raw [6]byte
+	_, _ = rand.Read(raw[:])
+	r := dedup.NewRedis(dedup.RedisOptions{Addr: testenv.Require(t, testenv.Redis),
+		KeyPrefix: "test:remark:" + hex.EncodeToString(raw[:]) + ":", Window: time.Hour, Lease: 10 * time.Second})
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	at := time.Now()
+	_, done, err := r.Reserve(t.Context(), "acme", "e1", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(true)
+	var logs testkit.LogBuffer
+	s := &Service{cfg: config.Default(), log: slog.New(slog.NewTextHandler(&logs, nil)), dedup: &dedupState{redis: r}}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s.remarkOne(ctx, spool.Mark{Source: "acme", Key: "e1", At: at}, 10*time.Second)
+	if ctx.Err() != nil || strings.Contains(logs.String(), "cannot be told") {
+		t.Fatalf("remarkOne of an id Redis holds as seen retried until its deadline: %s", &logs)
 	}
 }
