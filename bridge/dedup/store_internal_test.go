@@ -3,6 +3,7 @@ package dedup
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -191,5 +192,25 @@ func TestExpiryOfASupersededEntry(t *testing.T) {
 	}
 	if s.markSeen(s.def, k, 2) {
 		t.Fatal("the id was forgotten with its superseded entry")
+	}
+}
+
+// TestNewRefusesANonPositiveWindow: a source's window of zero, or a default window or max_ids
+// of zero, is a programming error (config refuses them), refused at once and by name.
+func TestNewRefusesANonPositiveWindow(t *testing.T) {
+	for name, build := range map[string]func(){
+		"source window": func() { New(time.Hour, 10, Options{Windows: map[string]time.Duration{"acme": 0}}) },
+		"window":        func() { New(0, 10, Options{}) },
+		"max_ids":       func() { New(time.Hour, 0, Options{}) },
+	} {
+		func() {
+			defer func() {
+				msg, _ := recover().(string)
+				if msg == "" || name == "source window" && !strings.Contains(msg, "acme") {
+					t.Errorf("%s of zero: panic %q, want one naming what is wrong", name, msg)
+				}
+			}()
+			build()
+		}()
 	}
 }
