@@ -214,6 +214,16 @@ func TestRestartFromSnapshot(t *testing.T) {
 	if !regexp.MustCompile(`"dedup rebuilt" ids=1 from_snapshot=1 `).MatchString(second.logs.String()) {
 		t.Errorf("the rebuild did not start from the snapshot:\n%s", second.logs.String())
 	}
+	// A snapshot that was used, with the windows it was written under, is warned of in no
+	// way; a graceful stop logs no error.
+	second.stop(t)
+	for _, b := range []*bridge{first, second} {
+		for _, bad := range []string{"level=ERROR", "dedup snapshot not used", "snapshot written under other windows"} {
+			if strings.Contains(b.logs.String(), bad) {
+				t.Errorf("%q in a bridge's log:\n%s", bad, b.logs)
+			}
+		}
+	}
 }
 
 func shortContext(t *testing.T) context.Context {
