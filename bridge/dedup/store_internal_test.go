@@ -3,6 +3,7 @@ package dedup
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +213,51 @@ func TestNewRefusesANonPositiveWindow(t *testing.T) {
 			}()
 			build()
 		}()
+	}
+}
+
+// TestCompactionThreshold: superseded entries are compacted away once they are at least
+// compactAt and outnumber the live ids, not before.
+func TestCompactionThreshold(t *testing.T) {
+	s := New(time.Hour, 10*compactAt, Options{})
+	keys := make([]key, compactAt)
+	for i := range keys {
+		keys[i] = s.key("acme", strconv.Itoa(i))
+		s.markSeen(s.def, keys[i], 1)
+	}
+	for _, k := range keys { // compactAt superseded entries, as many as live ids: kept
+		s.markSeen(s.def, k, 2)
+	}
+	if got := s.def.order.len(); got != 2*compactAt {
+		t.Fatalf("FIFO of %d with %d stale entries for as many ids, want %d: compacted too soon", got, s.def.stale, 2*compactAt)
+	}
+	s.markSeen(s.def, keys[0], 3) // one more than the live ids: compacted
+	if got := s.def.order.len(); got != compactAt || s.def.stale != 0 {
+		t.Fatalf("FIFO of %d, %d stale, once the stale outnumber the live; want %d and 0", got, s.def.stale, compactAt)
+	}
+
+	one := New(time.Hour, 10, Options{})
+	k := one.key("acme", "e1")
+	for at := range int64(compactAt) { // compactAt-1 superseded entries for one id: kept
+		one.markSeen(one.def, k, at+1)
+	}
+	if got := one.def.order.len(); got != compactAt {
+		t.Fatalf("FIFO of %d with %d stale entries, want %d: compacted below compactAt", got, one.def.stale, compactAt)
+	}
+	one.markSeen(one.def, k, compactAt+1)
+	if got := one.def.order.len(); got != 1 {
+		t.Fatalf("FIFO of %d once compactAt entries are stale, want 1", got)
+	}
+}
+
+// TestReserveMakesRoom: reserve(n) on an empty group sizes its FIFO to the least power of two
+// that holds n (64 at least) at once; n of 0 or less reserves nothing.
+func TestReserveMakesRoom(t *testing.T) {
+	for n, want := range map[int]int{-1: 0, 0: 0, 1: 64, 64: 64, 65: 128, 100: 128, 1000: 1024} {
+		s := New(time.Hour, 10, Options{})
+		s.def.reserve(n)
+		if got := len(s.def.order.buf); got != want {
+			t.Errorf("reserve(%d): FIFO of %d, want %d", n, got, want)
+		}
 	}
 }
