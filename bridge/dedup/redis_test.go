@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -237,6 +238,7 @@ func TestRedisMarkSurvivesRestart(t *testing.T) {
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	killed := time.Now()
 	done(true) // Kafka acknowledged while Redis was down
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -252,6 +254,11 @@ func TestRedisMarkSurvivesRestart(t *testing.T) {
 	}
 	if dup, _, err := reserveSource(other, "acme", "e1"); !dup || err != nil {
 		t.Fatalf("after redis came back: dup=%v err=%v; want the retried mark to make it a duplicate", dup, err)
+	}
+	// The mark was retried with a pause between attempts (250 ms), not in a loop.
+	tries, down := strings.Count(logs.String(), "seen in redis failed; retrying"), time.Since(killed)
+	if bound := 2 + int(down/(100*time.Millisecond)); tries > bound {
+		t.Errorf("the mark was tried %d times in %v, more than %d: no pause between attempts", tries, down, bound)
 	}
 }
 
@@ -286,13 +293,7 @@ func TestRedisLostWhileWaitingForAnotherReplica(t *testing.T) {
 		got <- answer{dup, done, err}
 	}()
 	// Three SETs: the other replica's, this one's first, and a poll after it: the wait has begun.
-	testkit.Eventually(t, 30*time.Second, "the second replica polls", func() bool {
-		info, err := c.Do(context.Background(), c.B().Info().Section("commandstats").Build()).ToString()
-		_, after, ok := strings.Cut(info, "cmdstat_set:calls=")
-		calls, _, _ := strings.Cut(after, ",")
-		n, convErr := strconv.Atoi(calls)
-		return err == nil && ok && convErr == nil && n >= 3
-	})
+	testkit.Eventually(t, 30*time.Second, "the second replica polls", func() bool { return setCalls(c) >= 3 })
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -362,5 +363,84 @@ func forwardBreakingFirstSet(c net.Conn, addr string, broke *atomic.Bool) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// setCalls is how many SET commands the server at c has run (INFO commandstats), or -1.
+func setCalls(c rueidis.Client) int {
+	info, err := c.Do(context.Background(), c.B().Info().Section("commandstats").Build()).ToString()
+	_, after, ok := strings.Cut(info, "cmdstat_set:calls=")
+	calls, _, _ := strings.Cut(after, ",")
+	n, convErr := strconv.Atoi(calls)
+	if err != nil || !ok || convErr != nil {
+		return -1
+	}
+	return n
+}
+
+// TestRedisRoundTrips: a reservation of an id seen costs one SET; a delivery waiting for an
+// id another replica holds polls with a backoff (from 2 ms, doubling, to 200 ms), not in a
+// loop: at most about log2(100) polls plus one per 100 ms waited.
+func TestRedisRoundTrips(t *testing.T) {
+	srv := redisserver.Require(t)
+	c := inspector(t, srv.Addr())
+	p := prefix(t)
+	other := redisStore(t, srv.Addr(), dedup.RedisOptions{KeyPrefix: p})
+	s := redisStore(t, srv.Addr(), dedup.RedisOptions{KeyPrefix: p})
+
+	_, done, err := reserveSource(other, "acme", "seen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(true)
+	testkit.Eventually(t, 30*time.Second, "the id is marked seen", func() bool {
+		dup, _, err := reserveSource(s, "acme", "seen")
+		return err == nil && dup
+	})
+	before := setCalls(c)
+	if dup, _, err := reserveSource(s, "acme", "seen"); !dup || err != nil {
+		t.Fatalf("Reserve of a seen id: dup=%v err=%v", dup, err)
+	}
+	if n := setCalls(c) - before; n != 1 {
+		t.Errorf("a reservation of a seen id took %d SETs, want 1", n)
+	}
+
+	_, release, err := reserveSource(other, "acme", "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = setCalls(c)
+	begun := time.Now()
+	got := make(chan error, 1)
+	go func() {
+		dup, done, err := reserveSource(s, "acme", "held")
+		if err == nil && (dup || done == nil) {
+			err = fmt.Errorf("dup=%v done=nil:%v, want the id reserved once released", dup, done == nil)
+		}
+		if done != nil {
+			done(false)
+		}
+		got <- err
+	}()
+	testkit.Eventually(t, 30*time.Second, "the second replica polls", func() bool { return setCalls(c)-before >= 3 })
+	release(false)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	polls, waited := setCalls(c)-before, time.Since(begun)
+	if bound := 8 + int(waited/(100*time.Millisecond)); polls > bound {
+		t.Errorf("%d polls in %v of waiting for another replica's id, more than %d: no backoff", polls, waited, bound)
+	}
+}
+
+// TestRedisCancelledDelivery: a delivery whose context has ended before Redis is asked is
+// refused as Unavailable (a 503 the sender retries), like any other failure to ask.
+func TestRedisCancelledDelivery(t *testing.T) {
+	s := redisStore(t, testenv.Require(t, testenv.Redis), dedup.RedisOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dup, done, err := s.Reserve(ctx, "acme", "e1", time.Now())
+	if dup || done != nil || failure.KindOf(err) != failure.Unavailable {
+		t.Fatalf("Reserve with an ended context: dup=%v done!=nil=%v err=%v; want an Unavailable failure", dup, done != nil, err)
 	}
 }
