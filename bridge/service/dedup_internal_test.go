@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"maps"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,5 +118,40 @@ func TestRemarkOfAnIDRedisKnows(t *testing.T) {
 	s.remarkOne(ctx, spool.Mark{Source: "acme", Key: "e1", At: at}, 10*time.Second)
 	if ctx.Err() != nil || strings.Contains(logs.String(), "cannot be told") {
 		t.Fatalf("remarkOne of an id Redis holds as seen retried until its deadline: %s", &logs)
+	}
+}
+
+// TestSnapshotsWhileServing: with dedup.snapshot, the memory store is saved every
+// snapshot_every while the bridge serves, not only at a graceful stop (a crash loses at most
+// that much of the window to a rebuild from Kafka); a save that fails is warned of, and one
+// that succeeds is not.
+func TestSnapshotsWhileServing(t *testing.T) {
+	for _, dir := range []string{t.TempDir(), filepath.Join(t.TempDir(), "missing")} {
+		cfg := config.Default()
+		cfg.Dedup.Snapshot = filepath.Join(dir, "dedup.snapshot")
+		cfg.Dedup.SnapshotEvery = config.Duration(10 * time.Millisecond)
+		var logs testkit.LogBuffer
+		d := newDedup(cfg, slog.New(slog.NewTextHandler(&logs, nil)), true)
+		d.rebuilding.Store(false) // as start does once the rebuild is done
+		d.mem.Open()
+		d.mem.MarkSeen("acme", "e1", time.Now())
+		ctx, cancel := context.WithCancel(t.Context())
+		ended := make(chan struct{})
+		go func() { d.snapshots(ctx); close(ended) }()
+		if !strings.HasSuffix(dir, "missing") {
+			testkit.Eventually(t, 30*time.Second, "a snapshot written while serving", func() bool {
+				st, err := os.Stat(cfg.Dedup.Snapshot)
+				return err == nil && st.Size() > 0
+			})
+			if strings.Contains(logs.String(), "dedup snapshot failed") {
+				t.Errorf("a snapshot that was written was warned of:\n%s", &logs)
+			}
+		} else {
+			testkit.Eventually(t, 30*time.Second, "a failed snapshot warned of", func() bool {
+				return strings.Contains(logs.String(), "dedup snapshot failed")
+			}, logs.String)
+		}
+		cancel()
+		<-ended
 	}
 }
