@@ -225,8 +225,9 @@ run_package() {
 	ran+=("$pkg")
 }
 
-# main runs once bash has read the whole file, so editing the script during a long run
-# does not change what the run does next.
+# main runs once bash has read the whole file, and the line that calls it exits, so editing
+# the script during a long run changes nothing in it (bash reads a script as it goes: a run
+# that went on reading after main, in a file edited in place meanwhile, met a fragment of it).
 main() {
 	command -v go >/dev/null || die "go not found on PATH"
 	if ! command -v jq >/dev/null; then
@@ -263,4 +264,4 @@ main() {
 	if ((${#failed[@]})); then die "below THRESHOLD_EFFICACY=${THRESHOLD_EFFICACY:-0} % or THRESHOLD_COVERAGE=${THRESHOLD_COVERAGE:-0} %: ${failed[*]}"; fi
 }
 
-main "$@"
+main "$@"; exit
