@@ -204,4 +204,8 @@ func TestCreateTopicsFalseChecksSettings(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	b.stop(t) // waits for the check
+	if strings.Contains(b.logs.String(), "could not be checked") {
+		t.Errorf("a check that was made is said not to be:\n%s", b.logs)
+	}
 }
