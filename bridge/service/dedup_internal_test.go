@@ -13,9 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/socialbridge/bridge/bridge/dedup"
 	"github.com/socialbridge/bridge/bridge/spool"
 	"github.com/socialbridge/bridge/config"
+	"github.com/socialbridge/bridge/event"
+	"github.com/socialbridge/bridge/internal/kafkatest"
 	"github.com/socialbridge/bridge/internal/testenv"
 	"github.com/socialbridge/bridge/internal/testkit"
 )
@@ -153,5 +158,45 @@ func TestSnapshotsWhileServing(t *testing.T) {
 		}
 		cancel()
 		<-ended
+	}
+}
+
+// TestTopicsEnsuredAfterAFailure: a spooling bridge that started without its topics tries
+// again after each failure, and opens the drainer's gate once the topics are there as
+// configured. The first attempt fails on a topic below the settings that
+// kafka.require_durable refuses; the test then raises the setting.
+func TestTopicsEnsuredAfterAFailure(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	cfg := config.Default()
+	cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix, cfg.Kafka.Partitions = brokers, kafkatest.Prefix(t), 1
+	cfg.Kafka.ReplicationFactor, cfg.Kafka.RequireDurable, cfg.Kafka.MaxMessageBytes = 1, true, 1<<20
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	small, topic := "1024", event.Topic(cfg.Kafka.TopicPrefix, event.PostFailed)
+	kafkatest.CreateTopicWith(t, adm, topic, 1, map[string]*string{"max.message.bytes": &small})
+	var logs testkit.LogBuffer
+	s := &Service{cfg: cfg, log: slog.New(slog.NewTextHandler(&logs, nil)), cl: cl, ensureLater: true, topicsReady: make(chan struct{})}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer func() { cancel(); s.watcher.Wait() }()
+	s.ensureTopics(ctx)
+	testkit.Eventually(t, time.Minute, "a first attempt failed", func() bool {
+		return strings.Contains(logs.String(), "the topics cannot be created yet; retrying")
+	}, logs.String)
+	big := strconv.Itoa(int(cfg.Kafka.MessageBytes()))
+	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &big}}, topic)
+	if err == nil {
+		err = rs[0].Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.topicsReady:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the topics were not ensured once they could be:\n%s", &logs)
 	}
 }
