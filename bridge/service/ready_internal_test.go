@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -85,8 +86,37 @@ func TestReadinessSeesALostBrokerInOneRound(t *testing.T) {
 	}
 }
 
+// TestReadinessChangeIsLoggedOnce: "readiness changed" is logged when the readiness or its
+// reason changes, not at every round.
+func TestReadinessChangeIsLoggedOnce(t *testing.T) {
+	logs := &testkit.LogBuffer{}
+	s := newServiceLogging(t, kafkatest.Brokers(t), slog.New(slog.NewTextHandler(logs, nil)))
+	ticks := make(chan time.Time)
+	s.tick = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} }
+	if err := s.Listen(); err != nil { // runs the first round before it returns
+		t.Fatal(err)
+	}
+	changes, last := 1, *s.ready.Load() // the first round's is a change from nothing
+	for range 3 {
+		prev := s.ready.Load()
+		ticks <- time.Now()
+		testkit.Eventually(t, time.Minute, "the readiness round ends", func() bool { return s.ready.Load() != prev })
+		if r := *s.ready.Load(); r.Ready != last.Ready || r.Reason != last.Reason {
+			changes, last = changes+1, r
+		}
+	}
+	if n := strings.Count(logs.String(), "readiness changed"); n != changes {
+		t.Errorf("%q logged %d times in four rounds with %d changes:\n%s", "readiness changed", n, changes, logs)
+	}
+}
+
 // newService builds a bridge on brokers, listening on a free port, shut down at cleanup.
 func newService(t *testing.T, brokers []string) *Service {
+	t.Helper()
+	return newServiceLogging(t, brokers, testkit.Logger(t))
+}
+
+func newServiceLogging(t *testing.T, brokers []string, log *slog.Logger) *Service {
 	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
@@ -97,7 +127,7 @@ func newService(t *testing.T, brokers []string) *Service {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(t.Context(), cfg, testkit.Logger(t), Options{})
+	s, err := New(t.Context(), cfg, log, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
