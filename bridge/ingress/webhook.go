@@ -139,7 +139,11 @@ func (s *Server) putAs(ctx context.Context, src *Source, ev *event.Event, key st
 // reserve claims key for src in the dedup store (see dedup.Reserver), counting duplicates.
 func (s *Server) reserve(ctx context.Context, src *Source, key string, now time.Time) (dup bool, done func(bool), err error) {
 	ctx, span := s.span(ctx, "dedup")
-	defer func() { endDedup(span, key, dup, err) }()
+	start := time.Now()
+	defer func() {
+		s.metrics.reserved(time.Since(start), dup, err)
+		endDedup(span, key, dup, err)
+	}()
 	if t, ok := s.dedup.(tryReserver); ok {
 		if dup, done, ok = t.TryReserve(src.Name, key, now); ok {
 			s.countDup(src, dup)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -230,16 +231,72 @@ type reserveOnly struct {
 	store *dedup.Store
 	mu    sync.Mutex
 	err   error
+	delay time.Duration // each Reserve takes at least this long, as a round trip does
 }
 
 func (r *reserveOnly) Reserve(ctx context.Context, source, id string, now time.Time) (bool, func(bool), error) {
 	r.mu.Lock()
-	err := r.err
+	err, delay := r.err, r.delay
 	r.mu.Unlock()
+	time.Sleep(delay)
 	if err != nil {
 		return false, nil, err
 	}
 	return r.store.Reserve(ctx, source, id, now)
+}
+
+// TestReserveSeconds: bridge_dedup_reserve_seconds counts every reservation by its outcome,
+// through the memory store's TryReserve and through a store that must be waited for, and
+// measures the wait: a store whose every answer takes 5 ms adds at least 5 ms a reservation
+// to the sum.
+func TestReserveSeconds(t *testing.T) {
+	const delay = 5 * time.Millisecond
+	memory := serve(t, nil)
+	store := &reserveOnly{store: dedup.New(time.Hour, 1000, dedup.Options{}), delay: delay}
+	waiting := serve(t, func(o *ingress.Options) { o.Dedup = store })
+	for _, srv := range []*server{memory, waiting} {
+		body := delivery("evt_reserve")
+		for range 2 { // accepted, then a duplicate
+			if code, got, _ := send(t, srv, http.MethodPost, body); code != 200 {
+				t.Fatalf("answered %d %s, want 200", code, got)
+			}
+		}
+	}
+	store.mu.Lock()
+	store.err = failure.New(failure.Unavailable, "redis cannot be reached")
+	store.mu.Unlock()
+	if code, got, _ := send(t, waiting, http.MethodPost, delivery("evt_reserve_down")); code != 503 {
+		t.Fatalf("with the store down answered %d %s, want 503", code, got)
+	}
+	for _, c := range []struct {
+		srv  *server
+		want map[string]int
+	}{
+		{memory, map[string]int{"new": 1, "duplicate": 1, "failed": 0}},
+		{waiting, map[string]int{"new": 1, "duplicate": 1, "failed": 1}},
+	} {
+		m := c.srv.metricsText(t)
+		for outcome, n := range c.want {
+			if line := fmt.Sprintf(`bridge_dedup_reserve_seconds_count{outcome=%q} %d`, outcome, n); !strings.Contains(m, line) {
+				t.Errorf("want %s in:\n%s", line, grepLines(m, "bridge_dedup_reserve_seconds_count"))
+			}
+		}
+	}
+	m := waiting.metricsText(t)
+	var sum float64
+	for _, outcome := range []string{"new", "duplicate", "failed"} {
+		var v float64
+		prefix := fmt.Sprintf(`bridge_dedup_reserve_seconds_sum{outcome=%q} `, outcome)
+		for _, l := range strings.Split(m, "\n") {
+			if rest, ok := strings.CutPrefix(l, prefix); ok {
+				v, _ = strconv.ParseFloat(rest, 64)
+			}
+		}
+		sum += v
+	}
+	if least := 3 * delay.Seconds(); sum < least {
+		t.Errorf("the waiting store's reservations sum to %.4f s, want at least %.4f (3 of %v)", sum, least, delay)
+	}
 }
 
 // TestDedupStoreThatWaits: through a store without TryReserve, a delivery is accepted and its
