@@ -179,9 +179,19 @@ func (r *runner) measureSpread(ctx context.Context, bs []*bridgeProc, name strin
 			pids[fmt.Sprintf("bridge-%d", i+1)] = b.pid()
 		}
 	}
+	before, err := scrapeWaits(ctx, addrs)
+	if err != nil {
+		r.logf("%s: %v", name, err)
+	}
 	meter := meterCPU(pids)
 	run := drive(ctx, s, len(ds), spread(addrs, ds))
 	p := summarize(name, name, run, meter.used(), "bridge")
+	if after, err := scrapeWaits(ctx, addrs); err == nil && before != nil {
+		w := after.since(before)
+		p.Reserve, p.Ack = w["bridge_dedup_reserve_seconds"].latency(), w["bridge_produce_seconds"].latency()
+	} else if err != nil {
+		r.logf("%s: %v", name, err)
+	}
 	r.ledger.add(ds, run)
 	return p
 }
@@ -207,7 +217,7 @@ func scaleReport(setups []*scaleSetup, rate float64, v Verification, load string
 	var b strings.Builder
 	base := setups[0]
 	fmt.Fprintf(&b, "%d rounds; 1-minute load average %s. Medians of the rounds, [lowest–highest] in brackets; each ratio is to the memory store in the same round.\n\n", len(base.closed), load)
-	fmt.Fprintf(&b, "| setup | closed loop: 200s/s | ratio to memory | p99 ms | ratio | open loop at %.0f/s: p50 ms | p99 ms | ratio | p99.9 ms | CPU s / 1,000 requests: bridge(s) | redis |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n", rate)
+	fmt.Fprintf(&b, "| setup | closed loop: 200s/s | ratio to memory | p99 ms | ratio | reservation p50 / p99 ms | Kafka ack p50 ms | open loop at %.0f/s: p50 ms | p99 ms | ratio | p99.9 ms | reservation p50 / p99 ms | CPU s / 1,000 requests: bridge(s) | redis |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n", rate)
 	for _, s := range setups {
 		ratio := func(ps, to []Phase, f func(Phase) float64) string {
 			rs := make([]float64, len(ps))
@@ -218,10 +228,13 @@ func scaleReport(setups []*scaleSetup, rate float64, v Verification, load string
 		}
 		okps := func(p Phase) float64 { return p.OKPerSec }
 		p99 := func(p Phase) float64 { return p.Latency.P99 }
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %.2f | %s | %.2f | %.2f | %s | %.2f | %.3f | %.3f |\n", s.name,
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %.2f | %s | %s | %s | %.2f | %.2f | %s | %.2f | %s | %.3f | %.3f |\n", s.name,
 			median(s.closed, okps), ratio(s.closed, base.closed, okps), median(s.closed, p99), ratio(s.closed, base.closed, p99),
+			waitCell(s.closed, func(p Phase) *Latency { return p.Reserve }, true),
+			waitCell(s.closed, func(p Phase) *Latency { return p.Ack }, false),
 			median(s.open, func(p Phase) float64 { return p.Latency.P50 }), median(s.open, p99), ratio(s.open, base.open, p99),
 			median(s.open, func(p Phase) float64 { return p.Latency.P999 }),
+			waitCell(s.open, func(p Phase) *Latency { return p.Reserve }, true),
 			median(s.open, func(p Phase) float64 { return perThousand(p, bridgeCPU(p)) }),
 			median(s.open, func(p Phase) float64 { return perThousand(p, p.CPUSeconds["redis"]) }))
 	}
@@ -242,3 +255,18 @@ func bridgeCPU(p Phase) float64 {
 }
 
 func perThousand(p Phase, seconds float64) float64 { return 1000 * seconds / max(1, float64(p.Sent)) }
+
+// waitCell is the median over ps of the p50 of one of the bridges' own histograms (and of its
+// p99 when both), or "–" when a phase has none (a bridge built before the series existed).
+func waitCell(ps []Phase, of func(Phase) *Latency, both bool) string {
+	for _, p := range ps {
+		if of(p) == nil {
+			return "–"
+		}
+	}
+	p50 := median(ps, func(p Phase) float64 { return of(p).P50 })
+	if !both {
+		return fmt.Sprintf("%.2f", p50)
+	}
+	return fmt.Sprintf("%.2f / %.2f", p50, median(ps, func(p Phase) float64 { return of(p).P99 }))
+}

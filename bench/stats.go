@@ -27,6 +27,11 @@ type Phase struct {
 	// baseline, this program, which does nothing else then) per 1,000 requests sent.
 	CPUPer1000 float64 `json:"cpu_seconds_per_1000"`
 	PeakRSSMiB float64 `json:"bridge_peak_rss_mib,omitempty"` // bridge process, VmHWM at the phase's end
+	// Reserve and Ack are the bridges' own histograms of the phase (-scale): the dedup
+	// reservation of new ids, and the wait for Kafka's acknowledgement; p50 and p99 only,
+	// interpolated within buckets that double from 50 µs and 0.5 ms.
+	Reserve *Latency `json:"reserve_ms,omitempty"`
+	Ack     *Latency `json:"kafka_ack_ms,omitempty"`
 }
 
 // Latency holds percentiles in milliseconds, over every answered request of a phase.
