@@ -100,16 +100,16 @@ func TestFaults(t *testing.T) {
 	length := load.settle/2 + time.Duration(len(faults))*(load.down+load.settle) + 3*time.Minute
 	ds := generate(genSpec{runID: "faults", phase: "f", count: int(load.rate * length.Seconds()), secret: benchSecret, seed: 7})
 	r.p.setPhase("warm-up")
-	// The race detector reported twice in CI (once with `go r.p.run(ctx, ds, load.rate)`,
-	// once with this closure) the load goroutine's read of what it captured against a later
-	// write by the test's goroutine attributed to no frame of this test, only to
-	// testing.tRunner: the likely cause is the memory of the ended goroutine's closure
-	// reused by the test's goroutine without the detector being told it was freed. The
-	// closure is kept reachable until the test ends, so its memory cannot be reused while the
-	// test runs; not reproducible on demand, so not verified.
-	runLoad := func() { r.p.run(ctx, ds, load.rate) }
-	defer runtime.KeepAlive(runLoad)
-	go runLoad()
+	// The load goroutine is joined before the test waits for the deliveries: run adds each
+	// delivery to the provider's WaitGroup, and an Add that may run while wait() waits is the
+	// misuse the race detector reports (three CI runs reported this test, the last at
+	// 40d5182, with the load goroutine's read and no write of this test). Joining also
+	// orders all the goroutine did before anything the test, or a later test, does next.
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		r.p.run(ctx, ds, load.rate)
+	}()
 	time.Sleep(load.settle / 2)
 
 	var reports []faultReport
@@ -119,6 +119,7 @@ func TestFaults(t *testing.T) {
 		}
 	}
 	stopLoad()
+	<-loadDone // run returns at once when ctx ends: no delivery is added after this
 	// Every id sent must be answered 200 in the end; give the retries a bound.
 	stopRetries := time.AfterFunc(3*time.Minute, r.giveUp)
 	r.p.wait()
