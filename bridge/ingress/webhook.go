@@ -139,9 +139,9 @@ func (s *Server) putAs(ctx context.Context, src *Source, ev *event.Event, key st
 // reserve claims key for src in the dedup store (see dedup.Reserver), counting duplicates.
 func (s *Server) reserve(ctx context.Context, src *Source, key string, now time.Time) (dup bool, done func(bool), err error) {
 	ctx, span := s.span(ctx, "dedup")
-	start := time.Now()
+	start := s.now()
 	defer func() {
-		s.metrics.reserved(time.Since(start), dup, err)
+		s.metrics.reserved(s.now().Sub(start), dup, err)
 		endDedup(span, key, dup, err)
 	}()
 	if t, ok := s.dedup.(tryReserver); ok {

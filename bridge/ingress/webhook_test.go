@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,14 +233,16 @@ type reserveOnly struct {
 	store *dedup.Store
 	mu    sync.Mutex
 	err   error
-	delay time.Duration // each Reserve takes at least this long, as a round trip does
+	wait  func() // called by each Reserve before it answers: a round trip, on a test clock
 }
 
 func (r *reserveOnly) Reserve(ctx context.Context, source, id string, now time.Time) (bool, func(bool), error) {
 	r.mu.Lock()
-	err, delay := r.err, r.delay
+	err, wait := r.err, r.wait
 	r.mu.Unlock()
-	time.Sleep(delay)
+	if wait != nil {
+		wait()
+	}
 	if err != nil {
 		return false, nil, err
 	}
@@ -247,13 +251,16 @@ func (r *reserveOnly) Reserve(ctx context.Context, source, id string, now time.T
 
 // TestReserveSeconds: bridge_dedup_reserve_seconds counts every reservation by its outcome,
 // through the memory store's TryReserve and through a store that must be waited for, and
-// measures the wait: a store whose every answer takes 5 ms adds at least 5 ms a reservation
-// to the sum.
+// measures the wait on the server's clock: a store whose every answer takes 5 ms of it adds
+// exactly 5 ms a reservation to the sum.
 func TestReserveSeconds(t *testing.T) {
 	const delay = 5 * time.Millisecond
-	memory := serve(t, nil)
-	store := &reserveOnly{store: dedup.New(time.Hour, 1000, dedup.Options{}), delay: delay}
-	waiting := serve(t, func(o *ingress.Options) { o.Dedup = store })
+	var clock atomic.Int64 // the servers' clock, in ns; it moves only when the store waits
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	memory := serve(t, func(o *ingress.Options) { o.Now = now })
+	store := &reserveOnly{store: dedup.New(time.Hour, 1000, dedup.Options{}), wait: func() { clock.Add(int64(delay)) }}
+	waiting := serve(t, func(o *ingress.Options) { o.Dedup, o.Now = store, now })
 	for _, srv := range []*server{memory, waiting} {
 		body := delivery("evt_reserve")
 		for range 2 { // accepted, then a duplicate
@@ -294,8 +301,11 @@ func TestReserveSeconds(t *testing.T) {
 		}
 		sum += v
 	}
-	if least := 3 * delay.Seconds(); sum < least {
-		t.Errorf("the waiting store's reservations sum to %.4f s, want at least %.4f (3 of %v)", sum, least, delay)
+	if want := 3 * delay.Seconds(); math.Abs(sum-want) > 1e-9 {
+		t.Errorf("the waiting store's reservations sum to %.6f s, want %.6f (3 of %v)", sum, want, delay)
+	}
+	if m := memory.metricsText(t); !strings.Contains(m, `bridge_dedup_reserve_seconds_sum{outcome="new"} 0`) {
+		t.Errorf("the memory store's reservation, on a clock that did not move, took time:\n%s", grepLines(m, "bridge_dedup_reserve_seconds_sum"))
 	}
 }
 
